@@ -1,0 +1,30 @@
+#include "quant/validate.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+
+namespace fp4moe {
+
+absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block) {
+  if (m.rows() == 0 || m.cols() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: empty tensor [%d, %d]", tensor, m.rows(), m.cols()));
+  }
+  if (block <= 0 || m.cols() % block != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: K = %d is not a multiple of the block size %d", tensor, m.cols(),
+                        block));
+  }
+  for (int64_t r = 0; r < m.rows(); ++r) {
+    for (int64_t c = 0; c < m.cols(); ++c) {
+      if (!std::isfinite(m(r, c))) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: non-finite value %f at [%d, %d]", tensor, m(r, c), r, c));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fp4moe

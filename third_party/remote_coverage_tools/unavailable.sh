@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "coverage is not available offline (fp4moe builds without downloads)" >&2
+exit 1
