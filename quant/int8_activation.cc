@@ -1,5 +1,6 @@
 #include "quant/int8_activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "quant/validate.h"
@@ -15,21 +16,26 @@ absl::StatusOr<Int8Activations> QuantizeInt8(std::string_view tensor, ConstRowMa
   a.cols = x.cols();
   a.group_size = group_size;
   a.values.resize(a.rows * a.cols);
-  const int64_t groups = a.cols / group_size;
-  a.scales.resize(a.rows * groups);
+  a.scales.resize(a.rows * (a.cols / group_size));
   for (int64_t r = 0; r < a.rows; ++r) {
-    for (int64_t g = 0; g < groups; ++g) {
-      const auto values = x.row(r).segment(g * group_size, group_size);
-      const float scale = values.cwiseAbs().maxCoeff() / 127.0f;
-      a.scales[r * groups + g] = scale;
-      for (int64_t i = 0; i < group_size; ++i) {
-        // |x / scale| <= 127 up to rounding, and nearbyint keeps it there.
-        a.values[r * a.cols + g * group_size + i] =
-            scale == 0.0f ? 0 : static_cast<int8_t>(std::nearbyint(values(i) / scale));
-      }
-    }
+    QuantizeInt8Row(x.row(r).data(), a.cols, group_size, &a.values[r * a.cols],
+                    &a.scales[r * (a.cols / group_size)]);
   }
   return a;
+}
+
+void QuantizeInt8Row(const float* x, int64_t k, int64_t group_size, int8_t* q, float* scales) {
+  for (int64_t g = 0; g < k / group_size; ++g) {
+    const float* group = x + g * group_size;
+    float amax = 0.0f;
+    for (int64_t i = 0; i < group_size; ++i) amax = std::max(amax, std::fabs(group[i]));
+    const float scale = amax / 127.0f;
+    scales[g] = scale;
+    for (int64_t i = 0; i < group_size; ++i) {
+      // |x / scale| <= 127 up to rounding, and nearbyint keeps it there.
+      q[g * group_size + i] = scale == 0.0f ? 0 : static_cast<int8_t>(std::nearbyint(group[i] / scale));
+    }
+  }
 }
 
 RowMatrixXf Dequantize(const Int8Activations& a) {

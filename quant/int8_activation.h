@@ -25,6 +25,10 @@ absl::StatusOr<Int8Activations> QuantizeInt8(std::string_view tensor, ConstRowMa
                                              int64_t group_size = 0);
 RowMatrixXf Dequantize(const Int8Activations& a);
 
+// One row of the rule above, into caller memory (the kernels' BufferA uses it so that both
+// quantize identically): q[0..k), scales[0..k / group_size). x must be finite.
+void QuantizeInt8Row(const float* x, int64_t k, int64_t group_size, int8_t* q, float* scales);
+
 }  // namespace fp4moe
 
 #endif  // FP4MOE_QUANT_INT8_ACTIVATION_H_

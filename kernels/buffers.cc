@@ -1,0 +1,302 @@
+#include "kernels/buffers.h"
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "kernels/block_scale.h"
+#include "quant/bf16.h"
+#include "quant/blockwise.h"
+#include "quant/e2m1.h"
+#include "quant/int8_activation.h"
+#include "quant/validate.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr int64_t kE2M1Block = 16;
+
+// Copies an array of 4-bit codes (n * k / 2 bytes) into a fresh aligned buffer.
+AlignedBuffer CopyBytes(const uint8_t* bytes, size_t size) {
+  AlignedBuffer out(size);
+  std::memcpy(out.data(), bytes, size);
+  return out;
+}
+
+}  // namespace
+
+BufferB::BufferB(WeightFormat format, int64_t n, int64_t k, int64_t block, ScaleKind kind,
+                 float tensor_scale)
+    : format_(format), scales_(n * (k / block) * ScaleBytes(kind)) {
+  view_.n = n;
+  view_.k = k;
+  view_.block = block;
+  view_.scale_kind = kind;
+  view_.tensor_scale = tensor_scale;
+  view_.scales = scales_.data();
+}
+
+absl::StatusOr<BufferB> BufferB::FromNvfp4(std::string_view name, const Nvfp4Tensor& t) {
+  if (absl::Status s = CheckConsistent(name, t); !s.ok()) return s;
+  BufferB b(WeightFormat::kNvfp4, t.rows, t.cols, kE2M1Block, ScaleKind::kE4M3, t.scale_2);
+  b.codes_ = CopyBytes(t.packed.data(), t.packed.size());
+  std::memcpy(b.scales_.data(), t.scales.data(), t.scales.size());
+  b.view_.codes = b.codes_.data();
+  return b;
+}
+
+absl::StatusOr<BufferB> BufferB::FromRawNvfp4(std::string_view name, int64_t n, int64_t k,
+                                              const uint8_t* codes, const uint8_t* scales,
+                                              float scale_2) {
+  if (n <= 0 || k <= 0 || k % kE2M1Block != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: raw NVFP4 shape [%d, %d] must be positive with K a multiple of 16", name, n, k));
+  }
+  Nvfp4Tensor t;
+  t.rows = n;
+  t.cols = k;
+  t.packed.assign(codes, codes + n * k / 2);
+  t.scales.assign(scales, scales + n * k / kE2M1Block);
+  t.scale_2 = scale_2;
+  return FromNvfp4(name, t);
+}
+
+absl::StatusOr<BufferB> BufferB::FromFp4FloatScale(std::string_view name,
+                                                   const Fp4FloatScaleTensor& t) {
+  if (absl::Status s = CheckConsistent(name, t); !s.ok()) return s;
+  BufferB b(WeightFormat::kFp4FloatScale, t.rows, t.cols, kE2M1Block, ScaleKind::kFloat32,
+            1.0f);
+  b.codes_ = CopyBytes(t.packed.data(), t.packed.size());
+  std::memcpy(b.scales_.data(), t.scales.data(), t.scales.size() * sizeof(float));
+  b.view_.codes = b.codes_.data();
+  return b;
+}
+
+absl::StatusOr<BufferB> BufferB::FromMxfp4(std::string_view name, const Mxfp4Tensor& t) {
+  if (absl::Status s = CheckConsistent(name, t); !s.ok()) return s;
+  BufferB b(WeightFormat::kMxfp4, t.rows, t.cols, kE2M1Block, ScaleKind::kE8M0, 1.0f);
+  b.codes_ = CopyBytes(t.packed.data(), t.packed.size());
+  for (size_t i = 0; i < t.scales.size(); ++i) {
+    b.scales_.data()[2 * i] = b.scales_.data()[2 * i + 1] = t.scales[i];
+  }
+  b.view_.codes = b.codes_.data();
+  return b;
+}
+
+absl::StatusOr<BufferB> BufferB::FromInt4K2(std::string_view name, const Int4K2Tensor& t) {
+  if (absl::Status s = CheckConsistent(name, t); !s.ok()) return s;
+  const bool bf16 = t.scale_type == Int4ScaleType::kBf16;
+  BufferB b(WeightFormat::kInt4K2, t.rows, t.cols, t.group_size,
+            bf16 ? ScaleKind::kBf16 : ScaleKind::kFloat32, 1.0f);
+  b.codes_ = CopyBytes(t.packed.data(), t.packed.size());
+  for (size_t i = 0; i < t.scales.size(); ++i) {
+    if (bf16) {
+      const Bf16 bits = FloatToBf16(t.scales[i]);
+      std::memcpy(b.scales_.data() + 2 * i, &bits, 2);
+    } else {
+      std::memcpy(b.scales_.data() + 4 * i, &t.scales[i], 4);
+    }
+  }
+  b.view_.codes = b.codes_.data();
+  return b;
+}
+
+absl::StatusOr<BufferB> BufferB::Quantize(std::string_view name, ConstRowMatrixRef w,
+                                          WeightFormat format, int64_t group_size) {
+  switch (format) {
+    case WeightFormat::kNvfp4: {
+      absl::StatusOr<Nvfp4Tensor> t = QuantizeNvfp4(name, w);
+      if (!t.ok()) return t.status();
+      return FromNvfp4(name, *t);
+    }
+    case WeightFormat::kFp4FloatScale: {
+      absl::StatusOr<Fp4FloatScaleTensor> t = QuantizeFp4FloatScale(name, w);
+      if (!t.ok()) return t.status();
+      return FromFp4FloatScale(name, *t);
+    }
+    case WeightFormat::kMxfp4: {
+      absl::StatusOr<Mxfp4Tensor> t = QuantizeMxfp4(name, w);
+      if (!t.ok()) return t.status();
+      return FromMxfp4(name, *t);
+    }
+    case WeightFormat::kInt4K2: {
+      absl::StatusOr<Int4K2Tensor> t = QuantizeInt4K2(name, w, group_size);
+      if (!t.ok()) return t.status();
+      return FromInt4K2(name, *t);
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrFormat("%s: unknown weight format", name));
+}
+
+int64_t BufferB::streamed_bytes() const {
+  return view_.n * view_.k / 2 + static_cast<int64_t>(scales_.size());
+}
+
+RowMatrixXf BufferB::Dequantize() const {
+  const bool int4 = format_ == WeightFormat::kInt4K2;
+  return DequantizeBlockwise(
+      view_.n, view_.k, view_.block, absl::MakeConstSpan(view_.codes, view_.n * view_.k / 2),
+      [int4](uint8_t code) {
+        return int4 ? static_cast<float>(DecodeInt4(code)) : DecodeE2M1(code);
+      },
+      [this](int64_t block_index) {
+        return DecodeBlockScale(view_.scale_kind, view_.scales, block_index);
+      },
+      view_.tensor_scale);
+}
+
+BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)
+    : path_(path), max_m_(max_m), k_(k), group_(group) {
+  switch (path) {
+    case GemmPath::kFp4W4A8:
+    case GemmPath::kInt4W4A8:
+      values_ = AlignedBuffer(max_m * k);
+      scales_ = AlignedBuffer(max_m * (k / group) * sizeof(float));
+      staging_ = AlignedBuffer(max_m * k * sizeof(float));
+      break;
+    case GemmPath::kFp4W4A4Lut:
+      values_ = AlignedBuffer(max_m * k / 2);
+      scales_ = AlignedBuffer(max_m * (k / kE2M1Block));
+      staging_ = AlignedBuffer(max_m * k * sizeof(float));
+      break;
+    case GemmPath::kFp4W4A16:
+      values_ = AlignedBuffer(max_m * k * sizeof(Bf16));
+      break;
+  }
+}
+
+absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
+                                        int64_t group) {
+  if (max_m <= 0 || k <= 0 || group <= 0 || k % group != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "BufferA: max_m = %d, k = %d, group = %d: all must be positive and group must divide k",
+        max_m, k, group));
+  }
+  if (path == GemmPath::kFp4W4A4Lut && k % kE2M1Block != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("BufferA: W4A4 needs k a multiple of 16, got %d", k));
+  }
+  return BufferA(path, max_m, k, group);
+}
+
+absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x) {
+  if (x.rows() > max_m_ || x.cols() != k_) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: activations [%d, %d] do not fit a buffer of [%d, %d]", name, x.rows(), x.cols(),
+        max_m_, k_));
+  }
+  if (absl::Status s = ValidateQuantizable(name, x, group_); !s.ok()) return s;
+  m_ = x.rows();
+  switch (path_) {
+    case GemmPath::kFp4W4A8:
+    case GemmPath::kInt4W4A8: {
+      auto* values = reinterpret_cast<int8_t*>(values_.data());
+      auto* scales = reinterpret_cast<float*>(scales_.data());
+      for (int64_t r = 0; r < m_; ++r) {
+        QuantizeInt8Row(x.row(r).data(), k_, group_, values + r * k_, scales + r * (k_ / group_));
+      }
+      return absl::OkStatus();
+    }
+    case GemmPath::kFp4W4A4Lut: {
+      // Dynamic NVFP4 quantization of the activations, the tensor scale from their amax.
+      absl::StatusOr<Nvfp4Tensor> t = QuantizeNvfp4(name, x);
+      if (!t.ok()) return t.status();
+      std::memcpy(values_.data(), t->packed.data(), t->packed.size());
+      std::memcpy(scales_.data(), t->scales.data(), t->scales.size());
+      tensor_scale_ = t->scale_2;
+      return absl::OkStatus();
+    }
+    case GemmPath::kFp4W4A16: {
+      auto* values = reinterpret_cast<Bf16*>(values_.data());
+      for (int64_t r = 0; r < m_; ++r) {
+        for (int64_t c = 0; c < k_; ++c) values[r * k_ + c] = FloatToBf16(x(r, c));
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::InternalError("BufferA: unknown path");
+}
+
+absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t m) {
+  if (m < 0 || m > max_m_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %d rows do not fit a buffer of %d", name, m, max_m_));
+  }
+  if (path_ == GemmPath::kFp4W4A16) {
+    std::memcpy(values_.data(), x, m * k_ * sizeof(Bf16));
+    m_ = m;
+    for (int64_t i = 0; i < m * k_; ++i) {
+      const float v = Bf16ToFloat(x[i]);
+      if (v - v != 0.0f) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: non-finite value at [%d, %d]", name, i / k_, i % k_));
+      }
+    }
+    return absl::OkStatus();
+  }
+  auto* staging = reinterpret_cast<float*>(staging_.data());
+  for (int64_t i = 0; i < m * k_; ++i) staging[i] = Bf16ToFloat(x[i]);
+  return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_));
+}
+
+void BufferA::FillArgs(GemmArgs& args) const {
+  args.m = m_;
+  switch (path_) {
+    case GemmPath::kFp4W4A8:
+    case GemmPath::kInt4W4A8:
+      args.a_int8.values = reinterpret_cast<const int8_t*>(values_.data());
+      args.a_int8.scales = reinterpret_cast<const float*>(scales_.data());
+      args.a_int8.group = group_;
+      break;
+    case GemmPath::kFp4W4A4Lut:
+      args.a_fp4.codes = values_.data();
+      args.a_fp4.scales = scales_.data();
+      args.a_fp4.tensor_scale = tensor_scale_;
+      break;
+    case GemmPath::kFp4W4A16:
+      args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data());
+      break;
+  }
+}
+
+RowMatrixXf BufferA::Dequantize() const {
+  RowMatrixXf out(m_, k_);
+  switch (path_) {
+    case GemmPath::kFp4W4A8:
+    case GemmPath::kInt4W4A8: {
+      const auto* values = reinterpret_cast<const int8_t*>(values_.data());
+      const auto* scales = reinterpret_cast<const float*>(scales_.data());
+      for (int64_t r = 0; r < m_; ++r) {
+        for (int64_t c = 0; c < k_; ++c) {
+          out(r, c) = values[r * k_ + c] * scales[r * (k_ / group_) + c / group_];
+        }
+      }
+      return out;
+    }
+    case GemmPath::kFp4W4A4Lut:
+      return DequantizeBlockwise(
+          m_, k_, kE2M1Block, absl::MakeConstSpan(values_.data(), m_ * k_ / 2), DecodeE2M1,
+          [this](int64_t block_index) {
+            return DecodeBlockScale(ScaleKind::kE4M3, scales_.data(), block_index);
+          },
+          tensor_scale_);
+    case GemmPath::kFp4W4A16: {
+      const auto* values = reinterpret_cast<const Bf16*>(values_.data());
+      for (int64_t i = 0; i < m_ * k_; ++i) out.data()[i] = Bf16ToFloat(values[i]);
+      return out;
+    }
+  }
+  return out;
+}
+
+BufferC::BufferC(int64_t max_m, int64_t n)
+    : max_m_(max_m), n_(n), data_(max_m * n * sizeof(float)) {}
+
+RowMatrixXf BufferC::ToMatrix(int64_t m) const {
+  return Eigen::Map<const RowMatrixXf>(data(), m, n_);
+}
+
+void BufferC::ToBf16(int64_t m, uint16_t* out) const {
+  for (int64_t i = 0; i < m * n_; ++i) out[i] = FloatToBf16(data()[i]);
+}
+
+}  // namespace fp4moe::kernels

@@ -1,0 +1,119 @@
+#ifndef FP4MOE_KERNELS_BUFFERS_H_
+#define FP4MOE_KERNELS_BUFFERS_H_
+
+// The three buffers of a GEMM C[m, n] = A[m, k] * B[n, k]^T, in the vocabulary of the
+// kt-kernel NVFP4 design: BufferA holds activations quantized for a path, BufferB packed 4-bit
+// weights, BufferC float32 results.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "kernels/aligned_buffer.h"
+#include "kernels/microkernel.h"
+#include "quant/format.h"
+#include "quant/fp4_float_scale.h"
+#include "quant/int4_k2.h"
+#include "quant/matrix.h"
+#include "quant/mxfp4.h"
+#include "quant/nvfp4.h"
+
+namespace fp4moe::kernels {
+
+// Packed weights. Layout (what every microkernel streams): one 64-byte-aligned array of 4-bit
+// codes, row n's K/2 bytes contiguous (element 2j in the low nibble), so that a GEMV reads each
+// row front to back; and one array of block scales, row n's K/block scales contiguous. E2M1
+// formats share the codes and differ only in the scale kind; MXFP4's per-32 E8M0 scale is
+// stored once per 16 so that every E2M1 kernel walks blocks of 16.
+class BufferB {
+ public:
+  static absl::StatusOr<BufferB> FromNvfp4(std::string_view name, const Nvfp4Tensor& t);
+  static absl::StatusOr<BufferB> FromFp4FloatScale(std::string_view name,
+                                                   const Fp4FloatScaleTensor& t);
+  static absl::StatusOr<BufferB> FromMxfp4(std::string_view name, const Mxfp4Tensor& t);
+  static absl::StatusOr<BufferB> FromInt4K2(std::string_view name, const Int4K2Tensor& t);
+  // Pre-quantized NVFP4 bytes as a checkpoint stores them (codes [n, k/2], E4M3 scales
+  // [n, k/16], scale_2): the `from_raw_mat` of the kt-kernel design. Sizes and NaN scales
+  // are checked.
+  static absl::StatusOr<BufferB> FromRawNvfp4(std::string_view name, int64_t n, int64_t k,
+                                              const uint8_t* codes, const uint8_t* scales,
+                                              float scale_2);
+  // Quantizes float weights [n, k] to `format` (group_size applies to INT4 K2) and packs them.
+  static absl::StatusOr<BufferB> Quantize(std::string_view name, ConstRowMatrixRef w,
+                                          WeightFormat format, int64_t group_size = 32);
+
+  WeightFormat format() const { return format_; }
+  int64_t n() const { return view_.n; }
+  int64_t k() const { return view_.k; }
+  int64_t block() const { return view_.block; }
+  const WeightsView& view() const { return view_; }
+  // Bytes a kernel streams for the whole matrix (codes and scales).
+  int64_t streamed_bytes() const;
+  // The weights as floats (what the Eigen reference multiplies).
+  RowMatrixXf Dequantize() const;
+
+ private:
+  BufferB(WeightFormat format, int64_t n, int64_t k, int64_t block, ScaleKind kind,
+          float tensor_scale);
+
+  WeightFormat format_;
+  AlignedBuffer codes_;
+  AlignedBuffer scales_;
+  WeightsView view_;
+};
+
+// Activations for one GEMM path, sized once for up to max_m rows (no allocation per call):
+// int8 with one scale per row per weight block (W4A8), NVFP4 (W4A4) or BF16 (W4A16).
+class BufferA {
+ public:
+  // `group` is the weight block (16 for E2M1 formats, G for INT4 K2); k must be a multiple.
+  static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k,
+                                        int64_t group);
+
+  // Quantizes x [m, k] (m <= max_m) for the path. NaN/Inf or a wrong shape is an error.
+  absl::Status Set(std::string_view name, ConstRowMatrixRef x);
+  // The same from BF16 rows [m, k].
+  absl::Status SetBf16(std::string_view name, const uint16_t* x, int64_t m);
+
+  GemmPath path() const { return path_; }
+  int64_t m() const { return m_; }
+  int64_t max_m() const { return max_m_; }
+  int64_t k() const { return k_; }
+  int64_t group() const { return group_; }
+  // Fills the activation view of `args` for this buffer's path.
+  void FillArgs(GemmArgs& args) const;
+  // The activations as the kernel sees them, as floats (for references).
+  RowMatrixXf Dequantize() const;
+
+ private:
+  BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group);
+
+  GemmPath path_;
+  int64_t max_m_, k_, group_, m_ = 0;
+  AlignedBuffer values_;  // int8, packed E2M1 codes, or BF16
+  AlignedBuffer scales_;  // float per row per group, or E4M3 per 16
+  float tensor_scale_ = 1.0f;
+  AlignedBuffer staging_;  // float rows, for BF16 input on the quantizing paths
+};
+
+// Float32 results [max_m, n], row-major.
+class BufferC {
+ public:
+  BufferC(int64_t max_m, int64_t n);
+  float* data() { return reinterpret_cast<float*>(data_.data()); }
+  const float* data() const { return reinterpret_cast<const float*>(data_.data()); }
+  int64_t max_m() const { return max_m_; }
+  int64_t n() const { return n_; }
+  // Rows [0, m) as a matrix, and as BF16 (round to nearest even) into out[m * n].
+  RowMatrixXf ToMatrix(int64_t m) const;
+  void ToBf16(int64_t m, uint16_t* out) const;
+
+ private:
+  int64_t max_m_, n_;
+  AlignedBuffer data_;
+};
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_BUFFERS_H_

@@ -1,0 +1,64 @@
+#include "kernels/gemm.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "kernels/microkernel_table.h"
+
+namespace fp4moe::kernels {
+
+bool PathTakesFormat(GemmPath path, WeightFormat format) {
+  const bool int4 = format == WeightFormat::kInt4K2;
+  return (path == GemmPath::kInt4W4A8) == int4;
+}
+
+std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth) {
+  const int64_t tiles = (n + kSliceColumns - 1) / kSliceColumns;
+  const int64_t begin = std::min(n, tiles * ith / nth * kSliceColumns);
+  const int64_t end = std::min(n, tiles * (ith + 1) / nth * kSliceColumns);
+  return {begin, end};
+}
+
+absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
+                  int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c, int ith,
+                  int nth) {
+  if (a.path() != kernel.path) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("gemm %s: activations were prepared for path %s", kernel.name,
+                        PathName(a.path())));
+  }
+  if (!PathTakesFormat(kernel.path, b.format())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "gemm %s: weights in %s do not suit path %s", kernel.name, TraitsOf(b.format()).name,
+        PathName(kernel.path)));
+  }
+  if (m < 0 || m > a.m() || m > c.max_m() || k != a.k() || k != b.k() || n != b.n() ||
+      n > c.n()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "gemm %s: m=%d n=%d k=%d do not match A [%d, %d], B [%d, %d], C [%d, %d]", kernel.name,
+        m, n, k, a.m(), a.k(), b.n(), b.k(), c.max_m(), c.n()));
+  }
+  if (group_size != b.block() ||
+      (kernel.path != GemmPath::kFp4W4A4Lut && kernel.path != GemmPath::kFp4W4A16 &&
+       a.group() != b.block())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "gemm %s: group size %d, activations grouped by %d, weights by %d: all must agree",
+        kernel.name, group_size, a.group(), b.block()));
+  }
+  if (nth <= 0 || ith < 0 || ith >= nth) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("gemm %s: thread %d of %d", kernel.name, ith, nth));
+  }
+  if (m == 0) return absl::OkStatus();
+  GemmArgs args;
+  a.FillArgs(args);
+  args.m = m;
+  args.b = b.view();
+  args.c = c.data();
+  args.ldc = c.n();
+  const auto [begin, end] = ThreadSlice(n, ith, nth);
+  if (begin < end) kernel.function(args, begin, end);
+  return absl::OkStatus();
+}
+
+}  // namespace fp4moe::kernels

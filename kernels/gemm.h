@@ -1,0 +1,32 @@
+#ifndef FP4MOE_KERNELS_GEMM_H_
+#define FP4MOE_KERNELS_GEMM_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "kernels/buffers.h"
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+
+// Columns a thread slice starts on: slices of N are multiples of this, so every kernel's
+// column tile (at most 64) stays within one slice.
+inline constexpr int64_t kSliceColumns = 64;
+
+// C[0:m, slice] = A[0:m, 0:k] * B[slice, 0:k]^T with `kernel`, for thread `ith` of `nth`:
+// N is cut into nth slices of whole kSliceColumns columns (callers such as the MoE operator or
+// an OpenMP loop run every ith). group_size is the block of B's scales, which A was quantized
+// with. Shapes, group size and the kernel's path are checked against the buffers.
+absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
+                  int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c, int ith,
+                  int nth);
+
+// The [begin, end) columns of thread ith of nth.
+std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth);
+
+// The path's weights family: E2M1 codes, or INT4.
+bool PathTakesFormat(GemmPath path, WeightFormat format);
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_GEMM_H_

@@ -1,0 +1,51 @@
+"""Build rules for GEMM microkernels: one kernel per file, compiled per ISA."""
+
+load("//:copts.bzl", "FP4MOE_COPTS")
+
+AVX2_COPTS = ["-mavx2", "-mfma", "-mf16c"]
+AVX512_COPTS = AVX2_COPTS + [
+    "-mavx512f",
+    "-mavx512bw",
+    "-mavx512vl",
+    "-mavx512vbmi",
+    "-mavx512vnni",
+    "-mavx512bf16",
+]
+AMX_COPTS = AVX512_COPTS + ["-mamx-tile", "-mamx-int8", "-mamx-bf16"]
+
+# The emulated copy: SIMDe implements AVX-512 on AVX2; AMX kernels also get our tile emulation.
+_EMULATED_COPTS = AVX2_COPTS + ["-DFP4MOE_SIMDE", "-Wno-psabi"]
+
+_ISA_COPTS = {
+    "scalar": [],
+    "avx2": AVX2_COPTS,
+    "avx512": AVX512_COPTS,
+    "amx": AMX_COPTS,
+}
+
+def microkernel(name, isa, deps = []):
+    """A microkernel in `name`.cc, built for `isa`.
+
+    AVX-512 and AMX kernels get a second target, `name`_emulated, built with SIMDe (and the AMX
+    tile emulation) so that machines without those ISAs test the same code. Keep such files
+    free of inline code shared with other files (helpers in an anonymous namespace): an inline
+    function compiled with AVX-512 flags can replace its AVX2 twin at link time (SIGILL).
+    """
+    common_deps = deps + ["//kernels:microkernel_api"]
+    native.cc_library(
+        name = name,
+        srcs = [name + ".cc"],
+        copts = FP4MOE_COPTS + _ISA_COPTS[isa],
+        deps = common_deps,
+        alwayslink = True,
+    )
+    if isa in ("avx512", "amx"):
+        native.cc_library(
+            name = name + "_emulated",
+            srcs = [name + ".cc"],
+            copts = FP4MOE_COPTS + _EMULATED_COPTS +
+                    (["-DFP4MOE_AMX_EMULATION"] if isa == "amx" else []),
+            deps = common_deps + ["@simde"] +
+                   (["//kernels:amx_emulation"] if isa == "amx" else []),
+            alwayslink = True,
+        )

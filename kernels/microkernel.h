@@ -1,0 +1,96 @@
+#ifndef FP4MOE_KERNELS_MICROKERNEL_H_
+#define FP4MOE_KERNELS_MICROKERNEL_H_
+
+// The contract between BufferA/BufferB/BufferC and the GEMM microkernels. Plain structs and
+// declarations only: this header is included by files compiled with different ISA flags, and
+// an inline function here would be emitted once per ISA (see kernels/BUILD on the ODR trap).
+
+#include <cstdint>
+
+namespace fp4moe::kernels {
+
+// Instruction-set level a microkernel needs.
+enum class Isa : uint8_t {
+  kScalar,  // plain C++
+  kAvx2,    // AVX2 + FMA + F16C
+  kAvx512,  // AVX-512 F/BW/VL/VBMI/VNNI/BF16
+  kAmx,     // kAvx512 plus AMX TILE/INT8/BF16
+};
+
+// Which product a microkernel computes.
+enum class GemmPath : uint8_t {
+  kFp4W4A4Lut,  // E2M1 weights x E2M1 (NVFP4-quantized) activations, products by table lookup
+  kFp4W4A8,     // E2M1 weights decoded to int8 (2 x value) x int8 activations
+  kFp4W4A16,    // E2M1 weights decoded with their scales to BF16 x BF16 activations
+  kInt4W4A8,    // INT4 K2 weights x int8 activations
+};
+
+// How a weight block's scale is stored.
+enum class ScaleKind : uint8_t {
+  kE4M3,     // 1 byte (NVFP4)
+  kE8M0,     // 1 byte (MXFP4)
+  kFloat32,  // 4 bytes (the FP4 float-scale variant)
+  kBf16,     // 2 bytes (INT4 K2)
+};
+
+// Packed weights B [n, k], as BufferB holds them: row n's 4-bit codes at
+// codes + n * k / 2 (element 2j in the low nibble; E2M1 codes, or int4 two's complement),
+// row n's block scales at scales + n * (k / block) * bytes_of(scale_kind).
+// Element value = decode(code) * scale[n][k / block] * tensor_scale.
+struct WeightsView {
+  int64_t n = 0;
+  int64_t k = 0;
+  int64_t block = 0;  // 16 for every E2M1 format (MXFP4's 32 is stored twice), G for INT4
+  ScaleKind scale_kind = ScaleKind::kE4M3;
+  const uint8_t* codes = nullptr;
+  const uint8_t* scales = nullptr;
+  float tensor_scale = 1.0f;
+};
+
+// Activations A [m, k] quantized to int8 with one float scale per row per `group` elements
+// (group == the weight block): value = values[i][j] * scales[i][j / group].
+struct Int8ActivationsView {
+  const int8_t* values = nullptr;  // [m, k]
+  const float* scales = nullptr;   // [m, k / group]
+  int64_t group = 0;
+};
+
+// Activations A [m, k] quantized to NVFP4 (W4A4): E2M1 codes two per byte, E4M3 scale per 16,
+// one float tensor scale.
+struct Fp4ActivationsView {
+  const uint8_t* codes = nullptr;   // [m, k / 2]
+  const uint8_t* scales = nullptr;  // [m, k / 16], E4M3
+  float tensor_scale = 1.0f;
+};
+
+// Activations A [m, k] in BF16, raw 16-bit values.
+struct Bf16ActivationsView {
+  const uint16_t* values = nullptr;  // [m, k]
+};
+
+// C[i][j] = sum_l A[i][l] * B[j][l] for rows i < m and the columns j in [n_begin, n_end) a
+// call is given; C row-major with leading dimension ldc. Only the activation view of the
+// kernel's path is set.
+struct GemmArgs {
+  int64_t m = 0;
+  WeightsView b;
+  Int8ActivationsView a_int8;
+  Fp4ActivationsView a_fp4;
+  Bf16ActivationsView a_bf16;
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
+using GemmFunction = void (*)(const GemmArgs& args, int64_t n_begin, int64_t n_end);
+
+struct Microkernel {
+  const char* name;  // format, activation type, tile and ISA, e.g. "fp4_w4a8_4x16_avx512"
+  GemmPath path;
+  Isa isa;        // what the kernel's code uses
+  bool emulated;  // this copy runs the same code through SIMDe / our AMX tile emulation
+  GemmFunction function;
+};
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_MICROKERNEL_H_

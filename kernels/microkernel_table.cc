@@ -1,0 +1,123 @@
+#include "kernels/microkernel_table.h"
+
+#include <array>
+#include <cstdlib>
+
+#include "absl/strings/str_format.h"
+#include "kernels/microkernels.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr bool kNative = false;
+constexpr bool kEmulated = true;
+
+// Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
+const Microkernel kMicrokernels[] = {
+    {"fp4_w4a4_lut_scalar", GemmPath::kFp4W4A4Lut, Isa::kScalar, kNative, fp4_w4a4_lut_scalar},
+    {"fp4_w4a8_scalar", GemmPath::kFp4W4A8, Isa::kScalar, kNative, fp4_w4a8_scalar},
+    {"fp4_w4a16_scalar", GemmPath::kFp4W4A16, Isa::kScalar, kNative, fp4_w4a16_scalar},
+    {"int4_w4a8_scalar", GemmPath::kInt4W4A8, Isa::kScalar, kNative, int4_w4a8_scalar},
+    // --- fp4_w4a4_lut kernels ---
+    // --- fp4_w4a8 kernels ---
+    // --- fp4_w4a16 kernels ---
+    // --- int4_w4a8 kernels ---
+};
+
+constexpr std::array<std::pair<Isa, std::string_view>, 4> kIsaNames = {{
+    {Isa::kScalar, "scalar"},
+    {Isa::kAvx2, "avx2"},
+    {Isa::kAvx512, "avx512"},
+    {Isa::kAmx, "amx"},
+}};
+
+constexpr std::array<std::pair<GemmPath, std::string_view>, 4> kPathNames = {{
+    {GemmPath::kFp4W4A4Lut, "w4a4"},
+    {GemmPath::kFp4W4A8, "w4a8"},
+    {GemmPath::kFp4W4A16, "w4a16"},
+    {GemmPath::kInt4W4A8, "int4_w4a8"},
+}};
+
+template <typename Enum, size_t N>
+absl::StatusOr<Enum> ParseName(const std::array<std::pair<Enum, std::string_view>, N>& names,
+                               std::string_view what, std::string_view name) {
+  std::string known;
+  for (const auto& [value, value_name] : names) {
+    if (value_name == name) return value;
+    absl::StrAppendFormat(&known, "%s%s", known.empty() ? "" : ", ", value_name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown %s '%s' (known: %s)", what, name, known));
+}
+
+template <typename Enum, size_t N>
+std::string_view NameOf(const std::array<std::pair<Enum, std::string_view>, N>& names,
+                        Enum value) {
+  for (const auto& [v, name] : names) {
+    if (v == value) return name;
+  }
+  return "?";
+}
+
+bool Supports(const CpuFeatures& cpu, Isa isa) {
+  switch (isa) {
+    case Isa::kScalar:
+      return true;
+    case Isa::kAvx2:
+      return cpu.avx2;
+    case Isa::kAvx512:
+      return cpu.avx512;
+    case Isa::kAmx:
+      return cpu.amx;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Span<const Microkernel> AllMicrokernels() { return kMicrokernels; }
+
+bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu) {
+  return kernel.emulated ? cpu.avx2 : Supports(cpu, kernel.isa);
+}
+
+std::string_view IsaName(Isa isa) { return NameOf(kIsaNames, isa); }
+absl::StatusOr<Isa> ParseIsa(std::string_view name) { return ParseName(kIsaNames, "ISA", name); }
+std::string_view PathName(GemmPath path) { return NameOf(kPathNames, path); }
+absl::StatusOr<GemmPath> ParsePath(std::string_view name) {
+  return ParseName(kPathNames, "GEMM path", name);
+}
+
+absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path, std::optional<Isa> isa,
+                                                     const CpuFeatures& cpu) {
+  if (!isa.has_value()) {
+    if (const char* env = std::getenv("FP4MOE_ISA"); env != nullptr && *env != '\0') {
+      absl::StatusOr<Isa> parsed = ParseIsa(env);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("FP4MOE_ISA: %s", parsed.status().message()));
+      }
+      isa = *parsed;
+    }
+  }
+  if (isa.has_value() && !Supports(cpu, *isa)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "ISA %s was asked for, but this CPU (%s) cannot run it", IsaName(*isa),
+        cpu.ToString()));
+  }
+  const Microkernel* best = nullptr;
+  for (const Microkernel& kernel : kMicrokernels) {
+    if (kernel.path != path || kernel.emulated || !Supports(cpu, kernel.isa)) continue;
+    if (isa.has_value() ? kernel.isa == *isa : (best == nullptr || kernel.isa > best->isa)) {
+      best = &kernel;
+    }
+  }
+  if (best == nullptr) {
+    return absl::NotFoundError(absl::StrFormat("no %s kernel for %s on this CPU (%s)",
+                                               isa ? IsaName(*isa) : "native", PathName(path),
+                                               cpu.ToString()));
+  }
+  return best;
+}
+
+}  // namespace fp4moe::kernels

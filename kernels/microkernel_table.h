@@ -1,0 +1,35 @@
+#ifndef FP4MOE_KERNELS_MICROKERNEL_TABLE_H_
+#define FP4MOE_KERNELS_MICROKERNEL_TABLE_H_
+
+#include <optional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kernels/cpu_features.h"
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+
+// Every microkernel compiled in, native and emulated copies alike.
+absl::Span<const Microkernel> AllMicrokernels();
+
+// Whether this CPU can run the kernel: natively for its ISA, or, for an emulated copy, with
+// AVX2 (what SIMDe and the tile emulation are compiled for).
+bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu);
+
+std::string_view IsaName(Isa isa);
+absl::StatusOr<Isa> ParseIsa(std::string_view name);
+std::string_view PathName(GemmPath path);
+absl::StatusOr<GemmPath> ParsePath(std::string_view name);
+
+// The fastest native kernel for `path` this CPU runs (AMX, then AVX-512, AVX2, scalar). With
+// `isa` given, or else the environment variable FP4MOE_ISA (scalar|avx2|avx512|amx) set, that
+// ISA's kernel instead: an error if the CPU lacks the ISA or no kernel of the path uses it.
+absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path,
+                                                     std::optional<Isa> isa = std::nullopt,
+                                                     const CpuFeatures& cpu = DetectedCpuFeatures());
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_MICROKERNEL_TABLE_H_

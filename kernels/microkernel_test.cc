@@ -1,0 +1,152 @@
+// The shared tester: every microkernel compiled in (native where this CPU runs it, emulated
+// copies everywhere) against an Eigen GEMM of the operands it was given, dequantized.
+#include <cmath>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "kernels/buffers.h"
+#include "kernels/cpu_features.h"
+#include "kernels/gemm.h"
+#include "kernels/microkernel_table.h"
+#include "quant/bf16.h"
+#include "quant/random_matrix.h"
+#include "quant/reference_gemm.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+enum class Special { kNone, kZeroBlocks, kAllNegativeRows };
+
+struct Case {
+  int64_t m, n, k;
+  Distribution distribution = Distribution::kGaussian;
+  Special special = Special::kNone;
+};
+
+std::string Describe(const Case& c, WeightFormat format, int64_t group) {
+  return absl::StrFormat("m=%d n=%d k=%d %s group=%d dist=%d special=%d", c.m, c.n, c.k,
+                         TraitsOf(format).name, group, static_cast<int>(c.distribution),
+                         static_cast<int>(c.special));
+}
+
+std::vector<Case> CasesFor(int64_t block) {
+  return {
+      {1, 64, 256},
+      {3, 37, 128},
+      {17, 100, 512},
+      {5, 16, block},                                // k of one block
+      {2, 70, 4096},                                 // large k
+      {33, 48, 256},                                 // more rows than a 16-row tile, odd
+      {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
+      {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
+      {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
+  };
+}
+
+void ApplySpecial(Special special, int64_t block, RowMatrixXf& w, RowMatrixXf& x) {
+  switch (special) {
+    case Special::kNone:
+      return;
+    case Special::kZeroBlocks:
+      // Every third weight block and every fifth activation block zero.
+      for (int64_t r = 0; r < w.rows(); ++r) {
+        for (int64_t b = r % 3; b < w.cols() / block; b += 3) {
+          w.row(r).segment(b * block, block).setZero();
+        }
+      }
+      for (int64_t r = 0; r < x.rows(); ++r) {
+        for (int64_t b = r % 5; b < x.cols() / block; b += 5) {
+          x.row(r).segment(b * block, block).setZero();
+        }
+      }
+      return;
+    case Special::kAllNegativeRows:
+      w = -w.cwiseAbs();
+      x = -x.cwiseAbs();
+      return;
+  }
+}
+
+// The weights exactly as a kernel of `path` multiplies them.
+RowMatrixXf KernelWeights(const BufferB& b, GemmPath path) {
+  RowMatrixXf w = b.Dequantize();
+  // W4A16 rounds each decoded weight (code x block scale) to BF16: a no-op for E4M3 and E8M0
+  // scales, a rounding for float32 scales (whose tensor scale is 1).
+  if (path == GemmPath::kFp4W4A16 && b.view().scale_kind == ScaleKind::kFloat32) {
+    w = w.unaryExpr([](float v) { return RoundToBf16(v); });
+  }
+  return w;
+}
+
+void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format,
+                 int64_t group) {
+  const std::string where = Describe(c, format, group);
+  SCOPED_TRACE(where);
+  RowMatrixXf w = RandomMatrix(c.n, c.k, 1000 + c.n * 7 + c.k, c.distribution, 0.02f);
+  RowMatrixXf x = RandomMatrix(c.m, c.k, 2000 + c.m * 5 + c.k, c.distribution, 1.5f);
+  ApplySpecial(c.special, group, w, x);
+  absl::StatusOr<BufferB> b = BufferB::Quantize("w", w, format, group);
+  ASSERT_TRUE(b.ok()) << b.status();
+  absl::StatusOr<BufferA> a = BufferA::Create(kernel.path, c.m, c.k, b->block());
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(a->Set("x", x).ok());
+  BufferC out(c.m, c.n);
+  constexpr int kThreads = 3;  // slices run one after another: checks the split of N
+  for (int ith = 0; ith < kThreads; ++ith) {
+    ASSERT_TRUE(Gemm(kernel, c.m, c.n, c.k, b->block(), *a, *b, out, ith, kThreads).ok());
+  }
+  const RowMatrixXf a_ref = a->Dequantize();
+  const RowMatrixXf b_ref = KernelWeights(*b, kernel.path);
+  const RowMatrixXd expected = ReferenceGemm(a_ref, b_ref);
+  // Every kernel forms exact (integer or BF16) block products and adds at most k + 16 float32
+  // terms (block sums, scale products, the lanes' final reduction), each rounding once: the
+  // error of such a sum is at most (k + 16) * 2^-24 * sum |terms| <= that * (|A| |B|^T).
+  const RowMatrixXd bound = AbsGemm(a_ref, b_ref) * ((c.k + 16) * std::ldexp(1.0, -24));
+  const RowMatrixXf got = out.ToMatrix(c.m);
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < c.n; ++j) {
+      ASSERT_LE(std::fabs(got(i, j) - expected(i, j)), bound(i, j) + 1e-30)
+          << kernel.name << " C[" << i << ", " << j << "] = " << got(i, j) << ", reference "
+          << expected(i, j);
+    }
+  }
+  // Reported, not asserted: the error the formats add against unquantized float.
+  const RowMatrixXd exact = ReferenceGemm(x, w);
+  std::cout << absl::StrFormat("%-34s %-60s rel. error vs float %.4f\n", kernel.name, where,
+                               (got.cast<double>() - exact).norm() / exact.norm());
+}
+
+class MicrokernelTest : public testing::TestWithParam<Microkernel> {};
+
+TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
+  const Microkernel& kernel = GetParam();
+  if (!CanRun(kernel, DetectedCpuFeatures())) {
+    GTEST_SKIP() << kernel.name << " needs " << IsaName(kernel.isa) << "; this CPU has "
+                 << DetectedCpuFeatures().ToString();
+  }
+  if (kernel.path == GemmPath::kInt4W4A8) {
+    for (int64_t group : {32, 128}) {
+      for (Case c : CasesFor(group)) {
+        c.k = std::max<int64_t>(group, c.k / group * group);
+        CheckKernel(kernel, c, WeightFormat::kInt4K2, group);
+      }
+    }
+    return;
+  }
+  for (WeightFormat format :
+       {WeightFormat::kNvfp4, WeightFormat::kFp4FloatScale, WeightFormat::kMxfp4}) {
+    const int64_t block = TraitsOf(format).block_size;
+    for (const Case& c : CasesFor(block)) CheckKernel(kernel, c, format, 16);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKernels, MicrokernelTest, testing::ValuesIn(AllMicrokernels().begin(), AllMicrokernels().end()),
+                         [](const testing::TestParamInfo<Microkernel>& info) {
+                           return std::string(info.param.name);
+                         });
+
+}  // namespace
+}  // namespace fp4moe::kernels

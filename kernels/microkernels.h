@@ -1,0 +1,32 @@
+#ifndef FP4MOE_KERNELS_MICROKERNELS_H_
+#define FP4MOE_KERNELS_MICROKERNELS_H_
+
+// Entry points of every microkernel, one per file named the same. `_emulated` is the same
+// source compiled through SIMDe (and the AMX tile emulation) for machines without the ISA.
+
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+
+#define FP4MOE_DECLARE_MICROKERNEL(name) \
+  void name(const GemmArgs& args, int64_t n_begin, int64_t n_end)
+
+// Scalar references of each path.
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a4_lut_scalar);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_scalar);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_scalar);
+FP4MOE_DECLARE_MICROKERNEL(int4_w4a8_scalar);
+
+// --- fp4_w4a4_lut kernels ---
+
+// --- fp4_w4a8 kernels ---
+
+// --- fp4_w4a16 kernels ---
+
+// --- int4_w4a8 kernels ---
+
+#undef FP4MOE_DECLARE_MICROKERNEL
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_MICROKERNELS_H_

@@ -1,0 +1,22 @@
+#ifndef FP4MOE_KERNELS_SIMD_H_
+#define FP4MOE_KERNELS_SIMD_H_
+
+// x86 intrinsics for the SIMD microkernels. Each AVX-512 kernel is compiled twice (see
+// kernels/microkernel.bzl): natively, and with FP4MOE_SIMDE so that SIMDe implements the same
+// intrinsics on AVX2, letting every machine run the kernel's logic in tests.
+#if defined(FP4MOE_SIMDE)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#else
+#include <immintrin.h>
+#endif
+
+// Gives a microkernel's entry point its name: `name` natively, `name_emulated` in the SIMDe /
+// AMX-emulation copy, so both copies link into one binary.
+#if defined(FP4MOE_SIMDE)
+#define FP4MOE_MICROKERNEL(name) name##_emulated
+#else
+#define FP4MOE_MICROKERNEL(name) name
+#endif
+
+#endif  // FP4MOE_KERNELS_SIMD_H_
