@@ -15,7 +15,7 @@ namespace {
 
 constexpr int64_t kE2M1Block = 16;
 
-// Copies an array of 4-bit codes (n * k / 2 bytes) into a fresh aligned buffer.
+// Copies bytes into a fresh aligned buffer.
 AlignedBuffer CopyBytes(const uint8_t* bytes, size_t size) {
   AlignedBuffer out(size);
   std::memcpy(out.data(), bytes, size);
@@ -142,6 +142,14 @@ RowMatrixXf BufferB::Dequantize() const {
         return DecodeBlockScale(view_.scale_kind, view_.scales, block_index);
       },
       view_.tensor_scale);
+}
+
+BufferB BufferB::Clone() const {
+  BufferB b(format_, view_.n, view_.k, view_.block, view_.scale_kind, view_.tensor_scale);
+  b.codes_ = CopyBytes(codes_.data(), codes_.size());
+  std::memcpy(b.scales_.data(), scales_.data(), scales_.size());
+  b.view_.codes = b.codes_.data();
+  return b;
 }
 
 BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)

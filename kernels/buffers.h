@@ -52,6 +52,8 @@ class BufferB {
   int64_t streamed_bytes() const;
   // The weights as floats (what the Eigen reference multiplies).
   RowMatrixXf Dequantize() const;
+  // A copy in its own memory (benchmarks rotate copies to stream weights from DRAM).
+  BufferB Clone() const;
 
  private:
   BufferB(WeightFormat format, int64_t n, int64_t k, int64_t block, ScaleKind kind,

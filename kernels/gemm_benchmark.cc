@@ -1,0 +1,167 @@
+// GEMM throughput of each path's best kernel on real expert shapes, with its roofline.
+//
+//   bazel run -c opt //kernels:gemm_benchmark -- [--stream_bytes=N] [--benchmark_filter=RE]
+//
+// Weights stream from DRAM: the benchmark keeps enough copies of the weight matrix to exceed
+// --stream_bytes (default 1 GiB, well above a 300 MB L3) and multiplies by the next copy each
+// iteration; --stream_bytes=0 reuses one copy (the cache-resident regime). Activations are
+// quantized once, outside the timing. Counters: GFLOP=x/s (2mnk per second), GB=x/s (weight
+// bytes per second), mem_ms / cmp_ms (the roofs: weight bytes at the measured bandwidth,
+// operations at the ISA's peak) and roof=x/s (the larger roof over the measured time: 1 means
+// on the roof).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "benchmark/benchmark.h"
+#include "kernels/buffers.h"
+#include "kernels/cpu_features.h"
+#include "kernels/gemm.h"
+#include "kernels/microkernel_table.h"
+#include "kernels/roofline.h"
+#include "quant/random_matrix.h"
+
+ABSL_FLAG(int64_t, stream_bytes, int64_t{1} << 30,
+          "weight bytes to rotate through (0: one cache-resident copy)");
+ABSL_FLAG(int64_t, bandwidth_probe_bytes, int64_t{2} << 30, "bytes the bandwidth probe reads");
+ABSL_FLAG(std::vector<std::string>, shapes,
+          std::vector<std::string>({"2048x7168", "7168x2048", "768x2048", "4096x14336"}),
+          "weight shapes NxK");
+ABSL_FLAG(std::vector<std::string>, ms, std::vector<std::string>({"1", "4", "32", "128", "1024"}),
+          "activation rows");
+ABSL_FLAG(std::vector<std::string>, paths,
+          std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8"}),
+          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_w4a8)");
+ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
+ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
+ABSL_FLAG(double, peak_amx_int8, 28e12, "AMX INT8 peak, ops/s");
+ABSL_FLAG(double, peak_amx_bf16, 14e12, "AMX BF16 peak, flops/s");
+ABSL_FLAG(double, peak_avx512_int8, 8e12, "AVX-512 VNNI peak, ops/s");
+ABSL_FLAG(double, peak_avx512_bf16, 4e12, "AVX-512 BF16 peak, flops/s");
+
+namespace fp4moe::kernels {
+namespace {
+
+struct Case {
+  GemmPath path;
+  int64_t m, n, k;
+};
+
+void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
+             double bandwidth, const PeakRates& peaks) {
+  const bool int4 = c.path == GemmPath::kInt4W4A8;
+  const RowMatrixXf w = RandomMatrix(c.n, c.k, 7, Distribution::kGaussian, 0.02f);
+  absl::StatusOr<BufferB> first =
+      BufferB::Quantize("w", w, int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, 32);
+  absl::StatusOr<BufferA> a = BufferA::Create(c.path, c.m, c.k, first.ok() ? first->block() : 16);
+  if (!first.ok() || !a.ok() || !a->Set("x", RandomMatrix(c.m, c.k, 8)).ok()) {
+    state.SkipWithError("setup failed");
+    return;
+  }
+  std::vector<BufferB> weights;
+  const int64_t copies =
+      std::max<int64_t>(1, absl::GetFlag(FLAGS_stream_bytes) / first->streamed_bytes());
+  for (int64_t i = 1; i < copies; ++i) weights.push_back(first->Clone());
+  weights.push_back(*std::move(first));
+  BufferC out(c.m, c.n);
+  size_t next = 0;
+  for (auto _ : state) {
+    const BufferB& b = weights[next];
+    next = (next + 1) % weights.size();
+#pragma omp parallel
+    {
+      // Shapes were validated when the buffers were made; the status is always OK here.
+      (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, omp_get_thread_num(),
+                 omp_get_num_threads());
+    }
+  }
+  const double bytes = weights[0].streamed_bytes();
+  const double ops = 2.0 * c.m * c.n * c.k;
+  state.counters["GFLOP"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const Roofline roof = RooflineOf(bytes, bandwidth, ops, PeakFor(peaks, c.path, kernel->isa), 1.0);
+  state.counters["mem_ms"] = roof.memory_seconds * 1e3;
+  state.counters["cmp_ms"] = roof.compute_seconds * 1e3;
+  // roof = max(mem, cmp) / measured time: a rate counter of max(mem, cmp) seconds per iteration.
+  state.counters["roof"] = benchmark::Counter(std::max(roof.memory_seconds, roof.compute_seconds),
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(kernel->name);
+}
+
+int Main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_threads) > 0) omp_set_num_threads(absl::GetFlag(FLAGS_threads));
+  std::optional<Isa> isa;
+  if (!absl::GetFlag(FLAGS_isa).empty()) {
+    absl::StatusOr<Isa> parsed = ParseIsa(absl::GetFlag(FLAGS_isa));
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(parsed.status().message()).c_str());
+      return 1;
+    }
+    isa = *parsed;
+  }
+  PeakRates peaks;
+  peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
+  peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
+  peaks.avx512_int8 = absl::GetFlag(FLAGS_peak_avx512_int8);
+  peaks.avx512_bf16 = absl::GetFlag(FLAGS_peak_avx512_bf16);
+  const double bandwidth = MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+  std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s; weights %s\n",
+              omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
+              bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
+              absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
+  for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
+    absl::StatusOr<GemmPath> path = ParsePath(path_name);
+    if (!path.ok()) {
+      std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
+      return 1;
+    }
+    absl::StatusOr<const Microkernel*> kernel = SelectMicrokernel(*path, isa);
+    if (!kernel.ok()) {
+      std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(kernel.status().message()).c_str());
+      return 1;
+    }
+    for (const std::string& shape : absl::GetFlag(FLAGS_shapes)) {
+      std::vector<std::string> nk = absl::StrSplit(shape, 'x');
+      int64_t n = 0, k = 0;
+      if (nk.size() != 2 || !absl::SimpleAtoi(nk[0], &n) || !absl::SimpleAtoi(nk[1], &k)) {
+        std::fprintf(stderr, "gemm_benchmark: shape '%s' is not NxK\n", shape.c_str());
+        return 1;
+      }
+      for (const std::string& m_text : absl::GetFlag(FLAGS_ms)) {
+        int64_t m = 0;
+        if (!absl::SimpleAtoi(m_text, &m) || m <= 0) {
+          std::fprintf(stderr, "gemm_benchmark: m '%s' is not a positive integer\n", m_text.c_str());
+          return 1;
+        }
+        const Case c{*path, m, n, k};
+        benchmark::RegisterBenchmark(
+            absl::StrFormat("%s/n=%d/k=%d/m=%d", path_name, n, k, m).c_str(),
+            [c, kernel = *kernel, bandwidth, peaks](benchmark::State& state) {
+              RunGemm(state, c, kernel, bandwidth, peaks);
+            })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+int main(int argc, char** argv) { return fp4moe::kernels::Main(argc, argv); }

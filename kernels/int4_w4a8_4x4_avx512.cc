@@ -1,0 +1,240 @@
+// INT4 K2 weights x int8 activations with AVX-512 VNNI, for small m (decode), where weight
+// bandwidth is everything: 4 weight rows (columns of C) x up to 4 activation rows per pass.
+//
+// Per 64 code bytes (128 k) of a weight row: low nibbles (even k) and high nibbles (odd k)
+// masked out and XORed with 8, which turns the two's-complement nibble q into q + 8 in
+// [0, 16): the unsigned operand of VPDPBUSD, against activations pre-split into their even
+// and odd k. The exact correction -8 * (sum of the 8 activations each dword lane covers)
+// seeds the accumulator, so the int32 lanes hold exact partial group sums. Each lane lies in
+// one group (8 consecutive k), so it is scaled by its group's weight x activation scale and
+// summed in float lanes, reduced once per output.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/microkernel.h"
+#include "kernels/microkernels.h"
+#include "kernels/simd.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr int kMaxRows = 4;
+constexpr int kColumns = 4;
+constexpr int kChunkK = 128;  // k per 64 code bytes
+constexpr int64_t kKBlock = 8192;
+constexpr int kChunksPerBlock = kKBlock / kChunkK;
+
+// The activations of one pass (up to kMaxRows rows) over one k block, per 128-k chunk.
+struct ActivationChunk {
+  alignas(64) int8_t even[64];      // k = 2i
+  alignas(64) int8_t odd[64];       // k = 2i + 1
+  alignas(64) int32_t correction[16];  // lane j: -8 * sum of k in [8j, 8j + 8)
+  alignas(64) float scales[16];     // lane j: scale of the group of k = 8j
+};
+thread_local ActivationChunk activation_chunks[kMaxRows][kChunksPerBlock];
+
+// Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into chunks; k past kc reads as zero.
+void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc) {
+  const int64_t k = args.b.k;
+  const int64_t group = args.b.block;
+  const int64_t groups = k / group;
+  for (int r = 0; r < rows; ++r) {
+    const int8_t* a = args.a_int8.values + (m0 + r) * k;
+    const float* a_scales = args.a_int8.scales + (m0 + r) * groups;
+    for (int64_t chunk = 0; chunk * kChunkK < kc; ++chunk) {
+      ActivationChunk& out = activation_chunks[r][chunk];
+      for (int j = 0; j < 16; ++j) {
+        int32_t sum = 0;
+        for (int i = 0; i < 8; ++i) {
+          const int64_t kk = chunk * kChunkK + 8 * j + i;
+          const int8_t value = kk < kc ? a[k0 + kk] : 0;
+          (i % 2 == 0 ? out.even : out.odd)[4 * j + i / 2] = value;
+          sum += value;
+        }
+        const int64_t kk = chunk * kChunkK + 8 * j;
+        out.correction[j] = -8 * sum;
+        out.scales[j] = kk < kc ? a_scales[(k0 + kk) / group] : 0.0f;
+      }
+    }
+  }
+}
+
+__m512 Int32ToFloat(__m512i v) {
+#if defined(FP4MOE_SIMDE)
+  // SIMDe 0.7.4 lacks _mm512_cvtepi32_ps.
+  return _mm512_insertf32x8(
+      _mm512_castps256_ps512(_mm256_cvtepi32_ps(_mm512_castsi512_si256(v))),
+      _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1)), 1);
+#else
+  return _mm512_cvtepi32_ps(v);
+#endif
+}
+
+float SumLanes(__m512 v) {
+#if defined(FP4MOE_SIMDE)
+  // SIMDe 0.7.4 lacks _mm512_reduce_add_ps.
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float sum = 0.0f;
+  for (float lane : lanes) sum += lane;
+  return sum;
+#else
+  return _mm512_reduce_add_ps(v);
+#endif
+}
+
+// Where one weight row's chunk lies: 64 code bytes and its 128 / G scales.
+struct WeightChunk {
+  const uint8_t* codes;
+  const uint8_t* scales;
+};
+
+// Exactly `bytes` (2, 4, 8 or 16) bytes of scales: none past the end of the scale array.
+__m128i LoadScaleBytes(const uint8_t* scales, int bytes) {
+  switch (bytes) {
+    case 16:
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
+    case 8:
+      return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+    case 4: {
+      int32_t word;
+      std::memcpy(&word, scales, sizeof word);
+      return _mm_cvtsi32_si128(word);
+    }
+    default: {
+      uint16_t half;
+      std::memcpy(&half, scales, sizeof half);
+      return _mm_cvtsi32_si128(half);
+    }
+  }
+}
+
+// The weight scales of one chunk spread over the 16 lanes (lane j -> group of k = 8j).
+__m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane_groups) {
+  const __m512i raw = _mm512_broadcast_i32x4(LoadScaleBytes(scales, bytes));
+  if (kind == ScaleKind::kBf16) {
+    // Dword j's index g, read as two word indices, puts BF16 scale g in the low half of
+    // dword j; shifted to the high half, its bits are those of the float.
+    return _mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_permutexvar_epi16(lane_groups, raw), 16));
+  }
+  return _mm512_castsi512_ps(_mm512_permutexvar_epi32(lane_groups, raw));
+}
+
+// acc[c][r] += the chunk's exact lane sums x lane scales.
+template <int kRows, int kCols>
+void MultiplyChunk(const WeightChunk (&w)[kCols], const ActivationChunk* const (&a)[kRows],
+                   int scale_bytes, ScaleKind kind, __m512i lane_groups,
+                   __m512 (&acc)[kCols][kRows]) {
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  const __m512i eight = _mm512_set1_epi8(0x08);
+  for (int c = 0; c < kCols; ++c) {
+    const __m512i codes = _mm512_loadu_si512(w[c].codes);
+    // (x & 0x0F) ^ 0x08 in one instruction (truth table 0x6A).
+    const __m512i even = _mm512_ternarylogic_epi32(codes, low_nibbles, eight, 0x6A);
+    const __m512i odd =
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(codes, 4), low_nibbles, eight, 0x6A);
+    const __m512 w_scales = LaneScales(w[c].scales, scale_bytes, kind, lane_groups);
+    for (int r = 0; r < kRows; ++r) {
+      __m512i sums = _mm512_load_si512(a[r]->correction);
+      sums = _mm512_dpbusd_epi32(sums, even, _mm512_load_si512(a[r]->even));
+      sums = _mm512_dpbusd_epi32(sums, odd, _mm512_load_si512(a[r]->odd));
+      const __m512 scale = _mm512_mul_ps(w_scales, _mm512_load_ps(a[r]->scales));
+      acc[c][r] = _mm512_fmadd_ps(Int32ToFloat(sums), scale, acc[c][r]);
+    }
+  }
+}
+
+// C[m0.., n0..] (+)= rows x columns over k [k0, k0 + kc).
+template <int kRows, int kCols>
+void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0, int64_t kc,
+                     __m512i lane_groups) {
+  const WeightsView& b = args.b;
+  const int64_t groups = b.k / b.block;
+  const int scale_bytes = b.scale_kind == ScaleKind::kBf16 ? 2 : 4;
+  const int chunk_scale_bytes = static_cast<int>(kChunkK / b.block) * scale_bytes;
+  __m512 acc[kCols][kRows];
+  for (auto& column : acc) {
+    for (__m512& v : column) v = _mm512_setzero_ps();
+  }
+  const ActivationChunk* a[kRows];
+  const int64_t full_chunks = kc / kChunkK;
+  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
+    WeightChunk w[kCols];
+    for (int c = 0; c < kCols; ++c) {
+      const int64_t kk = k0 + chunk * kChunkK;
+      w[c].codes = b.codes + (n0 + c) * (b.k / 2) + kk / 2;
+      w[c].scales = b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes;
+    }
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_chunks[r][chunk];
+    MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);
+  }
+  if (full_chunks * kChunkK < kc) {
+    // A last chunk of fewer than 128 k: zero-padded copies, so that nothing past the row is
+    // read (its zero activations and scales cancel the padding).
+    const int64_t kk = k0 + full_chunks * kChunkK;
+    const int64_t rest = kc - full_chunks * kChunkK;
+    alignas(64) uint8_t codes[kCols][64] = {};
+    alignas(16) uint8_t scales[kCols][16] = {};
+    WeightChunk w[kCols];
+    for (int c = 0; c < kCols; ++c) {
+      std::memcpy(codes[c], b.codes + (n0 + c) * (b.k / 2) + kk / 2, rest / 2);
+      std::memcpy(scales[c], b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes,
+                  rest / b.block * scale_bytes);
+      w[c] = {codes[c], scales[c]};
+    }
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_chunks[r][full_chunks];
+    MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);
+  }
+  for (int c = 0; c < kCols; ++c) {
+    for (int r = 0; r < kRows; ++r) {
+      float& out = args.c[(m0 + r) * args.ldc + n0 + c];
+      const float sum = SumLanes(acc[c][r]);
+      out = k0 == 0 ? sum : out + sum;
+    }
+  }
+}
+
+template <int kRows>
+void MultiplyRows(const GemmArgs& args, int64_t m0, int64_t n_begin, int64_t n_end, int64_t k0,
+                  int64_t kc, __m512i lane_groups) {
+  int64_t n0 = n_begin;
+  for (; n0 + kColumns <= n_end; n0 += kColumns) {
+    MultiplyColumns<kRows, kColumns>(args, m0, n0, k0, kc, lane_groups);
+  }
+  for (; n0 < n_end; ++n0) MultiplyColumns<kRows, 1>(args, m0, n0, k0, kc, lane_groups);
+}
+
+}  // namespace
+
+void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_begin,
+                                                int64_t n_end) {
+  const int64_t group = args.b.block;
+  // Lane j covers k = 8j..8j+7 of a chunk: group 8j / G of the chunk's 128 / G.
+  alignas(64) int32_t lane_group_index[16];
+  for (int j = 0; j < 16; ++j) lane_group_index[j] = static_cast<int32_t>(8 * j / group);
+  const __m512i lane_groups = _mm512_load_si512(lane_group_index);
+  for (int64_t k0 = 0; k0 < args.b.k; k0 += kKBlock) {
+    const int64_t kc = args.b.k - k0 < kKBlock ? args.b.k - k0 : kKBlock;
+    for (int64_t m0 = 0; m0 < args.m; m0 += kMaxRows) {
+      const int rows = args.m - m0 < kMaxRows ? static_cast<int>(args.m - m0) : kMaxRows;
+      PrepareActivations(args, m0, rows, k0, kc);
+      switch (rows) {
+        case 1:
+          MultiplyRows<1>(args, m0, n_begin, n_end, k0, kc, lane_groups);
+          break;
+        case 2:
+          MultiplyRows<2>(args, m0, n_begin, n_end, k0, kc, lane_groups);
+          break;
+        case 3:
+          MultiplyRows<3>(args, m0, n_begin, n_end, k0, kc, lane_groups);
+          break;
+        default:
+          MultiplyRows<4>(args, m0, n_begin, n_end, k0, kc, lane_groups);
+          break;
+      }
+    }
+  }
+}
+
+}  // namespace fp4moe::kernels

@@ -1,0 +1,60 @@
+#include "kernels/roofline.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "kernels/aligned_buffer.h"
+
+namespace fp4moe::kernels {
+
+double PeakFor(const PeakRates& peaks, GemmPath path, Isa isa) {
+  const bool bf16 = path == GemmPath::kFp4W4A16;
+  switch (isa) {
+    case Isa::kAmx:
+      return bf16 ? peaks.amx_bf16 : peaks.amx_int8;
+    case Isa::kAvx512:
+      return bf16 ? peaks.avx512_bf16 : peaks.avx512_int8;
+    case Isa::kAvx2:
+      return peaks.avx2_int8;
+    case Isa::kScalar:
+      return peaks.scalar;
+  }
+  return peaks.scalar;
+}
+
+Roofline RooflineOf(double bytes, double bandwidth, double ops, double peak, double seconds) {
+  Roofline r;
+  r.memory_seconds = bytes / bandwidth;
+  r.compute_seconds = ops / peak;
+  r.fraction = std::max(r.memory_seconds, r.compute_seconds) / seconds;
+  return r;
+}
+
+double MeasureReadBandwidth(int64_t bytes) {
+  const int64_t words = bytes / sizeof(uint64_t);
+  AlignedBuffer buffer(words * sizeof(uint64_t));
+  auto* data = reinterpret_cast<uint64_t*>(buffer.data());
+  // First touch from the threads that will read, so pages land near them.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < words; ++i) data[i] = i;
+  double best = 0;
+  uint64_t sink = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    uint64_t sum = 0;
+#pragma omp parallel for schedule(static) reduction(^ : sum)
+    for (int64_t i = 0; i < words; ++i) sum ^= data[i];
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    sink ^= sum;
+    best = std::max(best, bytes / seconds);
+  }
+  // Keep the reads observable so the compiler cannot drop them.
+  if (sink == 0x9e3779b97f4a7c15ull) std::memset(data, 0, 8);
+  return best;
+}
+
+}  // namespace fp4moe::kernels
