@@ -1,0 +1,383 @@
+#include "moe/moe.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "kernels/gemm.h"
+#include "kernels/microkernel_table.h"
+#include "moe/numa.h"
+#include "moe/silu.h"
+#include "quant/bf16.h"
+
+namespace fp4moe::moe {
+namespace {
+
+int SliceCount(int64_t n) {
+  return static_cast<int>((n + kernels::kSliceColumns - 1) / kernels::kSliceColumns);
+}
+
+int64_t DecodeSlots(const MoeConfig& config) {
+  return std::min<int64_t>(config.expert_num, kDecodeMaxTokens * config.num_experts_per_tok);
+}
+
+absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden) {
+  for (int64_t i = 0; i < qlen * hidden; ++i) {
+    const float v = input.f32 != nullptr ? input.f32[i] : Bf16ToFloat(input.bf16[i]);
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "Forward: input[token %d, column %d] = %g is not finite", i / hidden, i % hidden, v));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel, int numa_nodes)
+    : config_(config),
+      kernel_(kernel),
+      numa_nodes_(numa_nodes),
+      // E2M1 weights are packed in blocks of 16 whatever the format's scale block.
+      kernel_block_(config.weight_format == WeightFormat::kInt4K2 ? config.group_size
+                                                                   : Nvfp4Tensor::kBlock),
+      parts_(config.tp_parts),
+      grouping_(config.expert_num, config.max_len, config.num_experts_per_tok),
+      jobs_(std::max(config.resolved_prefill_expert_slots(), DecodeSlots(config))),
+      job_of_expert_(config.expert_num, -1),
+      scheduler_(config.num_threads, config.tp_parts, numa_nodes) {}
+
+absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
+    const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts) {
+  if (absl::Status s = config.Validate(); !s.ok()) return s;
+  if (static_cast<int64_t>(experts.size()) != config.expert_num) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "MoeLayer::Create: %d experts given, config.expert_num = %d", experts.size(),
+        config.expert_num));
+  }
+  std::vector<ExpertQuantizedWeights> quantized(experts.size());
+  FirstError errors;
+#pragma omp parallel for schedule(dynamic) num_threads(config.num_threads)
+  for (int64_t e = 0; e < config.expert_num; ++e) {
+    absl::StatusOr<ExpertQuantizedWeights> q = QuantizeExpert(config, e, experts[e]);
+    if (q.ok()) {
+      quantized[e] = std::move(*q);
+    } else {
+      errors.Record(q.status());
+    }
+  }
+  if (absl::Status s = errors.status(); !s.ok()) return s;
+  return Create(config, quantized);
+}
+
+absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
+    const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts) {
+  if (absl::Status s = config.Validate(); !s.ok()) return s;
+  if (static_cast<int64_t>(experts.size()) != config.expert_num) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "MoeLayer::Create: %d experts given, config.expert_num = %d", experts.size(),
+        config.expert_num));
+  }
+  absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
+  if (!path.ok()) return path.status();
+  absl::StatusOr<const kernels::Microkernel*> kernel =
+      kernels::SelectMicrokernel(*path, config.isa);
+  if (!kernel.ok()) {
+    return absl::Status(kernel.status().code(),
+                        absl::StrFormat("MoeLayer::Create: path %s: %s",
+                                        kernels::PathName(*path), kernel.status().message()));
+  }
+  const int numa_nodes = NumaNodesForParts();
+  std::unique_ptr<MoeLayer> layer(new MoeLayer(config, *kernel, numa_nodes));
+  std::vector<absl::Status> part_status(config.tp_parts);
+  if (numa_nodes > 1) {
+    // Each part is packed by a thread on its node, so that its pages land there.
+    std::vector<std::thread> builders;
+    for (int p = 0; p < config.tp_parts; ++p) {
+      builders.emplace_back([&, p] {
+        BindThreadToNode(p % numa_nodes);
+        part_status[p] = layer->BuildPart(p, experts);
+      });
+    }
+    for (std::thread& t : builders) t.join();
+  } else {
+    for (int p = 0; p < config.tp_parts; ++p) part_status[p] = layer->BuildPart(p, experts);
+  }
+  for (const absl::Status& s : part_status) {
+    if (!s.ok()) return s;
+  }
+  for (int64_t s = 0; s < config.resolved_prefill_expert_slots(); ++s) {
+    absl::StatusOr<kernels::BufferA> a =
+        kernels::BufferA::Create(*path, config.max_len, config.hidden_size, layer->kernel_block_);
+    if (!a.ok()) return a.status();
+    layer->prefill_inputs_.push_back(
+        {kernels::AlignedBuffer(config.max_len * config.hidden_size * sizeof(float)),
+         std::move(*a)});
+  }
+  absl::StatusOr<kernels::BufferA> decode_input =
+      kernels::BufferA::Create(*path, std::min(kDecodeMaxTokens, config.max_len),
+                               config.hidden_size, layer->kernel_block_);
+  if (!decode_input.ok()) return decode_input.status();
+  layer->decode_input_ = std::make_unique<kernels::BufferA>(std::move(*decode_input));
+  return layer;
+}
+
+absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts) {
+  Part& p = parts_[part];
+  for (int64_t e = 0; e < config_.expert_num; ++e) {
+    absl::StatusOr<ExpertPart> packed = PackExpertPart(config_, e, experts[e], part);
+    if (!packed.ok()) return packed.status();
+    p.experts.push_back(std::move(*packed));
+  }
+  const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
+  const auto add_slots = [&](int64_t count, int64_t rows, std::vector<SlotBuffers>& slots) {
+    for (int64_t s = 0; s < count; ++s) {
+      absl::StatusOr<kernels::BufferA> intermediate =
+          kernels::BufferA::Create(kernel_->path, rows, inter, kernel_block_);
+      if (!intermediate.ok()) return intermediate.status();
+      slots.push_back({kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
+                       std::move(*intermediate), kernels::BufferC(rows, hidden)});
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s =
+          add_slots(config_.resolved_prefill_expert_slots(), config_.max_len, p.prefill_slots);
+      !s.ok()) {
+    return s;
+  }
+  return add_slots(DecodeSlots(config_), std::min(kDecodeMaxTokens, config_.max_len),
+                   p.decode_slots);
+}
+
+absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
+                               const float* routing_weights, const float* input, float* output) {
+  if (in_use_.exchange(true, std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(
+        "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
+        "serves one call at a time; use one layer per concurrent caller)");
+  }
+  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {input, nullptr}, output);
+  in_use_.store(false, std::memory_order_release);
+  return s;
+}
+
+absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
+                               const float* routing_weights, const uint16_t* input,
+                               float* output) {
+  if (in_use_.exchange(true, std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(
+        "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
+        "serves one call at a time; use one layer per concurrent caller)");
+  }
+  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {nullptr, input}, output);
+  in_use_.store(false, std::memory_order_release);
+  return s;
+}
+
+absl::Status MoeLayer::ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
+                                      const float* routing_weights, Input input,
+                                      float* output) {
+  const struct {
+    const void* pointer;
+    const char* name;
+  } pointers[] = {{expert_ids, "expert_ids"},
+                  {routing_weights, "routing_weights"},
+                  {input.f32 != nullptr ? static_cast<const void*>(input.f32) : input.bf16,
+                   "input"},
+                  {output, "output"}};
+  for (const auto& p : pointers) {
+    if (p.pointer == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat("Forward: %s is null", p.name));
+    }
+  }
+  if (qlen <= 0 || qlen > config_.max_len) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "Forward: qlen = %d is outside [1, max_len = %d]", qlen, config_.max_len));
+  }
+  if (k <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("Forward: k = %d must be positive", k));
+  }
+  if (k > config_.expert_num) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "Forward: k = %d exceeds expert_num = %d", k, config_.expert_num));
+  }
+  if (k > config_.num_experts_per_tok) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "Forward: k = %d exceeds the configured num_experts_per_tok = %d (the workspace is "
+        "sized for it)",
+        k, config_.num_experts_per_tok));
+  }
+  if (absl::Status s =
+          ValidateRouting(qlen, k, config_.expert_num, expert_ids, routing_weights);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("Forward: ", s.message()));
+  }
+  if (absl::Status s = CheckFinite(input, qlen, config_.hidden_size); !s.ok()) return s;
+  std::fill(output, output + qlen * config_.hidden_size, 0.0f);
+  return qlen <= kDecodeMaxTokens
+             ? Decode(qlen, k, expert_ids, routing_weights, input, output)
+             : Prefill(qlen, k, expert_ids, routing_weights, input, output);
+}
+
+absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
+                               const float* routing_weights, Input input, float* output) {
+  grouping_.Group(qlen, k, expert_ids);
+  const absl::Span<const int64_t> active = grouping_.active_experts();
+  const int64_t hidden = config_.hidden_size;
+  const int64_t wave_size = static_cast<int64_t>(prefill_inputs_.size());
+  for (size_t begin = 0; begin < active.size(); begin += wave_size) {
+    const int64_t count = std::min<int64_t>(wave_size, active.size() - begin);
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t e = active[begin + j];
+      jobs_[j] = {e, grouping_.rows(e), &prefill_inputs_[j].quantized};
+      job_of_expert_[e] = j;
+    }
+    FirstError errors;
+    // Gather each expert's token rows and quantize them once for all parts.
+#pragma omp parallel for schedule(dynamic) num_threads(config_.num_threads)
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t* tokens = grouping_.tokens(jobs_[j].expert);
+      const int64_t rows = jobs_[j].rows;
+      PrefillInput& slot = prefill_inputs_[j];
+      if (input.f32 != nullptr) {
+        auto* gathered = reinterpret_cast<float*>(slot.gathered.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
+                      hidden * sizeof(float));
+        }
+        errors.Record(slot.quantized.Set(
+            "moe input", Eigen::Map<const RowMatrixXf>(gathered, rows, hidden)));
+      } else {
+        auto* gathered = reinterpret_cast<uint16_t*>(slot.gathered.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
+                      hidden * sizeof(uint16_t));
+        }
+        errors.Record(slot.quantized.SetBf16("moe input", gathered, rows));
+      }
+    }
+    absl::Status status = errors.status();
+    if (status.ok()) status = RunExperts(count, &Part::prefill_slots);
+    if (status.ok()) {
+      ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(),
+                 &Part::prefill_slots, output);
+    }
+    for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
+                              const float* routing_weights, Input input, float* output) {
+  // Every chosen expert runs once over all qlen tokens (rows of tokens that did not choose
+  // it are computed and dropped): with few tokens the cost is streaming the weights, which
+  // this does once per expert, with no grouping or gathering.
+  int64_t count = 0;
+  for (int64_t i = 0; i < qlen * k; ++i) {
+    const int64_t e = expert_ids[i];
+    if (job_of_expert_[e] >= 0) continue;
+    job_of_expert_[e] = count;
+    jobs_[count++] = {e, qlen, decode_input_.get()};
+  }
+  const int64_t hidden = config_.hidden_size;
+  absl::Status status =
+      input.f32 != nullptr
+          ? decode_input_->Set("moe input", Eigen::Map<const RowMatrixXf>(input.f32, qlen, hidden))
+          : decode_input_->SetBf16("moe input", input.bf16, qlen);
+  if (status.ok()) status = RunExperts(count, &Part::decode_slots);
+  if (status.ok()) {
+    ScatterAdd(qlen, k, expert_ids, routing_weights, nullptr, &Part::decode_slots, output);
+  }
+  for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
+  return status;
+}
+
+absl::Status MoeLayer::RunExperts(int64_t job_count, std::vector<SlotBuffers> Part::*slots) {
+  const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
+  // Work items are (part, expert, 64-column slice): an expert with many tokens is spread
+  // over many threads instead of stalling one.
+  const int gate_up_slices = SliceCount(inter), down_slices = SliceCount(hidden);
+  FirstError errors;
+  scheduler_.Run(job_count * gate_up_slices, [&](int part, int64_t item) {
+    const int64_t j = item / gate_up_slices;
+    const int slice = static_cast<int>(item % gate_up_slices);
+    const Job& job = jobs_[j];
+    const ExpertPart& w = parts_[part].experts[job.expert];
+    SlotBuffers& slot = (parts_[part].*slots)[j];
+    errors.Record(kernels::Gemm(*kernel_, job.rows, inter, hidden, kernel_block_, *job.input,
+                                w.gate, slot.gate, slice, gate_up_slices));
+    errors.Record(kernels::Gemm(*kernel_, job.rows, inter, hidden, kernel_block_, *job.input,
+                                w.up, slot.up, slice, gate_up_slices));
+  });
+  if (absl::Status s = errors.status(); !s.ok()) return s;
+  scheduler_.Run(job_count, [&](int part, int64_t j) {
+    SlotBuffers& slot = (parts_[part].*slots)[j];
+    const int64_t rows = jobs_[j].rows;
+    SiluMul(slot.gate.data(), slot.up.data(), slot.gate.data(), rows * inter);
+    errors.Record(slot.intermediate.Set(
+        "moe intermediate", Eigen::Map<const RowMatrixXf>(slot.gate.data(), rows, inter)));
+  });
+  if (absl::Status s = errors.status(); !s.ok()) return s;
+  scheduler_.Run(job_count * down_slices, [&](int part, int64_t item) {
+    const int64_t j = item / down_slices;
+    const int slice = static_cast<int>(item % down_slices);
+    SlotBuffers& slot = (parts_[part].*slots)[j];
+    errors.Record(kernels::Gemm(*kernel_, jobs_[j].rows, hidden, inter, kernel_block_,
+                                slot.intermediate, parts_[part].experts[jobs_[j].expert].down,
+                                slot.down, slice, down_slices));
+  });
+  return errors.status();
+}
+
+void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
+                          const float* routing_weights, const int64_t* row_of_slot,
+                          std::vector<SlotBuffers> Part::*slots, float* output) {
+  const int64_t hidden = config_.hidden_size;
+  // One token per iteration: each output row has one writer, and a fixed summation order.
+#pragma omp parallel for schedule(static) num_threads(config_.num_threads)
+  for (int64_t t = 0; t < qlen; ++t) {
+    float* out = output + t * hidden;
+    for (int j = 0; j < k; ++j) {
+      const int64_t job = job_of_expert_[expert_ids[t * k + j]];
+      if (job < 0) continue;
+      const int64_t row = row_of_slot != nullptr ? row_of_slot[t * k + j] : t;
+      const float w = routing_weights[t * k + j];
+      for (const Part& part : parts_) {
+        const float* down = (part.*slots)[job].down.data() + row * hidden;
+        for (int64_t c = 0; c < hidden; ++c) out[c] += w * down[c];
+      }
+    }
+  }
+}
+
+ExpertFloatWeights MoeLayer::DequantizedExpert(int64_t expert) const {
+  const int64_t inter = config_.intermediate_size, hidden = config_.hidden_size;
+  const int64_t part_inter = config_.part_intermediate_size();
+  ExpertFloatWeights w{RowMatrixXf(inter, hidden), RowMatrixXf(inter, hidden),
+                       RowMatrixXf(hidden, inter)};
+  for (int p = 0; p < config_.tp_parts; ++p) {
+    const ExpertPart& part = parts_[p].experts[expert];
+    w.gate.middleRows(p * part_inter, part_inter) = part.gate.Dequantize();
+    w.up.middleRows(p * part_inter, part_inter) = part.up.Dequantize();
+    w.down.middleCols(p * part_inter, part_inter) = part.down.Dequantize();
+  }
+  return w;
+}
+
+int64_t MoeLayer::expert_streamed_bytes(int64_t expert) const {
+  int64_t bytes = 0;
+  for (const Part& part : parts_) {
+    const ExpertPart& w = part.experts[expert];
+    bytes += w.gate.streamed_bytes() + w.up.streamed_bytes() + w.down.streamed_bytes();
+  }
+  return bytes;
+}
+
+}  // namespace fp4moe::moe

@@ -1,0 +1,124 @@
+#ifndef FP4MOE_MOE_MOE_H_
+#define FP4MOE_MOE_MOE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "kernels/aligned_buffer.h"
+#include "kernels/buffers.h"
+#include "kernels/microkernel.h"
+#include "moe/expert_weights.h"
+#include "moe/moe_config.h"
+#include "moe/parallel.h"
+#include "moe/routing.h"
+
+namespace fp4moe::moe {
+
+// Calls with at most this many tokens take the decode path (weights streamed once for the
+// whole batch, no grouping); longer ones the prefill path.
+inline constexpr int64_t kDecodeMaxTokens = 4;
+
+// A mixture-of-experts layer with 4-bit expert weights:
+//   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
+// e = expert_ids[t, j], each GEMM run by the configured path's microkernel.
+//
+// Every buffer is sized at Create from max_len and the config; Forward allocates nothing
+// (except that the W4A4 path's activation quantizer builds temporary tensors).
+// One Forward at a time per layer: the workspace is shared, so a call that starts while
+// another runs returns FailedPrecondition; use one layer per concurrent caller.
+class MoeLayer {
+ public:
+  // `experts` holds config.expert_num experts; float weights are quantized on load.
+  static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
+      const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts);
+  static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
+      const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts);
+
+  // input and output [qlen, hidden_size] row-major; expert_ids and routing_weights [qlen, k].
+  // 0 < qlen <= max_len, 1 <= k <= num_experts_per_tok. Arguments are checked before output
+  // is written; an error from inside the computation (a non-finite intermediate) leaves
+  // output partly written.
+  absl::Status Forward(int64_t qlen, int k, const int64_t* expert_ids,
+                       const float* routing_weights, const float* input, float* output);
+  // The same with BF16 input.
+  absl::Status Forward(int64_t qlen, int k, const int64_t* expert_ids,
+                       const float* routing_weights, const uint16_t* input, float* output);
+
+  const MoeConfig& config() const { return config_; }
+  const kernels::Microkernel& kernel() const { return *kernel_; }
+  // The block of K the kernels' scales cover, which int8 activations are grouped by: 16 for
+  // every E2M1 format (MXFP4's 32 is stored twice), group_size for INT4 K2.
+  int64_t kernel_block() const { return kernel_block_; }
+  // Expert `expert`'s weights as the kernels see them, parts put back together.
+  ExpertFloatWeights DequantizedExpert(int64_t expert) const;
+  // Bytes of packed weights (codes and scales) one expert's three GEMMs stream.
+  int64_t expert_streamed_bytes(int64_t expert) const;
+
+  // The input of a call, float or BF16 rows [qlen, hidden_size].
+  struct Input {
+    const float* f32 = nullptr;
+    const uint16_t* bf16 = nullptr;
+  };
+
+ private:
+  // One expert in flight in one part: GEMM outputs and the quantized intermediate.
+  struct SlotBuffers {
+    kernels::BufferC gate, up;         // [rows, intermediate / P]
+    kernels::BufferA intermediate;     // [rows, intermediate / P]
+    kernels::BufferC down;             // [rows, hidden]
+  };
+  struct Part {
+    std::vector<ExpertPart> experts;
+    std::vector<SlotBuffers> prefill_slots, decode_slots;
+  };
+  // A prefill expert's gathered rows and their quantized copy, shared by the parts.
+  struct PrefillInput {
+    kernels::AlignedBuffer gathered;  // float or BF16 rows
+    kernels::BufferA quantized;
+  };
+  // An expert in flight: which, with how many rows, reading which activations.
+  struct Job {
+    int64_t expert = 0;
+    int64_t rows = 0;
+    const kernels::BufferA* input = nullptr;
+  };
+
+  MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel, int numa_nodes);
+  absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+
+  absl::Status ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
+                              const float* routing_weights, Input input, float* output);
+  absl::Status Prefill(int64_t qlen, int k, const int64_t* expert_ids,
+                       const float* routing_weights, Input input, float* output);
+  absl::Status Decode(int64_t qlen, int k, const int64_t* expert_ids,
+                      const float* routing_weights, Input input, float* output);
+  // Gate and up, SiLU, down for jobs_[0, job_count) in each part's `slots` (one per job).
+  absl::Status RunExperts(int64_t job_count, std::vector<SlotBuffers> Part::*slots);
+  // output[t] += w[t, j] * down row of slot j for every slot whose expert has a job; row
+  // row_of_slot[t * k + j], or t where row_of_slot is null.
+  void ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids, const float* routing_weights,
+                  const int64_t* row_of_slot, std::vector<SlotBuffers> Part::*slots,
+                  float* output);
+
+  MoeConfig config_;
+  const kernels::Microkernel* kernel_;
+  int numa_nodes_;
+  int64_t kernel_block_;
+  std::vector<Part> parts_;
+  std::vector<PrefillInput> prefill_inputs_;
+  std::unique_ptr<kernels::BufferA> decode_input_;
+  ExpertGrouping grouping_;
+  std::vector<Job> jobs_;
+  std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
+  PartScheduler scheduler_;
+  std::atomic<bool> in_use_{false};
+};
+
+}  // namespace fp4moe::moe
+
+#endif  // FP4MOE_MOE_MOE_H_

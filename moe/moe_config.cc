@@ -1,0 +1,85 @@
+#include "moe/moe_config.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "kernels/gemm.h"
+#include "kernels/microkernel_table.h"
+
+namespace fp4moe::moe {
+namespace {
+
+absl::Status FieldError(std::string_view field, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrFormat("MoeConfig.%s: %s", field, why));
+}
+
+}  // namespace
+
+int64_t MoeConfig::weight_block() const {
+  return weight_format == WeightFormat::kInt4K2 ? group_size
+                                                 : TraitsOf(weight_format).block_size;
+}
+
+int64_t MoeConfig::resolved_prefill_expert_slots() const {
+  return prefill_expert_slots == 0 ? expert_num : std::min(prefill_expert_slots, expert_num);
+}
+
+absl::Status MoeConfig::Validate() const {
+  if (expert_num <= 0) {
+    return FieldError("expert_num", absl::StrFormat("must be positive, got %d", expert_num));
+  }
+  if (num_experts_per_tok <= 0 || num_experts_per_tok > expert_num) {
+    return FieldError("num_experts_per_tok",
+                      absl::StrFormat("must be in [1, expert_num = %d], got %d", expert_num,
+                                      num_experts_per_tok));
+  }
+  if (max_len <= 0) {
+    return FieldError("max_len", absl::StrFormat("must be positive, got %d", max_len));
+  }
+  if (num_threads <= 0) {
+    return FieldError("num_threads", absl::StrFormat("must be positive, got %d", num_threads));
+  }
+  if (tp_parts <= 0) {
+    return FieldError("tp_parts", absl::StrFormat("must be positive, got %d", tp_parts));
+  }
+  if (prefill_expert_slots < 0) {
+    return FieldError("prefill_expert_slots",
+                      absl::StrFormat("must be 0 (all) or positive, got %d",
+                                      prefill_expert_slots));
+  }
+  if (weight_format == WeightFormat::kInt4K2 && group_size <= 0) {
+    return FieldError("group_size", absl::StrFormat("must be positive, got %d", group_size));
+  }
+  const int64_t block = weight_block();
+  if (hidden_size <= 0 || hidden_size % block != 0) {
+    return FieldError("hidden_size",
+                      absl::StrFormat("must be a positive multiple of the %s block %d, got %d",
+                                      TraitsOf(weight_format).name, block, hidden_size));
+  }
+  if (intermediate_size <= 0 || intermediate_size % tp_parts != 0 ||
+      part_intermediate_size() % block != 0) {
+    return FieldError(
+        "intermediate_size",
+        absl::StrFormat("must be a positive multiple of tp_parts (%d) times the %s block %d "
+                        "(each part's down projection has K = intermediate_size / tp_parts), "
+                        "got %d",
+                        tp_parts, TraitsOf(weight_format).name, block, intermediate_size));
+  }
+  if (path.has_value() && !kernels::PathTakesFormat(*path, weight_format)) {
+    return FieldError("path", absl::StrFormat("%s does not take %s weights",
+                                              kernels::PathName(*path),
+                                              TraitsOf(weight_format).name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config) {
+  if (config.path.has_value()) return *config.path;
+  if (config.weight_format == WeightFormat::kInt4K2) return kernels::GemmPath::kInt4W4A8;
+  absl::StatusOr<const kernels::Microkernel*> bf16 =
+      kernels::SelectMicrokernel(kernels::GemmPath::kFp4W4A16, config.isa);
+  if (bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512) return kernels::GemmPath::kFp4W4A16;
+  return kernels::GemmPath::kFp4W4A8;
+}
+
+}  // namespace fp4moe::moe

@@ -1,0 +1,101 @@
+#include "moe/moe_config.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/microkernel_table.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::moe {
+namespace {
+
+using ::testing::HasSubstr;
+using kernels::GemmPath;
+
+MoeConfig SmallConfig() {
+  MoeConfig c;
+  c.expert_num = 8;
+  c.num_experts_per_tok = 2;
+  c.hidden_size = 256;
+  c.intermediate_size = 128;
+  c.max_len = 64;
+  c.weight_format = WeightFormat::kNvfp4;
+  return c;
+}
+
+TEST(MoeConfigTest, SmallConfigIsValid) { EXPECT_TRUE(SmallConfig().Validate().ok()); }
+
+TEST(MoeConfigTest, EachBadFieldIsNamed) {
+  const struct {
+    void (*mutate)(MoeConfig&);
+    const char* message;
+  } cases[] = {
+      {[](MoeConfig& c) { c.expert_num = 0; }, "MoeConfig.expert_num"},
+      {[](MoeConfig& c) { c.num_experts_per_tok = 9; }, "MoeConfig.num_experts_per_tok"},
+      {[](MoeConfig& c) { c.num_experts_per_tok = 0; }, "MoeConfig.num_experts_per_tok"},
+      {[](MoeConfig& c) { c.max_len = 0; }, "MoeConfig.max_len"},
+      {[](MoeConfig& c) { c.num_threads = 0; }, "MoeConfig.num_threads"},
+      {[](MoeConfig& c) { c.tp_parts = 0; }, "MoeConfig.tp_parts"},
+      {[](MoeConfig& c) { c.prefill_expert_slots = -1; }, "MoeConfig.prefill_expert_slots"},
+      {[](MoeConfig& c) { c.hidden_size = 250; }, "MoeConfig.hidden_size"},
+      {[](MoeConfig& c) { c.intermediate_size = 0; }, "MoeConfig.intermediate_size"},
+      // 128 / 16 parts = 8 columns per part: not a whole NVFP4 block.
+      {[](MoeConfig& c) { c.tp_parts = 16; }, "MoeConfig.intermediate_size"},
+      {[](MoeConfig& c) { c.tp_parts = 3; }, "MoeConfig.intermediate_size"},
+      {[](MoeConfig& c) {
+         c.weight_format = WeightFormat::kInt4K2;
+         c.group_size = 0;
+       },
+       "MoeConfig.group_size"},
+      {[](MoeConfig& c) {
+         c.weight_format = WeightFormat::kInt4K2;
+         c.group_size = 128;
+         c.tp_parts = 2;  // 64 columns per part
+       },
+       "MoeConfig.intermediate_size"},
+      {[](MoeConfig& c) { c.path = GemmPath::kInt4W4A8; }, "MoeConfig.path"},
+      {[](MoeConfig& c) {
+         c.weight_format = WeightFormat::kInt4K2;
+         c.path = GemmPath::kFp4W4A16;
+       },
+       "MoeConfig.path"},
+  };
+  for (const auto& test : cases) {
+    MoeConfig c = SmallConfig();
+    test.mutate(c);
+    EXPECT_THAT(c.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(test.message)));
+  }
+}
+
+TEST(MoeConfigTest, Mxfp4NeedsBlocksOf32PerPart) {
+  MoeConfig c = SmallConfig();
+  c.weight_format = WeightFormat::kMxfp4;
+  c.intermediate_size = 64;
+  c.tp_parts = 4;  // 16 columns per part
+  EXPECT_THAT(c.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("intermediate_size")));
+  c.tp_parts = 2;
+  EXPECT_TRUE(c.Validate().ok());
+}
+
+TEST(ResolvePathTest, ForcedPathWins) {
+  MoeConfig c = SmallConfig();
+  c.path = GemmPath::kFp4W4A4Lut;
+  EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A4Lut);
+}
+
+TEST(ResolvePathTest, AutoPicksByFormatAndCpu) {
+  MoeConfig c = SmallConfig();
+  c.weight_format = WeightFormat::kInt4K2;
+  EXPECT_EQ(*ResolvePath(c), GemmPath::kInt4W4A8);
+  c.weight_format = WeightFormat::kNvfp4;
+  absl::StatusOr<const kernels::Microkernel*> bf16 =
+      kernels::SelectMicrokernel(GemmPath::kFp4W4A16);
+  const bool fast_bf16 = bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512;
+  EXPECT_EQ(*ResolvePath(c), fast_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
+  // A forced scalar ISA has no AVX-512 W4A16 kernel: W4A8.
+  c.isa = kernels::Isa::kScalar;
+  EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A8);
+}
+
+}  // namespace
+}  // namespace fp4moe::moe

@@ -1,0 +1,44 @@
+#ifndef FP4MOE_MOE_MOE_REFERENCE_H_
+#define FP4MOE_MOE_MOE_REFERENCE_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "kernels/microkernel.h"
+#include "moe/expert_weights.h"
+#include "quant/format.h"
+#include "quant/matrix.h"
+
+namespace fp4moe::moe {
+
+// How a GEMM path perturbs its operands, for the error bound below.
+struct PathRounding {
+  enum class Activations { kExact, kInt8PerGroup, kBf16, kNvfp4 };
+  Activations activations = Activations::kExact;
+  int64_t group = 0;  // kInt8PerGroup: elements sharing one scale
+  // Largest relative change the kernel makes to a dequantized weight (W4A16 rounds
+  // weight * float32 scale to BF16; exact for E4M3 and E8M0 scales).
+  double weight_relative_error = 0.0;
+};
+
+// The rounding of `path` on `format` weights whose kernel groups activations by `group`.
+PathRounding RoundingOf(kernels::GemmPath path, WeightFormat format, int64_t group);
+
+struct MoeReferenceResult {
+  RowMatrixXd output;       // [qlen, hidden]: the MoE in double on the given weights
+  RowMatrixXd error_bound;  // [qlen, hidden]: bound on |float32 operator - output|
+};
+
+// output[t] = sum_j w[t, j] * Wd_e (silu(Wg_e x_t) * (Wu_e x_t)), e = expert_ids[t, j],
+// computed by Eigen in double on `experts` (gate/up [I, H], down [H, I]).
+//
+// error_bound is a first-order bound, per element, for an operator that computes the same
+// in float32 with activations rounded as `rounding` says (derivation in moe_reference.cc).
+MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
+                                int k, const int64_t* expert_ids, const float* routing_weights,
+                                ConstRowMatrixRef input, const PathRounding& rounding,
+                                int tp_parts = 1);
+
+}  // namespace fp4moe::moe
+
+#endif  // FP4MOE_MOE_MOE_REFERENCE_H_

@@ -1,0 +1,484 @@
+#include "moe/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/gemm.h"
+#include "kernels/microkernel_table.h"
+#include "moe/moe_reference.h"
+#include "quant/bf16.h"
+#include "quant/nvfp4.h"
+#include "quant/random_matrix.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::moe {
+namespace {
+
+using kernels::GemmPath;
+using ::testing::HasSubstr;
+
+constexpr int64_t kExperts = 8, kHidden = 256, kInter = 128, kMaxLen = 512;
+constexpr int kTopK = 3;
+
+MoeConfig SmallConfig(WeightFormat format, GemmPath path, int tp_parts = 1) {
+  MoeConfig c;
+  c.expert_num = kExperts;
+  c.num_experts_per_tok = kTopK;
+  c.hidden_size = kHidden;
+  c.intermediate_size = kInter;
+  c.max_len = kMaxLen;
+  c.weight_format = format;
+  c.group_size = 32;
+  c.path = path;
+  c.num_threads = 2;
+  c.tp_parts = tp_parts;
+  return c;
+}
+
+// Scaled so that gate and up outputs, and the layer's output, are of order 1.
+std::vector<ExpertFloatWeights> RandomExperts(uint64_t seed) {
+  std::vector<ExpertFloatWeights> experts;
+  for (int64_t e = 0; e < kExperts; ++e) {
+    experts.push_back({RandomMatrix(kInter, kHidden, seed + 3 * e, Distribution::kGaussian,
+                                    1 / std::sqrt(float{kHidden})),
+                       RandomMatrix(kInter, kHidden, seed + 3 * e + 1, Distribution::kGaussian,
+                                    1 / std::sqrt(float{kHidden})),
+                       RandomMatrix(kHidden, kInter, seed + 3 * e + 2, Distribution::kGaussian,
+                                    1 / std::sqrt(float{kInter}))});
+  }
+  return experts;
+}
+
+struct Routing {
+  int k = kTopK;
+  std::vector<int64_t> ids;
+  std::vector<float> weights;
+};
+
+// k distinct experts per token, softmax-like positive weights.
+Routing RandomRouting(int64_t qlen, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Routing r;
+  std::vector<int64_t> order(kExperts);
+  std::uniform_real_distribution<float> weight(0.05f, 1.0f);
+  for (int64_t t = 0; t < qlen; ++t) {
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int j = 0; j < r.k; ++j) {
+      r.ids.push_back(order[j]);
+      r.weights.push_back(weight(rng));
+    }
+  }
+  return r;
+}
+
+std::vector<ExpertFloatWeights> Dequantized(const MoeLayer& layer) {
+  std::vector<ExpertFloatWeights> experts;
+  for (int64_t e = 0; e < kExperts; ++e) experts.push_back(layer.DequantizedExpert(e));
+  return experts;
+}
+
+RowMatrixXf RunLayer(MoeLayer& layer, const Routing& r, const RowMatrixXf& x) {
+  RowMatrixXf out(x.rows(), kHidden);
+  const absl::Status s =
+      layer.Forward(x.rows(), r.k, r.ids.data(), r.weights.data(), x.data(), out.data());
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+// Checks the operator against the reference on its dequantized weights within the derived
+// bound, and prints (does not assert) the error against the unquantized float weights.
+void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloatWeights>& floats,
+                            const Routing& r, const RowMatrixXf& x, const RowMatrixXf& out,
+                            const std::string& what) {
+  const std::vector<ExpertFloatWeights> dequantized = Dequantized(layer);
+  const PathRounding rounding =
+      RoundingOf(layer.kernel().path, layer.config().weight_format, layer.kernel_block());
+  const MoeReferenceResult ref = ReferenceMoe(dequantized, x.rows(), r.k, r.ids.data(),
+                                              r.weights.data(), x, rounding,
+                                              layer.config().tp_parts);
+  const RowMatrixXd error = (out.cast<double>() - ref.output).cwiseAbs();
+  int64_t violations = 0;
+  double worst_ratio = 0;
+  for (int64_t i = 0; i < error.size(); ++i) {
+    worst_ratio = std::max(worst_ratio, error.data()[i] / ref.error_bound.data()[i]);
+    if (!(error.data()[i] <= ref.error_bound.data()[i])) ++violations;
+  }
+  EXPECT_EQ(violations, 0) << what << ": worst error / bound = " << worst_ratio;
+  const MoeReferenceResult exact =
+      ReferenceMoe(floats, x.rows(), r.k, r.ids.data(), r.weights.data(), x, PathRounding{});
+  const double relative_rms =
+      (out.cast<double>() - exact.output).norm() / std::max(exact.output.norm(), 1e-30);
+  std::printf("%-48s kernel %-22s error/bound max %.3f, relative RMS error vs float weights %.4f\n",
+              what.c_str(), layer.kernel().name, worst_ratio, relative_rms);
+}
+
+struct FormatPath {
+  WeightFormat format;
+  GemmPath path;
+};
+
+class MoeFormatPathTest : public ::testing::TestWithParam<FormatPath> {};
+
+TEST_P(MoeFormatPathTest, MatchesReferenceOnDequantizedWeights) {
+  const auto [format, path] = GetParam();
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(11);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  for (int64_t qlen : {1, 2, 7, 64, 300}) {
+    const Routing r = RandomRouting(qlen, 100 + qlen);
+    const RowMatrixXf x = RandomMatrix(qlen, kHidden, 200 + qlen);
+    const RowMatrixXf out = RunLayer(**layer, r, x);
+    ExpectMatchesReference(**layer, floats, r, x, out,
+                           absl::StrFormat("%s %s qlen %d", TraitsOf(format).name,
+                                           kernels::PathName(path), qlen));
+  }
+}
+
+TEST_P(MoeFormatPathTest, Bf16InputMatchesReferenceOnRoundedInput) {
+  const auto [format, path] = GetParam();
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(12);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  for (int64_t qlen : {3, 40}) {
+    const Routing r = RandomRouting(qlen, 300 + qlen);
+    RowMatrixXf x = RandomMatrix(qlen, kHidden, 400 + qlen);
+    std::vector<uint16_t> bf16(x.size());
+    for (int64_t i = 0; i < x.size(); ++i) {
+      bf16[i] = FloatToBf16(x.data()[i]);
+      x.data()[i] = Bf16ToFloat(bf16[i]);
+    }
+    RowMatrixXf out(qlen, kHidden);
+    ASSERT_TRUE(
+        (*layer)->Forward(qlen, r.k, r.ids.data(), r.weights.data(), bf16.data(), out.data()).ok());
+    ExpectMatchesReference(**layer, floats, r, x, out,
+                           absl::StrFormat("%s %s bf16 qlen %d", TraitsOf(format).name,
+                                           kernels::PathName(path), qlen));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllFormatsAndPaths, MoeFormatPathTest,
+    ::testing::Values(FormatPath{WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut},
+                      FormatPath{WeightFormat::kNvfp4, GemmPath::kFp4W4A8},
+                      FormatPath{WeightFormat::kNvfp4, GemmPath::kFp4W4A16},
+                      FormatPath{WeightFormat::kFp4FloatScale, GemmPath::kFp4W4A4Lut},
+                      FormatPath{WeightFormat::kFp4FloatScale, GemmPath::kFp4W4A8},
+                      FormatPath{WeightFormat::kFp4FloatScale, GemmPath::kFp4W4A16},
+                      FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A4Lut},
+                      FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A8},
+                      FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A16},
+                      FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A8}),
+    [](const ::testing::TestParamInfo<FormatPath>& info) {
+      return absl::StrFormat("%s_%s", TraitsOf(info.param.format).name,
+                             kernels::PathName(info.param.path));
+    });
+
+class MoeRoutingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    floats_ = RandomExperts(21);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8), floats_);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    layer_ = std::move(*layer);
+  }
+  void Check(const Routing& r, const std::string& what) {
+    for (int64_t qlen : {2, 64}) {  // decode and prefill
+      Routing cut = r;
+      cut.ids.resize(qlen * r.k);
+      cut.weights.resize(qlen * r.k);
+      const RowMatrixXf x = RandomMatrix(qlen, kHidden, 500 + qlen);
+      ExpectMatchesReference(*layer_, floats_, cut, x, RunLayer(*layer_, cut, x),
+                             absl::StrFormat("%s qlen %d", what, qlen));
+    }
+  }
+
+  std::vector<ExpertFloatWeights> floats_;
+  std::unique_ptr<MoeLayer> layer_;
+};
+
+TEST_F(MoeRoutingTest, AllTokensToOneExpert) {
+  Routing r;
+  r.k = 1;
+  r.ids.assign(64, 5);
+  r.weights.assign(64, 0.7f);
+  Check(r, "skewed k=1");
+  Routing two = RandomRouting(64, 7);
+  for (int64_t t = 0; t < 64; ++t) two.ids[t * kTopK] = 2;  // slot 0 always expert 2
+  for (int64_t t = 0; t < 64; ++t) {
+    for (int j = 1; j < kTopK; ++j) two.ids[t * kTopK + j] = (two.ids[t * kTopK + j] == 2) ? 0 : two.ids[t * kTopK + j];
+  }
+  Check(two, "skewed slot 0");
+}
+
+TEST_F(MoeRoutingTest, RepeatedExpertIdsInOneToken) {
+  Routing r = RandomRouting(64, 8);
+  for (int64_t t = 0; t < 64; ++t) r.ids[t * kTopK + 1] = r.ids[t * kTopK];
+  Check(r, "repeated ids");
+}
+
+TEST_F(MoeRoutingTest, ZeroRoutingWeights) {
+  Routing r = RandomRouting(64, 9);
+  for (int64_t i = 0; i < 64 * kTopK; i += 2) r.weights[i] = 0.0f;
+  Check(r, "zero weights");
+  Routing all_zero = RandomRouting(64, 10);
+  std::fill(all_zero.weights.begin(), all_zero.weights.end(), 0.0f);
+  const RowMatrixXf x = RandomMatrix(64, kHidden, 11);
+  EXPECT_EQ(RunLayer(*layer_, all_zero, x).cwiseAbs().maxCoeff(), 0.0f);
+}
+
+TEST(MoeLayerTest, TensorPartsAgreeUpToFloatRounding) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(31);
+  std::vector<std::unique_ptr<MoeLayer>> layers;
+  for (int parts : {1, 2, 4}) {
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8, parts), floats);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    layers.push_back(std::move(*layer));
+  }
+  // Parts split whole quantized tensors: the same weights whatever P.
+  for (int64_t e = 0; e < kExperts; ++e) {
+    EXPECT_EQ(layers[1]->DequantizedExpert(e).down, layers[0]->DequantizedExpert(e).down);
+    EXPECT_EQ(layers[2]->DequantizedExpert(e).gate, layers[0]->DequantizedExpert(e).gate);
+  }
+  for (int64_t qlen : {1, 64}) {
+    const Routing r = RandomRouting(qlen, 600 + qlen);
+    const RowMatrixXf x = RandomMatrix(qlen, kHidden, 700 + qlen);
+    const RowMatrixXf one = RunLayer(*layers[0], r, x);
+    // W4A8 groups (16) never straddle a part boundary, so every part quantizes the same int8
+    // activations and the parts differ only in float summation order: each result is within
+    // the exact-arithmetic reference's float32 accumulation bound, so they are within twice it.
+    const MoeReferenceResult exact =
+        ReferenceMoe(Dequantized(*layers[0]), qlen, r.k, r.ids.data(), r.weights.data(), x,
+                     PathRounding{}, 4);
+    for (size_t i = 1; i < layers.size(); ++i) {
+      const RowMatrixXf parts = RunLayer(*layers[i], r, x);
+      const RowMatrixXd diff = (parts - one).cast<double>().cwiseAbs();
+      EXPECT_TRUE((diff.array() <= 2 * exact.error_bound.array()).all())
+          << "parts " << layers[i]->config().tp_parts << " qlen " << qlen
+          << " max diff " << diff.maxCoeff();
+    }
+    ExpectMatchesReference(*layers[2], floats, r, x, RunLayer(*layers[2], r, x),
+                           absl::StrFormat("nvfp4 w4a8 4 parts qlen %d", qlen));
+  }
+}
+
+TEST(MoeLayerTest, PrefillInWavesOfExpertsAgreesWithOneWave) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(41);
+  MoeConfig config = SmallConfig(WeightFormat::kInt4K2, GemmPath::kInt4W4A8);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> all = MoeLayer::Create(config, floats);
+  config.prefill_expert_slots = 3;
+  absl::StatusOr<std::unique_ptr<MoeLayer>> waves = MoeLayer::Create(config, floats);
+  ASSERT_TRUE(all.ok() && waves.ok());
+  const int64_t qlen = 100;
+  const Routing r = RandomRouting(qlen, 42);
+  const RowMatrixXf x = RandomMatrix(qlen, kHidden, 43);
+  // Each expert computes the same rows bit for bit; only the order in which a token's k
+  // expert outputs are added to it changes (wave by wave instead of slot by slot), so the
+  // results agree within twice the float32 accumulation bound.
+  const MoeReferenceResult exact = ReferenceMoe(Dequantized(**all), qlen, r.k, r.ids.data(),
+                                                r.weights.data(), x, PathRounding{});
+  const RowMatrixXd diff =
+      (RunLayer(**all, r, x) - RunLayer(**waves, r, x)).cast<double>().cwiseAbs();
+  EXPECT_TRUE((diff.array() <= 2 * exact.error_bound.array()).all())
+      << "max diff " << diff.maxCoeff();
+  Routing one = r;
+  one.k = 1;  // a single expert per token: the same sums in the same order
+  for (int64_t t = 0; t < qlen; ++t) {
+    one.ids[t] = r.ids[t * r.k];
+    one.weights[t] = r.weights[t * r.k];
+  }
+  EXPECT_EQ(RunLayer(**all, one, x), RunLayer(**waves, one, x));
+}
+
+TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(51);
+  const MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8, 2);
+  std::vector<ExpertQuantizedWeights> quantized;
+  for (int64_t e = 0; e < kExperts; ++e) {
+    quantized.push_back({*QuantizeNvfp4("gate", floats[e].gate),
+                         *QuantizeNvfp4("up", floats[e].up),
+                         *QuantizeNvfp4("down", floats[e].down)});
+  }
+  absl::StatusOr<std::unique_ptr<MoeLayer>> from_floats = MoeLayer::Create(config, floats);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> from_tensors = MoeLayer::Create(config, quantized);
+  ASSERT_TRUE(from_floats.ok() && from_tensors.ok());
+  const Routing r = RandomRouting(20, 52);
+  const RowMatrixXf x = RandomMatrix(20, kHidden, 53);
+  EXPECT_EQ(RunLayer(**from_floats, r, x), RunLayer(**from_tensors, r, x));
+}
+
+TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(61);
+  MoeConfig config = SmallConfig(WeightFormat::kMxfp4, GemmPath::kFp4W4A8);
+  config.path.reset();
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ((*layer)->kernel().path, *ResolvePath(config));
+  EXPECT_NE((*layer)->kernel().path, GemmPath::kFp4W4A4Lut);
+}
+
+// --- errors ---
+
+class MoeErrorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    floats_ = RandomExperts(71);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8), floats_);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    layer_ = std::move(*layer);
+    routing_ = RandomRouting(8, 72);
+    x_ = RandomMatrix(8, kHidden, 73);
+    out_ = RowMatrixXf::Constant(8, kHidden, 42.0f);
+  }
+  absl::Status Forward(int64_t qlen, int k) {
+    return layer_->Forward(qlen, k, routing_.ids.data(), routing_.weights.data(), x_.data(),
+                           out_.data());
+  }
+
+  std::vector<ExpertFloatWeights> floats_;
+  std::unique_ptr<MoeLayer> layer_;
+  Routing routing_;
+  RowMatrixXf x_, out_;
+};
+
+TEST_F(MoeErrorTest, ExpertIdOutOfRangeNamesTokenAndSlot) {
+  routing_.ids[5 * kTopK + 2] = kExperts;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("expert_ids[token 5, slot 2] = 8")));
+  routing_.ids[5 * kTopK + 2] = -3;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("expert_ids[token 5, slot 2] = -3")));
+  EXPECT_EQ(out_(0, 0), 42.0f) << "output written before the arguments were checked";
+}
+
+TEST_F(MoeErrorTest, BadK) {
+  EXPECT_THAT(Forward(1, kExperts + 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds expert_num = 8")));
+  EXPECT_THAT(Forward(1, kTopK + 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("exceeds the configured num_experts_per_tok = 3")));
+  EXPECT_THAT(Forward(1, 0), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("k = 0")));
+}
+
+TEST_F(MoeErrorTest, BadQlen) {
+  EXPECT_THAT(Forward(0, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("qlen = 0 is outside [1, max_len = 512]")));
+  EXPECT_THAT(Forward(kMaxLen + 1, kTopK),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("qlen = 513")));
+}
+
+TEST_F(MoeErrorTest, NonFiniteInputOrRoutingWeight) {
+  x_(6, 17) = NAN;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("input[token 6, column 17]")));
+  x_(6, 17) = 0;
+  routing_.weights[3 * kTopK + 1] = INFINITY;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("routing_weights[token 3, slot 1]")));
+  std::vector<uint16_t> bf16(8 * kHidden, FloatToBf16(1.0f));
+  bf16[2 * kHidden + 5] = FloatToBf16(-INFINITY);
+  routing_.weights[3 * kTopK + 1] = 1;
+  EXPECT_THAT(layer_->Forward(8, kTopK, routing_.ids.data(), routing_.weights.data(),
+                              bf16.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input[token 2, column 5]")));
+}
+
+TEST_F(MoeErrorTest, NullPointers) {
+  const int64_t* ids = routing_.ids.data();
+  const float* w = routing_.weights.data();
+  EXPECT_THAT(layer_->Forward(8, kTopK, nullptr, w, x_.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expert_ids is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, nullptr, x_.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("routing_weights is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, w, static_cast<const float*>(nullptr), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, w, x_.data(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("output is null")));
+}
+
+TEST_F(MoeErrorTest, ConcurrentForwardIsRejected) {
+  const Routing r = RandomRouting(kMaxLen, 74);
+  const RowMatrixXf x = RandomMatrix(kMaxLen, kHidden, 75);
+  RowMatrixXf expected = RunLayer(*layer_, r, x);
+  int rejected = 0;
+  for (int attempt = 0; attempt < 50 && rejected == 0; ++attempt) {
+    RowMatrixXf out_a(kMaxLen, kHidden), out_b(kMaxLen, kHidden);
+    absl::Status a, b;
+    std::thread other([&] {
+      a = layer_->Forward(kMaxLen, r.k, r.ids.data(), r.weights.data(), x.data(), out_a.data());
+    });
+    b = layer_->Forward(kMaxLen, r.k, r.ids.data(), r.weights.data(), x.data(), out_b.data());
+    other.join();
+    for (const auto& [status, out] : {std::pair{&a, &out_a}, std::pair{&b, &out_b}}) {
+      if (status->ok()) {
+        EXPECT_EQ(*out, expected);
+      } else {
+        EXPECT_THAT(*status, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                      HasSubstr("another Forward call is running")));
+        ++rejected;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0) << "no two calls overlapped in 50 attempts";
+}
+
+TEST(MoeCreateTest, WrongExpertCountOrShapeNamesExpertAndProjection) {
+  std::vector<ExpertFloatWeights> floats = RandomExperts(81);
+  const MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
+  EXPECT_THAT(MoeLayer::Create(config, absl::MakeConstSpan(floats).subspan(0, 7)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("7 experts given, config.expert_num = 8")));
+  floats[6].up = RandomMatrix(kInter, kHidden + 16, 1);
+  EXPECT_THAT(MoeLayer::Create(config, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 6 up: shape [128, 272], expected [128, 256]")));
+  floats = RandomExperts(81);
+  floats[2].down = floats[2].down.transpose().eval();
+  EXPECT_THAT(MoeLayer::Create(config, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expert 2 down: shape")));
+  MoeConfig bad = config;
+  bad.hidden_size = 100;
+  EXPECT_THAT(MoeLayer::Create(bad, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("MoeConfig.hidden_size")));
+}
+
+TEST(MoeCreateTest, PreQuantizedTensorsOfTheWrongFormatOrShape) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(91);
+  MoeConfig config = SmallConfig(WeightFormat::kInt4K2, GemmPath::kInt4W4A8);
+  std::vector<ExpertQuantizedWeights> quantized;
+  for (int64_t e = 0; e < kExperts; ++e) {
+    quantized.push_back({*QuantizeInt4K2("gate", floats[e].gate, 32),
+                         *QuantizeInt4K2("up", floats[e].up, 32),
+                         *QuantizeInt4K2("down", floats[e].down, 32)});
+  }
+  ASSERT_TRUE(MoeLayer::Create(config, quantized).ok());
+  config.group_size = 64;
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 0 gate: group size 32, the layer is configured for 64")));
+  config.group_size = 32;
+  quantized[4].down = *QuantizeNvfp4("down", floats[4].down);
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 4 down: tensor is nvfp4")));
+  quantized[4].down = *QuantizeInt4K2("down", floats[4].up, 32);
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 4 down: shape [128, 256], expected [256, 128]")));
+}
+
+}  // namespace
+}  // namespace fp4moe::moe
