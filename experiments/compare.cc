@@ -96,7 +96,7 @@ absl::Status Run() {
     for (GemmPath path : {GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8, GemmPath::kFp4W4A16,
                           GemmPath::kInt4W4A8}) {
       if (!kernels::PathTakesFormat(path, format.format)) continue;
-      absl::StatusOr<const Microkernel*> kernel = kernels::SelectMicrokernel(path, isa);
+      absl::StatusOr<const Microkernel*> kernel = kernels::SelectMicrokernel(path, isa, kernels::DetectedCpuFeatures(), m);
       if (!kernel.ok()) {
         std::printf("%-16s %-9s skipped: %s\n", std::string(format.name).c_str(),
                     std::string(kernels::PathName(path)).c_str(),

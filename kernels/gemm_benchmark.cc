@@ -127,11 +127,6 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
       return 1;
     }
-    absl::StatusOr<const Microkernel*> kernel = SelectMicrokernel(*path, isa);
-    if (!kernel.ok()) {
-      std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(kernel.status().message()).c_str());
-      return 1;
-    }
     for (const std::string& shape : absl::GetFlag(FLAGS_shapes)) {
       std::vector<std::string> nk = absl::StrSplit(shape, 'x');
       int64_t n = 0, k = 0;
@@ -143,6 +138,13 @@ int Main(int argc, char** argv) {
         int64_t m = 0;
         if (!absl::SimpleAtoi(m_text, &m) || m <= 0) {
           std::fprintf(stderr, "gemm_benchmark: m '%s' is not a positive integer\n", m_text.c_str());
+          return 1;
+        }
+        absl::StatusOr<const Microkernel*> kernel =
+            SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
+        if (!kernel.ok()) {
+          std::fprintf(stderr, "gemm_benchmark: %s\n",
+                       std::string(kernel.status().message()).c_str());
           return 1;
         }
         const Case c{*path, m, n, k};

@@ -89,6 +89,9 @@ struct Microkernel {
   Isa isa;        // what the kernel's code uses
   bool emulated;  // this copy runs the same code through SIMDe / our AMX tile emulation
   GemmFunction function;
+  // The fewest rows of A for which the kernel is worth choosing: tiles do not pay for a GEMV,
+  // where a vector kernel streams the weights faster.
+  int64_t min_m = 1;
 };
 
 }  // namespace fp4moe::kernels

@@ -11,6 +11,8 @@ namespace {
 
 constexpr bool kNative = false;
 constexpr bool kEmulated = true;
+// AMX kernels start paying once A fills a 16-row tile; below that the AVX-512 kernels win.
+constexpr int64_t kAmxMinRows = 16;
 
 // Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
 const Microkernel kMicrokernels[] = {
@@ -28,14 +30,16 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a8_4x4_avx512", GemmPath::kFp4W4A8, Isa::kAvx512, kNative, fp4_w4a8_4x4_avx512},
     {"fp4_w4a8_4x4_avx512_emulated", GemmPath::kFp4W4A8, Isa::kAvx512, kEmulated,
      fp4_w4a8_4x4_avx512_emulated},
+    {"fp4_w4a8_4x2_avx2", GemmPath::kFp4W4A8, Isa::kAvx2, kNative, fp4_w4a8_4x2_avx2},
     // --- fp4_w4a16 kernels ---
     {"fp4_w4a16_4x4_avx512", GemmPath::kFp4W4A16, Isa::kAvx512, kNative, fp4_w4a16_4x4_avx512},
     {"fp4_w4a16_4x4_avx512_emulated", GemmPath::kFp4W4A16, Isa::kAvx512, kEmulated,
      fp4_w4a16_4x4_avx512_emulated},
     // --- int4_w4a8 kernels ---
-    {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx},
+    {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
+     kAmxMinRows},
     {"int4_w4a8_32x32_amx_emulated", GemmPath::kInt4W4A8, Isa::kAmx, kEmulated,
-     int4_w4a8_32x32_amx_emulated},
+     int4_w4a8_32x32_amx_emulated, kAmxMinRows},
     {"int4_w4a8_4x4_avx512", GemmPath::kInt4W4A8, Isa::kAvx512, kNative, int4_w4a8_4x4_avx512},
     {"int4_w4a8_4x4_avx512_emulated", GemmPath::kInt4W4A8, Isa::kAvx512, kEmulated,
      int4_w4a8_4x4_avx512_emulated},
@@ -106,7 +110,7 @@ absl::StatusOr<GemmPath> ParsePath(std::string_view name) {
 }
 
 absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path, std::optional<Isa> isa,
-                                                     const CpuFeatures& cpu) {
+                                                     const CpuFeatures& cpu, int64_t m) {
   if (!isa.has_value()) {
     if (const char* env = std::getenv("FP4MOE_ISA"); env != nullptr && *env != '\0') {
       absl::StatusOr<Isa> parsed = ParseIsa(env);
@@ -125,6 +129,7 @@ absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path, std::optiona
   const Microkernel* best = nullptr;
   for (const Microkernel& kernel : kMicrokernels) {
     if (kernel.path != path || kernel.emulated || !Supports(cpu, kernel.isa)) continue;
+    if (!isa.has_value() && kernel.min_m > m) continue;
     if (isa.has_value() ? kernel.isa == *isa : (best == nullptr || kernel.isa > best->isa)) {
       best = &kernel;
     }

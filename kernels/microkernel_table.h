@@ -1,6 +1,8 @@
 #ifndef FP4MOE_KERNELS_MICROKERNEL_TABLE_H_
 #define FP4MOE_KERNELS_MICROKERNEL_TABLE_H_
 
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -23,12 +25,14 @@ absl::StatusOr<Isa> ParseIsa(std::string_view name);
 std::string_view PathName(GemmPath path);
 absl::StatusOr<GemmPath> ParsePath(std::string_view name);
 
-// The fastest native kernel for `path` this CPU runs (AMX, then AVX-512, AVX2, scalar). With
-// `isa` given, or else the environment variable FP4MOE_ISA (scalar|avx2|avx512|amx) set, that
-// ISA's kernel instead: an error if the CPU lacks the ISA or no kernel of the path uses it.
-absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path,
-                                                     std::optional<Isa> isa = std::nullopt,
-                                                     const CpuFeatures& cpu = DetectedCpuFeatures());
+// The fastest native kernel for `path` this CPU runs for products of `m` rows (AMX, then
+// AVX-512, AVX2, scalar, skipping kernels whose min_m exceeds m). With `isa` given, or else the
+// environment variable FP4MOE_ISA (scalar|avx2|avx512|amx) set, that ISA's kernel instead,
+// whatever m: an error if the CPU lacks the ISA or no kernel of the path uses it.
+absl::StatusOr<const Microkernel*> SelectMicrokernel(
+    GemmPath path, std::optional<Isa> isa = std::nullopt,
+    const CpuFeatures& cpu = DetectedCpuFeatures(),
+    int64_t m = std::numeric_limits<int64_t>::max());
 
 }  // namespace fp4moe::kernels
 

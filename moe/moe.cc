@@ -40,9 +40,11 @@ absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden) {
 
 }  // namespace
 
-MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel, int numa_nodes)
+MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
+                   const kernels::Microkernel* gemv_kernel, int numa_nodes)
     : config_(config),
       kernel_(kernel),
+      gemv_kernel_(gemv_kernel),
       numa_nodes_(numa_nodes),
       // E2M1 weights are packed in blocks of 16 whatever the format's scale block.
       kernel_block_(config.weight_format == WeightFormat::kInt4K2 ? config.group_size
@@ -86,15 +88,20 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   }
   absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
   if (!path.ok()) return path.status();
+  // Tile kernels for many rows, and the best one for a single row (a GEMV streams weights).
   absl::StatusOr<const kernels::Microkernel*> kernel =
       kernels::SelectMicrokernel(*path, config.isa);
-  if (!kernel.ok()) {
-    return absl::Status(kernel.status().code(),
-                        absl::StrFormat("MoeLayer::Create: path %s: %s",
-                                        kernels::PathName(*path), kernel.status().message()));
+  absl::StatusOr<const kernels::Microkernel*> gemv_kernel = kernels::SelectMicrokernel(
+      *path, config.isa, kernels::DetectedCpuFeatures(), /*m=*/1);
+  for (const auto* selected : {&kernel, &gemv_kernel}) {
+    if (!selected->ok()) {
+      return absl::Status(selected->status().code(),
+                          absl::StrFormat("MoeLayer::Create: path %s: %s",
+                                          kernels::PathName(*path), selected->status().message()));
+    }
   }
   const int numa_nodes = NumaNodesForParts();
-  std::unique_ptr<MoeLayer> layer(new MoeLayer(config, *kernel, numa_nodes));
+  std::unique_ptr<MoeLayer> layer(new MoeLayer(config, *kernel, *gemv_kernel, numa_nodes));
   std::vector<absl::Status> part_status(config.tp_parts);
   if (numa_nodes > 1) {
     // Each part is packed by a thread on its node, so that its pages land there.
@@ -311,9 +318,9 @@ absl::Status MoeLayer::RunExperts(int64_t job_count, std::vector<SlotBuffers> Pa
     const Job& job = jobs_[j];
     const ExpertPart& w = parts_[part].experts[job.expert];
     SlotBuffers& slot = (parts_[part].*slots)[j];
-    errors.Record(kernels::Gemm(*kernel_, job.rows, inter, hidden, kernel_block_, *job.input,
+    errors.Record(kernels::Gemm(KernelFor(job.rows), job.rows, inter, hidden, kernel_block_, *job.input,
                                 w.gate, slot.gate, slice, gate_up_slices));
-    errors.Record(kernels::Gemm(*kernel_, job.rows, inter, hidden, kernel_block_, *job.input,
+    errors.Record(kernels::Gemm(KernelFor(job.rows), job.rows, inter, hidden, kernel_block_, *job.input,
                                 w.up, slot.up, slice, gate_up_slices));
   });
   if (absl::Status s = errors.status(); !s.ok()) return s;
@@ -329,7 +336,7 @@ absl::Status MoeLayer::RunExperts(int64_t job_count, std::vector<SlotBuffers> Pa
     const int64_t j = item / down_slices;
     const int slice = static_cast<int>(item % down_slices);
     SlotBuffers& slot = (parts_[part].*slots)[j];
-    errors.Record(kernels::Gemm(*kernel_, jobs_[j].rows, hidden, inter, kernel_block_,
+    errors.Record(kernels::Gemm(KernelFor(jobs_[j].rows), jobs_[j].rows, hidden, inter, kernel_block_,
                                 slot.intermediate, parts_[part].experts[jobs_[j].expert].down,
                                 slot.down, slice, down_slices));
   });

@@ -88,7 +88,11 @@ class MoeLayer {
     const kernels::BufferA* input = nullptr;
   };
 
-  MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel, int numa_nodes);
+  MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
+           const kernels::Microkernel* gemv_kernel, int numa_nodes);
+  const kernels::Microkernel& KernelFor(int64_t rows) const {
+    return rows < kernel_->min_m ? *gemv_kernel_ : *kernel_;
+  }
   absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
 
   absl::Status ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
@@ -107,6 +111,7 @@ class MoeLayer {
 
   MoeConfig config_;
   const kernels::Microkernel* kernel_;
+  const kernels::Microkernel* gemv_kernel_;  // for products with fewer rows than kernel_->min_m
   int numa_nodes_;
   int64_t kernel_block_;
   std::vector<Part> parts_;

@@ -1,0 +1,80 @@
+#include "kernels/microkernel_table.h"
+
+#include <cstdlib>
+#include <set>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+using ::testing::HasSubstr;
+
+CpuFeatures Cpu(bool avx2, bool avx512, bool amx) {
+  CpuFeatures cpu;
+  cpu.avx2 = avx2;
+  cpu.avx512 = avx512;
+  cpu.amx = amx;
+  return cpu;
+}
+
+TEST(MicrokernelTableTest, NamesAreUniqueAndEveryPathHasAScalarKernel) {
+  std::set<std::string> names;
+  for (const Microkernel& kernel : AllMicrokernels()) {
+    EXPECT_TRUE(names.insert(kernel.name).second) << kernel.name;
+    EXPECT_GE(kernel.min_m, 1) << kernel.name;
+  }
+  for (GemmPath path : {GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8, GemmPath::kFp4W4A16,
+                        GemmPath::kInt4W4A8}) {
+    absl::StatusOr<const Microkernel*> k = SelectMicrokernel(path, Isa::kScalar, Cpu(false, false, false));
+    ASSERT_TRUE(k.ok()) << k.status();
+    EXPECT_EQ((*k)->isa, Isa::kScalar);
+  }
+}
+
+TEST(MicrokernelTableTest, PicksTheBestNativeKernelForTheRowCount) {
+  const CpuFeatures full = Cpu(true, true, true);
+  for (const Microkernel& kernel : AllMicrokernels()) {
+    if (kernel.emulated) continue;
+    // Whatever m, the choice is native, supported, and no lower an ISA than this kernel's
+    // when this kernel qualifies for m.
+    for (int64_t m : {int64_t{1}, int64_t{1024}}) {
+      absl::StatusOr<const Microkernel*> best = SelectMicrokernel(kernel.path, std::nullopt, full, m);
+      ASSERT_TRUE(best.ok()) << best.status();
+      EXPECT_FALSE((*best)->emulated);
+      EXPECT_LE((*best)->min_m, m);
+      if (kernel.min_m <= m) EXPECT_GE((*best)->isa, kernel.isa) << kernel.name << " m=" << m;
+    }
+  }
+  // Without AVX-512 nothing above AVX2 is chosen.
+  absl::StatusOr<const Microkernel*> avx2_only =
+      SelectMicrokernel(GemmPath::kFp4W4A4Lut, std::nullopt, Cpu(true, false, false));
+  ASSERT_TRUE(avx2_only.ok());
+  EXPECT_LE((*avx2_only)->isa, Isa::kAvx2);
+}
+
+TEST(MicrokernelTableTest, ForcingAnIsaTheCpuLacksIsAnError) {
+  EXPECT_THAT(SelectMicrokernel(GemmPath::kInt4W4A8, Isa::kAmx, Cpu(true, true, false)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("amx")));
+  EXPECT_THAT(ParseIsa("sse9"), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         AllOf(HasSubstr("sse9"), HasSubstr("avx512"))));
+  EXPECT_THAT(ParsePath("w2a2"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("w4a8")));
+}
+
+TEST(MicrokernelTableTest, EnvironmentVariableForcesAnIsa) {
+  setenv("FP4MOE_ISA", "scalar", 1);
+  absl::StatusOr<const Microkernel*> k =
+      SelectMicrokernel(GemmPath::kFp4W4A8, std::nullopt, Cpu(true, true, true));
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ((*k)->isa, Isa::kScalar);
+  setenv("FP4MOE_ISA", "turbo", 1);
+  EXPECT_THAT(SelectMicrokernel(GemmPath::kFp4W4A8, std::nullopt, Cpu(true, true, true)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("FP4MOE_ISA")));
+  unsetenv("FP4MOE_ISA");
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
