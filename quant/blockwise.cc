@@ -73,4 +73,14 @@ absl::Status CheckBlockwiseSizes(std::string_view tensor, int64_t rows, int64_t 
   return absl::OkStatus();
 }
 
+absl::Status CheckPositiveScales(std::string_view tensor, absl::Span<const float> scales) {
+  for (size_t i = 0; i < scales.size(); ++i) {
+    if (!(scales[i] > 0.0f) || !std::isfinite(scales[i])) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: block scale %d is %g, not finite and positive", tensor, i, scales[i]));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace fp4moe

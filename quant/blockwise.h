@@ -37,6 +37,9 @@ uint8_t NibbleAt(absl::Span<const uint8_t> packed, int64_t i);
 absl::Status CheckBlockwiseSizes(std::string_view tensor, int64_t rows, int64_t cols,
                                  int64_t block, size_t packed_bytes, size_t scale_count);
 
+// OK when every scale is finite and positive; else names the first offending block.
+absl::Status CheckPositiveScales(std::string_view tensor, absl::Span<const float> scales);
+
 }  // namespace fp4moe
 
 #endif  // FP4MOE_QUANT_BLOCKWISE_H_

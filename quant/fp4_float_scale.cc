@@ -42,13 +42,7 @@ absl::Status CheckConsistent(std::string_view tensor, const Fp4FloatScaleTensor&
       !s.ok()) {
     return s;
   }
-  for (size_t i = 0; i < t.scales.size(); ++i) {
-    if (!(t.scales[i] > 0.0f) || !std::isfinite(t.scales[i])) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: block scale %d is %g, not finite and positive", tensor, i, t.scales[i]));
-    }
-  }
-  return absl::OkStatus();
+  return CheckPositiveScales(tensor, t.scales);
 }
 
 }  // namespace fp4moe

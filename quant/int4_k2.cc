@@ -66,13 +66,7 @@ absl::Status CheckConsistent(std::string_view tensor, const Int4K2Tensor& t) {
       !s.ok()) {
     return s;
   }
-  for (size_t i = 0; i < t.scales.size(); ++i) {
-    if (!(t.scales[i] > 0.0f) || !std::isfinite(t.scales[i])) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: group scale %d is %g, not finite and positive", tensor, i, t.scales[i]));
-    }
-  }
-  return absl::OkStatus();
+  return CheckPositiveScales(tensor, t.scales);
 }
 
 }  // namespace fp4moe
