@@ -1,0 +1,203 @@
+// E2M1 weights x BF16 activations with AVX2 + FMA; tiles of 4 rows of A x 2 columns of B.
+//
+// A 16-element block is 8 code bytes and 16 BF16 activations. Read as 8 dwords, the
+// activations give their even elements by a shift left of 16 and their odd ones by masking the
+// low half: float lane d holds elements 2d and 2d + 1, exactly the low and high nibble of code
+// byte d. Each nibble becomes a float by vpermps from the 8 E2M1 magnitudes times the block
+// scale (vpermps reads only the low 3 bits of its index, so no masking) and an XOR of the sign
+// bit. For float32 scales the table is rounded to BF16 first, as the scalar reference rounds
+// each decoded weight; E4M3 and E8M0 products are exact.
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/microkernel.h"
+#include "kernels/microkernels.h"
+#include "kernels/simd.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr int kRowTile = 4;
+constexpr int kColumnTile = 2;
+constexpr int64_t kChunk = 128;  // elements per step: 8 blocks, whose scales decode together
+constexpr int64_t kChunkBlocks = kChunk / 16;
+// Rows of A multiplied per pass over the columns, so that they stay in L2 while each column
+// tile's codes stay in L1.
+constexpr int64_t kRowBlock = 32;
+
+float SumLanes(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// E4M3 codes (low byte of each lane) to floats, exactly and without subnormal floats (which
+// cost microcode assists and vanish under DAZ): magnitude bits under an exponent biased by 120,
+// which gives subnormal codes (exponent 0) 2^-7 * (1 + m/8) where they mean 2^-6 * m/8 = 2 *
+// that - 2^-6.
+__m256 DecodeE4M3(__m256i code) {
+  const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7F)), 20);
+  const __m256 with_implicit_one =
+      _mm256_castsi256_ps(_mm256_add_epi32(magnitude, _mm256_set1_epi32(120 << 23)));
+  const __m256 subnormal =
+      _mm256_fmsub_ps(with_implicit_one, _mm256_set1_ps(2.0f), _mm256_set1_ps(0.015625f));
+  const __m256 normal = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+      _mm256_and_si256(code, _mm256_set1_epi32(0x78)), _mm256_setzero_si256()));
+  const __m256 value = _mm256_blendv_ps(subnormal, with_implicit_one, normal);
+  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(code, 24), _mm256_set1_epi32(INT32_MIN));
+  return _mm256_or_ps(value, _mm256_castsi256_ps(sign));
+}
+
+// Round to nearest even on the bits, as FloatToBf16 does (the values are finite).
+__m256 RoundToBf16(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+  return _mm256_castsi256_ps(
+      _mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+
+// The 8 block scales of a chunk into `out` (one-byte kinds; float32 scales are read in place).
+template <ScaleKind kKind>
+void DecodeBlockScales(const uint8_t* scales, float* out) {
+  int64_t bytes;
+  std::memcpy(&bytes, scales, sizeof bytes);
+  const __m256i codes = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes));
+  if constexpr (kKind == ScaleKind::kE4M3) {
+    _mm256_store_ps(out, DecodeE4M3(codes));
+  } else {
+    // 2^(code - 127); code 0 is the subnormal 2^-127.
+    _mm256_store_ps(out, _mm256_castsi256_ps(_mm256_max_epi32(_mm256_slli_epi32(codes, 23),
+                                                              _mm256_set1_epi32(0x00400000))));
+  }
+}
+
+// C[rows, columns] for kRows rows of A (BF16, row stride k) and kColumns columns from
+// `first_column`.
+template <ScaleKind kKind, int kRows, int kColumns>
+void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc,
+                  int64_t first_column) {
+  constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+  const __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
+  const __m256i sign_bit = _mm256_set1_epi32(INT32_MIN);
+  const __m256i high_half = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  const int64_t code_bytes = b.k / 2;
+  const int64_t blocks = b.k / 16;
+  const uint8_t* codes[kColumns];
+  const uint8_t* scales[kColumns];
+  for (int col = 0; col < kColumns; ++col) {
+    codes[col] = b.codes + (first_column + col) * code_bytes;
+    scales[col] = b.scales + (first_column + col) * blocks * kScaleBytes;
+  }
+  __m256 acc[kRows][kColumns];
+  for (int r = 0; r < kRows; ++r) {
+    for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm256_setzero_ps();
+  }
+  for (int64_t first_block = 0; first_block < blocks; first_block += kChunkBlocks) {
+    const int64_t chunk_blocks =
+        blocks - first_block < kChunkBlocks ? blocks - first_block : kChunkBlocks;
+    alignas(32) float block_scales[kColumns][kChunkBlocks];
+    if constexpr (kKind != ScaleKind::kFloat32) {
+      for (int col = 0; col < kColumns; ++col) {
+        const uint8_t* chunk_scales = scales[col] + first_block;
+        alignas(8) uint8_t tail_scales[kChunkBlocks] = {};
+        if (chunk_blocks < kChunkBlocks) {
+          // Fewer than 8 blocks remain: a padded copy, so nothing past the row is read.
+          std::memcpy(tail_scales, chunk_scales, chunk_blocks);
+          chunk_scales = tail_scales;
+        }
+        DecodeBlockScales<kKind>(chunk_scales, block_scales[col]);
+      }
+    }
+    for (int64_t blk = 0; blk < chunk_blocks; ++blk) {
+      const int64_t block = first_block + blk;
+      __m256 even[kColumns];
+      __m256 odd[kColumns];
+      for (int col = 0; col < kColumns; ++col) {
+        __m256 scale;
+        if constexpr (kKind == ScaleKind::kFloat32) {
+          scale = _mm256_broadcast_ss(reinterpret_cast<const float*>(scales[col]) + block);
+        } else {
+          scale = _mm256_broadcast_ss(&block_scales[col][blk]);
+        }
+        __m256 table = _mm256_mul_ps(magnitudes, scale);
+        if constexpr (kKind == ScaleKind::kFloat32) table = RoundToBf16(table);
+        const __m256i packed = _mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes[col] + 8 * block)));
+        even[col] = _mm256_xor_ps(
+            _mm256_permutevar8x32_ps(table, packed),
+            _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(packed, 28), sign_bit)));
+        odd[col] = _mm256_xor_ps(
+            _mm256_permutevar8x32_ps(table, _mm256_srli_epi32(packed, 4)),
+            _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(packed, 24), sign_bit)));
+      }
+      for (int r = 0; r < kRows; ++r) {
+        const __m256i pairs =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + r * b.k + 16 * block));
+        const __m256 a_even = _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+        const __m256 a_odd = _mm256_castsi256_ps(_mm256_and_si256(pairs, high_half));
+        for (int col = 0; col < kColumns; ++col) {
+          acc[r][col] = _mm256_fmadd_ps(even[col], a_even, acc[r][col]);
+          acc[r][col] = _mm256_fmadd_ps(odd[col], a_odd, acc[r][col]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int col = 0; col < kColumns; ++col) {
+      c[r * ldc + first_column + col] = SumLanes(acc[r][col]) * b.tensor_scale;
+    }
+  }
+}
+
+template <ScaleKind kKind, int kColumns>
+void MultiplyRows(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t first_column) {
+  const int64_t k = args.b.k;
+  int64_t r = first_row;
+  for (; r + kRowTile <= first_row + rows; r += kRowTile) {
+    MultiplyTile<kKind, kRowTile, kColumns>(args.b, args.a_bf16.values + r * k,
+                                            args.c + r * args.ldc, args.ldc, first_column);
+  }
+  const uint16_t* a = args.a_bf16.values + r * k;
+  float* c = args.c + r * args.ldc;
+  switch (first_row + rows - r) {
+    case 1:
+      MultiplyTile<kKind, 1, kColumns>(args.b, a, c, args.ldc, first_column);
+      break;
+    case 2:
+      MultiplyTile<kKind, 2, kColumns>(args.b, a, c, args.ldc, first_column);
+      break;
+    case 3:
+      MultiplyTile<kKind, 3, kColumns>(args.b, a, c, args.ldc, first_column);
+      break;
+  }
+}
+
+template <ScaleKind kKind>
+void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
+    const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
+    int64_t j = n_begin;
+    for (; j + kColumnTile <= n_end; j += kColumnTile) {
+      MultiplyRows<kKind, kColumnTile>(args, first_row, rows, j);
+    }
+    for (; j < n_end; ++j) MultiplyRows<kKind, 1>(args, first_row, rows, j);
+  }
+}
+
+}  // namespace
+
+void fp4_w4a16_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  switch (args.b.scale_kind) {
+    case ScaleKind::kE4M3:
+      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
+    case ScaleKind::kE8M0:
+      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
+    case ScaleKind::kFloat32:
+      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
+    case ScaleKind::kBf16:
+      break;  // INT4 K2 only, another path
+  }
+}
+
+}  // namespace fp4moe::kernels

@@ -1,0 +1,301 @@
+// E2M1 weights x int8 activations with AVX2; tiles of 4 rows of A x 2 columns of B.
+//
+// Per 128 elements (64 code bytes, 8 blocks) of a weight row, two vshufps of the code dwords
+// give two vectors whose int32 lane L holds the first (second) 4 code bytes of block
+// LaneBlocks()[L], so that one lane of the dot product sums exactly one block and the per-block
+// float scaling needs no horizontal step. Low nibbles (even elements) and high nibbles (odd ones)
+// become bytes by vpshufb from a 16-entry table of 2 x value + 12 (0..24): the unsigned operand
+// of vpmaddubsw. Each call reorders the activations once into the same lane order and even/odd
+// split, with -12 x each block's sum as the int32 starting value, so every block sum is exact.
+// int16 pair sums stay below 4 x 24 x 127 x 2 < 2^15.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/microkernel.h"
+#include "kernels/microkernels.h"
+#include "kernels/simd.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr int kRowTile = 4;
+constexpr int kColumnTile = 2;
+constexpr int64_t kChunk = 128;  // elements per step: 64 code bytes, 8 blocks
+constexpr int64_t kChunkBytes = kChunk / 2;
+constexpr int64_t kChunkBlocks = kChunk / 16;
+// Rows of A prepared and multiplied per pass over the columns: their prepared chunks (1.5
+// bytes per element) stay in L2 while each column tile's codes stay in L1.
+constexpr int64_t kRowBlock = 64;
+constexpr int kWeightOffset = 12;  // table entries are 2 x E2M1 + 12
+
+// One chunk of a prepared activation row, in the byte and lane order of the decoded weights.
+struct alignas(32) PreparedChunk {
+  int8_t even[2][32];     // [half]: elements under the low nibbles
+  int8_t odd[2][32];      // [half]: elements under the high nibbles
+  int32_t correction[8];  // -12 x the sum of lane L's block
+  float scale[8];         // lane L's block's activation scale
+};
+
+// Which block of a chunk int32 lane L holds (vshufps works within 128-bit halves).
+__m256i LaneBlocks() { return _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); }
+
+// The 64 code bytes at p as two vectors: lane L holds the first (second) 4 bytes of block
+// LaneBlocks()[L].
+void LoadBlockHalves(const uint8_t* p, __m256i& first, __m256i& second) {
+  const __m256 low = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  const __m256 high = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 32));
+  first = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0x88));
+  second = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xDD));
+}
+
+float SumLanes(__m256 v) {
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// E4M3 codes (low byte of each lane) to floats, exactly and without subnormal floats (which
+// cost microcode assists and vanish under DAZ): magnitude bits under an exponent biased by 120,
+// which gives subnormal codes (exponent 0) 2^-7 * (1 + m/8) where they mean 2^-6 * m/8 = 2 *
+// that - 2^-6.
+__m256 DecodeE4M3(__m256i code) {
+  const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7F)), 20);
+  const __m256 with_implicit_one =
+      _mm256_castsi256_ps(_mm256_add_epi32(magnitude, _mm256_set1_epi32(120 << 23)));
+  const __m256 subnormal =
+      _mm256_fmsub_ps(with_implicit_one, _mm256_set1_ps(2.0f), _mm256_set1_ps(0.015625f));
+  const __m256 normal = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+      _mm256_and_si256(code, _mm256_set1_epi32(0x78)), _mm256_setzero_si256()));
+  const __m256 value = _mm256_blendv_ps(subnormal, with_implicit_one, normal);
+  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(code, 24), _mm256_set1_epi32(INT32_MIN));
+  return _mm256_or_ps(value, _mm256_castsi256_ps(sign));
+}
+
+// 8 one-byte scales, byte LaneBlocks()[L] in the low byte of dword lane L, the rest zero.
+__m256i ScaleBytesInLaneOrder(const uint8_t* scales) {
+  int64_t bytes;
+  std::memcpy(&bytes, scales, sizeof bytes);
+  const __m256i index = _mm256_setr_epi8(0, -1, -1, -1, 1, -1, -1, -1, 4, -1, -1, -1, 5, -1, -1,
+                                         -1, 2, -1, -1, -1, 3, -1, -1, -1, 6, -1, -1, -1, 7, -1,
+                                         -1, -1);
+  return _mm256_shuffle_epi8(_mm256_set1_epi64x(bytes), index);
+}
+
+// The 8 weight block scales of a chunk in lane order.
+template <ScaleKind kKind>
+__m256 WeightScales(const uint8_t* scales) {
+  if constexpr (kKind == ScaleKind::kE4M3) {
+    return DecodeE4M3(ScaleBytesInLaneOrder(scales));
+  } else if constexpr (kKind == ScaleKind::kE8M0) {
+    // 2^(code - 127); code 0 is the subnormal 2^-127.
+    return _mm256_castsi256_ps(_mm256_max_epi32(
+        _mm256_slli_epi32(ScaleBytesInLaneOrder(scales), 23), _mm256_set1_epi32(0x00400000)));
+  } else {
+    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(scales)),
+                                    LaneBlocks());
+  }
+}
+
+// Reorders `rows` rows of A (from row `first_row`) into chunks; the last chunk is zero-padded.
+void PrepareActivations(const Int8ActivationsView& a, int64_t k, int64_t first_row,
+                        int64_t rows, int64_t chunks, PreparedChunk* out) {
+  // Within each 16 bytes (two 8-element groups): the groups' even elements, then their odd.
+  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0,
+                                         2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m256i offset = _mm256_set1_epi8(kWeightOffset);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t blocks = k / 16;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* values = a.values + (first_row + r) * k;
+    const float* scales = a.scales + (first_row + r) * blocks;
+    for (int64_t c = 0; c < chunks; ++c) {
+      PreparedChunk& chunk = out[r * chunks + c];
+      const int8_t* src = values + c * kChunk;
+      const float* src_scales = scales + c * kChunkBlocks;
+      alignas(32) int8_t padded_values[kChunk];
+      alignas(32) float padded_scales[kChunkBlocks];
+      if (const int64_t count = k - c * kChunk; count < kChunk) {
+        std::memset(padded_values, 0, sizeof padded_values);
+        std::memset(padded_scales, 0, sizeof padded_scales);
+        std::memcpy(padded_values, src, count);
+        std::memcpy(padded_scales, src_scales, count / 16 * sizeof(float));
+        src = padded_values;
+        src_scales = padded_scales;
+      }
+      // Vector v's 128-bit halves hold [even g, even g+1, odd g, odd g+1] of the code dwords
+      // (8-element groups) g = 4v, 4v + 2; the permutes and unpacks gather the dword order
+      // [0, 2, 8, 10 | 4, 6, 12, 14] (first halves) and [1, 3, 9, 11 | 5, 7, 13, 15] (second)
+      // that LoadBlockHalves gives the weights.
+      __m256i v[4];
+      for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_shuffle_epi8(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * i)), split);
+      }
+      const __m256i t0 = _mm256_permute2x128_si256(v[0], v[1], 0x20);
+      const __m256i t1 = _mm256_permute2x128_si256(v[0], v[1], 0x31);
+      const __m256i t2 = _mm256_permute2x128_si256(v[2], v[3], 0x20);
+      const __m256i t3 = _mm256_permute2x128_si256(v[2], v[3], 0x31);
+      const __m256i even_low = _mm256_unpacklo_epi32(t0, t1);
+      const __m256i even_high = _mm256_unpacklo_epi32(t2, t3);
+      const __m256i odd_low = _mm256_unpackhi_epi32(t0, t1);
+      const __m256i odd_high = _mm256_unpackhi_epi32(t2, t3);
+      const __m256i even[2] = {_mm256_unpacklo_epi64(even_low, even_high),
+                               _mm256_unpackhi_epi64(even_low, even_high)};
+      const __m256i odd[2] = {_mm256_unpacklo_epi64(odd_low, odd_high),
+                              _mm256_unpackhi_epi64(odd_low, odd_high)};
+      __m256i offset_sums = _mm256_setzero_si256();
+      for (int h = 0; h < 2; ++h) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(chunk.even[h]), even[h]);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(chunk.odd[h]), odd[h]);
+        offset_sums = _mm256_add_epi16(offset_sums, _mm256_maddubs_epi16(offset, even[h]));
+        offset_sums = _mm256_add_epi16(offset_sums, _mm256_maddubs_epi16(offset, odd[h]));
+      }
+      _mm256_store_si256(
+          reinterpret_cast<__m256i*>(chunk.correction),
+          _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(offset_sums, ones)));
+      _mm256_store_ps(chunk.scale,
+                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(src_scales), LaneBlocks()));
+    }
+  }
+}
+
+// C[rows, columns] for kRows prepared rows and kColumns columns from `first_column`.
+template <ScaleKind kKind, int kRows, int kColumns>
+void MultiplyTile(const WeightsView& b, const PreparedChunk* prepared, int64_t chunks,
+                  int64_t first_column, float* c, int64_t ldc) {
+  constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+  const __m256i table = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4,
+                                         0, 12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6,
+                                         4, 0);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t code_bytes = b.k / 2;
+  const int64_t blocks = b.k / 16;
+  const int64_t full_chunks = b.k / kChunk;
+  const uint8_t* codes[kColumns];
+  const uint8_t* scales[kColumns];
+  for (int col = 0; col < kColumns; ++col) {
+    codes[col] = b.codes + (first_column + col) * code_bytes;
+    scales[col] = b.scales + (first_column + col) * blocks * kScaleBytes;
+  }
+  __m256 acc[kRows][kColumns];
+  for (int r = 0; r < kRows; ++r) {
+    for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm256_setzero_ps();
+  }
+  const auto multiply_chunk = [&](int64_t chunk, int col, const uint8_t* chunk_codes,
+                                  const uint8_t* chunk_scales) {
+    __m256i halves[2];
+    LoadBlockHalves(chunk_codes, halves[0], halves[1]);
+    __m256i weights[2][2];  // [half][even, odd]
+    for (int h = 0; h < 2; ++h) {
+      weights[h][0] = _mm256_shuffle_epi8(table, _mm256_and_si256(halves[h], nibble));
+      weights[h][1] =
+          _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(halves[h], 4), nibble));
+    }
+    const __m256 weight_scales = WeightScales<kKind>(chunk_scales);
+    for (int r = 0; r < kRows; ++r) {
+      const PreparedChunk& a = prepared[r * chunks + chunk];
+      __m256i pair_sums[2];
+      for (int h = 0; h < 2; ++h) {
+        pair_sums[h] = _mm256_add_epi16(
+            _mm256_maddubs_epi16(weights[h][0],
+                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(a.even[h]))),
+            _mm256_maddubs_epi16(weights[h][1],
+                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(a.odd[h]))));
+      }
+      const __m256i block_sums = _mm256_add_epi32(
+          _mm256_madd_epi16(_mm256_add_epi16(pair_sums[0], pair_sums[1]), ones),
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(a.correction)));
+      acc[r][col] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums),
+                                    _mm256_mul_ps(weight_scales, _mm256_load_ps(a.scale)),
+                                    acc[r][col]);
+    }
+  };
+  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
+    for (int col = 0; col < kColumns; ++col) {
+      multiply_chunk(chunk, col, codes[col] + chunk * kChunkBytes,
+                     scales[col] + chunk * kChunkBlocks * kScaleBytes);
+    }
+  }
+  if (full_chunks < chunks) {
+    // k % 128 elements remain: copies padded with zero codes and scales finish the row (the
+    // prepared activations and their scales are zero there too).
+    const int64_t tail_blocks = blocks - full_chunks * kChunkBlocks;
+    for (int col = 0; col < kColumns; ++col) {
+      alignas(32) uint8_t tail_codes[kChunkBytes] = {};
+      alignas(32) uint8_t tail_scales[kChunkBlocks * 4] = {};
+      std::memcpy(tail_codes, codes[col] + full_chunks * kChunkBytes, tail_blocks * 8);
+      std::memcpy(tail_scales, scales[col] + full_chunks * kChunkBlocks * kScaleBytes,
+                  tail_blocks * kScaleBytes);
+      multiply_chunk(full_chunks, col, tail_codes, tail_scales);
+    }
+  }
+  const float final_scale = 0.5f * b.tensor_scale;
+  for (int r = 0; r < kRows; ++r) {
+    for (int col = 0; col < kColumns; ++col) {
+      c[r * ldc + first_column + col] = SumLanes(acc[r][col]) * final_scale;
+    }
+  }
+}
+
+template <ScaleKind kKind, int kColumns>
+void MultiplyRows(const WeightsView& b, const PreparedChunk* prepared, int64_t chunks,
+                  int64_t rows, int64_t first_column, float* c, int64_t ldc) {
+  int64_t r = 0;
+  for (; r + kRowTile <= rows; r += kRowTile) {
+    MultiplyTile<kKind, kRowTile, kColumns>(b, prepared + r * chunks, chunks, first_column,
+                                            c + r * ldc, ldc);
+  }
+  const PreparedChunk* rest = prepared + r * chunks;
+  float* c_rest = c + r * ldc;
+  switch (rows - r) {
+    case 1:
+      MultiplyTile<kKind, 1, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
+      break;
+    case 2:
+      MultiplyTile<kKind, 2, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
+      break;
+    case 3:
+      MultiplyTile<kKind, 3, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
+      break;
+  }
+}
+
+template <ScaleKind kKind>
+void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const WeightsView& b = args.b;
+  const int64_t chunks = (b.k + kChunk - 1) / kChunk;
+  const int64_t row_block = args.m < kRowBlock ? args.m : kRowBlock;
+  const size_t bytes = static_cast<size_t>(row_block * chunks) * sizeof(PreparedChunk);
+  // Not a std::vector: template code here would be compiled with AVX2 flags (ODR trap).
+  auto* prepared = static_cast<PreparedChunk*>(std::aligned_alloc(32, bytes));
+  for (int64_t first_row = 0; first_row < args.m; first_row += row_block) {
+    const int64_t rows = args.m - first_row < row_block ? args.m - first_row : row_block;
+    PrepareActivations(args.a_int8, b.k, first_row, rows, chunks, prepared);
+    float* c = args.c + first_row * args.ldc;
+    int64_t j = n_begin;
+    for (; j + kColumnTile <= n_end; j += kColumnTile) {
+      MultiplyRows<kKind, kColumnTile>(b, prepared, chunks, rows, j, c, args.ldc);
+    }
+    for (; j < n_end; ++j) MultiplyRows<kKind, 1>(b, prepared, chunks, rows, j, c, args.ldc);
+  }
+  std::free(prepared);
+}
+
+}  // namespace
+
+void fp4_w4a8_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  switch (args.b.scale_kind) {
+    case ScaleKind::kE4M3:
+      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
+    case ScaleKind::kE8M0:
+      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
+    case ScaleKind::kFloat32:
+      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
+    case ScaleKind::kBf16:
+      break;  // INT4 K2 only, another path
+  }
+}
+
+}  // namespace fp4moe::kernels
