@@ -1,0 +1,342 @@
+// Latency and throughput of the whole MoE layer on real model shapes, with its roofline.
+//
+//   bazel run -c opt //moe:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
+//
+// Each (model, format) runs the layer's auto path (the kernel is the label). Weights: one
+// expert's random floats are quantized once and its tensors given for every expert; the layer
+// packs each into its own memory, so every expert has its own bytes in DRAM. Weights stream
+// from DRAM: enough layer instances to exceed --stream_bytes (default 1 GiB, well above a
+// 300 MB L3) are visited in turn, and the routings walk the experts cyclically (see
+// MakeRoutings), so an expert's bytes come back only after all the others'. Routing is random
+// top-k per token from a fixed seed. Counters: tokens=x/s, GB=x/s (weight bytes of the distinct
+// experts an iteration touches), GFLOP=x/s (2 * qlen * k * 3 * hidden * intermediate),
+// mem_ms / cmp_ms (the roofs: those bytes at the measured bandwidth, those operations at the
+// kernel's peak) and roof=x/s (the larger roof over the measured time: 1 means on the roof).
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "benchmark/benchmark.h"
+#include "kernels/cpu_features.h"
+#include "kernels/microkernel_table.h"
+#include "kernels/roofline.h"
+#include "moe/expert_weights.h"
+#include "moe/moe.h"
+#include "moe/moe_config.h"
+#include "quant/format.h"
+#include "quant/random_matrix.h"
+
+ABSL_FLAG(std::vector<std::string>, models,
+          std::vector<std::string>({"deepseek_v3", "qwen3_30b_a3b", "mixtral"}),
+          "models: deepseek_v3, qwen3_30b_a3b, mixtral");
+ABSL_FLAG(std::vector<std::string>, formats, std::vector<std::string>({"nvfp4", "int4_k2"}),
+          "weight formats (INT4 K2 with G=32)");
+ABSL_FLAG(std::vector<std::string>, qlens,
+          std::vector<std::string>({"1", "8", "64", "512", "4096"}), "tokens per Forward call");
+ABSL_FLAG(int64_t, max_len, 0, "the layer's max_len (0: the largest qlen)");
+ABSL_FLAG(int64_t, prefill_expert_slots, 32,
+          "experts a prefill call works on at once (0: all); each holds max_len rows of "
+          "workspace, which for all 256 DeepSeek experts at max_len 4096 would be ~100 GB");
+ABSL_FLAG(int, tp_parts, 1, "tensor-parallel parts of the layer");
+ABSL_FLAG(int, layers, 0,
+          "layer instances visited in turn (0: enough for their weights to exceed "
+          "--stream_bytes)");
+ABSL_FLAG(int64_t, stream_bytes, int64_t{1} << 30,
+          "weight bytes the layer instances should total when --layers=0");
+ABSL_FLAG(int, routings, 16, "different routings rotated per layer instance");
+ABSL_FLAG(int64_t, bandwidth_probe_bytes, int64_t{2} << 30, "bytes the bandwidth probe reads");
+ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
+ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
+ABSL_FLAG(double, peak_amx_int8, 28e12, "AMX INT8 peak, ops/s");
+ABSL_FLAG(double, peak_amx_bf16, 14e12, "AMX BF16 peak, flops/s");
+ABSL_FLAG(double, peak_avx512_int8, 8e12, "AVX-512 VNNI peak, ops/s");
+ABSL_FLAG(double, peak_avx512_bf16, 4e12, "AVX-512 BF16 peak, flops/s");
+
+namespace fp4moe::moe {
+namespace {
+
+struct Model {
+  const char* name;
+  int64_t hidden, intermediate, experts;
+  int top_k;
+};
+
+constexpr Model kModels[] = {
+    {"deepseek_v3", 7168, 2048, 256, 8},
+    {"qwen3_30b_a3b", 2048, 768, 128, 8},
+    {"mixtral", 4096, 14336, 8, 2},
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The layer instances of one (model, format) and the input rows they all read. Building them
+// takes seconds to minutes, so one set serves all of that pair's qlens; only one set lives at
+// a time, which bounds memory by the largest model.
+struct LayerSet {
+  std::string key;
+  std::vector<std::unique_ptr<MoeLayer>> layers;
+  RowMatrixXf input;  // [max_len, hidden]
+  std::vector<float> output;
+};
+
+absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config) {
+  static LayerSet* current = new LayerSet;
+  if (current->key == key) return current;
+  *current = LayerSet();  // the previous model's memory goes before the next is allocated
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t hidden = config.hidden_size, inter = config.intermediate_size;
+  absl::StatusOr<ExpertQuantizedWeights> one = QuantizeExpert(
+      config, 0,
+      {RandomMatrix(inter, hidden, 1, Distribution::kGaussian, 1 / std::sqrt(float(hidden))),
+       RandomMatrix(inter, hidden, 2, Distribution::kGaussian, 1 / std::sqrt(float(hidden))),
+       RandomMatrix(hidden, inter, 3, Distribution::kGaussian, 1 / std::sqrt(float(inter)))});
+  if (!one.ok()) return one.status();
+  // Create takes every expert's tensors; they are copies of the one expert's (this holds a
+  // second copy of the layer's weights until the layers are built).
+  std::vector<ExpertQuantizedWeights> experts(config.expert_num);
+#pragma omp parallel for schedule(static)
+  for (int64_t e = 0; e < config.expert_num; ++e) experts[e] = *one;
+  LayerSet set;
+  int64_t layer_bytes = 0;
+  int count = absl::GetFlag(FLAGS_layers);
+  do {
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, experts);
+    if (!layer.ok()) return layer.status();
+    if (set.layers.empty()) {
+      for (int64_t e = 0; e < config.expert_num; ++e) {
+        layer_bytes += (*layer)->expert_streamed_bytes(e);
+      }
+      if (count <= 0) {
+        count = static_cast<int>(std::max<int64_t>(
+            1, (absl::GetFlag(FLAGS_stream_bytes) + layer_bytes - 1) / layer_bytes));
+      }
+    }
+    set.layers.push_back(*std::move(layer));
+  } while (static_cast<int>(set.layers.size()) < count);
+  set.input = RandomMatrix(config.max_len, hidden, 4);
+  set.output.resize(config.max_len * hidden);
+  set.key = key;
+  const double total = static_cast<double>(layer_bytes) * count;
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  std::printf("%s: %d layer(s) x %.2f GB of weights = %.2f GB, L3 %s: %s; built in %.1f s\n",
+              key.c_str(), count, layer_bytes / 1e9, total / 1e9,
+              l3 > 0 ? absl::StrFormat("%.0f MB", l3 / 1e6).c_str() : "unknown",
+              l3 <= 0        ? "regime unknown"
+              : total > 3 * l3 ? "weights stream from DRAM"
+                               : "weights partly cache-resident (raise --stream_bytes)",
+              SecondsSince(start));
+  std::fflush(stdout);
+  *current = std::move(set);
+  return current;
+}
+
+struct Routing {
+  std::vector<int64_t> ids;   // [qlen, k]
+  std::vector<float> weights;  // [qlen, k]
+  int64_t distinct = 0;
+};
+
+// Random top-k routings: each token draws k distinct experts uniformly and positive weights
+// summing to 1. The experts a routing uses are then relabelled, in order of first use, to the
+// next ones of a cyclic walk over a random permutation of all experts, continued from one
+// routing to the next. Experts are exchangeable, so each routing is still an independent
+// random one, but an expert comes back only after all others have been used: with random
+// labels a decode step would often reuse an expert a recent step left in L3 (Qwen3 touches 8
+// of 128 experts, 21 MB, per token).
+std::vector<Routing> MakeRoutings(int count, int64_t qlen, int k, int64_t experts) {
+  std::mt19937_64 rng(5);
+  std::vector<int64_t> walk(experts), pool(experts), label(experts);
+  std::iota(walk.begin(), walk.end(), 0);
+  std::shuffle(walk.begin(), walk.end(), rng);
+  std::iota(pool.begin(), pool.end(), 0);
+  std::uniform_real_distribution<float> weight(0.05f, 1.0f);
+  int64_t next = 0;
+  std::vector<Routing> routings(count);
+  for (Routing& r : routings) {
+    r.ids.resize(qlen * k);
+    r.weights.resize(qlen * k);
+    std::fill(label.begin(), label.end(), -1);
+    for (int64_t t = 0; t < qlen; ++t) {
+      float sum = 0;
+      for (int j = 0; j < k; ++j) {
+        // A partial Fisher-Yates step: pool stays a permutation, its first k a uniform draw.
+        std::swap(pool[j], pool[std::uniform_int_distribution<int64_t>(j, experts - 1)(rng)]);
+        const int64_t e = pool[j];
+        if (label[e] < 0) {
+          label[e] = walk[next];
+          next = (next + 1) % experts;
+          ++r.distinct;
+        }
+        r.ids[t * k + j] = label[e];
+        r.weights[t * k + j] = weight(rng);
+        sum += r.weights[t * k + j];
+      }
+      for (int j = 0; j < k; ++j) r.weights[t * k + j] /= sum;
+    }
+  }
+  return routings;
+}
+
+void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
+            const MoeConfig& config, int64_t qlen, double bandwidth,
+            const kernels::PeakRates& peaks) {
+  absl::StatusOr<LayerSet*> set = Layers(key, config);
+  if (!set.ok()) {
+    state.SkipWithError(std::string(set.status().message()).c_str());
+    return;
+  }
+  const std::vector<std::unique_ptr<MoeLayer>>& layers = (*set)->layers;
+  const int k = model.top_k;
+  const std::vector<Routing> routings =
+      MakeRoutings(absl::GetFlag(FLAGS_routings), qlen, k, model.experts);
+  std::vector<double> touched_bytes;
+  for (const Routing& r : routings) {
+    std::vector<bool> seen(model.experts);
+    double bytes = 0;
+    for (int64_t e : r.ids) {
+      if (!seen[e]) bytes += layers[0]->expert_streamed_bytes(e);
+      seen[e] = true;
+    }
+    touched_bytes.push_back(bytes);
+  }
+  const float* input = (*set)->input.data();
+  float* output = (*set)->output.data();
+  double bytes = 0;
+  int64_t iteration = 0;
+  for (auto _ : state) {
+    // Each instance takes the routings in order, so its walk over the experts continues.
+    const size_t l = iteration % layers.size();
+    const size_t r = (iteration / layers.size()) % routings.size();
+    ++iteration;
+    const Routing& routing = routings[r];
+    if (absl::Status s = layers[l]->Forward(qlen, k, routing.ids.data(),
+                                            routing.weights.data(), input, output);
+        !s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      return;
+    }
+    bytes += touched_bytes[r];
+  }
+  bytes /= std::max<int64_t>(1, iteration);
+  const double ops = 2.0 * qlen * k * 3 * model.hidden * model.intermediate;
+  const kernels::Microkernel& kernel = layers[0]->kernel();
+  using benchmark::Counter;
+  state.counters["tokens"] = Counter(qlen, Counter::kIsIterationInvariantRate);
+  state.counters["GB"] = Counter(bytes * 1e-9, Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP"] = Counter(ops * 1e-9, Counter::kIsIterationInvariantRate);
+  const kernels::Roofline roof = kernels::RooflineOf(
+      bytes, bandwidth, ops, kernels::PeakFor(peaks, kernel.path, kernel.isa), 1.0);
+  state.counters["mem_ms"] = roof.memory_seconds * 1e3;
+  state.counters["cmp_ms"] = roof.compute_seconds * 1e3;
+  // roof = max(mem, cmp) / measured time: a rate counter of max(mem, cmp) seconds per iteration.
+  state.counters["roof"] = Counter(std::max(roof.memory_seconds, roof.compute_seconds),
+                                   Counter::kIsIterationInvariantRate);
+  state.SetLabel(kernel.name);
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "moe_benchmark: %s\n", message.c_str());
+  return 1;
+}
+
+int Main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_threads) > 0) omp_set_num_threads(absl::GetFlag(FLAGS_threads));
+  std::optional<kernels::Isa> isa;
+  if (!absl::GetFlag(FLAGS_isa).empty()) {
+    absl::StatusOr<kernels::Isa> parsed = kernels::ParseIsa(absl::GetFlag(FLAGS_isa));
+    if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
+    isa = *parsed;
+  }
+  std::vector<int64_t> qlens;
+  for (const std::string& text : absl::GetFlag(FLAGS_qlens)) {
+    int64_t qlen = 0;
+    if (!absl::SimpleAtoi(text, &qlen) || qlen <= 0) {
+      return Fail(absl::StrFormat("qlen '%s' is not a positive integer", text));
+    }
+    qlens.push_back(qlen);
+  }
+  if (qlens.empty()) return Fail("no qlens");
+  const int64_t max_len = absl::GetFlag(FLAGS_max_len) > 0
+                              ? absl::GetFlag(FLAGS_max_len)
+                              : *std::max_element(qlens.begin(), qlens.end());
+  if (*std::max_element(qlens.begin(), qlens.end()) > max_len) {
+    return Fail(absl::StrFormat("a qlen exceeds --max_len=%d", max_len));
+  }
+  if (absl::GetFlag(FLAGS_routings) <= 0) return Fail("--routings must be positive");
+  kernels::PeakRates peaks;
+  peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
+  peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
+  peaks.avx512_int8 = absl::GetFlag(FLAGS_peak_avx512_int8);
+  peaks.avx512_bf16 = absl::GetFlag(FLAGS_peak_avx512_bf16);
+  const double bandwidth =
+      kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+  std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s\n",
+              omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
+              bandwidth / 1e9, kernels::DetectedCpuFeatures().ToString().c_str());
+  for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
+    const Model* model = nullptr;
+    for (const Model& m : kModels) {
+      if (model_name == m.name) model = &m;
+    }
+    if (model == nullptr) return Fail(absl::StrFormat("unknown model '%s'", model_name));
+    for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
+      absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
+      if (!format.ok()) return Fail(std::string(format.status().message()));
+      MoeConfig config;
+      config.expert_num = model->experts;
+      config.num_experts_per_tok = model->top_k;
+      config.hidden_size = model->hidden;
+      config.intermediate_size = model->intermediate;
+      config.max_len = max_len;
+      config.weight_format = *format;
+      config.group_size = 32;
+      config.isa = isa;
+      config.num_threads = omp_get_max_threads();
+      config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
+      config.prefill_expert_slots = absl::GetFlag(FLAGS_prefill_expert_slots);
+      if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+      absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
+      if (!path.ok()) return Fail(std::string(path.status().message()));
+      const std::string key = absl::StrFormat("%s/%s/%s", model->name, format_name,
+                                              kernels::PathName(*path));
+      // Registered in order, so each (model, format) builds its layers once for its qlens.
+      for (int64_t qlen : qlens) {
+        benchmark::RegisterBenchmark(
+            absl::StrFormat("%s/qlen=%d", key, qlen).c_str(),
+            [model, key, config, qlen, bandwidth, peaks](benchmark::State& state) {
+              RunMoe(state, *model, key, config, qlen, bandwidth, peaks);
+            })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace fp4moe::moe
+
+int main(int argc, char** argv) { return fp4moe::moe::Main(argc, argv); }
