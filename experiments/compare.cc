@@ -1,11 +1,14 @@
 // fp4moe's main comparison: which 4-bit format and GEMM path, how accurate, how fast, on this
-// machine. Without flags it runs a quick embedded default (a [2048, 2048] weight matrix with
-// outliers, 8 tokens) that shows NVFP4 and INT4 K2 side by side in seconds.
-#include <omp.h>
+// machine. Runs a sweep (experiments/sweep.proto) given by --config; without it, the quick
+// default compiled in from experiments/configs/quick.textproto (a [2048, 2048] weight matrix
+// with outliers, 8 tokens, every format and path, and a small MoE layer) in seconds.
+#include <signal.h>
+#include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,125 +18,148 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "experiments/metrics.h"
-#include "kernels/buffers.h"
-#include "kernels/cpu_features.h"
-#include "kernels/gemm.h"
+#include "experiments/quick_config.h"
+#include "experiments/report_files.h"
+#include "experiments/report_writer.h"
+#include "experiments/sweep_config.h"
+#include "experiments/sweep_runner.h"
 #include "kernels/microkernel_table.h"
-#include "quant/format.h"
-#include "quant/random_matrix.h"
-#include "quant/reference_gemm.h"
 
-ABSL_FLAG(int64_t, n, 2048, "weight rows (output features)");
-ABSL_FLAG(int64_t, k, 2048, "weight columns (input features)");
-ABSL_FLAG(int64_t, m, 8, "tokens (activation rows)");
-ABSL_FLAG(int64_t, int4_group, 32, "INT4 K2 group size along K");
-ABSL_FLAG(uint64_t, seed, 1, "random seed of weights and activations");
-ABSL_FLAG(int, repetitions, 20, "timed runs of each GEMM (the median is reported)");
+ABSL_FLAG(std::string, config, "", "sweep textproto (experiments/configs/); empty: the quick default");
+ABSL_FLAG(int, shard_index, -1, "run cases i with i % shard_count == shard_index (default: "
+                                "$TEST_SHARD_INDEX, else 0)");
+ABSL_FLAG(int, shard_count, 0, "number of shards (default: $TEST_TOTAL_SHARDS, else 1)");
+ABSL_FLAG(std::string, csv, "", "CSV path, instead of the config's output.csv");
+ABSL_FLAG(std::string, markdown, "", "Markdown report path, instead of output.markdown");
+ABSL_FLAG(std::string, plot_dir, "", "plot directory, instead of output.plot_dir");
 ABSL_FLAG(std::string, isa, "", "force one ISA's kernels (scalar, avx2, avx512, amx)");
+ABSL_FLAG(bool, progress, true, "a progress line with ETA on stderr");
 
-namespace fp4moe {
+namespace fp4moe::experiments {
 namespace {
 
-using kernels::BufferA;
-using kernels::BufferB;
-using kernels::BufferC;
-using kernels::GemmPath;
-using kernels::Microkernel;
+std::atomic<bool> stop_requested{false};
 
-struct GemmTiming {
-  double median_seconds;
-  RowMatrixXf result;
-};
-
-absl::StatusOr<GemmTiming> TimeGemm(const Microkernel& kernel, const BufferA& a,
-                                    const BufferB& b, int repetitions) {
-  BufferC c(a.m(), b.n());
-  std::vector<double> seconds;
-  absl::Status status;
-  for (int rep = 0; rep <= repetitions; ++rep) {  // run 0 warms caches and is not timed
-    const auto start = std::chrono::steady_clock::now();
-#pragma omp parallel
-    {
-      absl::Status s = kernels::Gemm(kernel, a.m(), b.n(), b.k(), b.block(), a, b, c,
-                                     omp_get_thread_num(), omp_get_num_threads());
-#pragma omp critical
-      if (!s.ok()) status = s;
-    }
-    if (!status.ok()) return status;
-    if (rep > 0) {
-      seconds.push_back(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-  }
-  std::nth_element(seconds.begin(), seconds.begin() + seconds.size() / 2, seconds.end());
-  return GemmTiming{seconds[seconds.size() / 2], c.ToMatrix(a.m())};
+void OnInterrupt(int) {
+  stop_requested = true;
+  signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends at once
+  static const char kMessage[] = "\ncompare: stopping after the current case (Ctrl-C again to quit)\n";
+  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
 }
 
-absl::Status Run() {
-  const int64_t n = absl::GetFlag(FLAGS_n), k = absl::GetFlag(FLAGS_k), m = absl::GetFlag(FLAGS_m);
-  std::optional<kernels::Isa> isa;
+int EnvInt(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
+}
+
+std::string FlagOr(const absl::Flag<std::string>& flag, const std::string& configured) {
+  const std::string value = absl::GetFlag(flag);
+  return UserPath(value.empty() ? configured : value);
+}
+
+// out.csv -> out.shard-1-of-4.csv
+std::string ShardPath(const std::string& path, int index, int count) {
+  std::filesystem::path p(path);
+  return (p.parent_path() / absl::StrFormat("%s.shard-%d-of-%d%s", p.stem().string(), index,
+                                            count, p.extension().string()))
+      .string();
+}
+
+int Run() {
+  const std::string config_path = UserPath(absl::GetFlag(FLAGS_config));
+  absl::StatusOr<SweepConfig> config =
+      config_path.empty()
+          ? ParseSweepConfig(kQuickSweepConfig, "experiments/configs/quick.textproto (embedded)")
+          : LoadSweepConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "compare: invalid sweep config, nothing was run:\n%s\n",
+                 std::string(config.status().message()).c_str());
+    return 1;
+  }
   if (!absl::GetFlag(FLAGS_isa).empty()) {
-    absl::StatusOr<kernels::Isa> parsed = kernels::ParseIsa(absl::GetFlag(FLAGS_isa));
-    if (!parsed.ok()) return parsed.status();
-    isa = *parsed;
-  }
-  const RowMatrixXf w = RandomMatrix(n, k, absl::GetFlag(FLAGS_seed), Distribution::kOutliers, 0.02f);
-  const RowMatrixXf x = RandomMatrix(m, k, absl::GetFlag(FLAGS_seed) + 1, Distribution::kGaussian);
-  const RowMatrixXd exact = ReferenceGemm(x, w);
-
-  std::printf("fp4moe compare: weights [%ld, %ld] (Gaussian, 1 in 1000 outliers x50), "
-              "activations [%ld, %ld], %d threads, CPU %s\n\n",
-              n, k, m, k, omp_get_max_threads(), kernels::DetectedCpuFeatures().ToString().c_str());
-  std::printf("%-16s %6s %11s %9s | %-9s %-28s %11s %9s %10s %8s\n", "format", "bits/w",
-              "W rel.err", "W cosine", "path", "kernel", "C rel.err", "C cosine", "time/GEMM",
-              "GB/s");
-  for (const FormatTraits& format : AllWeightFormats()) {
-    const int64_t group = format.format == WeightFormat::kInt4K2 ? absl::GetFlag(FLAGS_int4_group) : 16;
-    absl::StatusOr<BufferB> b = BufferB::Quantize("w", w, format.format, group);
-    if (!b.ok()) return b.status();
-    const ErrorMetrics weight_error = CompareMatrices(b->Dequantize().cast<double>(), w.cast<double>());
-    for (GemmPath path : {GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8, GemmPath::kFp4W4A16,
-                          GemmPath::kInt4W4A8}) {
-      if (!kernels::PathTakesFormat(path, format.format)) continue;
-      absl::StatusOr<const Microkernel*> kernel = kernels::SelectMicrokernel(path, isa, kernels::DetectedCpuFeatures(), m);
-      if (!kernel.ok()) {
-        std::printf("%-16s %-9s skipped: %s\n", std::string(format.name).c_str(),
-                    std::string(kernels::PathName(path)).c_str(),
-                    std::string(kernel.status().message()).c_str());
-        continue;
-      }
-      absl::StatusOr<BufferA> a = BufferA::Create(path, m, k, b->block());
-      if (!a.ok()) return a.status();
-      if (absl::Status s = a->Set("x", x); !s.ok()) return s;
-      absl::StatusOr<GemmTiming> timing = TimeGemm(**kernel, *a, *b, absl::GetFlag(FLAGS_repetitions));
-      if (!timing.ok()) return timing.status();
-      const ErrorMetrics gemm_error = CompareMatrices(timing->result.cast<double>(), exact);
-      std::printf("%-16s %6.2f %11.5f %9.6f | %-9s %-28s %11.5f %9.6f %8.1f us %8.2f\n",
-                  std::string(format.name).c_str(), format.bits_per_weight(),
-                  weight_error.relative_frobenius, weight_error.cosine,
-                  std::string(kernels::PathName(path)).c_str(), (*kernel)->name,
-                  gemm_error.relative_frobenius, gemm_error.cosine,
-                  timing->median_seconds * 1e6,
-                  b->streamed_bytes() / timing->median_seconds / 1e9);
+    absl::StatusOr<kernels::Isa> isa = kernels::ParseIsa(absl::GetFlag(FLAGS_isa));
+    if (!isa.ok()) {
+      std::fprintf(stderr, "compare: --isa: %s\n", std::string(isa.status().message()).c_str());
+      return 1;
     }
+    config->isa = *isa;
   }
-  std::printf(
-      "\nW: the quantized weights against the float weights. C: the GEMM output against the\n"
-      "float GEMM (format error plus the path's activation quantization). GB/s: weight bytes\n"
-      "streamed per second (here mostly from cache: see README for DRAM-bound figures).\n");
-  return absl::OkStatus();
-}
+  RunOptions options;
+  options.shard_count = absl::GetFlag(FLAGS_shard_count) > 0 ? absl::GetFlag(FLAGS_shard_count)
+                                                             : EnvInt("TEST_TOTAL_SHARDS", 1);
+  options.shard_index = absl::GetFlag(FLAGS_shard_index) >= 0 ? absl::GetFlag(FLAGS_shard_index)
+                                                              : EnvInt("TEST_SHARD_INDEX", 0);
+  options.progress = absl::GetFlag(FLAGS_progress);
+  options.stop = &stop_requested;
+  if (const char* status_file = std::getenv("TEST_SHARD_STATUS_FILE")) {
+    std::fclose(std::fopen(status_file, "w"));  // tells Bazel this binary shards
+  }
+  const Output& output = config->proto.output();
+  std::string csv = FlagOr(FLAGS_csv, output.csv());
+  std::string markdown = FlagOr(FLAGS_markdown, output.markdown());
+  std::string plot_dir = FlagOr(FLAGS_plot_dir, output.plot_dir());
+  const bool sharded = options.shard_count > 1;
+  if (sharded) {
+    if (!csv.empty()) csv = ShardPath(csv, options.shard_index, options.shard_count);
+    markdown.clear();  // //experiments:merge writes the report of all shards
+    plot_dir.clear();
+  }
 
-}  // namespace
-}  // namespace fp4moe
-
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Compares 4-bit weight formats and GEMM paths for accuracy and speed.");
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = fp4moe::Run(); !s.ok()) {
+  std::optional<CsvWriter> csv_writer;
+  if (!csv.empty()) {
+    absl::Status parent = EnsureParentDirectory(csv);
+    absl::StatusOr<CsvWriter> opened = parent.ok() ? CsvWriter::Open(csv) : parent;
+    if (!opened.ok()) {
+      std::fprintf(stderr, "compare: %s\n", std::string(opened.status().message()).c_str());
+      return 1;
+    }
+    csv_writer.emplace(*std::move(opened));
+  }
+  std::printf("fp4moe compare: sweep %s%s\n\n%s\n", config->name.c_str(),
+              sharded ? absl::StrFormat(", shard %d of %d", options.shard_index,
+                                        options.shard_count).c_str()
+                      : "",
+              TextTableHeader().c_str());
+  std::fflush(stdout);
+  absl::Status write_status;
+  options.on_row = [&](const ResultRow& row) {
+    std::printf("%s\n", TextTableLine(row).c_str());
+    std::fflush(stdout);
+    if (csv_writer && write_status.ok()) write_status = csv_writer->Append(row);
+  };
+  signal(SIGINT, OnInterrupt);
+  absl::StatusOr<RunResult> result = RunSweep(*config, options);
+  signal(SIGINT, SIG_DFL);
+  if (!result.ok()) {
+    std::fprintf(stderr, "compare: %s\n", std::string(result.status().message()).c_str());
+    return 1;
+  }
+  if (!write_status.ok()) {
+    std::fprintf(stderr, "compare: %s: %s\n", csv.c_str(),
+                 std::string(write_status.message()).c_str());
+    return 1;
+  }
+  std::printf("\n%zu of %lld cases of this %s run", result->rows.size(),
+              static_cast<long long>(result->shard_cases), sharded ? "shard's" : "sweep's");
+  std::printf("%s\n", result->stopped ? " (stopped by Ctrl-C)" : "");
+  if (!csv.empty()) std::printf("csv: %s\n", csv.c_str());
+  if (absl::Status s = WriteReportFiles(result->rows, markdown, plot_dir); !s.ok()) {
     std::fprintf(stderr, "compare: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  return 0;
+  if (sharded && !csv.empty()) {
+    std::printf("join the shards' CSVs with bazel run //experiments:merge\n");
+  }
+  return result->stopped ? 130 : 0;
+}
+
+}  // namespace
+}  // namespace fp4moe::experiments
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Compares 4-bit weight formats and GEMM paths for accuracy and speed over a sweep "
+      "(--config=experiments/configs/NAME.textproto; default: the quick comparison).");
+  absl::ParseCommandLine(argc, argv);
+  return fp4moe::experiments::Run();
 }

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Runs the comparison on a small case and checks that every format produced a row.
+# Runs the comparison's quick default in full and checks a row per format and measure, the CSV
+# and the report.
 set -euo pipefail
-out=$("$1" --n=128 --k=256 --m=3 --repetitions=2)
+out_dir="${TEST_TMPDIR:-$(mktemp -d)}/quick"
+out=$("$1" --csv="$out_dir/quick.csv" --markdown="$out_dir/quick.md" --plot_dir="$out_dir/plots" \
+      --progress=false)
 echo "$out"
-for format in nvfp4 fp4_float_scale mxfp4 int4_k2; do
-  grep -qE "^$format +[0-9.]+ +[0-9.]+ +[0-9.]+ \| " <<<"$out" || { echo "no row for $format"; exit 1; }
+for measure in gemm moe; do
+  for format in nvfp4 fp4_float_scale mxfp4 int4_k2; do
+    grep -qE "^ +[0-9]+ $measure +[a-z0-9_]+ +outliers +$format +[0-9]+ [a-z0-9_]+ .*\| +0\.[0-9]+ " \
+      <<<"$out" || { echo "no $measure row for $format"; exit 1; }
+  done
 done
 if grep -q skipped <<<"$out"; then echo "a path was skipped"; exit 1; fi
+rows=$(($(wc -l <"$out_dir/quick.csv") - 1))
+[ "$rows" -eq 20 ] || { echo "quick.csv has $rows rows, want 20"; exit 1; }
+grep -q "^## GEMM" "$out_dir/quick.md" || { echo "no GEMM table in the report"; exit 1; }
+grep -q "^## MoE layer" "$out_dir/quick.md" || { echo "no MoE table in the report"; exit 1; }

@@ -1,0 +1,77 @@
+// Joins the CSVs of a sharded sweep (compare --shard_index/--shard_count) into the CSV, Markdown
+// report and plots one unsharded run would have written: rows in case order.
+//
+//   bazel run //experiments:merge -- --csv=all.csv --markdown=report.md --plot_dir=plots \
+//       out.shard-0-of-2.csv out.shard-1-of-2.csv
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "experiments/report_files.h"
+#include "experiments/report_writer.h"
+
+ABSL_FLAG(std::string, csv, "", "merged CSV to write");
+ABSL_FLAG(std::string, markdown, "", "Markdown report to write");
+ABSL_FLAG(std::string, plot_dir, "", "directory for the plots");
+
+namespace fp4moe::experiments {
+namespace {
+
+int Merge(const std::vector<std::string>& inputs) {
+  if (inputs.empty()) {
+    std::fprintf(stderr, "merge: give the shards' CSV files\n");
+    return 1;
+  }
+  std::vector<std::vector<ResultRow>> shards;
+  for (const std::string& input : inputs) {
+    absl::StatusOr<std::string> text = ReadTextFile(UserPath(input));
+    absl::StatusOr<std::vector<ResultRow>> rows =
+        text.ok() ? ParseCsv(*text, input) : absl::StatusOr<std::vector<ResultRow>>(text.status());
+    if (!rows.ok()) {
+      std::fprintf(stderr, "merge: %s\n", std::string(rows.status().message()).c_str());
+      return 1;
+    }
+    shards.push_back(*std::move(rows));
+  }
+  absl::StatusOr<std::vector<ResultRow>> rows = MergeRows(std::move(shards));
+  if (!rows.ok()) {
+    std::fprintf(stderr, "merge: %s\n", std::string(rows.status().message()).c_str());
+    return 1;
+  }
+  if (!rows->empty() && static_cast<int64_t>(rows->size()) != rows->front().case_count) {
+    std::printf("merge: %zu of %lld cases present (a shard missing or stopped early)\n",
+                rows->size(), static_cast<long long>(rows->front().case_count));
+  }
+  const std::string csv = UserPath(absl::GetFlag(FLAGS_csv));
+  if (!csv.empty()) {
+    std::string text = CsvHeader() + "\n";
+    for (const ResultRow& row : *rows) text += CsvLine(row) + "\n";
+    absl::Status s = EnsureParentDirectory(csv);
+    if (s.ok()) s = WriteTextFile(csv, text);
+    if (!s.ok()) {
+      std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    std::printf("csv: %s (%zu rows)\n", csv.c_str(), rows->size());
+  }
+  if (absl::Status s = WriteReportFiles(*rows, UserPath(absl::GetFlag(FLAGS_markdown)),
+                                        UserPath(absl::GetFlag(FLAGS_plot_dir)));
+      !s.ok()) {
+    std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace fp4moe::experiments
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Joins shard CSVs of //experiments:compare into one report.");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  return fp4moe::experiments::Merge(std::vector<std::string>(args.begin() + 1, args.end()));
+}

@@ -1,0 +1,27 @@
+#ifndef FP4MOE_EXPERIMENTS_REPORT_FILES_H_
+#define FP4MOE_EXPERIMENTS_REPORT_FILES_H_
+
+// What compare and merge both write after the rows: so that merged shards give the same files.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "experiments/report_writer.h"
+
+namespace fp4moe::experiments {
+
+// `bazel run` starts binaries in their runfiles: a relative path means the directory the user
+// ran bazel from ($BUILD_WORKING_DIRECTORY).
+std::string UserPath(const std::string& path);
+
+absl::Status EnsureParentDirectory(const std::string& path);
+
+// The plots into plot_dir (skipped, saying so, where gnuplot is missing) and the Markdown report
+// linking them; an empty path skips that output. Prints where each went.
+absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::string& markdown,
+                              const std::string& plot_dir);
+
+}  // namespace fp4moe::experiments
+
+#endif  // FP4MOE_EXPERIMENTS_REPORT_FILES_H_

@@ -1,0 +1,94 @@
+#ifndef FP4MOE_EXPERIMENTS_REPORT_WRITER_H_
+#define FP4MOE_EXPERIMENTS_REPORT_WRITER_H_
+
+// One result row per sweep case, and the forms it is written in: CSV (written row by row,
+// the record merge.cc reads back), a Markdown report and the stdout table. The report is a
+// function of the rows alone, so that merged shards give exactly the report of one run.
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fp4moe::experiments {
+
+inline constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
+
+struct ResultRow {
+  int64_t case_index = 0;
+  int64_t case_count = 0;  // cases in the whole sweep, all shards together
+  std::string sweep;
+  std::string measure;     // gemm, moe
+  std::string model;
+  int64_t hidden = 0, intermediate = 0;
+  int64_t experts = 0;     // MoE: experts built; GEMM: 0
+  int64_t top_k = 0;
+  std::string projection;  // GEMM: up, down; MoE: layer
+  std::string distribution;
+  uint64_t seed = 0;
+  std::string format;      // a weight format, or float32 for the unquantized baseline
+  int64_t group_size = 0;
+  std::string path;        // the path run (auto resolved), or eigen
+  std::string kernel;
+  int64_t qlen = 0;
+  int64_t threads = 0;
+  int64_t tp_parts = 1;
+  double bits_per_weight = kNotMeasured;
+  // GEMM: dequantized weights against the float weights.
+  double weight_rel_err = kNotMeasured, weight_cosine = kNotMeasured;
+  // The output against the Eigen double reference on the float weights and activations.
+  double rel_err = kNotMeasured, max_abs_err = kNotMeasured, cosine = kNotMeasured;
+  double time_median_us = kNotMeasured, time_min_us = kNotMeasured, time_max_us = kNotMeasured;
+  double tokens_per_s = kNotMeasured, gb_per_s = kNotMeasured, tops = kNotMeasured;
+  double roofline_fraction = kNotMeasured;  // of the larger roof; 1 = on the roof
+  std::string bound;                        // memory or compute (the larger roof)
+  double bandwidth_gb_per_s = kNotMeasured;  // the probe's read bandwidth
+  std::string cpu;
+  std::string note;  // why a case was skipped
+};
+
+std::string CsvHeader();
+std::string CsvLine(const ResultRow& row);  // no newline
+// Header line first; `file` labels errors.
+absl::StatusOr<std::vector<ResultRow>> ParseCsv(std::string_view text, std::string_view file);
+// The row as it reads back from its CSV line (numbers at CSV precision): what reports use.
+ResultRow RoundTripped(const ResultRow& row);
+
+// Rows of several shards in case order; an error on a case index seen twice or rows of
+// different sweeps.
+absl::StatusOr<std::vector<ResultRow>> MergeRows(std::vector<std::vector<ResultRow>> shards);
+
+// `plot_links`: PNG paths to show in the report (relative to it); may be empty.
+std::string MarkdownReport(const std::vector<ResultRow>& rows,
+                           const std::vector<std::string>& plot_links);
+
+std::string TextTableHeader();
+std::string TextTableLine(const ResultRow& row);
+
+// A CSV file whose rows are on disk as soon as they are added (a stopped sweep leaves a
+// readable file).
+class CsvWriter {
+ public:
+  static absl::StatusOr<CsvWriter> Open(const std::string& path);
+  CsvWriter(CsvWriter&& other) noexcept : file_(other.file_) { other.file_ = nullptr; }
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  ~CsvWriter();
+  absl::Status Append(const ResultRow& row);
+
+ private:
+  explicit CsvWriter(std::FILE* file) : file_(file) {}
+  std::FILE* file_;
+};
+
+absl::Status WriteTextFile(const std::string& path, std::string_view text);
+absl::StatusOr<std::string> ReadTextFile(const std::string& path);
+
+}  // namespace fp4moe::experiments
+
+#endif  // FP4MOE_EXPERIMENTS_REPORT_WRITER_H_
