@@ -1,0 +1,71 @@
+// Runs one MoE layer on experts and inputs read from safetensors files:
+//   bazel run -c opt //io:forward -- --weights=W.safetensors --prefix=P
+//       --input=X.safetensors --output=Y.safetensors [--path=w4a8 --threads=N --format=nvfp4]
+// Experts are P.<e>.{gate,up,down}_proj, pre-quantized (io/checkpoint.h naming) or float
+// (quantized to --format on load). X holds hidden_states [T, H] (F32 or BF16), topk_ids [T, k]
+// (I32 or I64) and topk_weights [T, k] (F32); Y gets output [T, H] F32.
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "io/moe_checkpoint.h"
+#include "kernels/microkernel_table.h"
+#include "quant/format.h"
+
+ABSL_FLAG(std::string, weights, "", "safetensors file with the experts");
+ABSL_FLAG(std::string, prefix, "", "expert name prefix P, as in P.<e>.gate_proj.weight");
+ABSL_FLAG(std::string, input, "", "safetensors file with hidden_states, topk_ids, topk_weights");
+ABSL_FLAG(std::string, output, "", "safetensors file to write `output` to");
+ABSL_FLAG(std::string, path, "",
+          "GEMM path: w4a4, w4a8, w4a16 or int4_w4a8 (default: the best for the format)");
+ABSL_FLAG(int, threads, 1, "threads");
+ABSL_FLAG(std::string, format, "",
+          "format float experts are quantized to (default nvfp4); must match quantized ones");
+ABSL_FLAG(int64_t, group_size, 32, "INT4 K2 group size for float experts");
+
+namespace fp4moe::io {
+namespace {
+
+absl::Status Run() {
+  ForwardOptions options;
+  options.weights = absl::GetFlag(FLAGS_weights);
+  options.prefix = absl::GetFlag(FLAGS_prefix);
+  options.input = absl::GetFlag(FLAGS_input);
+  options.output = absl::GetFlag(FLAGS_output);
+  if (options.weights.empty() || options.prefix.empty() || options.input.empty() ||
+      options.output.empty()) {
+    return absl::InvalidArgumentError("--weights, --prefix, --input and --output are required");
+  }
+  if (!absl::GetFlag(FLAGS_path).empty()) {
+    absl::StatusOr<kernels::GemmPath> path = kernels::ParsePath(absl::GetFlag(FLAGS_path));
+    if (!path.ok()) return path.status();
+    options.path = *path;
+  }
+  if (!absl::GetFlag(FLAGS_format).empty()) {
+    absl::StatusOr<WeightFormat> format = ParseWeightFormat(absl::GetFlag(FLAGS_format));
+    if (!format.ok()) return format.status();
+    options.format = *format;
+  }
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.group_size = absl::GetFlag(FLAGS_group_size);
+  return RunForward(options);
+}
+
+}  // namespace
+}  // namespace fp4moe::io
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "--weights=W.safetensors --prefix=P --input=X.safetensors --output=Y.safetensors "
+      "[--path=... --threads=N --format=... --group_size=N]");
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = fp4moe::io::Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "forward: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

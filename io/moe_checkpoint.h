@@ -1,0 +1,55 @@
+#ifndef FP4MOE_IO_MOE_CHECKPOINT_H_
+#define FP4MOE_IO_MOE_CHECKPOINT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "io/safetensors.h"
+#include "kernels/microkernel.h"
+#include "moe/expert_weights.h"
+#include "quant/format.h"
+
+namespace fp4moe::io {
+
+// The experts `<prefix>.<e>.{gate,up,down}_proj` of one file, e = 0 .. count - 1, either all
+// float or all quantized in one format (io/checkpoint.h naming).
+struct LoadedExperts {
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  std::optional<WeightFormat> format;  // nullopt: float weights, in float_experts
+  int64_t group_size = 0;              // INT4 K2 only
+  std::vector<moe::ExpertFloatWeights> float_experts;
+  std::vector<moe::ExpertQuantizedWeights> quantized_experts;
+
+  int64_t count() const {
+    return format ? quantized_experts.size() : float_experts.size();
+  }
+};
+
+// Counts the experts by their names; every expert must have all three projections, of the
+// same storage and with gate, up [I, H] and down [H, I] agreeing with expert 0's. Errors name
+// the expert and the projection.
+absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::string_view prefix);
+
+struct ForwardOptions {
+  std::string weights, prefix, input, output;
+  std::optional<kernels::GemmPath> path;  // nullopt: the layer's default
+  int threads = 1;
+  // Float weights are quantized to this (default NVFP4); quantized ones must match it.
+  std::optional<WeightFormat> format;
+  int64_t group_size = 32;  // INT4 K2 from float weights
+};
+
+// Loads the experts of `weights`, reads `hidden_states` [T, H] (F32 or BF16), `topk_ids`
+// [T, k] (I32 or I64) and `topk_weights` [T, k] (F32) from `input`, runs a moe::MoeLayer
+// and writes `output` [T, H] F32 to `output`.
+absl::Status RunForward(const ForwardOptions& options);
+
+}  // namespace fp4moe::io
+
+#endif  // FP4MOE_IO_MOE_CHECKPOINT_H_

@@ -1,0 +1,48 @@
+// Quantizes the `*.weight` matrices of a safetensors checkpoint to NVFP4, MXFP4 or INT4 K2,
+// stored under the names of io/checkpoint.h:
+//   bazel run -c opt //io:quantize -- --input=IN.safetensors --output=OUT.safetensors \
+//       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
+// Exit code 1 with a message on any error; the output is then not written.
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "io/quantize_checkpoint.h"
+#include "quant/format.h"
+
+ABSL_FLAG(std::string, input, "", "safetensors file to read");
+ABSL_FLAG(std::string, output, "", "safetensors file to write");
+ABSL_FLAG(std::string, format, "", "nvfp4, mxfp4 or int4_k2");
+ABSL_FLAG(int64_t, group_size, 32, "INT4 K2 group size along K");
+
+namespace fp4moe::io {
+namespace {
+
+absl::Status Run() {
+  const std::string input = absl::GetFlag(FLAGS_input), output = absl::GetFlag(FLAGS_output);
+  if (input.empty() || output.empty()) {
+    return absl::InvalidArgumentError("--input and --output are required");
+  }
+  absl::StatusOr<WeightFormat> format = ParseWeightFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) return format.status();
+  return QuantizeCheckpoint(input, output, *format, absl::GetFlag(FLAGS_group_size));
+}
+
+}  // namespace
+}  // namespace fp4moe::io
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "--input=IN.safetensors --output=OUT.safetensors --format=nvfp4|mxfp4|int4_k2 "
+      "[--group_size=N]");
+  absl::ParseCommandLine(argc, argv);
+  const absl::Status status = fp4moe::io::Run();
+  if (!status.ok()) {
+    std::fprintf(stderr, "quantize: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,47 @@
+#include "io/quantize_checkpoint.h"
+
+#include <string_view>
+
+#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/str_format.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+
+namespace fp4moe::io {
+namespace {
+
+constexpr absl::string_view kWeightSuffix = ".weight";
+
+bool IsFloatMatrix(const TensorView& t) {
+  return t.shape.size() == 2 &&
+         (t.dtype == Dtype::kF32 || t.dtype == Dtype::kBf16 || t.dtype == Dtype::kF16);
+}
+
+}  // namespace
+
+absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
+                                WeightFormat format, int64_t group_size) {
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(input);
+  if (!file.ok()) return file.status();
+  SafetensorsWriter writer;
+  for (const auto& [key, value] : file->metadata()) writer.SetMetadata(key, value);
+  for (const std::string& name : file->names()) {
+    const TensorView& tensor = **file->Get(name);
+    if (!absl::EndsWith(name, kWeightSuffix) || !IsFloatMatrix(tensor)) {
+      if (absl::Status s = writer.AddCopy(tensor); !s.ok()) return s;
+      continue;
+    }
+    absl::StatusOr<RowMatrixXf> w = file->ReadMatrix(name);
+    if (!w.ok()) return w.status();
+    absl::StatusOr<moe::QuantizedTensor> q = QuantizeWeight(
+        absl::StrFormat("%s: tensor '%s'", input, name), *w, format, group_size);
+    if (!q.ok()) return q.status();
+    const std::string_view base =
+        std::string_view(name).substr(0, name.size() - kWeightSuffix.size());
+    if (absl::Status s = AddQuantized(base, *q, writer); !s.ok()) return s;
+  }
+  return writer.Write(output);
+}
+
+}  // namespace fp4moe::io

@@ -1,0 +1,21 @@
+#ifndef FP4MOE_IO_QUANTIZE_CHECKPOINT_H_
+#define FP4MOE_IO_QUANTIZE_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "quant/format.h"
+
+namespace fp4moe::io {
+
+// Reads `input`, quantizes every 2-D F32/BF16/F16 tensor named `*.weight` to `format` with
+// quant's quantizer (group_size for INT4 K2 only), stores it under the naming of
+// io/checkpoint.h, copies every other tensor and the metadata unchanged, and writes `output`
+// atomically: on any error nothing is written.
+absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
+                                WeightFormat format, int64_t group_size);
+
+}  // namespace fp4moe::io
+
+#endif  // FP4MOE_IO_QUANTIZE_CHECKPOINT_H_

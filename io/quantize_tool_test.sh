@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs //io:quantize on small hand-made files: exit 0 and an output for good input; exit 1, a
+# message, and no output (not even a temporary file) for bad input.
+set -euo pipefail
+quantize=$1
+dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/quantize.XXXXXX")
+
+# write_file PATH HEADER COUNT: the header's 8-byte little-endian length, the header, then
+# COUNT float32 ones.
+write_file() {
+  local path=$1 header=$2 count=$3 n=${#2} i
+  {
+    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
+      $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"
+    printf '%s' "$header"
+    for ((i = 0; i < count; i++)); do printf '\x00\x00\x80\x3f'; done
+  } >"$path"
+}
+
+write_file "$dir/good.safetensors" \
+  '{"a.weight":{"dtype":"F32","shape":[2,32],"data_offsets":[0,256]},"a.bias":{"dtype":"F32","shape":[2],"data_offsets":[256,264]}}' 66
+write_file "$dir/k8.safetensors" \
+  '{"a.weight":{"dtype":"F32","shape":[2,8],"data_offsets":[0,64]}}' 16
+head -c 100 "$dir/good.safetensors" >"$dir/truncated.safetensors"
+
+expect_success() {  # FORMAT EXPECTED_NAME
+  rm -f "$dir/out.safetensors"
+  "$quantize" --input="$dir/good.safetensors" --output="$dir/out.safetensors" --format="$1"
+  [[ -s $dir/out.safetensors ]] || { echo "$1: no output"; exit 1; }
+  grep -q "$2" "$dir/out.safetensors" || { echo "$1: no tensor $2 in the output"; exit 1; }
+}
+expect_success nvfp4 a.weight_scale_2
+expect_success mxfp4 a.weight_scale
+expect_success int4_k2 a.weight_packed
+rm -f "$dir/out.safetensors"
+
+expect_failure() {  # DESCRIPTION ARGS...
+  local description=$1 rc=0
+  shift
+  "$quantize" "$@" --output="$dir/out.safetensors" 2>"$dir/stderr" || rc=$?
+  cat "$dir/stderr"
+  [[ $rc == 1 ]] || { echo "$description: exit code $rc, expected 1"; exit 1; }
+  [[ -s $dir/stderr ]] || { echo "$description: no message"; exit 1; }
+  if compgen -G "$dir/out.safetensors*" >/dev/null; then
+    echo "$description: output left behind"; exit 1
+  fi
+}
+expect_failure "truncated input" --input="$dir/truncated.safetensors" --format=nvfp4
+expect_failure "K not a multiple of 16" --input="$dir/k8.safetensors" --format=nvfp4
+expect_failure "missing input" --input="$dir/absent.safetensors" --format=mxfp4
+expect_failure "unknown format" --input="$dir/good.safetensors" --format=int3
+expect_failure "bad group size" --input="$dir/good.safetensors" --format=int4_k2 --group_size=12
+echo PASS

@@ -1,0 +1,512 @@
+#include "io/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "quant/bf16.h"
+
+namespace fp4moe::io {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kMetadataKey = "__metadata__";
+constexpr int64_t kLengthFieldBytes = 8;
+
+struct DtypeInfo {
+  Dtype dtype;
+  std::string_view name;
+  int64_t bytes;
+};
+
+constexpr DtypeInfo kDtypes[] = {
+    {Dtype::kF32, "F32", 4},     {Dtype::kBf16, "BF16", 2}, {Dtype::kF16, "F16", 2},
+    {Dtype::kF8E4M3, "F8_E4M3", 1}, {Dtype::kU8, "U8", 1},     {Dtype::kI8, "I8", 1},
+    {Dtype::kI32, "I32", 4},     {Dtype::kI64, "I64", 8},
+};
+
+const DtypeInfo& InfoOf(Dtype dtype) {
+  for (const DtypeInfo& info : kDtypes) {
+    if (info.dtype == dtype) return info;
+  }
+  return kDtypes[0];  // unreachable: every enumerator is in the table
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
+  const int exponent = (h >> 10) & 0x1F;
+  const uint32_t mantissa = h & 0x3FF;
+  float magnitude;
+  if (exponent == 0) {
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // zero and subnormals
+  } else if (exponent == 31) {
+    magnitude = mantissa == 0 ? std::numeric_limits<float>::infinity()
+                              : std::numeric_limits<float>::quiet_NaN();
+  } else {
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+  }
+  uint32_t bits;
+  std::memcpy(&bits, &magnitude, 4);
+  bits |= sign;
+  float result;
+  std::memcpy(&result, &bits, 4);
+  return result;
+}
+
+// Reads element i of a little-endian tensor; the mapping gives no alignment guarantee.
+template <typename T>
+T Load(absl::Span<const uint8_t> bytes, int64_t i) {
+  T value;
+  std::memcpy(&value, bytes.data() + i * sizeof(T), sizeof(T));
+  return value;
+}
+
+// A non-negative JSON integer that fits int64, or nullopt.
+std::optional<int64_t> AsCount(const json& v) {
+  if (!v.is_number_unsigned()) return std::nullopt;
+  const uint64_t u = v.get<uint64_t>();
+  if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
+  return static_cast<int64_t>(u);
+}
+
+std::optional<int64_t> CheckedNumel(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (__builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  }
+  return n;
+}
+
+absl::Status TensorError(const std::string& path, std::string_view tensor,
+                         std::string_view message) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: tensor '%s': %s", path, tensor, message));
+}
+
+// Parses one header entry into `view` (bytes left unset).
+absl::Status ParseEntry(const std::string& path, const std::string& name, const json& entry,
+                        TensorView& view, int64_t& begin, int64_t& end) {
+  if (!entry.is_object()) return TensorError(path, name, "header entry is not a JSON object");
+  const auto dtype_it = entry.find("dtype");
+  if (dtype_it == entry.end() || !dtype_it->is_string()) {
+    return TensorError(path, name, "no \"dtype\" string");
+  }
+  absl::StatusOr<Dtype> dtype = ParseDtype(dtype_it->get<std::string>());
+  if (!dtype.ok()) return TensorError(path, name, std::string(dtype.status().message()));
+  const auto shape_it = entry.find("shape");
+  if (shape_it == entry.end() || !shape_it->is_array()) {
+    return TensorError(path, name, "no \"shape\" array");
+  }
+  std::vector<int64_t> shape;
+  for (const json& d : *shape_it) {
+    std::optional<int64_t> dim = AsCount(d);
+    if (!dim) {
+      return TensorError(path, name,
+                         absl::StrCat("shape ", shape_it->dump(),
+                                      " has an entry that is not a non-negative integer"));
+    }
+    shape.push_back(*dim);
+  }
+  const auto offsets_it = entry.find("data_offsets");
+  if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+      !AsCount((*offsets_it)[0]) || !AsCount((*offsets_it)[1])) {
+    return TensorError(path, name,
+                       "\"data_offsets\" is not [begin, end] of non-negative integers");
+  }
+  begin = *AsCount((*offsets_it)[0]);
+  end = *AsCount((*offsets_it)[1]);
+  if (end < begin) {
+    return TensorError(path, name,
+                       absl::StrFormat("data_offsets [%d, %d] end before begin", begin, end));
+  }
+  const std::optional<int64_t> numel = CheckedNumel(shape);
+  int64_t expected_bytes = 0;
+  if (!numel || __builtin_mul_overflow(*numel, DtypeBytes(*dtype), &expected_bytes)) {
+    return TensorError(path, name,
+                       absl::StrCat("shape ", ShapeString(shape), " overflows 64 bits"));
+  }
+  if (end - begin != expected_bytes) {
+    return TensorError(
+        path, name,
+        absl::StrFormat("data_offsets [%d, %d] span %d bytes, but %s %s needs %d", begin, end,
+                        end - begin, DtypeName(*dtype), ShapeString(shape), expected_bytes));
+  }
+  view.name = name;
+  view.dtype = *dtype;
+  view.shape = std::move(shape);
+  return absl::OkStatus();
+}
+
+absl::Status ErrnoError(int error, std::string_view what, const std::string& path) {
+  return absl::ErrnoToStatus(error, absl::StrFormat("%s %s", what, path));
+}
+
+absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t written = ::write(fd, p, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, "cannot write", path);
+    }
+    p += written;
+    size -= static_cast<size_t>(written);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view DtypeName(Dtype dtype) { return InfoOf(dtype).name; }
+
+int64_t DtypeBytes(Dtype dtype) { return InfoOf(dtype).bytes; }
+
+absl::StatusOr<Dtype> ParseDtype(std::string_view name) {
+  for (const DtypeInfo& info : kDtypes) {
+    if (info.name == name) return info.dtype;
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "unsupported dtype \"%s\" (supported: F32, BF16, F16, F8_E4M3, U8, I8, I32, I64)", name));
+}
+
+std::string ShapeString(absl::Span<const int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+int64_t TensorView::numel() const { return *CheckedNumel(shape); }
+
+absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
+  SafetensorsFile file;
+  file.path_ = path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "cannot open", path);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return ErrnoError(error, "cannot stat", path);
+  }
+  const int64_t size = st.st_size;
+  if (size < kLengthFieldBytes) {
+    ::close(fd);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: file is %d bytes, shorter than the 8-byte header length", path, size));
+  }
+  void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int mmap_error = errno;
+  ::close(fd);  // the mapping keeps the file alive
+  if (mapping == MAP_FAILED) return ErrnoError(mmap_error, "cannot map", path);
+  file.mapping_ = mapping;
+  file.mapping_size_ = size;
+  const auto* data = static_cast<const uint8_t*>(mapping);
+
+  uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i) header_length = header_length << 8 | data[i];
+  if (header_length > static_cast<uint64_t>(size - kLengthFieldBytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: header length %d exceeds the %d bytes after the length field "
+                        "(truncated or not a safetensors file)",
+                        path, header_length, size - kLengthFieldBytes));
+  }
+  const auto* header_begin = reinterpret_cast<const char*>(data + kLengthFieldBytes);
+  const int64_t data_begin = kLengthFieldBytes + static_cast<int64_t>(header_length);
+  const int64_t data_size = size - data_begin;
+
+  // nlohmann keeps the last of duplicate keys silently; the callback sees every top-level one.
+  std::set<std::string> seen;
+  std::string duplicate;
+  const auto note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 &&
+        !seen.insert(parsed.get<std::string>()).second && duplicate.empty()) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
+  json header;
+  try {
+    header = json::parse(header_begin, header_begin + header_length, note_keys);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: header is not valid JSON: %s", path, e.what()));
+  }
+  if (!header.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: header is not a JSON object", path));
+  }
+  if (!duplicate.empty()) return TensorError(path, duplicate, "name appears twice in the header");
+
+  struct Extent {
+    int64_t begin, end;
+    std::string name;
+  };
+  std::vector<Extent> extents;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == kMetadataKey) {
+      if (!entry.is_object()) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: __metadata__ is not a JSON object", path));
+      }
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string()) {
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s: __metadata__ value of \"%s\" is not a string", path, key));
+        }
+        file.metadata_[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    TensorView view;
+    int64_t begin = 0, end = 0;
+    if (absl::Status s = ParseEntry(path, name, entry, view, begin, end); !s.ok()) return s;
+    if (end > data_size) {
+      return TensorError(path, name,
+                         absl::StrFormat("data_offsets [%d, %d] lie beyond the %d-byte data "
+                                         "section (truncated file?)",
+                                         begin, end, data_size));
+    }
+    view.bytes = absl::MakeConstSpan(data + data_begin + begin, end - begin);
+    extents.push_back({begin, end, name});
+    file.tensors_.emplace(name, std::move(view));
+  }
+
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
+    return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
+  });
+  int64_t covered = 0;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const Extent& e = extents[i];
+    if (e.begin < covered) {
+      return TensorError(path, e.name,
+                         absl::StrFormat("data_offsets [%d, %d] overlap tensor '%s' [%d, %d]",
+                                         e.begin, e.end, extents[i - 1].name,
+                                         extents[i - 1].begin, extents[i - 1].end));
+    }
+    if (e.begin > covered) {
+      return TensorError(path, e.name,
+                         absl::StrFormat("data_offsets [%d, %d] leave bytes [%d, %d) of the "
+                                         "data section unused",
+                                         e.begin, e.end, covered, e.begin));
+    }
+    covered = e.end;
+  }
+  if (covered != data_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensors cover %d bytes of the %d-byte data section (trailing bytes)", path,
+        covered, data_size));
+  }
+  return file;
+}
+
+SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept { *this = std::move(other); }
+
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
+  if (this != &other) {
+    Unmap();
+    path_ = std::move(other.path_);
+    metadata_ = std::move(other.metadata_);
+    tensors_ = std::move(other.tensors_);
+    mapping_ = std::exchange(other.mapping_, nullptr);
+    mapping_size_ = std::exchange(other.mapping_size_, 0);
+  }
+  return *this;
+}
+
+SafetensorsFile::~SafetensorsFile() { Unmap(); }
+
+void SafetensorsFile::Unmap() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+  mapping_ = nullptr;
+  mapping_size_ = 0;
+}
+
+std::vector<std::string> SafetensorsFile::names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, view] : tensors_) names.push_back(name);
+  return names;
+}
+
+bool SafetensorsFile::contains(std::string_view name) const {
+  return tensors_.find(name) != tensors_.end();
+}
+
+absl::StatusOr<const TensorView*> SafetensorsFile::Get(std::string_view name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    return absl::NotFoundError(absl::StrFormat("%s: no tensor '%s'", path_, name));
+  }
+  return &it->second;
+}
+
+absl::StatusOr<const TensorView*> SafetensorsFile::Get(std::string_view name, Dtype dtype,
+                                                       absl::Span<const int64_t> shape) const {
+  absl::StatusOr<const TensorView*> t = Get(name);
+  if (!t.ok()) return t.status();
+  if ((*t)->dtype != dtype || (*t)->shape != std::vector<int64_t>(shape.begin(), shape.end())) {
+    return TensorError(path_, name,
+                       absl::StrFormat("is %s %s, expected %s %s", DtypeName((*t)->dtype),
+                                       ShapeString((*t)->shape), DtypeName(dtype),
+                                       ShapeString(shape)));
+  }
+  return t;
+}
+
+absl::StatusOr<RowMatrixXf> SafetensorsFile::ReadMatrix(std::string_view name) const {
+  absl::StatusOr<const TensorView*> found = Get(name);
+  if (!found.ok()) return found.status();
+  const TensorView& t = **found;
+  if (t.shape.size() != 2) {
+    return TensorError(path_, name,
+                       absl::StrCat("has shape ", ShapeString(t.shape), ", expected 2-D"));
+  }
+  RowMatrixXf m(t.shape[0], t.shape[1]);
+  float* out = m.data();
+  const int64_t n = t.numel();
+  switch (t.dtype) {
+    case Dtype::kF32:
+      if (n > 0) std::memcpy(out, t.bytes.data(), n * sizeof(float));
+      break;
+    case Dtype::kBf16:
+      for (int64_t i = 0; i < n; ++i) out[i] = Bf16ToFloat(Load<uint16_t>(t.bytes, i));
+      break;
+    case Dtype::kF16:
+      for (int64_t i = 0; i < n; ++i) out[i] = HalfToFloat(Load<uint16_t>(t.bytes, i));
+      break;
+    default:
+      return TensorError(path_, name,
+                         absl::StrFormat("is %s, expected a float matrix (F32, BF16 or F16)",
+                                         DtypeName(t.dtype)));
+  }
+  return m;
+}
+
+absl::StatusOr<float> SafetensorsFile::ReadScalar(std::string_view name) const {
+  absl::StatusOr<const TensorView*> found = Get(name);
+  if (!found.ok()) return found.status();
+  const TensorView& t = **found;
+  if (t.dtype != Dtype::kF32 || t.numel() != 1 || t.shape.size() > 1) {
+    return TensorError(path_, name,
+                       absl::StrFormat("is %s %s, expected an F32 scalar (shape [] or [1])",
+                                       DtypeName(t.dtype), ShapeString(t.shape)));
+  }
+  return Load<float>(t.bytes, 0);
+}
+
+absl::StatusOr<std::vector<int64_t>> SafetensorsFile::ReadIntegers(std::string_view name) const {
+  absl::StatusOr<const TensorView*> found = Get(name);
+  if (!found.ok()) return found.status();
+  const TensorView& t = **found;
+  std::vector<int64_t> values(t.numel());
+  if (t.dtype == Dtype::kI32) {
+    for (size_t i = 0; i < values.size(); ++i) values[i] = Load<int32_t>(t.bytes, i);
+  } else if (t.dtype == Dtype::kI64) {
+    for (size_t i = 0; i < values.size(); ++i) values[i] = Load<int64_t>(t.bytes, i);
+  } else {
+    return TensorError(path_, name,
+                       absl::StrFormat("is %s, expected I32 or I64", DtypeName(t.dtype)));
+  }
+  return values;
+}
+
+absl::Status SafetensorsWriter::Add(std::string_view name, Dtype dtype,
+                                    absl::Span<const int64_t> shape,
+                                    absl::Span<const uint8_t> bytes) {
+  if (name.empty() || name == kMetadataKey) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("tensor name '%s' is empty or reserved", name));
+  }
+  if (tensors_.find(name) != tensors_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("tensor '%s' is added twice", name));
+  }
+  if (std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "tensor '%s': shape %s has a negative dimension", name, ShapeString(shape)));
+  }
+  const std::optional<int64_t> numel = CheckedNumel(shape);
+  if (!numel || static_cast<int64_t>(bytes.size()) != *numel * DtypeBytes(dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("tensor '%s': %d bytes do not hold %s %s", name, bytes.size(),
+                        DtypeName(dtype), ShapeString(shape)));
+  }
+  tensors_.emplace(std::string(name),
+                   Entry{dtype, std::vector<int64_t>(shape.begin(), shape.end()),
+                         std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  return absl::OkStatus();
+}
+
+absl::Status SafetensorsWriter::AddF32(std::string_view name, absl::Span<const int64_t> shape,
+                                       absl::Span<const float> values) {
+  return Add(name, Dtype::kF32, shape,
+             absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
+                                 values.size() * sizeof(float)));
+}
+
+absl::Status SafetensorsWriter::AddI32(std::string_view name, absl::Span<const int64_t> shape,
+                                       absl::Span<const int32_t> values) {
+  return Add(name, Dtype::kI32, shape,
+             absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
+                                 values.size() * sizeof(int32_t)));
+}
+
+absl::Status SafetensorsWriter::AddCopy(const TensorView& tensor) {
+  return Add(tensor.name, tensor.dtype, tensor.shape, tensor.bytes);
+}
+
+void SafetensorsWriter::SetMetadata(std::string_view key, std::string_view value) {
+  metadata_[std::string(key)] = std::string(value);
+}
+
+absl::Status SafetensorsWriter::Write(const std::string& path) const {
+  json header = json::object();
+  if (!metadata_.empty()) header[std::string(kMetadataKey)] = metadata_;
+  int64_t offset = 0;
+  for (const auto& [name, entry] : tensors_) {
+    const int64_t end = offset + static_cast<int64_t>(entry.bytes.size());
+    header[name] = {{"dtype", DtypeName(entry.dtype)},
+                    {"shape", entry.shape},
+                    {"data_offsets", {offset, end}}};
+    offset = end;
+  }
+  std::string header_text = header.dump();
+  // The reference implementation pads the header with spaces so that the data starts aligned.
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  uint8_t length_field[kLengthFieldBytes];
+  for (int i = 0; i < 8; ++i) length_field[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
+
+  std::string temp_path = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temp_path.data());
+  if (fd < 0) return ErrnoError(errno, "cannot create a temporary file beside", path);
+  absl::Status status = WriteAll(fd, length_field, sizeof(length_field), temp_path);
+  if (status.ok()) status = WriteAll(fd, header_text.data(), header_text.size(), temp_path);
+  for (const auto& [name, entry] : tensors_) {
+    if (!status.ok()) break;
+    status = WriteAll(fd, entry.bytes.data(), entry.bytes.size(), temp_path);
+  }
+  // mkstemp creates the file private to its owner; a checkpoint is readable like any output.
+  if (status.ok() && ::fchmod(fd, 0644) != 0) status = ErrnoError(errno, "cannot chmod", temp_path);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError(errno, "cannot sync", temp_path);
+  if (::close(fd) != 0 && status.ok()) status = ErrnoError(errno, "cannot close", temp_path);
+  if (status.ok() && ::rename(temp_path.c_str(), path.c_str()) != 0) {
+    status = ErrnoError(errno, absl::StrCat("cannot rename ", temp_path, " to"), path);
+  }
+  if (!status.ok()) ::unlink(temp_path.c_str());
+  return status;
+}
+
+}  // namespace fp4moe::io

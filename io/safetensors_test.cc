@@ -1,0 +1,263 @@
+#include "io/safetensors.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "io/test_files.h"
+#include "quant/bf16.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::io {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::Span<const uint8_t> Bytes(const void* data, size_t size) {
+  return absl::MakeConstSpan(static_cast<const uint8_t*>(data), size);
+}
+
+// Every dtype, a scalar, an empty tensor and metadata.
+SafetensorsWriter AllDtypesWriter() {
+  SafetensorsWriter w;
+  const float f32[] = {1.5f, -2.0f, 0.25f, 3.0f, 4.0f, -5.0f};
+  EXPECT_TRUE(w.AddF32("f32", {2, 3}, f32).ok());
+  const Bf16 bf16[] = {FloatToBf16(1.0f), FloatToBf16(-0.5f), FloatToBf16(3.0f),
+                       FloatToBf16(96.0f)};
+  EXPECT_TRUE(w.Add("bf16", Dtype::kBf16, {2, 2}, Bytes(bf16, sizeof(bf16))).ok());
+  // 1, -2, 0.5, the smallest subnormal 2^-24, +inf, 65504.
+  const uint16_t f16[] = {0x3C00, 0xC000, 0x3800, 0x0001, 0x7C00, 0x7BFF};
+  EXPECT_TRUE(w.Add("f16", Dtype::kF16, {3, 2}, Bytes(f16, sizeof(f16))).ok());
+  const uint8_t u8[] = {0, 1, 255};
+  EXPECT_TRUE(w.Add("f8", Dtype::kF8E4M3, {3}, u8).ok());
+  EXPECT_TRUE(w.Add("u8", Dtype::kU8, {1, 3}, u8).ok());
+  EXPECT_TRUE(w.Add("i8", Dtype::kI8, {3, 1}, u8).ok());
+  const int32_t i32[] = {-7, 1 << 30};
+  EXPECT_TRUE(w.AddI32("i32", {2}, i32).ok());
+  const int64_t i64[] = {int64_t{1} << 40, -3};
+  EXPECT_TRUE(w.Add("i64", Dtype::kI64, {2}, Bytes(i64, sizeof(i64))).ok());
+  EXPECT_TRUE(w.AddF32("scalar", {}, {0.125f}).ok());
+  EXPECT_TRUE(w.AddF32("empty", {0, 4}, {}).ok());
+  w.SetMetadata("format", "pt");
+  return w;
+}
+
+TEST(SafetensorsTest, RoundTripsEveryDtype) {
+  const std::string path = TestPath("all_dtypes.safetensors");
+  ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_THAT(file->names(), ElementsAre("bf16", "empty", "f16", "f32", "f8", "i32", "i64",
+                                         "i8", "scalar", "u8"));
+  EXPECT_EQ(file->metadata().at("format"), "pt");
+
+  absl::StatusOr<RowMatrixXf> f32 = file->ReadMatrix("f32");
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ(f32->rows(), 2);
+  EXPECT_EQ((*f32)(1, 2), -5.0f);
+  absl::StatusOr<RowMatrixXf> bf16 = file->ReadMatrix("bf16");
+  ASSERT_TRUE(bf16.ok());
+  EXPECT_THAT(std::vector<float>(bf16->data(), bf16->data() + 4),
+              ElementsAre(1.0f, -0.5f, 3.0f, 96.0f));
+  absl::StatusOr<RowMatrixXf> f16 = file->ReadMatrix("f16");
+  ASSERT_TRUE(f16.ok());
+  EXPECT_THAT(std::vector<float>(f16->data(), f16->data() + 6),
+              ElementsAre(1.0f, -2.0f, 0.5f, std::ldexp(1.0f, -24),
+                          std::numeric_limits<float>::infinity(), 65504.0f));
+  EXPECT_THAT(*file->ReadIntegers("i32"), ElementsAre(-7, 1 << 30));
+  EXPECT_THAT(*file->ReadIntegers("i64"), ElementsAre(int64_t{1} << 40, -3));
+  EXPECT_EQ(*file->ReadScalar("scalar"), 0.125f);
+  const TensorView* u8 = *file->Get("u8", Dtype::kU8, {1, 3});
+  EXPECT_THAT(std::vector<uint8_t>(u8->bytes.begin(), u8->bytes.end()), ElementsAre(0, 1, 255));
+  EXPECT_EQ((*file->Get("empty"))->numel(), 0);
+  EXPECT_EQ((*file->Get("f8"))->dtype, Dtype::kF8E4M3);
+}
+
+TEST(SafetensorsTest, HeaderIsPaddedSoThatDataIsAligned) {
+  const std::string path = TestPath("aligned.safetensors");
+  ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
+  const std::string bytes = ReadFileBytes(path);
+  uint64_t header_length = 0;
+  std::memcpy(&header_length, bytes.data(), 8);
+  EXPECT_EQ(header_length % 8, 0u);
+}
+
+TEST(SafetensorsTest, WriteLeavesNoTemporaryFiles) {
+  const std::string dir = TestPath("write_dir");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  const std::string path = dir + "/out.safetensors";
+  ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
+  SafetensorsWriter second;
+  ASSERT_TRUE(second.AddF32("x", {1}, {2.0f}).ok());
+  ASSERT_TRUE(second.Write(path).ok());  // replaces the first file
+  EXPECT_THAT(SafetensorsFile::Open(path)->names(), ElementsAre("x"));
+  DIR* d = ::opendir(dir.c_str());
+  ASSERT_NE(d, nullptr);
+  std::vector<std::string> entries;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') entries.push_back(e->d_name);
+  }
+  ::closedir(d);
+  EXPECT_THAT(entries, ElementsAre("out.safetensors"));
+}
+
+TEST(SafetensorsTest, WriteIntoAMissingDirectoryFailsWithoutOutput) {
+  const std::string path = TestPath("no_such_dir/out.safetensors");
+  EXPECT_THAT(AllDtypesWriter().Write(path),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no_such_dir")));
+  EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST(SafetensorsTest, WriterRejectsBadTensors) {
+  SafetensorsWriter w;
+  ASSERT_TRUE(w.AddF32("a", {2}, {1.0f, 2.0f}).ok());
+  EXPECT_THAT(w.AddF32("a", {1}, {1.0f}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a' is added twice")));
+  EXPECT_THAT(w.AddF32("b", {3}, {1.0f, 2.0f}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not hold F32 [3]")));
+  EXPECT_THAT(w.AddF32("c", {-1}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative")));
+  EXPECT_THAT(w.AddF32("__metadata__", {1}, {1.0f}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reserved")));
+}
+
+TEST(SafetensorsTest, AccessorsCheckNamesDtypesAndShapes) {
+  const std::string path = TestPath("accessors.safetensors");
+  ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  EXPECT_THAT(file->Get("missing"),
+              StatusIs(absl::StatusCode::kNotFound, AllOf(HasSubstr(path), HasSubstr("missing"))));
+  EXPECT_THAT(file->Get("u8", Dtype::kF32, {1, 3}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'u8': is U8 [1, 3], expected F32 [1, 3]")));
+  EXPECT_THAT(file->Get("u8", Dtype::kU8, {3}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected U8 [3]")));
+  EXPECT_THAT(file->ReadMatrix("i32"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected 2-D")));
+  EXPECT_THAT(file->ReadMatrix("u8"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float matrix")));
+  EXPECT_THAT(file->ReadScalar("f32"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("F32 scalar")));
+  EXPECT_THAT(file->ReadIntegers("f32"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected I32 or I64")));
+}
+
+TEST(SafetensorsTest, TruncatedFilesAreErrors) {
+  const std::string whole_path = TestPath("whole.safetensors");
+  ASSERT_TRUE(AllDtypesWriter().Write(whole_path).ok());
+  const std::string whole = ReadFileBytes(whole_path);
+  uint64_t header_length = 0;
+  std::memcpy(&header_length, whole.data(), 8);
+  const std::string path = TestPath("truncated.safetensors");
+  for (size_t cut : {size_t{0}, size_t{5}, size_t{8}, size_t{8 + header_length / 2},
+                     size_t{8 + header_length}, size_t{8 + header_length + 3},
+                     whole.size() - 1}) {
+    WriteFileBytes(path, whole.substr(0, cut));
+    EXPECT_THAT(SafetensorsFile::Open(path),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path)))
+        << "cut at " << cut;
+  }
+}
+
+TEST(SafetensorsTest, MissingFileIsNotFound) {
+  EXPECT_THAT(SafetensorsFile::Open(TestPath("nothing_here.safetensors")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nothing_here")));
+}
+
+TEST(SafetensorsTest, HeaderLengthBeyondTheFileIsAnError) {
+  const std::string path = TestPath("long_header.safetensors");
+  std::string bytes = SafetensorsBytes("{}", "");
+  bytes[0] = 100;
+  WriteFileBytes(path, bytes);
+  EXPECT_THAT(SafetensorsFile::Open(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("header length 100")));
+  bytes.replace(0, 8, std::string(8, '\xff'));
+  WriteFileBytes(path, bytes);
+  EXPECT_THAT(SafetensorsFile::Open(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("header length")));
+}
+
+struct MalformedCase {
+  const char* what;
+  std::string header;
+  std::string data;
+  const char* message;
+};
+
+TEST(SafetensorsTest, MalformedHeadersAreErrorsNamingTheTensor) {
+  const std::string f32_entry = R"("dtype":"F32","shape":[2])";
+  const MalformedCase cases[] = {
+      {"not JSON", "{\"a\":", "", "not valid JSON"},
+      {"not an object", "[1, 2]", "", "not a JSON object"},
+      {"entry not an object", R"({"a": 3})", "", "'a': header entry is not a JSON object"},
+      {"unknown dtype", R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})",
+       std::string(1, '\0'), "'a': unsupported dtype \"Q4\""},
+      {"no dtype", R"({"a":{"shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'),
+       "'a': no \"dtype\""},
+      {"negative dimension", R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})",
+       std::string(8, '\0'), "'a': shape [-2] has an entry that is not a non-negative integer"},
+      {"fractional dimension", R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})",
+       std::string(4, '\0'), "'a': shape"},
+      {"no offsets", R"({"a":{"dtype":"F32","shape":[2]}})", std::string(8, '\0'),
+       "'a': \"data_offsets\""},
+      {"three offsets", "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,4,8]}}",
+       std::string(8, '\0'), "'a': \"data_offsets\""},
+      {"end before begin", "{\"a\":{" + f32_entry + ",\"data_offsets\":[8,0]}}",
+       std::string(8, '\0'), "'a': data_offsets [8, 0] end before begin"},
+      {"size lies", "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,4]}}", std::string(4, '\0'),
+       "'a': data_offsets [0, 4] span 4 bytes, but F32 [2] needs 8"},
+      {"shape overflows",
+       R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
+       std::string(4, '\0'), "'a': shape [4294967296, 4294967296] overflows"},
+      {"out of range", "{\"a\":{" + f32_entry + ",\"data_offsets\":[8,16]}}",
+       std::string(8, '\0'), "'a': data_offsets [8, 16] lie beyond the 8-byte data section"},
+      {"overlap",
+       "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,8]},\"b\":{" + f32_entry +
+           ",\"data_offsets\":[4,12]}}",
+       std::string(12, '\0'), "'b': data_offsets [4, 12] overlap tensor 'a' [0, 8]"},
+      {"gap",
+       "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,8]},\"b\":{" + f32_entry +
+           ",\"data_offsets\":[12,20]}}",
+       std::string(20, '\0'), "'b': data_offsets [12, 20] leave bytes [8, 12)"},
+      {"trailing bytes", "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,8]}}",
+       std::string(12, '\0'), "cover 8 bytes of the 12-byte data section"},
+      {"duplicate name",
+       "{\"a\":{" + f32_entry + ",\"data_offsets\":[0,8]},\"a\":{" + f32_entry +
+           ",\"data_offsets\":[0,8]}}",
+       std::string(8, '\0'), "'a': name appears twice"},
+      {"metadata not strings", R"({"__metadata__":{"k":1}})", "", "__metadata__ value of \"k\""},
+  };
+  for (const MalformedCase& c : cases) {
+    const std::string path = TestPath("malformed.safetensors");
+    WriteFileBytes(path, SafetensorsBytes(c.header, c.data));
+    EXPECT_THAT(SafetensorsFile::Open(path),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(path), HasSubstr(c.message))))
+        << c.what;
+  }
+}
+
+TEST(SafetensorsTest, AcceptsHandWrittenFilesWithUnsortedOffsetsAndPadding) {
+  const std::string path = TestPath("hand.safetensors");
+  const float values[] = {1.0f, 2.0f, 3.0f};
+  std::string data(reinterpret_cast<const char*>(values), sizeof(values));
+  WriteFileBytes(path, SafetensorsBytes(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},)"
+                                        R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}   )",
+                                        data));
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(*file->ReadScalar("b"), 3.0f);
+}
+
+}  // namespace
+}  // namespace fp4moe::io
