@@ -1,10 +1,20 @@
-// E2M1 weights x BF16 activations with AVX-512 BF16; tiles of 4 rows of A x 4 columns of B.
+// E2M1 weights x BF16 activations with AVX-512 BF16 (vdpbf16ps), two ways:
 //
-// Weights decode 32 at a time (16 code bytes, 2 blocks) by one vpermw from a 32-entry table:
-// the 16 E2M1 values times block A's scale and times block B's, rounded to BF16 (round to
-// nearest even, as the scalar reference; exact for E4M3 and E8M0 scales). Code byte i sits in
-// dword lane i, low nibble in the low word: exactly the adjacent pair vdpbf16ps multiplies with
-// activation elements 2i and 2i+1, so activations are read as they are.
+// Streaming (m <= 4, E4M3 or E8M0 scales), where reading the weights is the cost. A group of
+// 128 elements (64 code bytes, 8 blocks: qword q of the codes is block q) decodes without its
+// scales: vpmultishiftqb moves nibble 4v + t of each block into word t of its qword, and
+// vpermw looks it up in a constant BF16 table (it reads only the index's low 5 bits: the table
+// holds the 16 values twice, so no mask is needed). Dword lane d of each of the 4 decoded
+// vectors then holds block d / 2 only: the group's 4 products sum in one vector, scaled once by
+// its 8 block scales. That equals the reference up to float rounding, because e2m1 x scale has
+// at most 6 significant bits: the reference's BF16 rounding of the weight changes nothing. The
+// activations are permuted to match (a qword permutation) once per call, shared by all columns.
+//
+// Decoded (every other case): each tile of 4 columns decodes with its scales to BF16 (vpermw
+// from a per-block-pair table, rounded to nearest even as the reference) one k chunk at a
+// time into L1, and every 4 x 4 tile of a block of up to 64 rows reuses it; code byte i sits
+// in dword lane i, low nibble in the low word, as vdpbf16ps pairs activation elements 2i and
+// 2i + 1, so activations are read as they are.
 #include <cstring>
 
 #include "kernels/microkernel.h"
@@ -16,7 +26,6 @@ namespace {
 
 constexpr int kRowTile = 4;
 constexpr int kColumnTile = 4;
-constexpr int kChunk = 256;  // elements per step: 128 code bytes, 16 blocks
 
 #if defined(FP4MOE_SIMDE)
 // SIMDe 0.7.4 has no vcvtne2ps2bf16: round to nearest even on the bits (inputs are finite).
@@ -55,42 +64,212 @@ float HorizontalSum(__m512 v) {
   return _mm_cvtss_f32(quarter);
 }
 
-// 16 one-byte scales, byte L in the top byte of dword lane L, the rest zero.
-__m512i ScaleBytesInTopByte(const uint8_t* scales) {
-  const __m512i index = _mm512_set_epi32(15 << 24, 14 << 24, 13 << 24, 12 << 24, 11 << 24,
-                                         10 << 24, 9 << 24, 8 << 24, 7 << 24, 6 << 24, 5 << 24,
-                                         4 << 24, 3 << 24, 2 << 24, 1 << 24, 0);
-  return _mm512_maskz_permutexvar_epi8(
-      0x8888888888888888ull, index,
-      _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales))));
-}
+// Index vectors and tables of the streaming way.
+struct StreamConstants {
+  // vpermt2q indices (into 16 qwords) of the activations matching decoded vector v: qword q is
+  // activation qword 4q + v (elements 16q + 4v .. 16q + 4v + 3).
+  alignas(64) uint64_t activations[4][8];
+  // vpermb indices putting scale byte d / 2 into the top byte of dword d.
+  alignas(64) uint8_t scale_bytes[64];
+  // BF16 E2M1 values by code, twice (vpermw reads 5 index bits).
+  alignas(64) uint16_t values[32];
+  constexpr StreamConstants() : activations(), scale_bytes(), values() {
+    constexpr uint16_t kE2M1Bf16[16] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040,
+                                        0x4080, 0x40C0, 0x8000, 0xBF00, 0xBF80, 0xBFC0,
+                                        0xC000, 0xC040, 0xC080, 0xC0C0};
+    for (int v = 0; v < 4; ++v) {
+      for (int q = 0; q < 8; ++q) activations[v][q] = static_cast<uint64_t>(4 * (q % 4) + v);
+    }
+    for (int i = 0; i < 32; ++i) values[i] = kE2M1Bf16[i % 16];
+    for (int d = 0; d < 16; ++d) scale_bytes[4 * d + 3] = static_cast<uint8_t>(d / 2);
+  }
+};
+constexpr StreamConstants kStream;
 
-// The 16 weight block scales of a chunk, one per lane.
+// One-byte scales in the top byte of each dword lane (the rest zero) -> their float values.
 template <ScaleKind kKind>
-__m512 LoadBlockScales(const uint8_t* scales) {
+__m512 DecodeTopByteScales(__m512i top) {
   if constexpr (kKind == ScaleKind::kE4M3) {
     // Sign to bit 31 and magnitude to bits 20..26: as float bits that is the value x 2^-120,
     // exact for normals and subnormals alike.
-    const __m512i top = _mm512_srai_epi16(ScaleBytesInTopByte(scales), 4);
-    const __m512i bits = _mm512_and_si512(top, _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
+    const __m512i bits =
+        _mm512_and_si512(_mm512_srai_epi16(top, 4), _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
     return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0x1p120f));
-  } else if constexpr (kKind == ScaleKind::kE8M0) {
-    // The code is the float exponent; code 0 (2^-127) is the float subnormal 0x00400000.
-    const __m512i bits = _mm512_srli_epi32(ScaleBytesInTopByte(scales), 1);
+  } else {
+    // E8M0: the code is the float exponent; code 0 (2^-127) is the float subnormal 0x00400000.
+    const __m512i bits = _mm512_srli_epi32(top, 1);
     const __mmask16 code_zero = _mm512_cmpeq_epi32_mask(bits, _mm512_setzero_si512());
     return _mm512_castsi512_ps(
         _mm512_mask_or_epi32(bits, code_zero, bits, _mm512_set1_epi32(0x00400000)));
-  } else {
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(scales));
   }
 }
 
-// C[rows, columns] for kRows rows of A (BF16, row stride k) and kColumns columns from
-// `first_column`.
+// The 16 weight block scales at `scales`, one per lane.
+template <ScaleKind kKind>
+__m512 LoadBlockScales(const uint8_t* scales) {
+  if constexpr (kKind == ScaleKind::kFloat32) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(scales));
+  } else {
+    const __m512i index = _mm512_set_epi32(15 << 24, 14 << 24, 13 << 24, 12 << 24, 11 << 24,
+                                           10 << 24, 9 << 24, 8 << 24, 7 << 24, 6 << 24,
+                                           5 << 24, 4 << 24, 3 << 24, 2 << 24, 1 << 24, 0);
+    return DecodeTopByteScales<kKind>(_mm512_maskz_permutexvar_epi8(
+        0x8888888888888888ull, index,
+        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)))));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming.
+
+constexpr int kStreamRows = 4;
+constexpr int kGroup = 128;
+constexpr int kStreamColumns = 4;
+// How far ahead of each column's codes to prefetch.
+constexpr int kPrefetchBytes = 512;
+// Activation elements permuted per pass (a multiple of kGroup).
+constexpr int64_t kStreamChunk = 8192;
+
+struct StreamScratch {
+  alignas(64) uint16_t a[kStreamRows][kStreamChunk];
+};
+thread_local StreamScratch stream_scratch;
+
+// 128 activations at `source` -> the 4 vectors of 32 the decoded weight vectors pair with.
+void PermuteGroup(const uint16_t* source, uint16_t* target) {
+  const __m512i first = _mm512_loadu_si512(source);
+  const __m512i second = _mm512_loadu_si512(source + 32);
+  const __m512i third = _mm512_loadu_si512(source + 64);
+  const __m512i fourth = _mm512_loadu_si512(source + 96);
+  for (int v = 0; v < 4; ++v) {
+    const __m512i index = _mm512_load_si512(kStream.activations[v]);
+    // Qwords 0..3 come from blocks 0..3 (elements 0..63), qwords 4..7 from blocks 4..7.
+    const __m512i low = _mm512_permutex2var_epi64(first, index, second);
+    const __m512i high = _mm512_permutex2var_epi64(third, index, fourth);
+    _mm512_store_si512(target + 32 * v, _mm512_mask_blend_epi64(0xF0, low, high));
+  }
+}
+
+// Adds the products of one group (64 code bytes, 8 scale bytes) with kRows rows of permuted
+// activations (row r at a + r * kStreamChunk) to acc[r].
+// Inlined so that acc stays in registers.
+template <ScaleKind kKind, int kRows>
+[[gnu::always_inline]] inline void StreamGroup(const uint8_t* codes, const uint8_t* scales, const uint16_t* a, __m512 acc[]) {
+  const __m512i scale_top = _mm512_maskz_permutexvar_epi8(
+      0x8888888888888888ull, _mm512_load_si512(kStream.scale_bytes),
+      _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales))));
+  const __m512 block_scales = DecodeTopByteScales<kKind>(scale_top);
+  const __m512i table = _mm512_load_si512(kStream.values);
+  // Qword q of the codes is block q; vpmultishiftqb takes nibble 4v + t of each into word t
+  // of the qword (5 bits read by vpermw: the nibble and a bit of the next).
+  const __m512i codes_vector = _mm512_loadu_si512(codes);
+  __m512bh weights[4];
+  for (int v = 0; v < 4; ++v) {
+    const int64_t offsets = (16 * v) | (16 * v + 4) << 16 | int64_t{16 * v + 8} << 32 |
+                            int64_t{16 * v + 12} << 48;
+    weights[v] = AsBf16(_mm512_permutexvar_epi16(
+        _mm512_multishift_epi64_epi8(_mm512_set1_epi64(offsets), codes_vector), table));
+  }
+  for (int r = 0; r < kRows; ++r) {
+    const uint16_t* row = a + r * kStreamChunk;
+    __m512 sum = _mm512_setzero_ps();
+    for (int v = 0; v < 4; ++v) {
+      sum = _mm512_dpbf16_ps(sum, AsBf16(_mm512_load_si512(row + 32 * v)), weights[v]);
+    }
+    acc[r] = _mm512_fmadd_ps(sum, block_scales, acc[r]);
+  }
+}
+
+// C (+)= the chunk's products for kRows rows and kColumns columns from `first_column`; the
+// chunk is `length` elements from k0, its activations permuted in stream_scratch.
 template <ScaleKind kKind, int kRows, int kColumns>
-void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc,
-                  int64_t first_column) {
-  constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+void StreamTile(const GemmArgs& args, int64_t first_column, int64_t k0, int64_t length,
+                bool first_chunk) {
+  const WeightsView& b = args.b;
+  const int64_t full_groups = length / kGroup;
+  __m512 acc[kColumns][kRows];
+  for (int col = 0; col < kColumns; ++col) {
+    for (int r = 0; r < kRows; ++r) acc[col][r] = _mm512_setzero_ps();
+  }
+  const uint8_t* codes[kColumns];
+  const uint8_t* scales[kColumns];
+  for (int col = 0; col < kColumns; ++col) {
+    codes[col] = b.codes + (first_column + col) * (b.k / 2) + k0 / 2;
+    scales[col] = b.scales + (first_column + col) * (b.k / 16) + k0 / 16;
+  }
+  for (int64_t g = 0; g < full_groups; ++g) {
+    for (int col = 0; col < kColumns; ++col) {
+      // The hardware prefetchers alone leave the one-row stream well below DRAM bandwidth.
+      _mm_prefetch(reinterpret_cast<const char*>(codes[col] + g * (kGroup / 2) + kPrefetchBytes),
+                   _MM_HINT_T0);
+      StreamGroup<kKind, kRows>(codes[col] + g * (kGroup / 2), scales[col] + g * (kGroup / 16),
+                                stream_scratch.a[0] + g * kGroup, acc[col]);
+    }
+  }
+  if (const int64_t tail = length - full_groups * kGroup; tail > 0) {
+    // Copies padded with zero codes and scales (their activations are zero too).
+    for (int col = 0; col < kColumns; ++col) {
+      alignas(64) uint8_t tail_codes[kGroup / 2] = {};
+      alignas(64) uint8_t tail_scales[kGroup / 16] = {};
+      std::memcpy(tail_codes, codes[col] + full_groups * (kGroup / 2), tail / 2);
+      std::memcpy(tail_scales, scales[col] + full_groups * (kGroup / 16), tail / 16);
+      StreamGroup<kKind, kRows>(tail_codes, tail_scales,
+                                stream_scratch.a[0] + full_groups * kGroup, acc[col]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    float* c = args.c + r * args.ldc + first_column;
+    for (int col = 0; col < kColumns; ++col) {
+      const float sum = HorizontalSum(acc[col][r]) * b.tensor_scale;
+      c[col] = first_chunk ? sum : c[col] + sum;
+    }
+  }
+}
+
+template <ScaleKind kKind, int kRows>
+void Stream(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const int64_t k = args.b.k;
+  for (int64_t k0 = 0; k0 < k; k0 += kStreamChunk) {
+    const int64_t length = k - k0 < kStreamChunk ? k - k0 : kStreamChunk;
+    const int64_t full_groups = length / kGroup;
+    for (int r = 0; r < kRows; ++r) {
+      const uint16_t* row = args.a_bf16.values + r * k + k0;
+      for (int64_t g = 0; g < full_groups; ++g) {
+        PermuteGroup(row + g * kGroup, stream_scratch.a[r] + g * kGroup);
+      }
+      if (const int64_t tail = length - full_groups * kGroup; tail > 0) {
+        alignas(64) uint16_t padded[kGroup] = {};
+        std::memcpy(padded, row + full_groups * kGroup, tail * sizeof(uint16_t));
+        PermuteGroup(padded, stream_scratch.a[r] + full_groups * kGroup);
+      }
+    }
+    int64_t j = n_begin;
+    for (; j + kStreamColumns <= n_end; j += kStreamColumns) {
+      StreamTile<kKind, kRows, kStreamColumns>(args, j, k0, length, k0 == 0);
+    }
+    for (; j < n_end; ++j) StreamTile<kKind, kRows, 1>(args, j, k0, length, k0 == 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoded.
+
+// Rows sharing one decode of a column tile.
+constexpr int64_t kRowBlock = 64;
+// k elements decoded per column at a time (a multiple of 256): 4 KB for the tile, in L1.
+constexpr int64_t kDecodeChunk = 512;
+
+struct DecodeScratch {
+  alignas(64) uint16_t weights[kColumnTile][kDecodeChunk];
+  // The row block's accumulators across k chunks.
+  alignas(64) float acc[kRowBlock][kColumnTile][16];
+};
+thread_local DecodeScratch decode_scratch;
+
+// 32 weights (16 code bytes of blocks A and B) decoded with their scales to BF16, code byte i in
+// dword lane i (low nibble in the low word).
+template <ScaleKind kKind>
+__m512i DecodePair(const uint8_t* codes, __m512 first_scale, __m512 second_scale) {
   const __m512 e2m1_values = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
                                             -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f,
                                             -6.0f);
@@ -105,111 +284,159 @@ void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc
   const __m512i second_block = _mm512_set_epi32(
       0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010,
       0x00100010, 0, 0, 0, 0, 0, 0, 0, 0);
-  const int64_t code_bytes = b.k / 2;
-  const int64_t blocks = b.k / 16;
-  const int64_t full_chunks = b.k / kChunk;
-  const uint8_t* codes[kColumns];
-  const uint8_t* scales[kColumns];
-  for (int col = 0; col < kColumns; ++col) {
-    codes[col] = b.codes + (first_column + col) * code_bytes;
-    scales[col] = b.scales + (first_column + col) * blocks * kScaleBytes;
+  const __m512i table = FloatsToBf16(_mm512_mul_ps(e2m1_values, second_scale),
+                                     _mm512_mul_ps(e2m1_values, first_scale));
+  const __m512i packed =
+      _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+  const __m512i nibbles = _mm512_srlv_epi16(
+      _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, spread_codes, packed), nibble_shifts);
+  // (nibbles & mask) | second_block
+  const __m512i index = _mm512_ternarylogic_epi32(nibbles, nibble_mask, second_block, 0xEA);
+  return _mm512_permutexvar_epi16(index, table);
+}
+
+// Decodes `length` weights (a multiple of 16) of `column` from k0 into `target`, zero-padded
+// to a multiple of 32.
+template <ScaleKind kKind>
+void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t length,
+                   uint16_t* target) {
+  constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+  constexpr int kSpan = 256;  // 128 code bytes, 16 blocks: one vector of scales
+  const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
+  const uint8_t* scales = b.scales + (column * (b.k / 16) + k0 / 16) * kScaleBytes;
+  const auto decode_span = [&](const uint8_t* span_codes, const uint8_t* span_scales,
+                               int pairs, uint16_t* out) {
+    const __m512 block_scales = LoadBlockScales<kKind>(span_scales);
+    for (int pair = 0; pair < pairs; ++pair) {
+      _mm512_store_si512(
+          out + 32 * pair,
+          DecodePair<kKind>(span_codes + 16 * pair,
+                            _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair), block_scales),
+                            _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair + 1), block_scales)));
+    }
+  };
+  int64_t off = 0;
+  for (; off + kSpan <= length; off += kSpan) {
+    decode_span(codes + off / 2, scales + off / 16 * kScaleBytes, kSpan / 32, target + off);
   }
-  __m512 acc[kRows][kColumns];
+  if (off < length) {
+    // The end of k: copies padded with zero codes and scales.
+    const int64_t tail = length - off;
+    alignas(64) uint8_t tail_codes[kSpan / 2] = {};
+    alignas(64) uint8_t tail_scales[kSpan / 16 * 4] = {};
+    std::memcpy(tail_codes, codes + off / 2, tail / 2);
+    std::memcpy(tail_scales, scales + off / 16 * kScaleBytes, tail / 16 * kScaleBytes);
+    decode_span(tail_codes, tail_scales, static_cast<int>((tail + 31) / 32), target + off);
+  }
+}
+
+// acc[r][col] (+)= kRows rows of A (from `a`, row stride lda) times the decoded chunk's
+// kColumns columns, over `length` elements.
+template <int kRows, int kColumns>
+void MultiplyDecoded(const uint16_t* a, int64_t lda, int64_t length, float (*acc)[kColumnTile][16],
+                     bool first_chunk) {
+  __m512 sum[kRows][kColumns];
   for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm512_setzero_ps();
+    for (int col = 0; col < kColumns; ++col) {
+      sum[r][col] = first_chunk ? _mm512_setzero_ps() : _mm512_load_ps(acc[r][col]);
+    }
   }
-  // Multiplies one chunk: `chunk_a` row r at chunk_a + r * a_stride.
-  const auto multiply_chunk = [&](int col, const uint8_t* chunk_codes,
-                                  const uint8_t* chunk_scales, const uint16_t* chunk_a,
-                                  int64_t a_stride) {
-    const __m512 block_scales = LoadBlockScales<kKind>(chunk_scales);
-    for (int pair = 0; pair < kChunk / 32; ++pair) {
-      const __m512 first_scale = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair), block_scales);
-      const __m512 second_scale =
-          _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair + 1), block_scales);
-      const __m512i table = FloatsToBf16(_mm512_mul_ps(e2m1_values, second_scale),
-                                         _mm512_mul_ps(e2m1_values, first_scale));
-      const __m512i packed = _mm512_castsi128_si512(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk_codes + 16 * pair)));
-      const __m512i nibbles = _mm512_srlv_epi16(
-          _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, spread_codes, packed),
-          nibble_shifts);
-      // (nibbles & mask) | second_block
-      const __m512i index = _mm512_ternarylogic_epi32(nibbles, nibble_mask, second_block, 0xEA);
-      const __m512bh weights = AsBf16(_mm512_permutexvar_epi16(index, table));
-      for (int r = 0; r < kRows; ++r) {
-        const __m512i activations = _mm512_loadu_si512(chunk_a + r * a_stride + 32 * pair);
-        acc[r][col] = _mm512_dpbf16_ps(acc[r][col], AsBf16(activations), weights);
+  const auto step = [&](int64_t l, auto load_activations) {
+    __m512bh weights[kColumns];
+    for (int col = 0; col < kColumns; ++col) {
+      weights[col] = AsBf16(_mm512_load_si512(decode_scratch.weights[col] + l));
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const __m512bh activations = AsBf16(load_activations(a + r * lda + l));
+      for (int col = 0; col < kColumns; ++col) {
+        sum[r][col] = _mm512_dpbf16_ps(sum[r][col], activations, weights[col]);
       }
     }
   };
-  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
-    for (int col = 0; col < kColumns; ++col) {
-      multiply_chunk(col, codes[col] + chunk * (kChunk / 2),
-                     scales[col] + chunk * (kChunk / 16) * kScaleBytes, a + chunk * kChunk,
-                     b.k);
-    }
+  int64_t l = 0;
+  for (; l + 32 <= length; l += 32) {
+    step(l, [](const uint16_t* p) { return _mm512_loadu_si512(p); });
   }
-  if (full_chunks * kChunk < b.k) {
-    // k % 256 elements remain: copies padded with zero codes, scales and activations.
-    const int64_t tail = b.k - full_chunks * kChunk;
-    alignas(64) uint16_t tail_a[kRows][kChunk] = {};
-    for (int r = 0; r < kRows; ++r) {
-      std::memcpy(tail_a[r], a + r * b.k + full_chunks * kChunk, tail * sizeof(uint16_t));
-    }
-    for (int col = 0; col < kColumns; ++col) {
-      alignas(64) uint8_t tail_codes[kChunk / 2] = {};
-      alignas(64) uint8_t tail_scales[kChunk / 16 * 4] = {};
-      std::memcpy(tail_codes, codes[col] + full_chunks * (kChunk / 2), tail / 2);
-      std::memcpy(tail_scales, scales[col] + full_chunks * (kChunk / 16) * kScaleBytes,
-                  tail / 16 * kScaleBytes);
-      multiply_chunk(col, tail_codes, tail_scales, tail_a[0], kChunk);
-    }
+  if (l < length) {
+    // 16 elements left at the end of k: only those activations exist.
+    step(l, [](const uint16_t* p) {
+      return _mm512_inserti64x4(_mm512_setzero_si512(),
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 0);
+    });
   }
   for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) {
-      c[r * ldc + first_column + col] = HorizontalSum(acc[r][col]) * b.tensor_scale;
-    }
+    for (int col = 0; col < kColumns; ++col) _mm512_store_ps(acc[r][col], sum[r][col]);
+  }
+}
+
+template <int kColumns>
+void MultiplyDecodedRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t length,
+                         bool first_chunk) {
+  int64_t r = 0;
+  for (; r + kRowTile <= rows; r += kRowTile) {
+    MultiplyDecoded<kRowTile, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r,
+                                        first_chunk);
+  }
+  switch (rows - r) {
+    case 1:
+      MultiplyDecoded<1, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
+      break;
+    case 2:
+      MultiplyDecoded<2, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
+      break;
+    case 3:
+      MultiplyDecoded<3, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
+      break;
   }
 }
 
 template <ScaleKind kKind, int kColumns>
-void MultiplyRows(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t first_column) {
+void DecodedColumns(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t first_column) {
   const int64_t k = args.b.k;
-  int64_t r = first_row;
-  for (; r + kRowTile <= first_row + rows; r += kRowTile) {
-    MultiplyTile<kKind, kRowTile, kColumns>(args.b, args.a_bf16.values + r * k,
-                                            args.c + r * args.ldc, args.ldc, first_column);
+  const uint16_t* a = args.a_bf16.values + first_row * k;
+  for (int64_t k0 = 0; k0 < k; k0 += kDecodeChunk) {
+    const int64_t length = k - k0 < kDecodeChunk ? k - k0 : kDecodeChunk;
+    for (int col = 0; col < kColumns; ++col) {
+      DecodeWeights<kKind>(args.b, first_column + col, k0, length, decode_scratch.weights[col]);
+    }
+    MultiplyDecodedRows<kColumns>(a + k0, k, rows, length, k0 == 0);
   }
-  const uint16_t* a = args.a_bf16.values + r * k;
-  float* c = args.c + r * args.ldc;
-  switch (first_row + rows - r) {
-    case 1:
-      MultiplyTile<kKind, 1, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
-    case 2:
-      MultiplyTile<kKind, 2, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
-    case 3:
-      MultiplyTile<kKind, 3, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* c = args.c + (first_row + r) * args.ldc + first_column;
+    for (int col = 0; col < kColumns; ++col) {
+      c[col] = HorizontalSum(_mm512_load_ps(decode_scratch.acc[r][col])) * args.b.tensor_scale;
+    }
   }
 }
 
-// Rows of A multiplied per pass over the columns, so that they stay in L2 while each column
-// tile's codes stay in L1.
-constexpr int64_t kRowBlock = 32;
-
 template <ScaleKind kKind>
-void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+void Decoded(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
     const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
     int64_t j = n_begin;
     for (; j + kColumnTile <= n_end; j += kColumnTile) {
-      MultiplyRows<kKind, kColumnTile>(args, first_row, rows, j);
+      DecodedColumns<kKind, kColumnTile>(args, first_row, rows, j);
     }
-    for (; j < n_end; ++j) MultiplyRows<kKind, 1>(args, first_row, rows, j);
+    for (; j < n_end; ++j) DecodedColumns<kKind, 1>(args, first_row, rows, j);
   }
+}
+
+template <ScaleKind kKind>
+void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  if constexpr (kKind != ScaleKind::kFloat32) {
+    // Float32 scales round each weight to BF16 for real: those take the decoded way.
+    switch (args.m) {
+      case 1:
+        return Stream<kKind, 1>(args, n_begin, n_end);
+      case 2:
+        return Stream<kKind, 2>(args, n_begin, n_end);
+      case 3:
+        return Stream<kKind, 3>(args, n_begin, n_end);
+      case kStreamRows:
+        return Stream<kKind, kStreamRows>(args, n_begin, n_end);
+    }
+  }
+  Decoded<kKind>(args, n_begin, n_end);
 }
 
 }  // namespace

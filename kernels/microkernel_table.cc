@@ -35,6 +35,10 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a16_4x4_avx512", GemmPath::kFp4W4A16, Isa::kAvx512, kNative, fp4_w4a16_4x4_avx512},
     {"fp4_w4a16_4x4_avx512_emulated", GemmPath::kFp4W4A16, Isa::kAvx512, kEmulated,
      fp4_w4a16_4x4_avx512_emulated},
+    {"fp4_w4a16_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative, fp4_w4a16_32x32_amx,
+     kAmxMinRows},
+    {"fp4_w4a16_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
+     fp4_w4a16_32x32_amx_emulated, kAmxMinRows},
     {"fp4_w4a16_4x2_avx2", GemmPath::kFp4W4A16, Isa::kAvx2, kNative, fp4_w4a16_4x2_avx2},
     // --- int4_w4a8 kernels ---
     {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
