@@ -27,7 +27,32 @@ int64_t DecodeSlots(const MoeConfig& config) {
   return std::min<int64_t>(config.expert_num, kDecodeMaxTokens * config.num_experts_per_tok);
 }
 
-absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden) {
+// Whether every value of the row is finite: one vectorisable pass with no early exit.
+bool RowFinite(const float* x, int64_t n) {
+  float poison = 0.0f;  // x * 0 is NaN exactly where x is NaN or infinite
+#pragma omp simd reduction(+ : poison)
+  for (int64_t i = 0; i < n; ++i) poison += x[i] * 0.0f;
+  return poison == 0.0f;
+}
+
+bool RowFinite(const uint16_t* x, int64_t n) {
+  int non_finite = 0;  // all exponent bits set: infinity or NaN
+#pragma omp simd reduction(| : non_finite)
+  for (int64_t i = 0; i < n; ++i) non_finite |= (x[i] & 0x7F80) == 0x7F80;
+  return non_finite == 0;
+}
+
+absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden, int threads) {
+  bool finite = true;
+  // Prefill inputs are large enough (up to ~100 MB) for the scan to be worth a team.
+#pragma omp parallel for schedule(static) num_threads(threads) if (qlen > kDecodeMaxTokens) \
+    reduction(&& : finite)
+  for (int64_t t = 0; t < qlen; ++t) {
+    finite = finite && (input.f32 != nullptr ? RowFinite(input.f32 + t * hidden, hidden)
+                                             : RowFinite(input.bf16 + t * hidden, hidden));
+  }
+  if (finite) return absl::OkStatus();
+  // Find the first offender for the message.
   for (int64_t i = 0; i < qlen * hidden; ++i) {
     const float v = input.f32 != nullptr ? input.f32[i] : Bf16ToFloat(input.bf16[i]);
     if (!std::isfinite(v)) {
@@ -37,6 +62,23 @@ absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden) {
   }
   return absl::OkStatus();
 }
+
+// Spins until `flag` is set: pause (the sibling hyperthread gets the core), and after a
+// while yield, in case the thread that will set it is waiting for this core.
+void WaitFor(const std::atomic<bool>& flag) {
+  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
+    if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+// Columns of an output row one decode reduction item sums.
+constexpr int64_t kReduceColumns = 4 * kernels::kSliceColumns;
 
 }  // namespace
 
@@ -53,6 +95,7 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       grouping_(config.expert_num, config.max_len, config.num_experts_per_tok),
       jobs_(std::max(config.resolved_prefill_expert_slots(), DecodeSlots(config))),
       job_of_expert_(config.expert_num, -1),
+      job_states_(std::make_unique<JobState[]>(config.tp_parts * jobs_.size())),
       scheduler_(config.num_threads, config.tp_parts, numa_nodes) {}
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
@@ -225,8 +268,10 @@ absl::Status MoeLayer::ForwardChecked(int64_t qlen, int k, const int64_t* expert
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("Forward: ", s.message()));
   }
-  if (absl::Status s = CheckFinite(input, qlen, config_.hidden_size); !s.ok()) return s;
-  std::fill(output, output + qlen * config_.hidden_size, 0.0f);
+  if (absl::Status s = CheckFinite(input, qlen, config_.hidden_size, config_.num_threads);
+      !s.ok()) {
+    return s;
+  }
   return qlen <= kDecodeMaxTokens
              ? Decode(qlen, k, expert_ids, routing_weights, input, output)
              : Prefill(qlen, k, expert_ids, routing_weights, input, output);
@@ -245,38 +290,47 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       jobs_[j] = {e, grouping_.rows(e), &prefill_inputs_[j].quantized};
       job_of_expert_[e] = j;
     }
+    ResetJobStates(count);
     FirstError errors;
-    // Gather each expert's token rows and quantize them once for all parts.
-#pragma omp parallel for schedule(dynamic) num_threads(config_.num_threads)
-    for (int64_t j = 0; j < count; ++j) {
-      const int64_t* tokens = grouping_.tokens(jobs_[j].expert);
-      const int64_t rows = jobs_[j].rows;
-      PrefillInput& slot = prefill_inputs_[j];
-      if (input.f32 != nullptr) {
-        auto* gathered = reinterpret_cast<float*>(slot.gathered.data());
-        for (int64_t r = 0; r < rows; ++r) {
-          std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
-                      hidden * sizeof(float));
+    // One parallel region per wave: gather, experts and scatter-add are its phases.
+    scheduler_.Parallel(ExpertItems(count), [&] {
+      if (begin == 0) {
+        // The first wave zeroes the output (the scatter-add, after a barrier, adds to it).
+#pragma omp for schedule(static) nowait
+        for (int64_t t = 0; t < qlen; ++t) {
+          std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
         }
-        errors.Record(slot.quantized.Set(
-            "moe input", Eigen::Map<const RowMatrixXf>(gathered, rows, hidden)));
-      } else {
-        auto* gathered = reinterpret_cast<uint16_t*>(slot.gathered.data());
-        for (int64_t r = 0; r < rows; ++r) {
-          std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
-                      hidden * sizeof(uint16_t));
-        }
-        errors.Record(slot.quantized.SetBf16("moe input", gathered, rows));
       }
-    }
-    absl::Status status = errors.status();
-    if (status.ok()) status = RunExperts(count, &Part::prefill_slots);
-    if (status.ok()) {
+      // Gather each expert's token rows and quantize them once for all parts.
+#pragma omp for schedule(dynamic)
+      for (int64_t j = 0; j < count; ++j) {
+        const int64_t* tokens = grouping_.tokens(jobs_[j].expert);
+        const int64_t rows = jobs_[j].rows;
+        PrefillInput& slot = prefill_inputs_[j];
+        if (input.f32 != nullptr) {
+          auto* gathered = reinterpret_cast<float*>(slot.gathered.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
+                        hidden * sizeof(float));
+          }
+          errors.Record(slot.quantized.Set(
+              "moe input", Eigen::Map<const RowMatrixXf>(gathered, rows, hidden)));
+        } else {
+          auto* gathered = reinterpret_cast<uint16_t*>(slot.gathered.data());
+          for (int64_t r = 0; r < rows; ++r) {
+            std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
+                        hidden * sizeof(uint16_t));
+          }
+          errors.Record(slot.quantized.SetBf16("moe input", gathered, rows));
+        }
+      }
+      RunExperts(/*phase=*/0, count, &Part::prefill_slots, errors);
+#pragma omp barrier
       ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(),
                  &Part::prefill_slots, output);
-    }
+    });
     for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
-    if (!status.ok()) return status;
+    if (absl::Status status = errors.status(); !status.ok()) return status;
   }
   return absl::OkStatus();
 }
@@ -298,49 +352,95 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
       input.f32 != nullptr
           ? decode_input_->Set("moe input", Eigen::Map<const RowMatrixXf>(input.f32, qlen, hidden))
           : decode_input_->SetBf16("moe input", input.bf16, qlen);
-  if (status.ok()) status = RunExperts(count, &Part::decode_slots);
   if (status.ok()) {
-    ScatterAdd(qlen, k, expert_ids, routing_weights, nullptr, &Part::decode_slots, output);
+    ResetJobStates(count);
+    FirstError errors;
+    const int64_t chunks = (hidden + kReduceColumns - 1) / kReduceColumns;
+    scheduler_.Parallel(ExpertItems(count), [&] {
+      RunExperts(/*phase=*/0, count, &Part::decode_slots, errors);
+#pragma omp barrier
+      // output = the weighted sum of the slots' down rows, written whole (no zeroing first),
+      // by column chunks so that every thread takes part; each element is summed by one
+      // thread in slot then part order, the order of the prefill's scatter-add.
+#pragma omp for schedule(static)
+      for (int64_t item = 0; item < qlen * chunks; ++item) {
+        const int64_t t = item / chunks;
+        const int64_t c0 = item % chunks * kReduceColumns;
+        const int64_t c1 = std::min(hidden, c0 + kReduceColumns);
+        float* out = output + t * hidden;
+        std::fill(out + c0, out + c1, 0.0f);
+        for (int j = 0; j < k; ++j) {
+          const int64_t job = job_of_expert_[expert_ids[t * k + j]];
+          const float w = routing_weights[t * k + j];
+          for (const Part& part : parts_) {
+            const float* down = part.decode_slots[job].down.data() + t * hidden;
+            for (int64_t c = c0; c < c1; ++c) out[c] += w * down[c];
+          }
+        }
+      }
+    });
+    status = errors.status();
   }
   for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
   return status;
 }
 
-absl::Status MoeLayer::RunExperts(int64_t job_count, std::vector<SlotBuffers> Part::*slots) {
+void MoeLayer::ResetJobStates(int64_t job_count) {
+  for (int p = 0; p < config_.tp_parts; ++p) {
+    for (int64_t j = 0; j < job_count; ++j) {
+      JobState& state = job_states_[p * jobs_.size() + j];
+      state.done.store(0, std::memory_order_relaxed);
+      state.ready.store(false, std::memory_order_relaxed);
+    }
+  }
+}
+
+int64_t MoeLayer::ExpertItems(int64_t job_count) const {
+  return job_count * (2 * SliceCount(config_.part_intermediate_size()) +
+                      SliceCount(config_.hidden_size));
+}
+
+void MoeLayer::RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers> Part::*slots,
+                          FirstError& errors) {
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  // Work items are (part, expert, 64-column slice): an expert with many tokens is spread
-  // over many threads instead of stalling one.
+  // Work items are (part, expert, 64-column slice of gate, of up, or of down), gate and up
+  // apart so that the last items of the phase are short: an expert with many tokens is spread
+  // over many threads instead of stalling one. All gate and up items come first, in job
+  // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
+  // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
+  // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
+  // ever waits for items already claimed by threads that do not wait.)
   const int gate_up_slices = SliceCount(inter), down_slices = SliceCount(hidden);
-  FirstError errors;
-  scheduler_.Run(job_count * gate_up_slices, [&](int part, int64_t item) {
-    const int64_t j = item / gate_up_slices;
-    const int slice = static_cast<int>(item % gate_up_slices);
+  const int64_t gate_up_items = job_count * 2 * gate_up_slices;
+  scheduler_.ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
+    const int64_t j = item < gate_up_items ? item / (2 * gate_up_slices)
+                                           : (item - gate_up_items) / down_slices;
     const Job& job = jobs_[j];
     const ExpertPart& w = parts_[part].experts[job.expert];
     SlotBuffers& slot = (parts_[part].*slots)[j];
-    errors.Record(kernels::Gemm(KernelFor(job.rows), job.rows, inter, hidden, kernel_block_, *job.input,
-                                w.gate, slot.gate, slice, gate_up_slices));
-    errors.Record(kernels::Gemm(KernelFor(job.rows), job.rows, inter, hidden, kernel_block_, *job.input,
-                                w.up, slot.up, slice, gate_up_slices));
+    JobState& state = job_states_[part * jobs_.size() + j];
+    const kernels::Microkernel& kernel = KernelFor(job.rows);
+    if (item < gate_up_items) {
+      const int64_t r = item % (2 * gate_up_slices);
+      const bool up = r % 2 == 1;
+      errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
+                                  up ? w.up : w.gate, up ? slot.up : slot.gate,
+                                  static_cast<int>(r / 2), gate_up_slices));
+      if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
+        SiluMul(slot.gate.data(), slot.up.data(), slot.gate.data(), job.rows * inter);
+        errors.Record(slot.intermediate.Set(
+            "moe intermediate",
+            Eigen::Map<const RowMatrixXf>(slot.gate.data(), job.rows, inter)));
+        state.ready.store(true, std::memory_order_release);
+      }
+      return;
+    }
+    WaitFor(state.ready);
+    errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
+                                slot.intermediate, w.down, slot.down,
+                                static_cast<int>((item - gate_up_items) % down_slices),
+                                down_slices));
   });
-  if (absl::Status s = errors.status(); !s.ok()) return s;
-  scheduler_.Run(job_count, [&](int part, int64_t j) {
-    SlotBuffers& slot = (parts_[part].*slots)[j];
-    const int64_t rows = jobs_[j].rows;
-    SiluMul(slot.gate.data(), slot.up.data(), slot.gate.data(), rows * inter);
-    errors.Record(slot.intermediate.Set(
-        "moe intermediate", Eigen::Map<const RowMatrixXf>(slot.gate.data(), rows, inter)));
-  });
-  if (absl::Status s = errors.status(); !s.ok()) return s;
-  scheduler_.Run(job_count * down_slices, [&](int part, int64_t item) {
-    const int64_t j = item / down_slices;
-    const int slice = static_cast<int>(item % down_slices);
-    SlotBuffers& slot = (parts_[part].*slots)[j];
-    errors.Record(kernels::Gemm(KernelFor(jobs_[j].rows), jobs_[j].rows, hidden, inter, kernel_block_,
-                                slot.intermediate, parts_[part].experts[jobs_[j].expert].down,
-                                slot.down, slice, down_slices));
-  });
-  return errors.status();
 }
 
 void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
@@ -348,13 +448,13 @@ void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
                           std::vector<SlotBuffers> Part::*slots, float* output) {
   const int64_t hidden = config_.hidden_size;
   // One token per iteration: each output row has one writer, and a fixed summation order.
-#pragma omp parallel for schedule(static) num_threads(config_.num_threads)
+#pragma omp for schedule(static)
   for (int64_t t = 0; t < qlen; ++t) {
     float* out = output + t * hidden;
     for (int j = 0; j < k; ++j) {
       const int64_t job = job_of_expert_[expert_ids[t * k + j]];
       if (job < 0) continue;
-      const int64_t row = row_of_slot != nullptr ? row_of_slot[t * k + j] : t;
+      const int64_t row = row_of_slot[t * k + j];
       const float w = routing_weights[t * k + j];
       for (const Part& part : parts_) {
         const float* down = (part.*slots)[job].down.data() + row * hidden;

@@ -101,13 +101,29 @@ class MoeLayer {
                        const float* routing_weights, Input input, float* output);
   absl::Status Decode(int64_t qlen, int k, const int64_t* expert_ids,
                       const float* routing_weights, Input input, float* output);
-  // Gate and up, SiLU, down for jobs_[0, job_count) in each part's `slots` (one per job).
-  absl::Status RunExperts(int64_t job_count, std::vector<SlotBuffers> Part::*slots);
-  // output[t] += w[t, j] * down row of slot j for every slot whose expert has a job; row
-  // row_of_slot[t * k + j], or t where row_of_slot is null.
+  // Readies the progress of jobs [0, job_count) of every part for a RunExperts.
+  void ResetJobStates(int64_t job_count);
+  // Items of RunExperts for job_count jobs, per part.
+  int64_t ExpertItems(int64_t job_count) const;
+  // Inside scheduler_.Parallel, on every thread: gate and up, SiLU, down for
+  // jobs_[0, job_count) in each part's `slots` (one per job), as phase `phase`. Returns when
+  // this thread finds nothing left to claim: an `omp barrier` must come before the downs are
+  // read.
+  void RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers> Part::*slots,
+                  FirstError& errors);
+  // Inside scheduler_.Parallel, after RunExperts and a barrier: output[t] += w[t, j] * down
+  // row row_of_slot[t * k + j] of slot j for every slot whose expert has a job.
   void ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids, const float* routing_weights,
                   const int64_t* row_of_slot, std::vector<SlotBuffers> Part::*slots,
                   float* output);
+
+  // Progress of one job in one part: gate and up slices done, and whether the intermediate
+  // (SiLU and its quantization) is ready for the down slices. A cache line each, as threads
+  // working on different jobs update them at once.
+  struct alignas(64) JobState {
+    std::atomic<int64_t> done{0};
+    std::atomic<bool> ready{false};
+  };
 
   MoeConfig config_;
   const kernels::Microkernel* kernel_;
@@ -120,6 +136,7 @@ class MoeLayer {
   ExpertGrouping grouping_;
   std::vector<Job> jobs_;
   std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
+  std::unique_ptr<JobState[]> job_states_;  // [tp_parts][jobs_.size()]
   PartScheduler scheduler_;
   std::atomic<bool> in_use_{false};
 };

@@ -5,7 +5,8 @@
 
 namespace fp4moe::moe {
 
-// out[i] = silu(gate[i]) * up[i] with the exact silu(x) = x * sigmoid(x) = x / (1 + e^-x);
+// out[i] = silu(gate[i]) * up[i] with silu(x) = x * sigmoid(x) = x / (1 + e^-x), e^-x
+// computed inline (vectorised, within 2e-7 relative: about 1.5 units in the last place);
 // out may alias gate or up. Finite inputs give finite outputs (e^-x overflowing to infinity
 // gives -0 for very negative x).
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);
