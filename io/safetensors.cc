@@ -153,6 +153,11 @@ absl::Status ParseEntry(const std::string& path, const std::string& name, const 
   return absl::OkStatus();
 }
 
+absl::Status TooShortError(const std::string& path, int64_t size) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s: file is %d bytes, shorter than the 8-byte header length", path, size));
+}
+
 absl::Status ErrnoError(int error, std::string_view what, const std::string& path) {
   return absl::ErrnoToStatus(error, absl::StrFormat("%s %s", what, path));
 }
@@ -203,10 +208,10 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     return ErrnoError(error, "cannot stat", path);
   }
   const int64_t size = st.st_size;
+  // Checked before mapping too: mmap refuses an empty file.
   if (size < kLengthFieldBytes) {
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: file is %d bytes, shorter than the 8-byte header length", path, size));
+    return TooShortError(path, size);
   }
   void* mapping = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   const int mmap_error = errno;
@@ -214,8 +219,24 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   if (mapping == MAP_FAILED) return ErrnoError(mmap_error, "cannot map", path);
   file.mapping_ = mapping;
   file.mapping_size_ = size;
-  const auto* data = static_cast<const uint8_t*>(mapping);
+  if (absl::Status s = file.Index(static_cast<const uint8_t*>(mapping), size); !s.ok()) return s;
+  return file;
+}
 
+absl::StatusOr<SafetensorsFile> SafetensorsFile::FromBytes(absl::Span<const uint8_t> bytes,
+                                                           const std::string& path) {
+  SafetensorsFile file;
+  file.path_ = path;
+  file.owned_bytes_.assign(bytes.begin(), bytes.end());
+  if (absl::Status s = file.Index(file.owned_bytes_.data(), file.owned_bytes_.size()); !s.ok()) {
+    return s;
+  }
+  return file;
+}
+
+absl::Status SafetensorsFile::Index(const uint8_t* data, int64_t size) {
+  const std::string& path = path_;
+  if (size < kLengthFieldBytes) return TooShortError(path, size);
   uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = header_length << 8 | data[i];
   if (header_length > static_cast<uint64_t>(size - kLengthFieldBytes)) {
@@ -267,7 +288,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
           return absl::InvalidArgumentError(
               absl::StrFormat("%s: __metadata__ value of \"%s\" is not a string", path, key));
         }
-        file.metadata_[key] = value.get<std::string>();
+        metadata_[key] = value.get<std::string>();
       }
       continue;
     }
@@ -282,7 +303,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
     }
     view.bytes = absl::MakeConstSpan(data + data_begin + begin, end - begin);
     extents.push_back({begin, end, name});
-    file.tensors_.emplace(name, std::move(view));
+    tensors_.emplace(name, std::move(view));
   }
 
   std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
@@ -310,7 +331,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
         "%s: tensors cover %d bytes of the %d-byte data section (trailing bytes)", path,
         covered, data_size));
   }
-  return file;
+  return absl::OkStatus();
 }
 
 SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept { *this = std::move(other); }
@@ -321,6 +342,7 @@ SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
     path_ = std::move(other.path_);
     metadata_ = std::move(other.metadata_);
     tensors_ = std::move(other.tensors_);
+    owned_bytes_ = std::move(other.owned_bytes_);
     mapping_ = std::exchange(other.mapping_, nullptr);
     mapping_size_ = std::exchange(other.mapping_size_, 0);
   }

@@ -45,6 +45,9 @@ class SafetensorsFile {
   // Errors (InvalidArgument for a malformed file, NotFound / PermissionDenied from the OS)
   // name the file and, where one is at fault, the tensor.
   static absl::StatusOr<SafetensorsFile> Open(const std::string& path);
+  // The same checks on a file's bytes held in memory (copied); `path` only labels errors.
+  static absl::StatusOr<SafetensorsFile> FromBytes(absl::Span<const uint8_t> bytes,
+                                                   const std::string& path);
 
   SafetensorsFile(SafetensorsFile&& other) noexcept;
   SafetensorsFile& operator=(SafetensorsFile&& other) noexcept;
@@ -72,11 +75,14 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // Checks `size` bytes at `data`, which live as long as the file, and indexes their tensors.
+  absl::Status Index(const uint8_t* data, int64_t size);
   void Unmap();
 
   std::string path_;
   void* mapping_ = nullptr;
   size_t mapping_size_ = 0;
+  std::vector<uint8_t> owned_bytes_;  // FromBytes' copy; moving the vector keeps its data
   std::map<std::string, std::string> metadata_;
   std::map<std::string, TensorView, std::less<>> tensors_;
 };

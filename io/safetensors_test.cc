@@ -82,6 +82,24 @@ TEST(SafetensorsTest, RoundTripsEveryDtype) {
   EXPECT_EQ((*file->Get("f8"))->dtype, Dtype::kF8E4M3);
 }
 
+TEST(SafetensorsTest, FromBytesReadsLikeOpenAndOutlivesItsInput) {
+  const std::string path = TestPath("from_bytes.safetensors");
+  ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
+  std::string bytes = ReadFileBytes(path);
+  absl::StatusOr<SafetensorsFile> file =
+      SafetensorsFile::FromBytes(Bytes(bytes.data(), bytes.size()), "in memory");
+  ASSERT_TRUE(file.ok()) << file.status();
+  bytes.assign(bytes.size(), '\0');  // the file keeps its own copy
+  const SafetensorsFile moved = *std::move(file);
+  EXPECT_EQ(moved.path(), "in memory");
+  EXPECT_EQ(moved.names(), SafetensorsFile::Open(path)->names());
+  EXPECT_EQ(moved.metadata().at("format"), "pt");
+  EXPECT_THAT(*moved.ReadIntegers("i32"), ElementsAre(-7, 1 << 30));
+  absl::StatusOr<RowMatrixXf> f32 = moved.ReadMatrix("f32");
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_EQ((*f32)(1, 2), -5.0f);
+}
+
 TEST(SafetensorsTest, HeaderIsPaddedSoThatDataIsAligned) {
   const std::string path = TestPath("aligned.safetensors");
   ASSERT_TRUE(AllDtypesWriter().Write(path).ok());
@@ -166,6 +184,9 @@ TEST(SafetensorsTest, TruncatedFilesAreErrors) {
     EXPECT_THAT(SafetensorsFile::Open(path),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path)))
         << "cut at " << cut;
+    EXPECT_THAT(SafetensorsFile::FromBytes(Bytes(whole.data(), cut), "cut"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cut")))
+        << "cut at " << cut;
   }
 }
 
@@ -243,6 +264,10 @@ TEST(SafetensorsTest, MalformedHeadersAreErrorsNamingTheTensor) {
     EXPECT_THAT(SafetensorsFile::Open(path),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr(path), HasSubstr(c.message))))
+        << c.what;
+    const std::string bytes = SafetensorsBytes(c.header, c.data);
+    EXPECT_THAT(SafetensorsFile::FromBytes(Bytes(bytes.data(), bytes.size()), "in memory"),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.what;
   }
 }

@@ -7,6 +7,7 @@ packages=(
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libsimde-dev libnuma-dev nlohmann-json3-dev
   gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 missing=()

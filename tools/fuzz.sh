@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (io/safetensors_fuzzer.cc, experiments/sweep_config_fuzzer.cc)
+# with clang, ASan and UBSan, outside Bazel (whose C++ toolchain is gcc), and runs each for a
+# bounded time from a small seed corpus. Exits nonzero if a fuzzer finds a crash, a leak, a
+# hang or undefined behaviour; the input that did it is kept and its path printed.
+#
+#   tools/fuzz.sh [--seconds=N]   (N seconds per fuzzer, default 60)
+#
+# Needs Debian's clang and libclang-rt-14-dev (tools/setup.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60
+for arg in "$@"; do
+  case "$arg" in
+    --seconds=*) seconds=${arg#--seconds=} ;;
+    *) echo "usage: $0 [--seconds=N]" >&2; exit 2 ;;
+  esac
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/gen" "$work/obj"
+
+CXX=${CXX:-clang++}
+flags=(-std=c++17 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -O1 -g
+       -I. -I"$work/gen" -I/usr/include/eigen3)
+libs=($(pkg-config --libs absl_status absl_statusor absl_str_format absl_strings) -lprotobuf
+      -pthread)
+
+protoc --cpp_out="$work/gen" experiments/sweep.proto
+
+# The sweep parser reads the microkernel table (names, paths, ISAs) but never runs a kernel:
+# link traps in place of the kernels, which keeps ISA flags, SIMDe and the kernels' ongoing
+# changes out of this build.
+{
+  echo '#include "kernels/microkernels.h"'
+  echo 'namespace fp4moe::kernels {'
+  sed -n 's/^FP4MOE_DECLARE_MICROKERNEL(\([a-z0-9_]*\));$/\1/p' kernels/microkernels.h |
+    while read -r kernel; do
+      echo "void $kernel(const GemmArgs&, int64_t, int64_t) { __builtin_trap(); }"
+    done
+  echo '}'
+} > "$work/gen/kernel_traps.cc"
+
+codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
+safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc "${codes[@]}")
+sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc
+            "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
+            kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
+            kernels/buffers.cc kernels/aligned_buffer.cc kernels/block_scale.cc
+            quant/format.cc quant/random_matrix.cc quant/blockwise.cc quant/fp4_float_scale.cc
+            quant/int4_k2.cc quant/int8_activation.cc quant/mxfp4.cc quant/nvfp4.cc
+            quant/validate.cc "${codes[@]}")
+
+object() { echo "$work/obj/$(echo "${1#"$work"/}" | tr / _).o"; }
+
+# Every source once, two at a time.
+pids=()
+for src in $(printf '%s\n' "${safetensors_srcs[@]}" "${sweep_srcs[@]}" | sort -u); do
+  "$CXX" "${flags[@]}" -c "$src" -o "$(object "$src")" &
+  pids+=($!)
+  if ((${#pids[@]} >= 2)); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+
+link() {
+  local name=$1; shift
+  local objects=()
+  for src in "$@"; do objects+=("$(object "$src")"); done
+  "$CXX" "${flags[@]}" "${objects[@]}" "${libs[@]}" -o "$work/$name"
+}
+link safetensors_fuzzer "${safetensors_srcs[@]}"
+link sweep_config_fuzzer "${sweep_srcs[@]}"
+
+# Seeds. Safetensors: a file with every kind of entry (F32 matrix, BF16 vector, I32 scalar,
+# an empty tensor, metadata), and an empty header.
+safetensors_file() {  # HEADER DATA(printf escapes) > file
+  local n=${#1}
+  printf "$(printf '\\x%02x' $((n & 255)) $((n >> 8 & 255)) 0 0 0 0 0 0)%s$2" "$1"
+}
+mkdir -p "$work/seeds/safetensors" "$work/seeds/sweep_config"
+safetensors_file '{"__metadata__":{"format":"pt"},"m":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"v":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"s":{"dtype":"I32","shape":[],"data_offsets":[20,24]},"e":{"dtype":"F16","shape":[0,3],"data_offsets":[24,24]}}' \
+  '\0\0\200\77\0\0\0\100\0\0\100\100\0\0\200\100\200\77\0\300\7\0\0\0' \
+  > "$work/seeds/safetensors/every_kind"
+safetensors_file '{}' '' > "$work/seeds/safetensors/empty"
+cp experiments/configs/*.textproto experiments/testdata/*.textproto "$work/seeds/sweep_config/"
+
+# Dictionaries: the header's keys and dtypes; the Sweep's field names.
+for token in dtype shape data_offsets __metadata__ F32 BF16 F16 F8_E4M3 U8 I8 I32 I64; do
+  echo "\"\\\"$token\\\"\""
+done > "$work/safetensors.dict"
+sed -n 's/^ *\(optional\|repeated\) [a-zA-Z0-9_]* \([a-z_]*\) = .*/"\2"/p' experiments/sweep.proto \
+  | sort -u > "$work/sweep_config.dict"
+
+crashes=$(mktemp -d "${TMPDIR:-/tmp}/fp4moe-fuzz.XXXXXX")
+failed=0
+for name in safetensors sweep_config; do
+  mkdir -p "$work/corpus/$name"
+  if "$work/${name}_fuzzer" "$work/corpus/$name" "$work/seeds/$name" \
+      -dict="$work/$name.dict" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$crashes/$name-" > "$work/$name.log" 2>&1; then
+    echo "fuzz: ${name}_fuzzer: $(grep -o 'Done [0-9]* runs in [0-9]* second' "$work/$name.log" |
+      sed 's/Done //; s/ second/ s/'), no crash"
+  else
+    failed=1
+    tail -n 60 "$work/$name.log"
+    echo "fuzz: ${name}_fuzzer FAILED; input: $(ls "$crashes/$name-"* 2>/dev/null)"
+  fi
+done
+rmdir "$crashes" 2>/dev/null || true
+exit "$failed"
