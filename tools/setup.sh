@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages fp4moe builds with. Idempotent: prints nothing when all are there.
+# Installs the Debian packages fp4moe builds with, and the Python packages its oracle tests use
+# (tests/oracle: ml_dtypes and safetensors, the formats' independent implementations).
+# Idempotent: prints nothing when all are there.
 set -euo pipefail
 
 packages=(
   bazel-bootstrap g++ pkg-config
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libsimde-dev libnuma-dev nlohmann-json3-dev
-  gnuplot-nox
+  gnuplot-nox python3 python3-pip
   clang libclang-rt-14-dev
 )
 
@@ -21,5 +23,14 @@ if ((${#missing[@]})); then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: done"
+fi
+
+python_packages=("ml_dtypes>=0.5" "safetensors>=0.4" numpy)
+if ! python3 -c "import ml_dtypes, safetensors, numpy; ml_dtypes.float4_e2m1fn" 2>/dev/null; then
+  echo "setup: installing Python packages ${python_packages[*]}"
+  # Debian's own python3 refuses pip installs unless told (PEP 668); a user's Python does not.
+  python3 -m pip install --quiet "${python_packages[@]}" 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages "${python_packages[@]}"
   echo "setup: done"
 fi
