@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -25,29 +26,6 @@ constexpr int64_t kChunkBlocks = kChunk / 16;
 // tile's codes stay in L1.
 constexpr int64_t kRowBlock = 32;
 
-float SumLanes(__m256 v) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
-// E4M3 codes (low byte of each lane) to floats, exactly and without subnormal floats (which
-// cost microcode assists and vanish under DAZ): magnitude bits under an exponent biased by 120,
-// which gives subnormal codes (exponent 0) 2^-7 * (1 + m/8) where they mean 2^-6 * m/8 = 2 *
-// that - 2^-6.
-__m256 DecodeE4M3(__m256i code) {
-  const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7F)), 20);
-  const __m256 with_implicit_one =
-      _mm256_castsi256_ps(_mm256_add_epi32(magnitude, _mm256_set1_epi32(120 << 23)));
-  const __m256 subnormal =
-      _mm256_fmsub_ps(with_implicit_one, _mm256_set1_ps(2.0f), _mm256_set1_ps(0.015625f));
-  const __m256 normal = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-      _mm256_and_si256(code, _mm256_set1_epi32(0x78)), _mm256_setzero_si256()));
-  const __m256 value = _mm256_blendv_ps(subnormal, with_implicit_one, normal);
-  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(code, 24), _mm256_set1_epi32(INT32_MIN));
-  return _mm256_or_ps(value, _mm256_castsi256_ps(sign));
-}
-
 // Round to nearest even on the bits, as FloatToBf16 does (the values are finite).
 __m256 RoundToBf16(__m256 v) {
   const __m256i bits = _mm256_castps_si256(v);
@@ -60,16 +38,8 @@ __m256 RoundToBf16(__m256 v) {
 // The 8 block scales of a chunk into `out` (one-byte kinds; float32 scales are read in place).
 template <ScaleKind kKind>
 void DecodeBlockScales(const uint8_t* scales, float* out) {
-  int64_t bytes;
-  std::memcpy(&bytes, scales, sizeof bytes);
-  const __m256i codes = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes));
-  if constexpr (kKind == ScaleKind::kE4M3) {
-    _mm256_store_ps(out, DecodeE4M3(codes));
-  } else {
-    // 2^(code - 127); code 0 is the subnormal 2^-127.
-    _mm256_store_ps(out, _mm256_castsi256_ps(_mm256_max_epi32(_mm256_slli_epi32(codes, 23),
-                                                              _mm256_set1_epi32(0x00400000))));
-  }
+  const __m256i codes = WidenBytes(scales);
+  _mm256_store_ps(out, kKind == ScaleKind::kE4M3 ? DecodeE4M3(codes) : DecodeE8M0(codes));
 }
 
 // C[rows, columns] for kRows rows of A (BF16, row stride k) and kColumns columns from

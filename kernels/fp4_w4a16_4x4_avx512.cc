@@ -17,6 +17,7 @@
 // 2i + 1, so activations are read as they are.
 #include <cstring>
 
+#include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -26,43 +27,6 @@ namespace {
 
 constexpr int kRowTile = 4;
 constexpr int kColumnTile = 4;
-
-#if defined(FP4MOE_SIMDE)
-// SIMDe 0.7.4 has no vcvtne2ps2bf16: round to nearest even on the bits (inputs are finite).
-__m512i FloatsToBf16(__m512 high, __m512 low) {
-  const auto round = [](__m512 v) {
-    const __m512i bits = _mm512_castps_si512(v);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    return _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
-  };
-  // The upper word of every dword, low's 16 then high's 16.
-  const __m512i upper_words = _mm512_set_epi16(
-      63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23, 21, 19,
-      17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(round(low), upper_words, round(high));
-}
-
-__m512bh AsBf16(__m512i v) {
-  __m512bh bf16;
-  std::memcpy(&bf16, &v, sizeof bf16);
-  return bf16;
-}
-#else
-__m512i FloatsToBf16(__m512 high, __m512 low) {
-  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(high, low));
-}
-
-__m512bh AsBf16(__m512i v) { return reinterpret_cast<__m512bh>(v); }
-#endif
-
-float HorizontalSum(__m512 v) {
-  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
-  quarter = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
-  quarter = _mm_add_ss(quarter, _mm_movehdup_ps(quarter));
-  return _mm_cvtss_f32(quarter);
-}
 
 // Index vectors and tables of the streaming way.
 struct StreamConstants {
@@ -85,39 +49,6 @@ struct StreamConstants {
   }
 };
 constexpr StreamConstants kStream;
-
-// One-byte scales in the top byte of each dword lane (the rest zero) -> their float values.
-template <ScaleKind kKind>
-__m512 DecodeTopByteScales(__m512i top) {
-  if constexpr (kKind == ScaleKind::kE4M3) {
-    // Sign to bit 31 and magnitude to bits 20..26: as float bits that is the value x 2^-120,
-    // exact for normals and subnormals alike.
-    const __m512i bits =
-        _mm512_and_si512(_mm512_srai_epi16(top, 4), _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
-    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0x1p120f));
-  } else {
-    // E8M0: the code is the float exponent; code 0 (2^-127) is the float subnormal 0x00400000.
-    const __m512i bits = _mm512_srli_epi32(top, 1);
-    const __mmask16 code_zero = _mm512_cmpeq_epi32_mask(bits, _mm512_setzero_si512());
-    return _mm512_castsi512_ps(
-        _mm512_mask_or_epi32(bits, code_zero, bits, _mm512_set1_epi32(0x00400000)));
-  }
-}
-
-// The 16 weight block scales at `scales`, one per lane.
-template <ScaleKind kKind>
-__m512 LoadBlockScales(const uint8_t* scales) {
-  if constexpr (kKind == ScaleKind::kFloat32) {
-    return _mm512_loadu_ps(reinterpret_cast<const float*>(scales));
-  } else {
-    const __m512i index = _mm512_set_epi32(15 << 24, 14 << 24, 13 << 24, 12 << 24, 11 << 24,
-                                           10 << 24, 9 << 24, 8 << 24, 7 << 24, 6 << 24,
-                                           5 << 24, 4 << 24, 3 << 24, 2 << 24, 1 << 24, 0);
-    return DecodeTopByteScales<kKind>(_mm512_maskz_permutexvar_epi8(
-        0x8888888888888888ull, index,
-        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)))));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Streaming.
@@ -266,35 +197,6 @@ struct DecodeScratch {
 };
 thread_local DecodeScratch decode_scratch;
 
-// 32 weights (16 code bytes of blocks A and B) decoded with their scales to BF16, code byte i in
-// dword lane i (low nibble in the low word).
-template <ScaleKind kKind>
-__m512i DecodePair(const uint8_t* codes, __m512 first_scale, __m512 second_scale) {
-  const __m512 e2m1_values = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
-                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f,
-                                            -6.0f);
-  // Code byte i to bytes 0 and 2 of dword i; the high word then shifts right by 4.
-  const __m512i spread_codes = _mm512_set_epi32(
-      0x000F000F, 0x000E000E, 0x000D000D, 0x000C000C, 0x000B000B, 0x000A000A, 0x00090009,
-      0x00080008, 0x00070007, 0x00060006, 0x00050005, 0x00040004, 0x00030003, 0x00020002,
-      0x00010001, 0x00000000);
-  const __m512i nibble_shifts = _mm512_set1_epi32(0x00040000);
-  const __m512i nibble_mask = _mm512_set1_epi32(0x000F000F);
-  // Dword lanes 8..15 hold the second block: its half of the table.
-  const __m512i second_block = _mm512_set_epi32(
-      0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010,
-      0x00100010, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i table = FloatsToBf16(_mm512_mul_ps(e2m1_values, second_scale),
-                                     _mm512_mul_ps(e2m1_values, first_scale));
-  const __m512i packed =
-      _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
-  const __m512i nibbles = _mm512_srlv_epi16(
-      _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, spread_codes, packed), nibble_shifts);
-  // (nibbles & mask) | second_block
-  const __m512i index = _mm512_ternarylogic_epi32(nibbles, nibble_mask, second_block, 0xEA);
-  return _mm512_permutexvar_epi16(index, table);
-}
-
 // Decodes `length` weights (a multiple of 16) of `column` from k0 into `target`, zero-padded
 // to a multiple of 32.
 template <ScaleKind kKind>
@@ -304,20 +206,10 @@ void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t len
   constexpr int kSpan = 256;  // 128 code bytes, 16 blocks: one vector of scales
   const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
   const uint8_t* scales = b.scales + (column * (b.k / 16) + k0 / 16) * kScaleBytes;
-  const auto decode_span = [&](const uint8_t* span_codes, const uint8_t* span_scales,
-                               int pairs, uint16_t* out) {
-    const __m512 block_scales = LoadBlockScales<kKind>(span_scales);
-    for (int pair = 0; pair < pairs; ++pair) {
-      _mm512_store_si512(
-          out + 32 * pair,
-          DecodePair<kKind>(span_codes + 16 * pair,
-                            _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair), block_scales),
-                            _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair + 1), block_scales)));
-    }
-  };
   int64_t off = 0;
   for (; off + kSpan <= length; off += kSpan) {
-    decode_span(codes + off / 2, scales + off / 16 * kScaleBytes, kSpan / 32, target + off);
+    DecodeSpan<kKind>(codes + off / 2, scales + off / 16 * kScaleBytes, kSpan / 32,
+                      target + off);
   }
   if (off < length) {
     // The end of k: copies padded with zero codes and scales.
@@ -326,7 +218,8 @@ void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t len
     alignas(64) uint8_t tail_scales[kSpan / 16 * 4] = {};
     std::memcpy(tail_codes, codes + off / 2, tail / 2);
     std::memcpy(tail_scales, scales + off / 16 * kScaleBytes, tail / 16 * kScaleBytes);
-    decode_span(tail_codes, tail_scales, static_cast<int>((tail + 31) / 32), target + off);
+    DecodeSpan<kKind>(tail_codes, tail_scales, static_cast<int>((tail + 31) / 32),
+                      target + off);
   }
 }
 

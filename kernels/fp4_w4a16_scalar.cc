@@ -4,6 +4,7 @@
 #include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
+#include "kernels/scalar_helpers.h"
 #include "quant/bf16.h"
 #include "quant/e2m1.h"
 
@@ -20,7 +21,7 @@ void fp4_w4a16_scalar(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       for (int64_t blk = 0; blk < blocks; ++blk) {
         const float scale = DecodeBlockScale(b.scale_kind, b.scales, j * blocks + blk);
         for (int64_t l = blk * b.block; l < (blk + 1) * b.block; ++l) {
-          const float w = RoundToBf16(DecodeE2M1((codes[l / 2] >> (4 * (l & 1))) & 0xF) * scale);
+          const float w = RoundToBf16(DecodeE2M1(Nibble(codes, l)) * scale);
           acc += w * Bf16ToFloat(a[l]);
         }
       }

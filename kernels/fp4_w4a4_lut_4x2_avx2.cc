@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -36,46 +37,12 @@ __m256i DoubledMagnitudeTable() {
   return TableOf(0, 1, 2, 3, 4, 6, 8, 12, 0, 1, 2, 3, 4, 6, 8, 12);
 }
 
-// The 64 bytes at p as two vectors whose int32 lanes hold the first (second) 8 elements of the
-// blocks in the order LaneBlocks(), so that a lane of the dot product covers one block.
-void LoadBlockHalves(const uint8_t* p, __m256i& first, __m256i& second) {
-  const __m256 low = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-  const __m256 high = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 32));
-  first = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0x88));
-  second = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xDD));
-}
-
-// Which block each lane holds after LoadBlockHalves (vshufps works within 128-bit halves).
-__m256i LaneBlocks() { return _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7); }
-
-// E4M3 codes to floats, exactly and without subnormal floats (which cost microcode assists and
-// vanish under DAZ): magnitude bits under an exponent biased by 120, which gives subnormal codes
-// (exponent 0) 2^-7 * (1 + m/8) where they mean 2^-6 * m/8 = 2 * that - 2^-6.
-__m256 DecodeE4M3(__m256i code) {
-  const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7F)), 20);
-  const __m256 with_implicit_one =
-      _mm256_castsi256_ps(_mm256_add_epi32(magnitude, _mm256_set1_epi32(120 << 23)));
-  const __m256 subnormal =
-      _mm256_fmsub_ps(with_implicit_one, _mm256_set1_ps(2.0f), _mm256_set1_ps(0.015625f));
-  const __m256 normal = _mm256_castsi256_ps(_mm256_cmpgt_epi32(
-      _mm256_and_si256(code, _mm256_set1_epi32(0x78)), _mm256_setzero_si256()));
-  const __m256 value = _mm256_blendv_ps(subnormal, with_implicit_one, normal);
-  const __m256i sign = _mm256_and_si256(_mm256_slli_epi32(code, 24), _mm256_set1_epi32(INT32_MIN));
-  return _mm256_or_ps(value, _mm256_castsi256_ps(sign));
-}
-
-__m256i WidenBytes(const uint8_t* codes) {
-  return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes)));
-}
-
 // 8 block scales in the lane order of LoadBlockHalves.
 __m256 WeightScales(ScaleKind kind, const uint8_t* scales) {
   __m256 natural;
   switch (kind) {
     case ScaleKind::kE8M0:
-      // 2^(code - 127); code 0 is the subnormal 2^-127.
-      natural = _mm256_castsi256_ps(_mm256_max_epi32(_mm256_slli_epi32(WidenBytes(scales), 23),
-                                                     _mm256_set1_epi32(0x00400000)));
+      natural = DecodeE8M0(WidenBytes(scales));
       break;
     case ScaleKind::kFloat32:
       natural = _mm256_loadu_ps(reinterpret_cast<const float*>(scales));
@@ -152,12 +119,6 @@ void MultiplyChunk(const ChunkOperands<Rows, Cols>& in, ScaleKind kind,
       acc[i][j] = _mm256_fmadd_ps(block_sums, _mm256_mul_ps(b_scale, rows[i].scale), acc[i][j]);
     }
   }
-}
-
-float SumLanes(__m256 v) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 
 template <int Rows, int Cols>

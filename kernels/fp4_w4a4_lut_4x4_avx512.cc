@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -183,15 +184,6 @@ void MultiplyChunk(const ChunkOperands<Rows, Cols>& in, ScaleKind kind,
   }
 }
 
-float SumLanes(__m512 v) {
-  const __m256 low = _mm512_castps512_ps256(v);
-  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-  const __m256 s8 = _mm256_add_ps(low, high);
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
-
 template <int Rows, int Cols>
 void MultiplyTile(const GemmArgs& args, int64_t row0, int64_t col0) {
   const WeightsView& b = args.b;
@@ -244,7 +236,7 @@ void MultiplyTile(const GemmArgs& args, int64_t row0, int64_t col0) {
   const float output_scale = 0.25f / kSignFactor * b.tensor_scale * args.a_fp4.tensor_scale;
   for (int i = 0; i < Rows; ++i) {
     for (int j = 0; j < Cols; ++j) {
-      args.c[(row0 + i) * args.ldc + col0 + j] = SumLanes(acc[i][j]) * output_scale;
+      args.c[(row0 + i) * args.ldc + col0 + j] = HorizontalSum(acc[i][j]) * output_scale;
     }
   }
 }

@@ -5,6 +5,7 @@
 #include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
+#include "kernels/scalar_helpers.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -29,8 +30,7 @@ void fp4_w4a4_lut_scalar(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       for (int64_t blk = 0; blk < blocks; ++blk) {
         int32_t sum = 0;
         for (int64_t l = blk * b.block; l < (blk + 1) * b.block; ++l) {
-          const int shift = 4 * (l & 1);
-          sum += ProductTimesFour((w[l / 2] >> shift) & 0xF, (a[l / 2] >> shift) & 0xF);
+          sum += ProductTimesFour(Nibble(w, l), Nibble(a, l));
         }
         acc += static_cast<float>(sum) *
                (DecodeBlockScale(b.scale_kind, b.scales, j * blocks + blk) *

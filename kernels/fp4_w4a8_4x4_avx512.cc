@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -36,26 +37,6 @@ struct alignas(64) PreparedChunk {
   float scale[16];                // the scale of block L / 2
 };
 
-#if defined(FP4MOE_SIMDE)
-// SIMDe 0.7.4 lacks these 512-bit conversions: two 256-bit halves do the same.
-__m512 Int32ToFloat(__m512i v) {
-  const __m256 low = _mm256_cvtepi32_ps(_mm512_castsi512_si256(v));
-  const __m256 high = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1));
-  return _mm512_insertf32x8(_mm512_castps256_ps512(low), high, 1);
-}
-#else
-__m512 Int32ToFloat(__m512i v) { return _mm512_cvtepi32_ps(v); }
-#endif
-
-float HorizontalSum(__m512 v) {
-  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
-  quarter = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
-  quarter = _mm_add_ss(quarter, _mm_movehdup_ps(quarter));
-  return _mm_cvtss_f32(quarter);
-}
-
 // Indices that spread 8 values over 16 lanes, lane L taking value L / 2.
 __m512i PairedLaneIndex() {
   return _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
@@ -74,23 +55,13 @@ __m512i ScaleBytesInTopByte(const uint8_t* scales) {
 
 // The 8 weight block scales of a chunk, lane L holding block L / 2's.
 template <ScaleKind kKind>
-__m512 LoadBlockScales(const uint8_t* scales) {
-  if constexpr (kKind == ScaleKind::kE4M3) {
-    // Sign to bit 31 and magnitude to bits 20..26: as float bits that is the value x 2^-120,
-    // exact for normals and subnormals alike.
-    const __m512i top = _mm512_srai_epi16(ScaleBytesInTopByte(scales), 4);
-    const __m512i bits = _mm512_and_si512(top, _mm512_set1_epi32(static_cast<int>(0x87F00000u)));
-    return _mm512_mul_ps(_mm512_castsi512_ps(bits), _mm512_set1_ps(0x1p120f));
-  } else if constexpr (kKind == ScaleKind::kE8M0) {
-    // The code is the float exponent; code 0 (2^-127) is the float subnormal 0x00400000.
-    const __m512i bits = _mm512_srli_epi32(ScaleBytesInTopByte(scales), 1);
-    const __mmask16 code_zero = _mm512_cmpeq_epi32_mask(bits, _mm512_setzero_si512());
-    return _mm512_castsi512_ps(
-        _mm512_mask_or_epi32(bits, code_zero, bits, _mm512_set1_epi32(0x00400000)));
-  } else {
+__m512 LoadChunkScales(const uint8_t* scales) {
+  if constexpr (kKind == ScaleKind::kFloat32) {
     return _mm512_permutexvar_ps(PairedLaneIndex(),
                                  _mm512_castps256_ps512(_mm256_loadu_ps(
                                      reinterpret_cast<const float*>(scales))));
+  } else {
+    return DecodeTopByteScales<kKind>(ScaleBytesInTopByte(scales));
   }
 }
 
@@ -159,7 +130,7 @@ void MultiplyTile(const WeightsView& b, const PreparedChunk* prepared, int64_t c
     const __m512i packed = _mm512_loadu_si512(chunk_codes);
     const __m512i even_weights = _mm512_permutexvar_epi8(packed, table);
     const __m512i odd_weights = _mm512_permutexvar_epi8(_mm512_srli_epi16(packed, 4), table);
-    const __m512 weight_scales = LoadBlockScales<kKind>(chunk_scales);
+    const __m512 weight_scales = LoadChunkScales<kKind>(chunk_scales);
     for (int r = 0; r < kRows; ++r) {
       const PreparedChunk& a = prepared[r * chunks + chunk];
       __m512i dot = _mm512_load_si512(a.offset_correction);

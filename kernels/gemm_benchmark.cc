@@ -29,6 +29,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/roofline.h"
+#include "kernels/roofline_flags.h"
 #include "quant/random_matrix.h"
 
 ABSL_FLAG(int64_t, stream_bytes, int64_t{1} << 30,
@@ -44,10 +45,6 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_w4a8)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
-ABSL_FLAG(double, peak_amx_int8, 28e12, "AMX INT8 peak, ops/s");
-ABSL_FLAG(double, peak_amx_bf16, 14e12, "AMX BF16 peak, flops/s");
-ABSL_FLAG(double, peak_avx512_int8, 8e12, "AVX-512 VNNI peak, ops/s");
-ABSL_FLAG(double, peak_avx512_bf16, 4e12, "AVX-512 BF16 peak, flops/s");
 
 namespace fp4moe::kernels {
 namespace {
@@ -111,11 +108,7 @@ int Main(int argc, char** argv) {
     }
     isa = *parsed;
   }
-  PeakRates peaks;
-  peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
-  peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
-  peaks.avx512_int8 = absl::GetFlag(FLAGS_peak_avx512_int8);
-  peaks.avx512_bf16 = absl::GetFlag(FLAGS_peak_avx512_bf16);
+  const PeakRates peaks = PeakRatesFromFlags();
   const double bandwidth = MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s; weights %s\n",
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,

@@ -25,12 +25,12 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/amx_helpers.h"
+#include "kernels/avx512_helpers.h"
+#include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
-#if defined(FP4MOE_AMX_EMULATION)
-#include "kernels/amx_emulation.h"
-#endif
 
 namespace fp4moe::kernels {
 namespace {
@@ -45,14 +45,6 @@ constexpr int64_t kKBlockTarget = 512;
 constexpr int64_t kMaxKBlock = 512;
 constexpr int kMaxGroupsPerBlock = kMaxKBlock / 32;
 constexpr int kBatch = 4;  // groups in flight: accumulator tiles 0..3
-
-struct alignas(64) TileConfig {
-  uint8_t palette_id = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t column_bytes[16] = {};
-  uint8_t rows[16] = {};
-};
 
 // Per-thread scratch (no allocation per call).
 struct Scratch {
@@ -74,57 +66,6 @@ thread_local Scratch thread_scratch;
 // byte, so that AND 0xF0 leaves 16 x the two's-complement value.
 constexpr uint64_t kLowNibbleOffsets = 0x2824201C0804003CULL;
 constexpr uint64_t kHighNibbleOffsets = 0x3834302C1814100CULL;
-
-__m512 Int32ToFloat(__m512i v) {
-#if defined(FP4MOE_SIMDE)
-  // SIMDe 0.7.4 lacks _mm512_cvtepi32_ps.
-  return _mm512_insertf32x8(
-      _mm512_castps256_ps512(_mm256_cvtepi32_ps(_mm512_castsi512_si256(v))),
-      _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1)), 1);
-#else
-  return _mm512_cvtepi32_ps(v);
-#endif
-}
-
-float ScaleValue(ScaleKind kind, const uint8_t* scales, int64_t index) {
-  if (kind == ScaleKind::kBf16) {
-    uint16_t bits;
-    std::memcpy(&bits, scales + 2 * index, sizeof bits);
-    const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-    float value;
-    std::memcpy(&value, &wide, sizeof value);
-    return value;
-  }
-  float value;
-  std::memcpy(&value, scales + 4 * index, sizeof value);
-  return value;
-}
-
-// 16 x 16 dword transpose: rows[j] dword c <- columns[c] dword j.
-void TransposeDwords(const __m512i columns[16], __m512i rows[16]) {
-  __m512i t[16], u[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(columns[2 * i], columns[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(columns[2 * i], columns[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    u[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-  }
-  // u[4i + q], 128-bit lane l, holds columns 4i..4i+3 of row 4l + q.
-  for (int q = 0; q < 4; ++q) {
-    const __m512i s0 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x44);
-    const __m512i s1 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xEE);
-    const __m512i s2 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x44);
-    const __m512i s3 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xEE);
-    rows[0 + q] = _mm512_shuffle_i32x4(s0, s2, 0x88);
-    rows[4 + q] = _mm512_shuffle_i32x4(s0, s2, 0xDD);
-    rows[8 + q] = _mm512_shuffle_i32x4(s1, s3, 0x88);
-    rows[12 + q] = _mm512_shuffle_i32x4(s1, s3, 0xDD);
-  }
-}
 
 // Columns [n0, n0 + columns) (columns <= 16) x k [k0, k0 + kc) into `panel` as 16 x the int4
 // values in the VNNI layout (missing columns zero), and their group scales / 16 into `scales`.
@@ -191,7 +132,8 @@ void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int6
     for (int c = 0; c < kTileColumns; ++c) {
       scales[g][c] =
           c < columns
-              ? ScaleValue(b.scale_kind, b.scales, (n0 + c) * groups + k0 / b.block + g) * sixteenth
+              ? DecodeBlockScale(b.scale_kind, b.scales, (n0 + c) * groups + k0 / b.block + g) *
+                    sixteenth
               : 0.0f;
     }
   }
@@ -395,30 +337,6 @@ void MultiplyRowTile(Scratch& scratch, const GemmArgs& args, int64_t m0, int row
   }
 }
 
-// Plain C++ for group sizes the tiles do not take (not a multiple of 32, or over a k block).
-void MultiplyScalar(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  const WeightsView& b = args.b;
-  const int64_t groups = b.k / b.block;
-  for (int64_t i = 0; i < args.m; ++i) {
-    const int8_t* a = args.a_int8.values + i * b.k;
-    const float* a_scales = args.a_int8.scales + i * groups;
-    for (int64_t j = n_begin; j < n_end; ++j) {
-      const uint8_t* codes = b.codes + j * (b.k / 2);
-      float acc = 0.0f;
-      for (int64_t g = 0; g < groups; ++g) {
-        int32_t sum = 0;
-        for (int64_t l = g * b.block; l < (g + 1) * b.block; ++l) {
-          const int nibble = (codes[l / 2] >> (4 * (l & 1))) & 15;
-          sum += (nibble < 8 ? nibble : nibble - 16) * a[l];
-        }
-        acc += static_cast<float>(sum) *
-               (ScaleValue(b.scale_kind, b.scales, j * groups + g) * a_scales[g]);
-      }
-      args.c[i * args.ldc + j] = acc;
-    }
-  }
-}
-
 }  // namespace
 
 void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_begin,
@@ -427,7 +345,8 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
   const int64_t m = args.m;
   const int64_t group = b.block;
   if (group % 32 != 0 || group > kMaxKBlock) {
-    MultiplyScalar(args, n_begin, n_end);
+    // Group sizes the tiles do not take: the plain C++ reference.
+    int4_w4a8_scalar(args, n_begin, n_end);
     return;
   }
   // A tile product spans 64 bytes of k where the group allows, else 32 (one group).
@@ -435,20 +354,7 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
   const int steps = static_cast<int>(group / k_step);
   const int64_t block_k = (kKBlockTarget / group > 0 ? kKBlockTarget / group : 1) * group;
 
-  TileConfig config;
-  for (int t = 0; t < 4; ++t) {
-    config.rows[t] = kTileRows;
-    config.column_bytes[t] = 64;
-  }
-  for (int t = 4; t < 6; ++t) {
-    config.rows[t] = kTileRows;
-    config.column_bytes[t] = k_step;
-  }
-  for (int t = 6; t < 8; ++t) {
-    config.rows[t] = k_step / 4;
-    config.column_bytes[t] = 64;
-  }
-  _tile_loadconfig(&config);
+  ConfigureTiles(k_step);
   // One TLS look-up per call: with -fPIC each access calls __tls_get_addr, which clobbers the
   // zmm accumulators (the empty asm hides the address so that gcc cannot re-derive it).
   Scratch* scratch_address = &thread_scratch;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -28,32 +29,6 @@ constexpr int64_t kLaneK = 16;
 // bytes per element) stay in L2 while each column tile's codes stay in L1.
 constexpr int64_t kRowBlock = 64;
 constexpr int kWeightOffset = 8;  // weights are multiplied as q + 8
-
-// One chunk of a prepared activation row, in the byte and lane order of the decoded weights.
-struct alignas(32) PreparedChunk {
-  int8_t even[2][32];     // [half]: elements under the low nibbles
-  int8_t odd[2][32];      // [half]: elements under the high nibbles
-  int32_t correction[8];  // -8 x the sum of lane L's 16 k
-  float scale[8];         // lane L's activation group scale
-};
-
-// Which 16 k of a chunk int32 lane L holds (vshufps works within 128-bit halves).
-constexpr int kLaneBlocks[8] = {0, 1, 4, 5, 2, 3, 6, 7};
-
-// The 64 code bytes at p as two vectors: lane L holds the first (second) 4 bytes of the 16 k
-// kLaneBlocks[L].
-void LoadBlockHalves(const uint8_t* p, __m256i& first, __m256i& second) {
-  const __m256 low = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-  const __m256 high = _mm256_loadu_ps(reinterpret_cast<const float*>(p + 32));
-  first = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0x88));
-  second = _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xDD));
-}
-
-float SumLanes(__m256 v) {
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
 
 // Where a chunk's weight scales lie and how lanes pick theirs.
 struct ScaleLayout {
@@ -117,11 +92,6 @@ __m256 WeightScales(const uint8_t* scales, const ScaleLayout& layout) {
 void PrepareActivations(const Int8ActivationsView& a, int64_t k, int64_t first_row,
                         int64_t rows, int64_t chunks, PreparedChunk* out) {
   const int64_t group = a.group;
-  // Within each 16 bytes (two 8-element runs): the groups' even elements, then their odd.
-  const __m256i split = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0,
-                                         2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-  const __m256i offset = _mm256_set1_epi8(kWeightOffset);
-  const __m256i ones = _mm256_set1_epi16(1);
   const int64_t groups = k / group;
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t* values = a.values + (first_row + r) * k;
@@ -140,37 +110,7 @@ void PrepareActivations(const Int8ActivationsView& a, int64_t k, int64_t first_r
         const int64_t offset = kLaneBlocks[lane] * kLaneK;
         chunk.scale[lane] = offset < count ? scales[(c * kChunk + offset) / group] : 0.0f;
       }
-      // Vector v's 128-bit halves hold [even g, even g+1, odd g, odd g+1] of the code dwords
-      // (8-element runs) g = 4v, 4v + 2; the permutes and unpacks gather the dword order
-      // [0, 2, 8, 10 | 4, 6, 12, 14] (first halves) and [1, 3, 9, 11 | 5, 7, 13, 15] (second)
-      // that LoadBlockHalves gives the weights.
-      __m256i v[4];
-      for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_shuffle_epi8(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 32 * i)), split);
-      }
-      const __m256i t0 = _mm256_permute2x128_si256(v[0], v[1], 0x20);
-      const __m256i t1 = _mm256_permute2x128_si256(v[0], v[1], 0x31);
-      const __m256i t2 = _mm256_permute2x128_si256(v[2], v[3], 0x20);
-      const __m256i t3 = _mm256_permute2x128_si256(v[2], v[3], 0x31);
-      const __m256i even_low = _mm256_unpacklo_epi32(t0, t1);
-      const __m256i even_high = _mm256_unpacklo_epi32(t2, t3);
-      const __m256i odd_low = _mm256_unpackhi_epi32(t0, t1);
-      const __m256i odd_high = _mm256_unpackhi_epi32(t2, t3);
-      const __m256i even[2] = {_mm256_unpacklo_epi64(even_low, even_high),
-                               _mm256_unpackhi_epi64(even_low, even_high)};
-      const __m256i odd[2] = {_mm256_unpacklo_epi64(odd_low, odd_high),
-                              _mm256_unpackhi_epi64(odd_low, odd_high)};
-      __m256i offset_sums = _mm256_setzero_si256();
-      for (int h = 0; h < 2; ++h) {
-        _mm256_store_si256(reinterpret_cast<__m256i*>(chunk.even[h]), even[h]);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(chunk.odd[h]), odd[h]);
-        offset_sums = _mm256_add_epi16(offset_sums, _mm256_maddubs_epi16(offset, even[h]));
-        offset_sums = _mm256_add_epi16(offset_sums, _mm256_maddubs_epi16(offset, odd[h]));
-      }
-      _mm256_store_si256(
-          reinterpret_cast<__m256i*>(chunk.correction),
-          _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(offset_sums, ones)));
+      SplitActivations(src, kWeightOffset, chunk);
     }
   }
 }
@@ -183,7 +123,6 @@ void MultiplyTile(const WeightsView& b, const ScaleLayout& layout,
   constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 2;
   const __m256i flip_signs = _mm256_set1_epi8(static_cast<char>(0x88));
   const __m256i nibble = _mm256_set1_epi8(0x0F);
-  const __m256i ones = _mm256_set1_epi16(1);
   const int64_t code_bytes = b.k / 2;
   const int64_t groups = b.k / b.block;
   const int64_t full_chunks = b.k / kChunk;
@@ -209,21 +148,8 @@ void MultiplyTile(const WeightsView& b, const ScaleLayout& layout,
     }
     const __m256 weight_scales = WeightScales<kKind>(chunk_scales, layout);
     for (int r = 0; r < kRows; ++r) {
-      const PreparedChunk& a = prepared[r * chunks + chunk];
-      __m256i pair_sums[2];
-      for (int h = 0; h < 2; ++h) {
-        pair_sums[h] = _mm256_add_epi16(
-            _mm256_maddubs_epi16(weights[h][0],
-                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(a.even[h]))),
-            _mm256_maddubs_epi16(weights[h][1],
-                                 _mm256_load_si256(reinterpret_cast<const __m256i*>(a.odd[h]))));
-      }
-      const __m256i block_sums = _mm256_add_epi32(
-          _mm256_madd_epi16(_mm256_add_epi16(pair_sums[0], pair_sums[1]), ones),
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(a.correction)));
-      acc[r][col] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums),
-                                    _mm256_mul_ps(weight_scales, _mm256_load_ps(a.scale)),
-                                    acc[r][col]);
+      acc[r][col] = AddChunkProducts(weights, weight_scales, prepared[r * chunks + chunk],
+                                     acc[r][col]);
     }
   };
   // A chunk's first scale: groups before it.

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
@@ -57,30 +58,6 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
       }
     }
   }
-}
-
-__m512 Int32ToFloat(__m512i v) {
-#if defined(FP4MOE_SIMDE)
-  // SIMDe 0.7.4 lacks _mm512_cvtepi32_ps.
-  return _mm512_insertf32x8(
-      _mm512_castps256_ps512(_mm256_cvtepi32_ps(_mm512_castsi512_si256(v))),
-      _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(v, 1)), 1);
-#else
-  return _mm512_cvtepi32_ps(v);
-#endif
-}
-
-float SumLanes(__m512 v) {
-#if defined(FP4MOE_SIMDE)
-  // SIMDe 0.7.4 lacks _mm512_reduce_add_ps.
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float sum = 0.0f;
-  for (float lane : lanes) sum += lane;
-  return sum;
-#else
-  return _mm512_reduce_add_ps(v);
-#endif
 }
 
 // Where one weight row's chunk lies: 64 code bytes and its 128 / G scales.
@@ -189,7 +166,7 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0, i
   for (int c = 0; c < kCols; ++c) {
     for (int r = 0; r < kRows; ++r) {
       float& out = args.c[(m0 + r) * args.ldc + n0 + c];
-      const float sum = SumLanes(acc[c][r]);
+      const float sum = HorizontalSum(acc[c][r]);
       out = k0 == 0 ? sum : out + sum;
     }
   }

@@ -36,6 +36,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/roofline.h"
+#include "kernels/roofline_flags.h"
 #include "moe/expert_weights.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"
@@ -63,10 +64,6 @@ ABSL_FLAG(int, routings, 16, "different routings rotated per layer instance");
 ABSL_FLAG(int64_t, bandwidth_probe_bytes, int64_t{2} << 30, "bytes the bandwidth probe reads");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
-ABSL_FLAG(double, peak_amx_int8, 28e12, "AMX INT8 peak, ops/s");
-ABSL_FLAG(double, peak_amx_bf16, 14e12, "AMX BF16 peak, flops/s");
-ABSL_FLAG(double, peak_avx512_int8, 8e12, "AVX-512 VNNI peak, ops/s");
-ABSL_FLAG(double, peak_avx512_bf16, 4e12, "AVX-512 BF16 peak, flops/s");
 
 namespace fp4moe::moe {
 namespace {
@@ -283,11 +280,7 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrFormat("a qlen exceeds --max_len=%d", max_len));
   }
   if (absl::GetFlag(FLAGS_routings) <= 0) return Fail("--routings must be positive");
-  kernels::PeakRates peaks;
-  peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
-  peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
-  peaks.avx512_int8 = absl::GetFlag(FLAGS_peak_avx512_int8);
-  peaks.avx512_bf16 = absl::GetFlag(FLAGS_peak_avx512_bf16);
+  const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
   const double bandwidth =
       kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s\n",

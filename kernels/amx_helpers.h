@@ -1,0 +1,50 @@
+#ifndef FP4MOE_KERNELS_AMX_HELPERS_H_
+#define FP4MOE_KERNELS_AMX_HELPERS_H_
+
+// Tile setup shared by the AMX microkernels, natively and through the tile emulation
+// (FP4MOE_AMX_EMULATION). In an anonymous namespace for the same reason as
+// kernels/avx512_helpers.h.
+
+#include <cstdint>
+
+#include "kernels/simd.h"
+#if defined(FP4MOE_AMX_EMULATION)
+#include "kernels/amx_emulation.h"
+#endif
+
+namespace fp4moe::kernels {
+namespace {
+
+// The tiles of every AMX kernel (literal numbers: the native intrinsics paste them into the
+// assembly): accumulators 0..3, activations 4 and 5, weights 6 and 7.
+struct alignas(64) TileConfig {
+  uint8_t palette_id = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t column_bytes[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Configures 16 x 64-byte accumulators, 16-row activation tiles of `a_row_bytes` (the k step
+// in bytes) and weight tiles of 64-byte VNNI rows covering that k step (4 bytes of k per row).
+[[maybe_unused]] void ConfigureTiles(int a_row_bytes) {
+  TileConfig config;
+  for (int t = 0; t < 4; ++t) {
+    config.rows[t] = 16;
+    config.column_bytes[t] = 64;
+  }
+  for (int t = 4; t < 6; ++t) {
+    config.rows[t] = 16;
+    config.column_bytes[t] = static_cast<uint16_t>(a_row_bytes);
+  }
+  for (int t = 6; t < 8; ++t) {
+    config.rows[t] = static_cast<uint8_t>(a_row_bytes / 4);
+    config.column_bytes[t] = 64;
+  }
+  _tile_loadconfig(&config);
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_AMX_HELPERS_H_

@@ -1,0 +1,50 @@
+#ifndef FP4MOE_KERNELS_SCALAR_HELPERS_H_
+#define FP4MOE_KERNELS_SCALAR_HELPERS_H_
+
+// Helpers shared by the plain C++ reference kernels. In an anonymous namespace like the ISA
+// helpers (see kernels/microkernel.bzl on the ODR trap), so any kernel file may include it.
+
+#include <cstdint>
+
+#include "kernels/block_scale.h"
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+// The 4-bit code of element l of a row of codes (element 2j in the low nibble of byte j).
+[[maybe_unused]] uint8_t Nibble(const uint8_t* codes, int64_t l) {
+  return (codes[l / 2] >> (4 * (l & 1))) & 0xF;
+}
+
+// C for 4-bit weights x int8 activations: per block of b.block elements, the exact int32 sum of
+// decode(code) x activation, scaled by (weight block scale x activation block scale); the
+// row's float sum times output_scale.
+template <typename Decode>
+void Int8BlockGemm(const GemmArgs& args, int64_t n_begin, int64_t n_end, Decode decode,
+                   float output_scale) {
+  const WeightsView& b = args.b;
+  const int64_t blocks = b.k / b.block;
+  for (int64_t i = 0; i < args.m; ++i) {
+    const int8_t* a = args.a_int8.values + i * b.k;
+    const float* a_scales = args.a_int8.scales + i * blocks;
+    for (int64_t j = n_begin; j < n_end; ++j) {
+      const uint8_t* codes = b.codes + j * b.k / 2;
+      float acc = 0.0f;
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        int32_t sum = 0;
+        for (int64_t l = blk * b.block; l < (blk + 1) * b.block; ++l) {
+          sum += decode(Nibble(codes, l)) * a[l];
+        }
+        acc += static_cast<float>(sum) *
+               (DecodeBlockScale(b.scale_kind, b.scales, j * blocks + blk) * a_scales[blk]);
+      }
+      args.c[i * args.ldc + j] = acc * output_scale;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_SCALAR_HELPERS_H_
