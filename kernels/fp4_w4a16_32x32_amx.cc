@@ -12,6 +12,7 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -183,16 +184,9 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 
 void FP4MOE_MICROKERNEL(fp4_w4a16_32x32_amx)(const GemmArgs& args, int64_t n_begin,
                                                int64_t n_end) {
-  switch (args.b.scale_kind) {
-    case ScaleKind::kE4M3:
-      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
-    case ScaleKind::kE8M0:
-      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
-    case ScaleKind::kFloat32:
-      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
-    case ScaleKind::kBf16:
-      break;  // INT4 K2 only, another path
-  }
+  DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
+    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+  });
 }
 
 }  // namespace fp4moe::kernels

@@ -14,6 +14,7 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -123,51 +124,29 @@ void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc
 template <ScaleKind kKind, int kColumns>
 void MultiplyRows(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t first_column) {
   const int64_t k = args.b.k;
-  int64_t r = first_row;
-  for (; r + kRowTile <= first_row + rows; r += kRowTile) {
-    MultiplyTile<kKind, kRowTile, kColumns>(args.b, args.a_bf16.values + r * k,
-                                            args.c + r * args.ldc, args.ldc, first_column);
-  }
-  const uint16_t* a = args.a_bf16.values + r * k;
-  float* c = args.c + r * args.ldc;
-  switch (first_row + rows - r) {
-    case 1:
-      MultiplyTile<kKind, 1, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
-    case 2:
-      MultiplyTile<kKind, 2, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
-    case 3:
-      MultiplyTile<kKind, 3, kColumns>(args.b, a, c, args.ldc, first_column);
-      break;
-  }
+  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
+    MultiplyTile<kKind, decltype(tile_rows)::value, kColumns>(
+        args.b, args.a_bf16.values + (first_row + r) * k, args.c + (first_row + r) * args.ldc,
+        args.ldc, first_column);
+  });
 }
 
 template <ScaleKind kKind>
 void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
     const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
-    int64_t j = n_begin;
-    for (; j + kColumnTile <= n_end; j += kColumnTile) {
-      MultiplyRows<kKind, kColumnTile>(args, first_row, rows, j);
-    }
-    for (; j < n_end; ++j) MultiplyRows<kKind, 1>(args, first_row, rows, j);
+    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
+      MultiplyRows<kKind, decltype(columns)::value>(args, first_row, rows, j);
+    });
   }
 }
 
 }  // namespace
 
 void fp4_w4a16_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  switch (args.b.scale_kind) {
-    case ScaleKind::kE4M3:
-      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
-    case ScaleKind::kE8M0:
-      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
-    case ScaleKind::kFloat32:
-      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
-    case ScaleKind::kBf16:
-      break;  // INT4 K2 only, another path
-  }
+  DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
+    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+  });
 }
 
 }  // namespace fp4moe::kernels

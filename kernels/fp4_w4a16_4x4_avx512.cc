@@ -21,6 +21,7 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -174,11 +175,9 @@ void Stream(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         PermuteGroup(padded, stream_scratch.a[r] + full_groups * kGroup);
       }
     }
-    int64_t j = n_begin;
-    for (; j + kStreamColumns <= n_end; j += kStreamColumns) {
-      StreamTile<kKind, kRows, kStreamColumns>(args, j, k0, length, k0 == 0);
-    }
-    for (; j < n_end; ++j) StreamTile<kKind, kRows, 1>(args, j, k0, length, k0 == 0);
+    ForEachColumnTile<kStreamColumns>(n_begin, n_end, [&](auto columns, int64_t j) {
+      StreamTile<kKind, kRows, decltype(columns)::value>(args, j, k0, length, k0 == 0);
+    });
   }
 }
 
@@ -265,22 +264,10 @@ void MultiplyDecoded(const uint16_t* a, int64_t lda, int64_t length, float (*acc
 template <int kColumns>
 void MultiplyDecodedRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t length,
                          bool first_chunk) {
-  int64_t r = 0;
-  for (; r + kRowTile <= rows; r += kRowTile) {
-    MultiplyDecoded<kRowTile, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r,
-                                        first_chunk);
-  }
-  switch (rows - r) {
-    case 1:
-      MultiplyDecoded<1, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
-      break;
-    case 2:
-      MultiplyDecoded<2, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
-      break;
-    case 3:
-      MultiplyDecoded<3, kColumns>(a + r * lda, lda, length, decode_scratch.acc + r, first_chunk);
-      break;
-  }
+  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
+    MultiplyDecoded<decltype(tile_rows)::value, kColumns>(a + r * lda, lda, length,
+                                                          decode_scratch.acc + r, first_chunk);
+  });
 }
 
 template <ScaleKind kKind, int kColumns>
@@ -306,11 +293,9 @@ template <ScaleKind kKind>
 void Decoded(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
     const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
-    int64_t j = n_begin;
-    for (; j + kColumnTile <= n_end; j += kColumnTile) {
-      DecodedColumns<kKind, kColumnTile>(args, first_row, rows, j);
-    }
-    for (; j < n_end; ++j) DecodedColumns<kKind, 1>(args, first_row, rows, j);
+    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
+      DecodedColumns<kKind, decltype(columns)::value>(args, first_row, rows, j);
+    });
   }
 }
 
@@ -336,16 +321,9 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 
 void FP4MOE_MICROKERNEL(fp4_w4a16_4x4_avx512)(const GemmArgs& args, int64_t n_begin,
                                                 int64_t n_end) {
-  switch (args.b.scale_kind) {
-    case ScaleKind::kE4M3:
-      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
-    case ScaleKind::kE8M0:
-      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
-    case ScaleKind::kFloat32:
-      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
-    case ScaleKind::kBf16:
-      break;  // INT4 K2 only, another path
-  }
+  DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
+    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+  });
 }
 
 }  // namespace fp4moe::kernels

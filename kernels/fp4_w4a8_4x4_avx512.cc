@@ -8,13 +8,14 @@
 // starting value, which keeps every block sum an exact int32. Dword lane L of either half
 // covers elements 8L..8L+7, i.e. block L / 2, so both halves add into one accumulator whose
 // lanes are then scaled per block in float.
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/thread_scratch.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -170,24 +171,10 @@ void MultiplyTile(const WeightsView& b, const PreparedChunk* prepared, int64_t c
 template <ScaleKind kKind, int kColumns>
 void MultiplyRows(const WeightsView& b, const PreparedChunk* prepared, int64_t chunks,
                   int64_t rows, int64_t first_column, float* c, int64_t ldc) {
-  int64_t r = 0;
-  for (; r + kRowTile <= rows; r += kRowTile) {
-    MultiplyTile<kKind, kRowTile, kColumns>(b, prepared + r * chunks, chunks, first_column,
-                                            c + r * ldc, ldc);
-  }
-  const PreparedChunk* rest = prepared + r * chunks;
-  float* c_rest = c + r * ldc;
-  switch (rows - r) {
-    case 1:
-      MultiplyTile<kKind, 1, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
-      break;
-    case 2:
-      MultiplyTile<kKind, 2, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
-      break;
-    case 3:
-      MultiplyTile<kKind, 3, kColumns>(b, rest, chunks, first_column, c_rest, ldc);
-      break;
-  }
+  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
+    MultiplyTile<kKind, decltype(tile_rows)::value, kColumns>(b, prepared + r * chunks, chunks,
+                                                              first_column, c + r * ldc, ldc);
+  });
 }
 
 template <ScaleKind kKind>
@@ -196,35 +183,24 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t chunks = (b.k + kChunk - 1) / kChunk;
   const int64_t row_block = args.m < kRowBlock ? args.m : kRowBlock;
   const size_t bytes = static_cast<size_t>(row_block * chunks) * sizeof(PreparedChunk);
-  // Not a std::vector: template code here would be compiled with AVX-512 flags (ODR trap).
-  auto* prepared = static_cast<PreparedChunk*>(std::aligned_alloc(64, bytes));
+  auto* prepared = static_cast<PreparedChunk*>(ThreadScratch(bytes));
   for (int64_t first_row = 0; first_row < args.m; first_row += row_block) {
     const int64_t rows = args.m - first_row < row_block ? args.m - first_row : row_block;
     PrepareActivations(args.a_int8, b.k, first_row, rows, chunks, prepared);
     float* c = args.c + first_row * args.ldc;
-    int64_t j = n_begin;
-    for (; j + kColumnTile <= n_end; j += kColumnTile) {
-      MultiplyRows<kKind, kColumnTile>(b, prepared, chunks, rows, j, c, args.ldc);
-    }
-    for (; j < n_end; ++j) MultiplyRows<kKind, 1>(b, prepared, chunks, rows, j, c, args.ldc);
+    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
+      MultiplyRows<kKind, decltype(columns)::value>(b, prepared, chunks, rows, j, c, args.ldc);
+    });
   }
-  std::free(prepared);
 }
 
 }  // namespace
 
 void FP4MOE_MICROKERNEL(fp4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_begin,
                                                int64_t n_end) {
-  switch (args.b.scale_kind) {
-    case ScaleKind::kE4M3:
-      return Multiply<ScaleKind::kE4M3>(args, n_begin, n_end);
-    case ScaleKind::kE8M0:
-      return Multiply<ScaleKind::kE8M0>(args, n_begin, n_end);
-    case ScaleKind::kFloat32:
-      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
-    case ScaleKind::kBf16:
-      break;  // INT4 K2 only, another path
-  }
+  DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
+    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+  });
 }
 
 }  // namespace fp4moe::kernels

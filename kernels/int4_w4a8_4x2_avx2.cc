@@ -9,13 +9,14 @@
 // the int32 starting value, so every group sum is exact. int16 pair sums stay below
 // 4 x 15 x 127 x 2 < 2^15.
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/thread_scratch.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -184,24 +185,10 @@ template <ScaleKind kKind, int kColumns>
 void MultiplyRows(const WeightsView& b, const ScaleLayout& layout,
                   const PreparedChunk* prepared, int64_t chunks, int64_t rows,
                   int64_t first_column, float* c, int64_t ldc) {
-  int64_t r = 0;
-  for (; r + kRowTile <= rows; r += kRowTile) {
-    MultiplyTile<kKind, kRowTile, kColumns>(b, layout, prepared + r * chunks, chunks,
-                                            first_column, c + r * ldc, ldc);
-  }
-  const PreparedChunk* rest = prepared + r * chunks;
-  float* c_rest = c + r * ldc;
-  switch (rows - r) {
-    case 1:
-      MultiplyTile<kKind, 1, kColumns>(b, layout, rest, chunks, first_column, c_rest, ldc);
-      break;
-    case 2:
-      MultiplyTile<kKind, 2, kColumns>(b, layout, rest, chunks, first_column, c_rest, ldc);
-      break;
-    case 3:
-      MultiplyTile<kKind, 3, kColumns>(b, layout, rest, chunks, first_column, c_rest, ldc);
-      break;
-  }
+  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
+    MultiplyTile<kKind, decltype(tile_rows)::value, kColumns>(
+        b, layout, prepared + r * chunks, chunks, first_column, c + r * ldc, ldc);
+  });
 }
 
 template <ScaleKind kKind>
@@ -211,35 +198,25 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t row_block = args.m < kRowBlock ? args.m : kRowBlock;
   const size_t bytes = static_cast<size_t>(row_block * chunks) * sizeof(PreparedChunk);
   const ScaleLayout layout = LayoutFor(b.block, kKind == ScaleKind::kFloat32 ? 4 : 2);
-  // Not a std::vector: template code here would be compiled with AVX2 flags (ODR trap).
-  auto* prepared = static_cast<PreparedChunk*>(std::aligned_alloc(32, bytes));
+  auto* prepared = static_cast<PreparedChunk*>(ThreadScratch(bytes));
   for (int64_t first_row = 0; first_row < args.m; first_row += row_block) {
     const int64_t rows = args.m - first_row < row_block ? args.m - first_row : row_block;
     PrepareActivations(args.a_int8, b.k, first_row, rows, chunks, prepared);
     float* c = args.c + first_row * args.ldc;
-    int64_t j = n_begin;
-    for (; j + kColumnTile <= n_end; j += kColumnTile) {
-      MultiplyRows<kKind, kColumnTile>(b, layout, prepared, chunks, rows, j, c, args.ldc);
-    }
-    for (; j < n_end; ++j) {
-      MultiplyRows<kKind, 1>(b, layout, prepared, chunks, rows, j, c, args.ldc);
-    }
+    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
+      MultiplyRows<kKind, decltype(columns)::value>(b, layout, prepared, chunks, rows, j, c,
+                                                    args.ldc);
+    });
   }
-  std::free(prepared);
 }
 
 }  // namespace
 
 void int4_w4a8_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  switch (args.b.scale_kind) {
-    case ScaleKind::kBf16:
-      return Multiply<ScaleKind::kBf16>(args, n_begin, n_end);
-    case ScaleKind::kFloat32:
-      return Multiply<ScaleKind::kFloat32>(args, n_begin, n_end);
-    case ScaleKind::kE4M3:
-    case ScaleKind::kE8M0:
-      break;  // E2M1 formats only, other paths
-  }
+  // E4M3 and E8M0 scales are E2M1 formats only, other paths.
+  DispatchScaleKind<ScaleKind::kBf16, ScaleKind::kFloat32>(args.b.scale_kind, [&](auto kind) {
+    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+  });
 }
 
 }  // namespace fp4moe::kernels

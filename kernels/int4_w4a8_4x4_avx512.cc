@@ -15,6 +15,7 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
+#include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -175,11 +176,9 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0, i
 template <int kRows>
 void MultiplyRows(const GemmArgs& args, int64_t m0, int64_t n_begin, int64_t n_end, int64_t k0,
                   int64_t kc, __m512i lane_groups) {
-  int64_t n0 = n_begin;
-  for (; n0 + kColumns <= n_end; n0 += kColumns) {
-    MultiplyColumns<kRows, kColumns>(args, m0, n0, k0, kc, lane_groups);
-  }
-  for (; n0 < n_end; ++n0) MultiplyColumns<kRows, 1>(args, m0, n0, k0, kc, lane_groups);
+  ForEachColumnTile<kColumns>(n_begin, n_end, [&](auto columns, int64_t n0) {
+    MultiplyColumns<kRows, decltype(columns)::value>(args, m0, n0, k0, kc, lane_groups);
+  });
 }
 
 }  // namespace
@@ -196,20 +195,9 @@ void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_be
     for (int64_t m0 = 0; m0 < args.m; m0 += kMaxRows) {
       const int rows = args.m - m0 < kMaxRows ? static_cast<int>(args.m - m0) : kMaxRows;
       PrepareActivations(args, m0, rows, k0, kc);
-      switch (rows) {
-        case 1:
-          MultiplyRows<1>(args, m0, n_begin, n_end, k0, kc, lane_groups);
-          break;
-        case 2:
-          MultiplyRows<2>(args, m0, n_begin, n_end, k0, kc, lane_groups);
-          break;
-        case 3:
-          MultiplyRows<3>(args, m0, n_begin, n_end, k0, kc, lane_groups);
-          break;
-        default:
-          MultiplyRows<4>(args, m0, n_begin, n_end, k0, kc, lane_groups);
-          break;
-      }
+      DispatchCount<kMaxRows>(rows, [&](auto tile_rows) {
+        MultiplyRows<decltype(tile_rows)::value>(args, m0, n_begin, n_end, k0, kc, lane_groups);
+      });
     }
   }
 }

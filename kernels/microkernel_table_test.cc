@@ -46,7 +46,9 @@ TEST(MicrokernelTableTest, PicksTheBestNativeKernelForTheRowCount) {
       ASSERT_TRUE(best.ok()) << best.status();
       EXPECT_FALSE((*best)->emulated);
       EXPECT_LE((*best)->min_m, m);
-      if (kernel.min_m <= m) EXPECT_GE((*best)->isa, kernel.isa) << kernel.name << " m=" << m;
+      if (kernel.min_m <= m) {
+        EXPECT_GE((*best)->isa, kernel.isa) << kernel.name << " m=" << m;
+      }
     }
   }
   // Without AVX-512 nothing above AVX2 is chosen.
