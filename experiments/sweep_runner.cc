@@ -189,7 +189,8 @@ class Runner {
     absl::StatusOr<GemmPath> path = moe::ResolvePath(resolve);
     if (!path.ok()) return path.status();
     row.path = std::string(kernels::PathName(*path));
-    absl::StatusOr<const Microkernel*> kernel = kernels::SelectMicrokernel(*path, config_.isa);
+    absl::StatusOr<const Microkernel*> kernel =
+        kernels::SelectMicrokernel(*path, config_.isa, kernels::DetectedCpuFeatures(), m);
     if (!kernel.ok()) {
       row.note = absl::StrCat("skipped: ", kernel.status().message());
       return absl::OkStatus();
