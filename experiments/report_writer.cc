@@ -252,6 +252,18 @@ absl::StatusOr<std::vector<ResultRow>> MergeRows(std::vector<std::vector<ResultR
           rows[0].case_count, rows[i].sweep, rows[i].case_count));
     }
   }
+  // Accuracy is the same anywhere; speed figures are only comparable from one machine.
+  const ResultRow* timed = nullptr;
+  for (const ResultRow& row : rows) {
+    if (std::isnan(row.time_median_us)) continue;
+    if (timed != nullptr && row.cpu != timed->cpu) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "speed rows from two machines: case %d on '%s', case %d on '%s'; run the speed "
+          "shards of a sweep on one machine",
+          timed->case_index, timed->cpu, row.case_index, row.cpu));
+    }
+    timed = &row;
+  }
   return rows;
 }
 

@@ -73,6 +73,20 @@ TEST(ReportWriterTest, MergeOrdersByCaseAndRejectsDuplicates) {
   EXPECT_FALSE(MergeRows({{Row(1, "gemm")}, {other}}).ok());
 }
 
+TEST(ReportWriterTest, MergeKeepsSpeedFiguresToOneMachine) {
+  ResultRow here = Row(0, "gemm"), there = Row(1, "gemm");
+  there.cpu = "other-host (avx2=1 avx512=1 amx=1)";
+  // Accuracy-only rows may come from anywhere.
+  EXPECT_TRUE(MergeRows({{here}, {there}}).ok());
+  here.time_median_us = 10;
+  there.time_median_us = 12;
+  absl::StatusOr<std::vector<ResultRow>> mixed = MergeRows({{here}, {there}});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_THAT(std::string(mixed.status().message()), HasSubstr("two machines"));
+  there.cpu = here.cpu;
+  EXPECT_TRUE(MergeRows({{here}, {there}}).ok());
+}
+
 TEST(ReportWriterTest, MarkdownHasATablePerMeasureAndListsSkips) {
   ResultRow skipped = Row(2, "gemm");
   skipped.note = "skipped: no kernel";

@@ -34,6 +34,17 @@
 namespace fp4moe::experiments {
 namespace {
 
+// Host name and ISA: merged speed figures must all come from one machine.
+std::string MachineName() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return absl::StrCat(host, " (", kernels::DetectedCpuFeatures().ToString(), ")");
+}
+
+}  // namespace
+
+namespace {
+
 using kernels::BufferA;
 using kernels::BufferB;
 using kernels::BufferC;
@@ -125,7 +136,7 @@ class Runner {
     row.qlen = c.qlen;
     row.threads = c.threads > 0 ? c.threads : omp_get_max_threads();
     row.tp_parts = c.tp_parts;
-    row.cpu = kernels::DetectedCpuFeatures().ToString();
+    row.cpu = MachineName();
     omp_set_num_threads(static_cast<int>(row.threads));
     Eigen::setNbThreads(static_cast<int>(row.threads));
     absl::Status status = c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row);
