@@ -7,18 +7,10 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "kernels/amx_tile_config.h"
 
 namespace fp4moe::kernels {
 namespace {
-
-struct alignas(64) TileConfig {
-  uint8_t palette_id = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t column_bytes[16] = {};
-  uint8_t rows[16] = {};
-};
-static_assert(sizeof(TileConfig) == 64);
 
 // Shapes of dst (tile 0), a (tile 1) and b (tile 2): dst rows x n_dwords dwords,
 // a rows x k_dwords dwords, b k_dwords rows x n_dwords dwords.

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kernels/amx_tile_config.h"
 #include "kernels/simd.h"
 #if defined(FP4MOE_AMX_EMULATION)
 #include "kernels/amx_emulation.h"
@@ -17,14 +18,6 @@ namespace {
 
 // The tiles of every AMX kernel (literal numbers: the native intrinsics paste them into the
 // assembly): accumulators 0..3, activations 4 and 5, weights 6 and 7.
-struct alignas(64) TileConfig {
-  uint8_t palette_id = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t column_bytes[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // Configures 16 x 64-byte accumulators, 16-row activation tiles of `a_row_bytes` (the k step
 // in bytes) and weight tiles of 64-byte VNNI rows covering that k step (4 bytes of k per row).
 [[maybe_unused]] void ConfigureTiles(int a_row_bytes) {
