@@ -1,27 +1,24 @@
-// INT4 K2 weights x int8 activations on AMX (the kt-kernel k2-moe scheme): activation tiles
-// (16 rows x one group of k) times weight tiles decoded to int8 in the VNNI layout, TDPBSSD
-// into one int32 tile per group, and each group's int32 tile scaled into float accumulators.
+// INT4 K2 weights x int8 activations on AMX (the kt-kernel k2-moe scheme): per group of k,
+// TDPBSSD of activation tiles by weight tiles decoded to int8 in the VNNI layout into int32
+// tiles, and each group's int32 tiles scaled into float accumulators (weight scale per column
+// x activation scale per row, both per group).
 //
-// The float work (per 16 sums: convert, scale product, FMA) costs more than the tile product
-// itself at G = 32, so the kernel is built around keeping it lean and overlapped:
-//  * one C tile (16 rows x 16 columns) at a time, its float accumulators in 16 zmm registers
-//    across a whole k block, written to C once per k block;
-//  * accumulator tiles 0..3 take four groups at once (A tiles 4/5 and B tiles 6/7 alternate),
-//    stored to one of two scratch buffers; the tile products run two batches ahead of the
-//    AVX-512 scaling (software pipelining over all column tiles of a row tile), tile stores
-//    after the scaling's loads;
-//  * weights decode to 16 x their value (the nibble lands in the high half of the byte: one
+// What bounds it (//kernels:amx_sequence_benchmark on the Xeon, 16 threads, G = 32): a tile
+// product over 32 bytes of k takes as long as one over 64 (17 TOPS for the products alone,
+// 11 with their tile loads, 10.8 with a tile store per group), and the float scaling of every
+// group's sums costs as much again unless it overlaps the tile products. So the kernel:
+//  * blocks 32 rows x 32 columns (2 activation tiles x 2 weight tiles into 4 int32 tiles):
+//    4 tile loads per 4 products;
+//  * software-pipelines over the (column pair, group) sequence of a row pair: the scaling of
+//    the previous group's 4 tiles is interleaved with this group's 4 products (one tile each),
+//    the int32 tiles double-buffered in memory and stored after the scaling's loads (a load
+//    that 4K-aliases a pending tile store stalls);
+//  * keeps the 32 x 32 float block in L1, written to C once per k block;
+//  * decodes weights to 16 x their value (the nibble lands in the high half of the byte: one
 //    multishift and one AND per 64 values after a dword transpose), the 1/16 folded into the
-//    weight scales;
-//  * activations of one row tile and k block are packed once (contiguous tiles, zero rows past
-//    m), weight panels of up to 128 columns once per k block and reused by every row tile;
-//    the next k block's weights and the next row tile's activations are prefetched into L2.
-//
-// Measured (H100 host, 16 threads, n = 2048, k = 7168, G = 32; noisy machine, best of two):
-// m = 32 / 128 / 1024 in 0.47 / 2.0 / 12.3 ms, against 1.18 / 2.67 / 19.3 ms before. A run
-// with the scaling left out took 10.4 ms at m = 1024: about 190 cycles per 16 x 16 x 32 tile
-// product with its tile store, far above TDPBSSD's 16, so the AMX side (a TILESTORED per
-// group) now bounds it, not the float work.
+//    weight scales, once per k block for a chunk of up to 128 columns reused by every row pair;
+//  * packs the activations of a row pair and k block once (contiguous tiles, zero rows past m)
+//    and prefetches the next row pair's activations and the next k block's weights into L2.
 #include <cstdint>
 #include <cstring>
 
@@ -37,14 +34,15 @@ namespace {
 
 constexpr int kTileRows = 16;
 constexpr int kTileColumns = 16;
+constexpr int kBlockRows = 2 * kTileRows;
+constexpr int kBlockColumns = 2 * kTileColumns;
 // Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
 constexpr int kChunkTiles = 8;
-// k per block: the packed activations of a row tile (16 x kc bytes) and one weight panel
-// (16 columns x kc bytes) stay in L1 while the row tile walks the column tiles.
+// k per block: the packed activations of a row pair (32 x kc bytes) stay in L1 while the row
+// pair walks the column pairs, the chunk's panels (128 x kc / 2 bytes) in L2.
 constexpr int64_t kKBlockTarget = 512;
 constexpr int64_t kMaxKBlock = 512;
 constexpr int kMaxGroupsPerBlock = kMaxKBlock / 32;
-constexpr int kBatch = 4;  // groups in flight: accumulator tiles 0..3
 
 // Per-thread scratch (no allocation per call).
 struct Scratch {
@@ -52,12 +50,14 @@ struct Scratch {
   alignas(64) int8_t panels[kChunkTiles][kMaxKBlock / 4][64];
   // Weight scales / 16 per column tile, group and column (0 past the last column).
   alignas(64) float weight_scales[kChunkTiles][kMaxGroupsPerBlock][kTileColumns];
-  // Activations of one row tile: per k step, 16 rows x k_step bytes (0 past the last row).
-  alignas(64) int8_t a_pack[kTileRows * kMaxKBlock];
-  // Activation scales of one row tile per group and row (0 past the last row).
-  alignas(64) float a_scales[kMaxGroupsPerBlock][kTileRows];
-  // Int32 tiles of a batch of groups, double-buffered.
-  alignas(64) int32_t sums[2][kBatch][kTileRows][kTileColumns];
+  // Activations of a row pair per row tile: per k step, 16 rows x k_step bytes (0 past m).
+  alignas(64) int8_t a_pack[2][kTileRows * kMaxKBlock];
+  // Activation scales of a row pair per row tile, group and row (0 past m).
+  alignas(64) float a_scales[2][kMaxGroupsPerBlock][kTileRows];
+  // The 4 int32 tiles of a group, double-buffered: tile t at [t][row][column].
+  alignas(64) int32_t sums[2][4][kTileRows][kTileColumns];
+  // The float accumulators of one 32 x 32 block over the k block.
+  alignas(64) float block[kBlockRows][kBlockColumns];
 };
 thread_local Scratch thread_scratch;
 
@@ -139,39 +139,26 @@ void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int6
   }
 }
 
-// Rows [m0, m0 + rows) (rows <= 16) x k [k0, k0 + kc) into scratch.a_pack as kc / k_step
-// tiles of 16 rows x k_step bytes, and their scales into scratch.a_scales; rows past `rows`
-// are zero.
-void PackActivations(Scratch& scratch, const GemmArgs& args, int64_t m0, int rows, int64_t k0,
-                     int64_t kc, int64_t block_k, int k_step) {
+// Rows [m0, m0 + rows) (rows <= 16) x k [k0, k0 + kc) into `pack` as kc / k_step tiles of
+// 16 rows x k_step bytes, and their scales into `scales` ([group][row]); rows past `rows` are
+// zero.
+void PackActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
+                     int k_step, int8_t* pack, float (*scales)[kTileRows]) {
   const int64_t k = args.b.k;
-  int8_t* out = scratch.a_pack;
   for (int r = 0; r < kTileRows; ++r) {
     const int8_t* source = args.a_int8.values + (m0 + r) * k + k0;
     if (k_step == 64) {
       for (int64_t kk = 0; kk < kc; kk += 64) {
-        _mm512_store_si512(out + kk * kTileRows + r * 64,
+        _mm512_store_si512(pack + kk * kTileRows + r * 64,
                            r < rows ? _mm512_loadu_si512(source + kk) : _mm512_setzero_si512());
       }
     } else {
       for (int64_t kk = 0; kk < kc; kk += 32) {
         _mm256_store_si256(
-            reinterpret_cast<__m256i*>(out + kk * kTileRows + r * 32),
+            reinterpret_cast<__m256i*>(pack + kk * kTileRows + r * 32),
             r < rows ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(source + kk))
                      : _mm256_setzero_si256());
       }
-    }
-  }
-
-  // The rows the next call packs (the next row tile, else the first of the next k block),
-  // into L2 while this row tile is multiplied.
-  const int64_t next_m0 = m0 + kTileRows < args.m ? m0 + kTileRows : 0;
-  const int64_t next_k0 = m0 + kTileRows < args.m ? k0 : k0 + block_k;
-  if (next_k0 < k) {
-    const int64_t next_kc = k - next_k0 < block_k ? k - next_k0 : block_k;
-    for (int64_t r = next_m0; r < next_m0 + kTileRows && r < args.m; ++r) {
-      const int8_t* row = args.a_int8.values + r * k + next_k0;
-      for (int64_t kk = 0; kk < next_kc; kk += 64) __builtin_prefetch(row + kk, 0, 2);
     }
   }
 
@@ -185,155 +172,146 @@ void PackActivations(Scratch& scratch, const GemmArgs& args, int64_t m0, int row
       by_row[r] = _mm512_castps_si512(_mm512_loadu_ps(a_scales + r * groups));
     }
     TransposeDwords(by_row, by_group);
-    for (int g = 0; g < 16; ++g) {
-      _mm512_store_ps(scratch.a_scales[g], _mm512_castsi512_ps(by_group[g]));
-    }
+    for (int g = 0; g < 16; ++g) _mm512_store_ps(scales[g], _mm512_castsi512_ps(by_group[g]));
     return;
   }
   for (int g = 0; g < block_groups; ++g) {
-    for (int r = 0; r < kTileRows; ++r) {
-      scratch.a_scales[g][r] = r < rows ? a_scales[r * groups + g] : 0.0f;
-    }
+    for (int r = 0; r < kTileRows; ++r) scales[g][r] = r < rows ? a_scales[r * groups + g] : 0.0f;
   }
 }
 
-// One group into accumulator tile ACC (A tile AT, B tile BT): `steps` tile products of kKStep.
-#define FP4MOE_INT4_AMX_GROUP(ACC, AT, BT, a, b)        \
-  do {                                                  \
-    _tile_zero(ACC);                                    \
-    for (int s = 0; s < steps; ++s) {                   \
-      _tile_loadd(AT, (a) + s * kAStepBytes, kKStep);   \
-      _tile_loadd(BT, (b) + s * kBStepBytes, 64);       \
-      _tile_dpbssd(ACC, AT, BT);                        \
-    }                                                   \
-  } while (0)
-
-// Tile products of groups [g0, g0 + count) (count <= 4) of one row tile x one column tile into
-// accumulator tiles 0..count-1; kSteps tile products per group (0: `runtime_steps`).
-template <int kKStep, int kSteps>
-[[gnu::always_inline]] inline void ComputeBatch(const int8_t* a_pack, const int8_t* panel, int g0,
-                                                int count, int runtime_steps) {
-  constexpr int64_t kAStepBytes = kTileRows * kKStep;
-  constexpr int64_t kBStepBytes = 16 * kKStep;  // kKStep / 4 rows of 64 bytes
-  const int steps = kSteps > 0 ? kSteps : runtime_steps;
-  const int64_t a_group = steps * kAStepBytes;
-  const int64_t b_group = steps * kBStepBytes;
-  const int8_t* a = a_pack + g0 * a_group;
-  const int8_t* b = panel + g0 * b_group;
-  FP4MOE_INT4_AMX_GROUP(0, 4, 6, a, b);
-  if (count > 1) FP4MOE_INT4_AMX_GROUP(1, 5, 7, a + a_group, b + b_group);
-  if (count > 2) FP4MOE_INT4_AMX_GROUP(2, 4, 6, a + 2 * a_group, b + 2 * b_group);
-  if (count > 3) FP4MOE_INT4_AMX_GROUP(3, 5, 7, a + 3 * a_group, b + 3 * b_group);
-}
-
-#undef FP4MOE_INT4_AMX_GROUP
-
-// Accumulator tiles 0..count-1 to `out`.
-[[gnu::always_inline]] inline void StoreBatch(int count, int32_t (*out)[kTileRows][kTileColumns]) {
-  _tile_stored(0, out[0][0], 64);
-  if (count > 1) _tile_stored(1, out[1][0], 64);
-  if (count > 2) _tile_stored(2, out[2][0], 64);
-  if (count > 3) _tile_stored(3, out[3][0], 64);
-}
-
-// C[m0 + r][n0 + j] (+)= acc[r][j] for r < rows, j < columns.
-[[gnu::always_inline]] inline void StoreTile(const __m512 acc[16], float* c, int64_t ldc,
-                                             int rows, int columns, bool first) {
-  // Constant indices only, so that acc stays in registers.
-  if (rows == kTileRows && columns == kTileColumns) {
-#pragma GCC unroll 16
-    for (int r = 0; r < kTileRows; ++r) {
-      float* row = c + r * ldc;
-      _mm512_storeu_ps(row, first ? acc[r] : _mm512_add_ps(acc[r], _mm512_loadu_ps(row)));
-    }
-    return;
+// The rows the next row pair packs (else the first of the next k block), into L2 while this
+// row pair is multiplied.
+void PrefetchNextActivations(const GemmArgs& args, int64_t m0, int64_t k0, int64_t block_k) {
+  const int64_t k = args.b.k;
+  const bool next_row_pair = m0 + kBlockRows < args.m;
+  const int64_t next_m0 = next_row_pair ? m0 + kBlockRows : 0;
+  const int64_t next_k0 = next_row_pair ? k0 : k0 + block_k;
+  if (next_k0 >= k) return;
+  const int64_t next_kc = k - next_k0 < block_k ? k - next_k0 : block_k;
+  for (int64_t r = next_m0; r < next_m0 + kBlockRows && r < args.m; ++r) {
+    const int8_t* row = args.a_int8.values + r * k + next_k0;
+    for (int64_t kk = 0; kk < next_kc; kk += 64) __builtin_prefetch(row + kk, 0, 2);
   }
-  alignas(64) float values[kTileRows][kTileColumns];
+}
+
+// Tile numbers are literals: the native intrinsics paste them into the assembly. Tiles:
+// int32 sums 0..3 (2 x row tile + column tile), activations 4 and 5, weights 6 and 7.
+[[gnu::always_inline]] inline void ZeroSums() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+// The 2 activation and 2 weight tiles of k step `s` of a group.
+template <int kKStep>
+[[gnu::always_inline]] inline void LoadOperands(const int8_t* a0, const int8_t* a1,
+                                                const int8_t* b0, const int8_t* b1, int s) {
+  _tile_loadd(4, a0 + s * kTileRows * kKStep, kKStep);
+  _tile_loadd(5, a1 + s * kTileRows * kKStep, kKStep);
+  _tile_loadd(6, b0 + s * 16 * kKStep, 64);
+  _tile_loadd(7, b1 + s * 16 * kKStep, 64);
+}
+
+// Int32 tile t of `sums` x (weight scale per column x activation scale per row) added into
+// its quarter of the float block.
+[[gnu::always_inline]] inline void ScaleTile(int t, const int32_t (*sums)[kTileRows][kTileColumns],
+                                             const float* weight_scales,
+                                             const float* activation_scales,
+                                             float (*block)[kBlockColumns]) {
+  const __m512 w = _mm512_load_ps(weight_scales);
 #pragma GCC unroll 16
-  for (int r = 0; r < kTileRows; ++r) _mm512_store_ps(values[r], acc[r]);
-  for (int r = 0; r < rows; ++r) {
+  for (int r = 0; r < kTileRows; ++r) {
+    float* out = &block[kTileRows * (t / 2) + r][kTileColumns * (t % 2)];
+    const __m512 sum = Int32ToFloat(_mm512_load_si512(sums[t][r]));
+    const __m512 scale = _mm512_mul_ps(w, _mm512_set1_ps(activation_scales[r]));
+    _mm512_store_ps(out, _mm512_fmadd_ps(sum, scale, _mm512_load_ps(out)));
+  }
+}
+
+// C[m0 + r][n0 + j] (+)= block[r][j] for r < rows, j < columns; the block is zeroed.
+void WriteBlock(float (*block)[kBlockColumns], float* c, int64_t ldc, int rows, int columns,
+                bool first) {
+  for (int r = 0; r < kBlockRows; ++r) {
     float* row = c + r * ldc;
-    for (int j = 0; j < columns; ++j) row[j] = first ? values[r][j] : row[j] + values[r][j];
+    if (r < rows && columns == kBlockColumns) {
+      for (int half = 0; half < 2; ++half) {
+        const __m512 sum = _mm512_load_ps(&block[r][16 * half]);
+        float* out = row + 16 * half;
+        _mm512_storeu_ps(out, first ? sum : _mm512_add_ps(sum, _mm512_loadu_ps(out)));
+      }
+    } else if (r < rows) {
+      for (int j = 0; j < columns; ++j) row[j] = first ? block[r][j] : row[j] + block[r][j];
+    }
+    _mm512_store_ps(&block[r][0], _mm512_setzero_ps());
+    _mm512_store_ps(&block[r][16], _mm512_setzero_ps());
   }
 }
 
-// Position in the (column tile, batch of groups) sequence of a row tile.
-struct Cursor {
-  int tile = 0;
-  int batch = 0;
-};
-
-// One row tile (rows [m0, m0 + rows)) x the decoded column tiles of the chunk over the k block
-// whose activations are packed: per column tile, the groups' int32 tiles scaled into 16 zmm
-// accumulators, written to C at the end.
-//
-// Schedule: the tile products run two batches ahead of the AVX-512 scaling (the int32 tiles
-// double-buffered), and every tile store comes after the scaling's loads in program order, so
-// that no load waits behind a tile store that still waits for its tile products (a load that
-// 4K-aliases a pending store stalls).
-template <int kKStep, int kSteps>
-void MultiplyRowTile(Scratch& scratch, const GemmArgs& args, int64_t m0, int rows, int64_t n0,
-                     int64_t n_end, int tiles, int block_groups, int runtime_steps, bool first) {
-  const int batches = (block_groups + kBatch - 1) / kBatch;
-  const int last_count = block_groups - (batches - 1) * kBatch;
-  auto count_of = [&](const Cursor& c) { return c.batch == batches - 1 ? last_count : kBatch; };
-  auto advance = [&](Cursor& c) {
-    if (++c.batch == batches) {
-      c.batch = 0;
-      ++c.tile;
-    }
-  };
-  auto compute = [&](const Cursor& c) {
-    ComputeBatch<kKStep, kSteps>(scratch.a_pack, scratch.panels[c.tile][0], c.batch * kBatch,
-                                 count_of(c), runtime_steps);
-  };
-
-  Cursor ahead;  // the next batch to compute
-  int ahead_buffer = 0;
-  for (int i = 0; i < 2 && ahead.tile < tiles; ++i) {
-    compute(ahead);
-    StoreBatch(count_of(ahead), scratch.sums[ahead_buffer]);
-    advance(ahead);
-    ahead_buffer ^= 1;
-  }
-
-  __m512 acc[16];
-#pragma GCC unroll 16
-  for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-  Cursor current;
+// One row pair (rows [m0, m0 + rows), packed) x the chunk's column pairs over the k block.
+// Item i = (column pair i / groups, group i % groups): its 4 tile products run interleaved
+// with the scaling of item i - 1's tiles, which were stored one item earlier.
+template <int kKStep>
+void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, int64_t m0, int rows, int64_t n0,
+                     int64_t n_end, int pairs, int block_groups, int steps, bool first) {
+  constexpr int64_t kStepBytes = kTileRows * kKStep;  // one A tile; one B tile too
+  const int64_t group_bytes = steps * kStepBytes;
+  const int items = pairs * block_groups;
   int buffer = 0;
-  for (;;) {
-    const bool more = ahead.tile < tiles;
-    if (more) compute(ahead);
-    const int g0 = current.batch * kBatch;
-    const int count = count_of(current);
-    const int32_t (*sums)[kTileRows][kTileColumns] = scratch.sums[buffer];
-    const float (*weight_scales)[kTileColumns] = scratch.weight_scales[current.tile];
-    for (int j = 0; j < count; ++j) {
-      const __m512 w = _mm512_load_ps(weight_scales[g0 + j]);
-      const float* a_scales = scratch.a_scales[g0 + j];
-#pragma GCC unroll 16
-      for (int r = 0; r < 16; ++r) {
-        const __m512 sum = Int32ToFloat(_mm512_load_si512(sums[j][r]));
-        acc[r] = _mm512_fmadd_ps(sum, _mm512_mul_ps(w, _mm512_set1_ps(a_scales[r])), acc[r]);
+  for (int i = 0; i <= items; ++i) {
+    const bool compute = i < items;
+    const bool scale = i > 0;
+    const int pair = i / block_groups;
+    const int g = i % block_groups;
+    const int previous_pair = (i - 1) / block_groups;
+    const int previous_g = (i - 1) % block_groups;
+    const int32_t (*previous)[kTileRows][kTileColumns] = scratch.sums[buffer ^ 1];
+    const float* w0 = scale ? scratch.weight_scales[2 * previous_pair][previous_g] : nullptr;
+    const float* w1 = scale ? scratch.weight_scales[2 * previous_pair + 1][previous_g] : nullptr;
+    const float* s0 = scratch.a_scales[0][scale ? previous_g : 0];
+    const float* s1 = scratch.a_scales[1][scale ? previous_g : 0];
+
+    if (compute) {
+      const int8_t* a0 = scratch.a_pack[0] + g * group_bytes;
+      const int8_t* a1 = scratch.a_pack[1] + g * group_bytes;
+      const int8_t* b0 = scratch.panels[2 * pair][0] + g * group_bytes;
+      const int8_t* b1 = scratch.panels[2 * pair + 1][0] + g * group_bytes;
+      ZeroSums();
+      for (int s = 0; s + 1 < steps; ++s) {
+        LoadOperands<kKStep>(a0, a1, b0, b1, s);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+      }
+      LoadOperands<kKStep>(a0, a1, b0, b1, steps - 1);
+      _tile_dpbssd(0, 4, 6);
+    }
+    if (scale) ScaleTile(0, previous, w0, s0, scratch.block);
+    if (compute) _tile_dpbssd(1, 4, 7);
+    if (scale) ScaleTile(1, previous, w1, s0, scratch.block);
+    if (compute) _tile_dpbssd(2, 5, 6);
+    if (scale) ScaleTile(2, previous, w0, s1, scratch.block);
+    if (compute) _tile_dpbssd(3, 5, 7);
+    if (scale) {
+      ScaleTile(3, previous, w1, s1, scratch.block);
+      if (previous_g == block_groups - 1) {
+        const int64_t column = n0 + previous_pair * kBlockColumns;
+        const int columns =
+            n_end - column < kBlockColumns ? static_cast<int>(n_end - column) : kBlockColumns;
+        WriteBlock(scratch.block, args.c + m0 * args.ldc + column, args.ldc, rows, columns,
+                   first);
       }
     }
-    if (current.batch == batches - 1) {
-      const int64_t column = n0 + current.tile * kTileColumns;
-      const int columns =
-          n_end - column < kTileColumns ? static_cast<int>(n_end - column) : kTileColumns;
-      StoreTile(acc, args.c + m0 * args.ldc + column, args.ldc, rows, columns, first);
-#pragma GCC unroll 16
-      for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-    }
-    if (more) {
-      StoreBatch(count_of(ahead), scratch.sums[ahead_buffer]);
-      advance(ahead);
-      ahead_buffer ^= 1;
+    if (compute) {
+      int32_t(*out)[kTileRows][kTileColumns] = scratch.sums[buffer];
+      _tile_stored(0, out[0][0], 64);
+      _tile_stored(1, out[1][0], 64);
+      _tile_stored(2, out[2][0], 64);
+      _tile_stored(3, out[3][0], 64);
     }
     buffer ^= 1;
-    advance(current);
-    if (current.tile == tiles) break;
   }
 }
 
@@ -355,43 +333,41 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
   const int64_t block_k = (kKBlockTarget / group > 0 ? kKBlockTarget / group : 1) * group;
 
   ConfigureTiles(k_step);
-  // One TLS look-up per call: with -fPIC each access calls __tls_get_addr, which clobbers the
-  // zmm accumulators (the empty asm hides the address so that gcc cannot re-derive it).
-  Scratch* scratch_address = &thread_scratch;
-  asm("" : "+r"(scratch_address));
-  Scratch& scratch = *scratch_address;
+  // One TLS look-up per call: with -fPIC each access calls __tls_get_addr.
+  Scratch& scratch = thread_scratch;
+  std::memset(scratch.block, 0, sizeof scratch.block);
 
   constexpr int64_t kChunkColumns = kChunkTiles * kTileColumns;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += kChunkColumns) {
     const int64_t chunk_end = n_end - n0 < kChunkColumns ? n_end : n0 + kChunkColumns;
     const int tiles = static_cast<int>((chunk_end - n0 + kTileColumns - 1) / kTileColumns);
+    const int pairs = (tiles + 1) / 2;
     for (int64_t k0 = 0; k0 < b.k; k0 += block_k) {
       const int64_t kc = b.k - k0 < block_k ? b.k - k0 : block_k;
       const int block_groups = static_cast<int>(kc / group);
-      for (int t = 0; t < tiles; ++t) {
+      // An odd last tile pairs with a zero one.
+      for (int t = 0; t < 2 * pairs; ++t) {
         const int64_t column = n0 + t * kTileColumns;
-        const int columns = chunk_end - column < kTileColumns
-                                ? static_cast<int>(chunk_end - column)
-                                : kTileColumns;
+        const int64_t left = chunk_end > column ? chunk_end - column : 0;
+        const int columns = left < kTileColumns ? static_cast<int>(left) : kTileColumns;
         DecodePanel(b, column, columns, k0, kc, block_k, scratch.panels[t],
                     scratch.weight_scales[t]);
       }
-      for (int64_t m0 = 0; m0 < m; m0 += kTileRows) {
-        const int rows = m - m0 < kTileRows ? static_cast<int>(m - m0) : kTileRows;
-        PackActivations(scratch, args, m0, rows, k0, kc, block_k, k_step);
-        const bool first = k0 == 0;
-        if (k_step == 32 && steps == 1) {
-          MultiplyRowTile<32, 1>(scratch, args, m0, rows, n0, chunk_end, tiles, block_groups,
-                                 steps, first);
-        } else if (k_step == 32) {
-          MultiplyRowTile<32, 0>(scratch, args, m0, rows, n0, chunk_end, tiles, block_groups,
-                                 steps, first);
-        } else if (steps == 1) {
-          MultiplyRowTile<64, 1>(scratch, args, m0, rows, n0, chunk_end, tiles, block_groups,
-                                 steps, first);
+      for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
+        const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
+        for (int half = 0; half < 2; ++half) {
+          const int half_rows = rows - kTileRows * half;
+          PackActivations(args, m0 + kTileRows * half,
+                          half_rows < 0 ? 0 : (half_rows > kTileRows ? kTileRows : half_rows), k0,
+                          kc, k_step, scratch.a_pack[half], scratch.a_scales[half]);
+        }
+        PrefetchNextActivations(args, m0, k0, block_k);
+        if (k_step == 32) {
+          MultiplyRowPair<32>(scratch, args, m0, rows, n0, chunk_end, pairs, block_groups, steps,
+                              k0 == 0);
         } else {
-          MultiplyRowTile<64, 0>(scratch, args, m0, rows, n0, chunk_end, tiles, block_groups,
-                                 steps, first);
+          MultiplyRowPair<64>(scratch, args, m0, rows, n0, chunk_end, pairs, block_groups, steps,
+                              k0 == 0);
         }
       }
     }
