@@ -33,6 +33,13 @@ constexpr int kLaneBlocks[8] = {0, 1, 4, 5, 2, 3, 6, 7};
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
 
+// The float accumulator of the AVX2 kernels' driver loops (kernels/*_driver.h): 8 lanes.
+struct Avx2Accumulator {
+  using Acc = __m256;
+  static __m256 Zero() { return _mm256_setzero_ps(); }
+  static float Sum(__m256 v) { return SumLanes(v); }
+};
+
 // The 8 bytes at p widened to int32 lanes.
 [[maybe_unused]] __m256i WidenBytes(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
@@ -115,25 +122,46 @@ struct alignas(32) PreparedChunk {
       _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(offset_sums, ones)));
 }
 
-// acc + the exact lane sums of weights ([half][even, odd] unsigned bytes) times the prepared
-// chunk, scaled by weight_scales x the chunk's activation scales.
-[[maybe_unused]] __m256 AddChunkProducts(const __m256i (&weights)[2][2], __m256 weight_scales,
-                                         const PreparedChunk& a, __m256 acc) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i pair_sums[2];
-  for (int h = 0; h < 2; ++h) {
-    pair_sums[h] = _mm256_add_epi16(
-        _mm256_maddubs_epi16(weights[h][0],
-                             _mm256_load_si256(reinterpret_cast<const __m256i*>(a.even[h]))),
-        _mm256_maddubs_epi16(weights[h][1],
-                             _mm256_load_si256(reinterpret_cast<const __m256i*>(a.odd[h]))));
+// One chunk of one weight row for Avx2Int8Chunks::Add: unsigned bytes per block half and nibble
+// (the codes in the order of LoadBlockHalves), and the scales of lane L's elements.
+struct ChunkWeights {
+  __m256i bytes[2][2];  // [half][even, odd]
+  __m256 scales;
+};
+
+// The AVX2 part shared by the kernels of kernels/int8_tile_driver.h: tiles of 4 rows of A x 2
+// columns of B, chunks of 128 activations prepared by SplitActivations, one 16-element run per
+// int32 lane, summed exactly in int32 and scaled per lane in float.
+struct Avx2Int8Chunks : Avx2Accumulator {
+  static constexpr int kRowTile = 4;
+  static constexpr int kColumnTile = 2;
+  static constexpr int64_t kChunk = 128;
+  // Rows of A prepared and multiplied per pass over the columns: their prepared chunks (1.5
+  // bytes per element) stay in L2 while each column tile's codes stay in L1.
+  static constexpr int64_t kRowBlock = 64;
+  using Chunk = PreparedChunk;
+  using Weights = ChunkWeights;
+
+  // acc + the exact lane sums of the weights times the prepared chunk, scaled by the weight
+  // scales x the chunk's activation scales.
+  [[gnu::always_inline]] static __m256 Add(const ChunkWeights& w, const PreparedChunk& a,
+                                           __m256 acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i pair_sums[2];
+    for (int h = 0; h < 2; ++h) {
+      pair_sums[h] = _mm256_add_epi16(
+          _mm256_maddubs_epi16(w.bytes[h][0],
+                               _mm256_load_si256(reinterpret_cast<const __m256i*>(a.even[h]))),
+          _mm256_maddubs_epi16(w.bytes[h][1],
+                               _mm256_load_si256(reinterpret_cast<const __m256i*>(a.odd[h]))));
+    }
+    const __m256i block_sums = _mm256_add_epi32(
+        _mm256_madd_epi16(_mm256_add_epi16(pair_sums[0], pair_sums[1]), ones),
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(a.correction)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums),
+                           _mm256_mul_ps(w.scales, _mm256_load_ps(a.scale)), acc);
   }
-  const __m256i block_sums = _mm256_add_epi32(
-      _mm256_madd_epi16(_mm256_add_epi16(pair_sums[0], pair_sums[1]), ones),
-      _mm256_load_si256(reinterpret_cast<const __m256i*>(a.correction)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums),
-                         _mm256_mul_ps(weight_scales, _mm256_load_ps(a.scale)), acc);
-}
+};
 
 }  // namespace
 }  // namespace fp4moe::kernels

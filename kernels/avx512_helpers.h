@@ -36,6 +36,13 @@ namespace {
   return _mm_cvtss_f32(quarter);
 }
 
+// The float accumulator of the AVX-512 kernels' driver loops (kernels/*_driver.h): 16 lanes.
+struct Avx512Accumulator {
+  using Acc = __m512;
+  static __m512 Zero() { return _mm512_setzero_ps(); }
+  static float Sum(__m512 v) { return HorizontalSum(v); }
+};
+
 // One-byte E4M3 or E8M0 scales in the top byte of each dword lane (the rest zero) -> their
 // float values.
 template <ScaleKind kKind>

@@ -15,6 +15,7 @@
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/tile_loops.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -52,14 +53,8 @@ void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc
   const __m256 magnitudes = _mm256_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f);
   const __m256i sign_bit = _mm256_set1_epi32(INT32_MIN);
   const __m256i high_half = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
-  const int64_t code_bytes = b.k / 2;
   const int64_t blocks = b.k / 16;
-  const uint8_t* codes[kColumns];
-  const uint8_t* scales[kColumns];
-  for (int col = 0; col < kColumns; ++col) {
-    codes[col] = b.codes + (first_column + col) * code_bytes;
-    scales[col] = b.scales + (first_column + col) * blocks * kScaleBytes;
-  }
+  const WeightColumns<kColumns> columns(b, first_column, kScaleBytes);
   __m256 acc[kRows][kColumns];
   for (int r = 0; r < kRows; ++r) {
     for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm256_setzero_ps();
@@ -70,7 +65,7 @@ void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc
     alignas(32) float block_scales[kColumns][kChunkBlocks];
     if constexpr (kKind != ScaleKind::kFloat32) {
       for (int col = 0; col < kColumns; ++col) {
-        const uint8_t* chunk_scales = scales[col] + first_block;
+        const uint8_t* chunk_scales = columns.scales[col] + first_block;
         alignas(8) uint8_t tail_scales[kChunkBlocks] = {};
         if (chunk_blocks < kChunkBlocks) {
           // Fewer than 8 blocks remain: a padded copy, so nothing past the row is read.
@@ -87,14 +82,14 @@ void MultiplyTile(const WeightsView& b, const uint16_t* a, float* c, int64_t ldc
       for (int col = 0; col < kColumns; ++col) {
         __m256 scale;
         if constexpr (kKind == ScaleKind::kFloat32) {
-          scale = _mm256_broadcast_ss(reinterpret_cast<const float*>(scales[col]) + block);
+          scale = _mm256_broadcast_ss(reinterpret_cast<const float*>(columns.scales[col]) + block);
         } else {
           scale = _mm256_broadcast_ss(&block_scales[col][blk]);
         }
         __m256 table = _mm256_mul_ps(magnitudes, scale);
         if constexpr (kKind == ScaleKind::kFloat32) table = RoundToBf16(table);
         const __m256i packed = _mm256_cvtepu8_epi32(
-            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes[col] + 8 * block)));
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(columns.codes[col] + 8 * block)));
         even[col] = _mm256_xor_ps(
             _mm256_permutevar8x32_ps(table, packed),
             _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(packed, 28), sign_bit)));
@@ -133,12 +128,11 @@ void MultiplyRows(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t
 
 template <ScaleKind kKind>
 void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
-    const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
+  ForEachRowBlock(args.m, kRowBlock, [&](int64_t first_row, int64_t rows) {
     ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
       MultiplyRows<kKind, decltype(columns)::value>(args, first_row, rows, j);
     });
-  }
+  });
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/tile_loops.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -123,11 +124,13 @@ void StreamTile(const GemmArgs& args, int64_t first_column, int64_t k0, int64_t 
   for (int col = 0; col < kColumns; ++col) {
     for (int r = 0; r < kRows; ++r) acc[col][r] = _mm512_setzero_ps();
   }
+  // One-byte scales (E4M3 or E8M0) only.
+  const WeightColumns<kColumns> columns(b, first_column, 1);
   const uint8_t* codes[kColumns];
   const uint8_t* scales[kColumns];
   for (int col = 0; col < kColumns; ++col) {
-    codes[col] = b.codes + (first_column + col) * (b.k / 2) + k0 / 2;
-    scales[col] = b.scales + (first_column + col) * (b.k / 16) + k0 / 16;
+    codes[col] = columns.codes[col] + k0 / 2;
+    scales[col] = columns.scales[col] + k0 / 16;
   }
   for (int64_t g = 0; g < full_groups; ++g) {
     for (int col = 0; col < kColumns; ++col) {
@@ -139,13 +142,11 @@ void StreamTile(const GemmArgs& args, int64_t first_column, int64_t k0, int64_t 
     }
   }
   if (const int64_t tail = length - full_groups * kGroup; tail > 0) {
-    // Copies padded with zero codes and scales (their activations are zero too).
     for (int col = 0; col < kColumns; ++col) {
-      alignas(64) uint8_t tail_codes[kGroup / 2] = {};
-      alignas(64) uint8_t tail_scales[kGroup / 16] = {};
-      std::memcpy(tail_codes, codes[col] + full_groups * (kGroup / 2), tail / 2);
-      std::memcpy(tail_scales, scales[col] + full_groups * (kGroup / 16), tail / 16);
-      StreamGroup<kKind, kRows>(tail_codes, tail_scales,
+      const PaddedChunk<kGroup / 2, kGroup / 16> padded(
+          codes[col] + full_groups * (kGroup / 2), tail / 2,
+          scales[col] + full_groups * (kGroup / 16), tail / 16);
+      StreamGroup<kKind, kRows>(padded.codes, padded.scales,
                                 stream_scratch.a[0] + full_groups * kGroup, acc[col]);
     }
   }
@@ -211,13 +212,12 @@ void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t len
                       target + off);
   }
   if (off < length) {
-    // The end of k: copies padded with zero codes and scales.
+    // The end of k.
     const int64_t tail = length - off;
-    alignas(64) uint8_t tail_codes[kSpan / 2] = {};
-    alignas(64) uint8_t tail_scales[kSpan / 16 * 4] = {};
-    std::memcpy(tail_codes, codes + off / 2, tail / 2);
-    std::memcpy(tail_scales, scales + off / 16 * kScaleBytes, tail / 16 * kScaleBytes);
-    DecodeSpan<kKind>(tail_codes, tail_scales, static_cast<int>((tail + 31) / 32),
+    const PaddedChunk<kSpan / 2, kSpan / 16 * 4> padded(codes + off / 2, tail / 2,
+                                                        scales + off / 16 * kScaleBytes,
+                                                        tail / 16 * kScaleBytes);
+    DecodeSpan<kKind>(padded.codes, padded.scales, static_cast<int>((tail + 31) / 32),
                       target + off);
   }
 }
@@ -291,12 +291,11 @@ void DecodedColumns(const GemmArgs& args, int64_t first_row, int64_t rows, int64
 
 template <ScaleKind kKind>
 void Decoded(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  for (int64_t first_row = 0; first_row < args.m; first_row += kRowBlock) {
-    const int64_t rows = args.m - first_row < kRowBlock ? args.m - first_row : kRowBlock;
+  ForEachRowBlock(args.m, kRowBlock, [&](int64_t first_row, int64_t rows) {
     ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
       DecodedColumns<kKind, decltype(columns)::value>(args, first_row, rows, j);
     });
-  }
+  });
 }
 
 template <ScaleKind kKind>

@@ -5,22 +5,15 @@
 // int32 lane holds one 16-element block. Each block sum is scaled by both block scales into a
 // float lane; the 16 lanes are summed once per output.
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/avx512_helpers.h"
+#include "kernels/fp4_w4a4_lut_driver.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 
 namespace fp4moe::kernels {
 namespace {
-
-constexpr int kTileRows = 4;
-constexpr int kTileCols = 4;
-constexpr int64_t kBlock = 16;
-constexpr int64_t kChunk = 256;  // elements per step: 16 blocks, one int32 lane per block
-constexpr int64_t kChunkBytes = kChunk / 2;
-constexpr int64_t kChunkBlocks = kChunk / kBlock;
 
 // The signed multiplier is +-64 rather than +-1: +64 (0x40) and -64 (0xC0) differ only in bit
 // 7, so one vpternlogd forms it from the two sign bits. Block sums stay below 16*144*64 < 2^22.
@@ -109,8 +102,6 @@ __m512 DecodeWeightScales(ScaleKind kind, const uint8_t* scales) {
   }
 }
 
-int64_t WeightScaleBytes(ScaleKind kind) { return kind == ScaleKind::kFloat32 ? 4 : 1; }
-
 // One row of A over one chunk, shaped for the pair loop: per block half, the low and high
 // elements' magnitudes in index bits 3..5, and their sign bits in bit 7 of 0x40.
 struct PreparedRow {
@@ -135,26 +126,28 @@ void PrepareRow(const uint8_t* codes, const uint8_t* scales, PreparedRow& row) {
   row.scale = DecodeE4M3(scales);
 }
 
-// Pointers to one chunk of each row of A and each column of B in a tile.
-template <int Rows, int Cols>
-struct ChunkOperands {
-  const uint8_t* a_codes[Rows];
-  const uint8_t* a_scales[Rows];
-  const uint8_t* b_codes[Cols];
-  const uint8_t* b_scales[Cols];
+// The ISA's part of LutGemm (kernels/fp4_w4a4_lut_driver.h).
+struct Avx512Lut : Avx512Accumulator {
+  static constexpr int kTileRows = 4;
+  static constexpr int kTileCols = 4;
+  static constexpr int64_t kChunk = 256;  // elements per step: 16 blocks, one int32 lane per block
+  static constexpr float kOutputScale = 0.25f / kSignFactor;  // the products are 4x, signs 64x
+  template <int kRows, int kCols>
+  static void MultiplyChunk(const LutChunk<kRows, kCols>& in, ScaleKind kind,
+                            __m512 (&acc)[kRows][kCols]);
 };
 
-template <int Rows, int Cols>
-void MultiplyChunk(const ChunkOperands<Rows, Cols>& in, ScaleKind kind,
-                   __m512 (&acc)[Rows][Cols]) {
-  PreparedRow rows[Rows];
-  for (int i = 0; i < Rows; ++i) PrepareRow(in.a_codes[i], in.a_scales[i], rows[i]);
+template <int kRows, int kCols>
+void Avx512Lut::MultiplyChunk(const LutChunk<kRows, kCols>& in, ScaleKind kind,
+                              __m512 (&acc)[kRows][kCols]) {
+  PreparedRow rows[kRows];
+  for (int i = 0; i < kRows; ++i) PrepareRow(in.a_codes[i], in.a_scales[i], rows[i]);
   const __m512i table = _mm512_load_si512(kProducts.bytes);
   const __m512i low_magnitude = Bytes(0x07);
   const __m512i sign_bit = Bytes(0x80);
   const __m512i magic_bits = _mm512_set1_epi32(kMagicBits);
   const __m512 magic = _mm512_set1_ps(kMagic);
-  for (int j = 0; j < Cols; ++j) {
+  for (int j = 0; j < kCols; ++j) {
     // Per block half: low nibble's magnitude in bits 0..2 and sign in bit 7 (of the shifted
     // copy), high nibble's magnitude in bits 0..2 (shifted) and sign in bit 7.
     __m512i w[2], w_high[2], w_low_sign[2];
@@ -164,7 +157,7 @@ void MultiplyChunk(const ChunkOperands<Rows, Cols>& in, ScaleKind kind,
       w_low_sign[h] = _mm512_slli_epi16(w[h], 4);
     }
     const __m512 b_scale = DecodeWeightScales(kind, in.b_scales[j]);
-    for (int i = 0; i < Rows; ++i) {
+    for (int i = 0; i < kRows; ++i) {
       __m512i sum = magic_bits;
       for (int h = 0; h < 2; ++h) {
         const __m512i index_low =
@@ -184,85 +177,11 @@ void MultiplyChunk(const ChunkOperands<Rows, Cols>& in, ScaleKind kind,
   }
 }
 
-template <int Rows, int Cols>
-void MultiplyTile(const GemmArgs& args, int64_t row0, int64_t col0) {
-  const WeightsView& b = args.b;
-  const int64_t row_bytes = b.k / 2;
-  const int64_t blocks = b.k / kBlock;
-  const int64_t b_scale_bytes = WeightScaleBytes(b.scale_kind);
-  __m512 acc[Rows][Cols];
-  for (int i = 0; i < Rows; ++i) {
-    for (int j = 0; j < Cols; ++j) acc[i][j] = _mm512_setzero_ps();
-  }
-  ChunkOperands<Rows, Cols> in;
-  const int64_t full_chunks = b.k / kChunk;
-  for (int64_t c = 0; c < full_chunks; ++c) {
-    for (int i = 0; i < Rows; ++i) {
-      in.a_codes[i] = args.a_fp4.codes + (row0 + i) * row_bytes + c * kChunkBytes;
-      in.a_scales[i] = args.a_fp4.scales + (row0 + i) * blocks + c * kChunkBlocks;
-    }
-    for (int j = 0; j < Cols; ++j) {
-      in.b_codes[j] = b.codes + (col0 + j) * row_bytes + c * kChunkBytes;
-      in.b_scales[j] = b.scales + ((col0 + j) * blocks + c * kChunkBlocks) * b_scale_bytes;
-    }
-    MultiplyChunk(in, b.scale_kind, acc);
-  }
-  if (const int64_t tail_blocks = blocks - full_chunks * kChunkBlocks; tail_blocks > 0) {
-    // The last partial chunk, copied into zero padding: zero codes have zero products and zero
-    // scales keep the padding's lanes at zero.
-    alignas(64) uint8_t a_codes[Rows][kChunkBytes] = {};
-    alignas(64) uint8_t a_scales[Rows][kChunkBlocks] = {};
-    alignas(64) uint8_t b_codes[Cols][kChunkBytes] = {};
-    alignas(64) uint8_t b_scales[Cols][kChunkBlocks * 4] = {};
-    const int64_t tail_bytes = tail_blocks * kBlock / 2;
-    const int64_t offset = full_chunks * kChunkBytes;
-    const int64_t block_offset = full_chunks * kChunkBlocks;
-    for (int i = 0; i < Rows; ++i) {
-      std::memcpy(a_codes[i], args.a_fp4.codes + (row0 + i) * row_bytes + offset, tail_bytes);
-      std::memcpy(a_scales[i], args.a_fp4.scales + (row0 + i) * blocks + block_offset,
-                  tail_blocks);
-      in.a_codes[i] = a_codes[i];
-      in.a_scales[i] = a_scales[i];
-    }
-    for (int j = 0; j < Cols; ++j) {
-      std::memcpy(b_codes[j], b.codes + (col0 + j) * row_bytes + offset, tail_bytes);
-      std::memcpy(b_scales[j], b.scales + ((col0 + j) * blocks + block_offset) * b_scale_bytes,
-                  tail_blocks * b_scale_bytes);
-      in.b_codes[j] = b_codes[j];
-      in.b_scales[j] = b_scales[j];
-    }
-    MultiplyChunk(in, b.scale_kind, acc);
-  }
-  const float output_scale = 0.25f / kSignFactor * b.tensor_scale * args.a_fp4.tensor_scale;
-  for (int i = 0; i < Rows; ++i) {
-    for (int j = 0; j < Cols; ++j) {
-      args.c[(row0 + i) * args.ldc + col0 + j] = HorizontalSum(acc[i][j]) * output_scale;
-    }
-  }
-}
-
-using TileFunction = void (*)(const GemmArgs&, int64_t, int64_t);
-
-// [rows - 1][cols - 1]: full tiles and the remainders at the edges of m and n.
-constexpr TileFunction kTiles[kTileRows][kTileCols] = {
-    {MultiplyTile<1, 1>, MultiplyTile<1, 2>, MultiplyTile<1, 3>, MultiplyTile<1, 4>},
-    {MultiplyTile<2, 1>, MultiplyTile<2, 2>, MultiplyTile<2, 3>, MultiplyTile<2, 4>},
-    {MultiplyTile<3, 1>, MultiplyTile<3, 2>, MultiplyTile<3, 3>, MultiplyTile<3, 4>},
-    {MultiplyTile<4, 1>, MultiplyTile<4, 2>, MultiplyTile<4, 3>, MultiplyTile<4, 4>},
-};
-
 }  // namespace
 
 void FP4MOE_MICROKERNEL(fp4_w4a4_lut_4x4_avx512)(const GemmArgs& args, int64_t n_begin,
                                                   int64_t n_end) {
-  // Columns outer: a tile's columns of B stay in L1 while every row tile of A passes by.
-  for (int64_t col0 = n_begin; col0 < n_end; col0 += kTileCols) {
-    const int64_t cols = n_end - col0 < kTileCols ? n_end - col0 : kTileCols;
-    for (int64_t row0 = 0; row0 < args.m; row0 += kTileRows) {
-      const int64_t rows = args.m - row0 < kTileRows ? args.m - row0 : kTileRows;
-      kTiles[rows - 1][cols - 1](args, row0, col0);
-    }
-  }
+  LutGemm<Avx512Lut>(args, n_begin, n_end);
 }
 
 }  // namespace fp4moe::kernels

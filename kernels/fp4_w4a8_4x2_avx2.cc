@@ -12,23 +12,15 @@
 #include <cstring>
 
 #include "kernels/avx2_helpers.h"
+#include "kernels/int8_tile_driver.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
-#include "kernels/thread_scratch.h"
 #include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
 
-constexpr int kRowTile = 4;
-constexpr int kColumnTile = 2;
-constexpr int64_t kChunk = 128;  // elements per step: 64 code bytes, 8 blocks
-constexpr int64_t kChunkBytes = kChunk / 2;
-constexpr int64_t kChunkBlocks = kChunk / 16;
-// Rows of A prepared and multiplied per pass over the columns: their prepared chunks (1.5
-// bytes per element) stay in L2 while each column tile's codes stay in L1.
-constexpr int64_t kRowBlock = 64;
 constexpr int kWeightOffset = 12;  // table entries are 2 x E2M1 + 12
 
 // 8 one-byte scales, byte LaneBlocks()[L] in the low byte of dword lane L, the rest zero.
@@ -41,143 +33,56 @@ __m256i ScaleBytesInLaneOrder(const uint8_t* scales) {
   return _mm256_shuffle_epi8(_mm256_set1_epi64x(bytes), index);
 }
 
-// The 8 weight block scales of a chunk in lane order.
+// The kernel's part of MultiplyInt8 (kernels/int8_tile_driver.h).
 template <ScaleKind kKind>
-__m256 WeightScales(const uint8_t* scales) {
-  if constexpr (kKind == ScaleKind::kE4M3) {
-    return DecodeE4M3(ScaleBytesInLaneOrder(scales));
-  } else if constexpr (kKind == ScaleKind::kE8M0) {
-    return DecodeE8M0(ScaleBytesInLaneOrder(scales));
-  } else {
-    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(scales)),
-                                    LaneBlocks());
-  }
-}
+struct Fp4W4a8Avx2 : Avx2Int8Chunks {
+  static constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+  static constexpr int64_t kChunkBlocks = kChunk / 16;
 
-// Reorders `rows` rows of A (from row `first_row`) into chunks; the last chunk is zero-padded.
-void PrepareActivations(const Int8ActivationsView& a, int64_t k, int64_t first_row,
-                        int64_t rows, int64_t chunks, PreparedChunk* out) {
-  const int64_t blocks = k / 16;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int8_t* values = a.values + (first_row + r) * k;
-    const float* scales = a.scales + (first_row + r) * blocks;
-    for (int64_t c = 0; c < chunks; ++c) {
-      PreparedChunk& chunk = out[r * chunks + c];
-      const int8_t* src = values + c * kChunk;
-      const float* src_scales = scales + c * kChunkBlocks;
-      alignas(32) int8_t padded_values[kChunk];
-      alignas(32) float padded_scales[kChunkBlocks];
-      if (const int64_t count = k - c * kChunk; count < kChunk) {
-        std::memset(padded_values, 0, sizeof padded_values);
-        std::memset(padded_scales, 0, sizeof padded_scales);
-        std::memcpy(padded_values, src, count);
-        std::memcpy(padded_scales, src_scales, count / 16 * sizeof(float));
-        src = padded_values;
-        src_scales = padded_scales;
-      }
-      SplitActivations(src, kWeightOffset, chunk);
-      _mm256_store_ps(chunk.scale,
-                      _mm256_permutevar8x32_ps(_mm256_loadu_ps(src_scales), LaneBlocks()));
-    }
+  void PrepareChunk(const int8_t* values, const float* row_scales, int64_t begin, int64_t count,
+                    PreparedChunk& chunk) const {
+    alignas(32) float padded_scales[kChunkBlocks];
+    const float* scales = BlockScalesOfChunk(row_scales, begin, count, padded_scales);
+    SplitActivations(values, kWeightOffset, chunk);
+    _mm256_store_ps(chunk.scale, _mm256_permutevar8x32_ps(_mm256_loadu_ps(scales), LaneBlocks()));
   }
-}
 
-// C[rows, columns] for kRows prepared rows and kColumns columns from `first_column`.
-template <ScaleKind kKind, int kRows, int kColumns>
-void MultiplyTile(const WeightsView& b, const PreparedChunk* prepared, int64_t chunks,
-                  int64_t first_column, float* c, int64_t ldc) {
-  constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
-  const __m256i table = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4,
-                                         0, 12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6,
-                                         4, 0);
-  const __m256i nibble = _mm256_set1_epi8(0x0F);
-  const int64_t code_bytes = b.k / 2;
-  const int64_t blocks = b.k / 16;
-  const int64_t full_chunks = b.k / kChunk;
-  const uint8_t* codes[kColumns];
-  const uint8_t* scales[kColumns];
-  for (int col = 0; col < kColumns; ++col) {
-    codes[col] = b.codes + (first_column + col) * code_bytes;
-    scales[col] = b.scales + (first_column + col) * blocks * kScaleBytes;
-  }
-  __m256 acc[kRows][kColumns];
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm256_setzero_ps();
-  }
-  const auto multiply_chunk = [&](int64_t chunk, int col, const uint8_t* chunk_codes,
-                                  const uint8_t* chunk_scales) {
+  static int64_t ScaleOffset(int64_t chunk) { return chunk * kChunkBlocks * kScaleBytes; }
+
+  [[gnu::always_inline]] static ChunkWeights LoadWeights(const uint8_t* codes,
+                                                         const uint8_t* scales) {
+    const __m256i table = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6,
+                                           4, 0, 12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9,
+                                           8, 6, 4, 0);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    ChunkWeights w;
     __m256i halves[2];
-    LoadBlockHalves(chunk_codes, halves[0], halves[1]);
-    __m256i weights[2][2];  // [half][even, odd]
+    LoadBlockHalves(codes, halves[0], halves[1]);
     for (int h = 0; h < 2; ++h) {
-      weights[h][0] = _mm256_shuffle_epi8(table, _mm256_and_si256(halves[h], nibble));
-      weights[h][1] =
+      w.bytes[h][0] = _mm256_shuffle_epi8(table, _mm256_and_si256(halves[h], nibble));
+      w.bytes[h][1] =
           _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(halves[h], 4), nibble));
     }
-    const __m256 weight_scales = WeightScales<kKind>(chunk_scales);
-    for (int r = 0; r < kRows; ++r) {
-      acc[r][col] = AddChunkProducts(weights, weight_scales, prepared[r * chunks + chunk],
-                                     acc[r][col]);
+    // The 8 block scales in lane order.
+    if constexpr (kKind == ScaleKind::kE4M3) {
+      w.scales = DecodeE4M3(ScaleBytesInLaneOrder(scales));
+    } else if constexpr (kKind == ScaleKind::kE8M0) {
+      w.scales = DecodeE8M0(ScaleBytesInLaneOrder(scales));
+    } else {
+      w.scales = _mm256_permutevar8x32_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(scales)),
+                                          LaneBlocks());
     }
-  };
-  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
-    for (int col = 0; col < kColumns; ++col) {
-      multiply_chunk(chunk, col, codes[col] + chunk * kChunkBytes,
-                     scales[col] + chunk * kChunkBlocks * kScaleBytes);
-    }
+    return w;
   }
-  if (full_chunks < chunks) {
-    // k % 128 elements remain: copies padded with zero codes and scales finish the row (the
-    // prepared activations and their scales are zero there too).
-    const int64_t tail_blocks = blocks - full_chunks * kChunkBlocks;
-    for (int col = 0; col < kColumns; ++col) {
-      alignas(32) uint8_t tail_codes[kChunkBytes] = {};
-      alignas(32) uint8_t tail_scales[kChunkBlocks * 4] = {};
-      std::memcpy(tail_codes, codes[col] + full_chunks * kChunkBytes, tail_blocks * 8);
-      std::memcpy(tail_scales, scales[col] + full_chunks * kChunkBlocks * kScaleBytes,
-                  tail_blocks * kScaleBytes);
-      multiply_chunk(full_chunks, col, tail_codes, tail_scales);
-    }
-  }
-  const float final_scale = 0.5f * b.tensor_scale;
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) {
-      c[r * ldc + first_column + col] = SumLanes(acc[r][col]) * final_scale;
-    }
-  }
-}
 
-template <ScaleKind kKind, int kColumns>
-void MultiplyRows(const WeightsView& b, const PreparedChunk* prepared, int64_t chunks,
-                  int64_t rows, int64_t first_column, float* c, int64_t ldc) {
-  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
-    MultiplyTile<kKind, decltype(tile_rows)::value, kColumns>(b, prepared + r * chunks, chunks,
-                                                              first_column, c + r * ldc, ldc);
-  });
-}
-
-template <ScaleKind kKind>
-void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  const WeightsView& b = args.b;
-  const int64_t chunks = (b.k + kChunk - 1) / kChunk;
-  const int64_t row_block = args.m < kRowBlock ? args.m : kRowBlock;
-  const size_t bytes = static_cast<size_t>(row_block * chunks) * sizeof(PreparedChunk);
-  auto* prepared = static_cast<PreparedChunk*>(ThreadScratch(bytes));
-  for (int64_t first_row = 0; first_row < args.m; first_row += row_block) {
-    const int64_t rows = args.m - first_row < row_block ? args.m - first_row : row_block;
-    PrepareActivations(args.a_int8, b.k, first_row, rows, chunks, prepared);
-    float* c = args.c + first_row * args.ldc;
-    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
-      MultiplyRows<kKind, decltype(columns)::value>(b, prepared, chunks, rows, j, c, args.ldc);
-    });
-  }
-}
+  static float OutputScale(const WeightsView& b) { return 0.5f * b.tensor_scale; }
+};
 
 }  // namespace
 
 void fp4_w4a8_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
-    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+    MultiplyInt8(Fp4W4a8Avx2<decltype(kind)::value>(), args, n_begin, n_end);
   });
 }
 

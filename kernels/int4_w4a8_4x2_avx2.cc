@@ -12,23 +12,17 @@
 #include <cstring>
 
 #include "kernels/avx2_helpers.h"
+#include "kernels/int8_tile_driver.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
-#include "kernels/thread_scratch.h"
 #include "kernels/tile_dispatch.h"
 
 namespace fp4moe::kernels {
 namespace {
 
-constexpr int kRowTile = 4;
-constexpr int kColumnTile = 2;
-constexpr int64_t kChunk = 128;  // k per step: 64 code bytes, 8 lanes of 16 k
-constexpr int64_t kChunkBytes = kChunk / 2;
+constexpr int64_t kChunk = Avx2Int8Chunks::kChunk;  // k per step: 64 code bytes, 8 lanes of 16 k
 constexpr int64_t kLaneK = 16;
-// Rows of A prepared and multiplied per pass over the columns: their prepared chunks (1.5
-// bytes per element) stay in L2 while each column tile's codes stay in L1.
-constexpr int64_t kRowBlock = 64;
 constexpr int kWeightOffset = 8;  // weights are multiplied as q + 8
 
 // Where a chunk's weight scales lie and how lanes pick theirs.
@@ -76,146 +70,61 @@ __m256i LoadScaleBytes(const uint8_t* scales, int64_t bytes) {
   }
 }
 
-// The weight scales of a chunk in lane order.
+// The kernel's part of MultiplyInt8 (kernels/int8_tile_driver.h).
 template <ScaleKind kKind>
-__m256 WeightScales(const uint8_t* scales, const ScaleLayout& layout) {
-  const __m256i raw = LoadScaleBytes(scales, layout.bytes);
-  if constexpr (kKind == ScaleKind::kBf16) {
-    // At most 8 BF16 scales: 16 bytes, which vpshufb reaches in either 128-bit half.
-    return _mm256_castsi256_ps(_mm256_shuffle_epi8(
-        _mm256_broadcastsi128_si256(_mm256_castsi256_si128(raw)), layout.lane_bf16));
-  } else {
-    return _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(raw, layout.lane_groups));
-  }
-}
+struct Int4W4a8Avx2 : Avx2Int8Chunks {
+  static constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 2;
 
-// Reorders `rows` rows of A (from row `first_row`) into chunks; the last chunk is zero-padded.
-void PrepareActivations(const Int8ActivationsView& a, int64_t k, int64_t first_row,
-                        int64_t rows, int64_t chunks, PreparedChunk* out) {
-  const int64_t group = a.group;
-  const int64_t groups = k / group;
-  for (int64_t r = 0; r < rows; ++r) {
-    const int8_t* values = a.values + (first_row + r) * k;
-    const float* scales = a.scales + (first_row + r) * groups;
-    for (int64_t c = 0; c < chunks; ++c) {
-      PreparedChunk& chunk = out[r * chunks + c];
-      const int8_t* src = values + c * kChunk;
-      alignas(32) int8_t padded_values[kChunk];
-      const int64_t count = k - c * kChunk;
-      if (count < kChunk) {
-        std::memset(padded_values, 0, sizeof padded_values);
-        std::memcpy(padded_values, src, count);
-        src = padded_values;
-      }
-      for (int lane = 0; lane < 8; ++lane) {
-        const int64_t offset = kLaneBlocks[lane] * kLaneK;
-        chunk.scale[lane] = offset < count ? scales[(c * kChunk + offset) / group] : 0.0f;
-      }
-      SplitActivations(src, kWeightOffset, chunk);
+  explicit Int4W4a8Avx2(int64_t group) : group(group), layout(LayoutFor(group, kScaleBytes)) {}
+
+  void PrepareChunk(const int8_t* values, const float* row_scales, int64_t begin, int64_t count,
+                    PreparedChunk& chunk) const {
+    for (int lane = 0; lane < 8; ++lane) {
+      const int64_t offset = kLaneBlocks[lane] * kLaneK;
+      chunk.scale[lane] = offset < count ? row_scales[(begin + offset) / group] : 0.0f;
     }
+    SplitActivations(values, kWeightOffset, chunk);
   }
-}
 
-// C[rows, columns] for kRows prepared rows and kColumns columns from `first_column`.
-template <ScaleKind kKind, int kRows, int kColumns>
-void MultiplyTile(const WeightsView& b, const ScaleLayout& layout,
-                  const PreparedChunk* prepared, int64_t chunks, int64_t first_column, float* c,
-                  int64_t ldc) {
-  constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 2;
-  const __m256i flip_signs = _mm256_set1_epi8(static_cast<char>(0x88));
-  const __m256i nibble = _mm256_set1_epi8(0x0F);
-  const int64_t code_bytes = b.k / 2;
-  const int64_t groups = b.k / b.block;
-  const int64_t full_chunks = b.k / kChunk;
-  const uint8_t* codes[kColumns];
-  const uint8_t* scales[kColumns];
-  for (int col = 0; col < kColumns; ++col) {
-    codes[col] = b.codes + (first_column + col) * code_bytes;
-    scales[col] = b.scales + (first_column + col) * groups * kScaleBytes;
-  }
-  __m256 acc[kRows][kColumns];
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) acc[r][col] = _mm256_setzero_ps();
-  }
-  const auto multiply_chunk = [&](int64_t chunk, int col, const uint8_t* chunk_codes,
-                                  const uint8_t* chunk_scales) {
+  // A chunk's first scale: groups before it.
+  int64_t ScaleOffset(int64_t chunk) const { return chunk * kChunk / group * kScaleBytes; }
+
+  [[gnu::always_inline]] ChunkWeights LoadWeights(const uint8_t* codes,
+                                                  const uint8_t* scales) const {
+    const __m256i flip_signs = _mm256_set1_epi8(static_cast<char>(0x88));
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    ChunkWeights w;
     __m256i halves[2];
-    LoadBlockHalves(chunk_codes, halves[0], halves[1]);
-    __m256i weights[2][2];  // [half][even, odd]
+    LoadBlockHalves(codes, halves[0], halves[1]);
     for (int h = 0; h < 2; ++h) {
       const __m256i offset_codes = _mm256_xor_si256(halves[h], flip_signs);
-      weights[h][0] = _mm256_and_si256(offset_codes, nibble);
-      weights[h][1] = _mm256_and_si256(_mm256_srli_epi16(offset_codes, 4), nibble);
+      w.bytes[h][0] = _mm256_and_si256(offset_codes, nibble);
+      w.bytes[h][1] = _mm256_and_si256(_mm256_srli_epi16(offset_codes, 4), nibble);
     }
-    const __m256 weight_scales = WeightScales<kKind>(chunk_scales, layout);
-    for (int r = 0; r < kRows; ++r) {
-      acc[r][col] = AddChunkProducts(weights, weight_scales, prepared[r * chunks + chunk],
-                                     acc[r][col]);
+    // The weight scales of the chunk in lane order.
+    const __m256i raw = LoadScaleBytes(scales, layout.bytes);
+    if constexpr (kKind == ScaleKind::kBf16) {
+      // At most 8 BF16 scales: 16 bytes, which vpshufb reaches in either 128-bit half.
+      w.scales = _mm256_castsi256_ps(_mm256_shuffle_epi8(
+          _mm256_broadcastsi128_si256(_mm256_castsi256_si128(raw)), layout.lane_bf16));
+    } else {
+      w.scales = _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(raw, layout.lane_groups));
     }
-  };
-  // A chunk's first scale: groups before it.
-  const auto scale_offset = [&](int64_t chunk) { return chunk * kChunk / b.block * kScaleBytes; };
-  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
-    for (int col = 0; col < kColumns; ++col) {
-      multiply_chunk(chunk, col, codes[col] + chunk * kChunkBytes,
-                     scales[col] + scale_offset(chunk));
-    }
+    return w;
   }
-  if (full_chunks < chunks) {
-    // k % 128 remain (G < 128): copies padded with zero codes and scales finish the row (the
-    // prepared activations and their scales are zero there too).
-    const int64_t tail_k = b.k - full_chunks * kChunk;
-    for (int col = 0; col < kColumns; ++col) {
-      alignas(32) uint8_t tail_codes[kChunkBytes] = {};
-      alignas(32) uint8_t tail_scales[32] = {};
-      std::memcpy(tail_codes, codes[col] + full_chunks * kChunkBytes, tail_k / 2);
-      std::memcpy(tail_scales, scales[col] + scale_offset(full_chunks),
-                  tail_k / b.block * kScaleBytes);
-      multiply_chunk(full_chunks, col, tail_codes, tail_scales);
-    }
-  }
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) {
-      c[r * ldc + first_column + col] = SumLanes(acc[r][col]);
-    }
-  }
-}
 
-template <ScaleKind kKind, int kColumns>
-void MultiplyRows(const WeightsView& b, const ScaleLayout& layout,
-                  const PreparedChunk* prepared, int64_t chunks, int64_t rows,
-                  int64_t first_column, float* c, int64_t ldc) {
-  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
-    MultiplyTile<kKind, decltype(tile_rows)::value, kColumns>(
-        b, layout, prepared + r * chunks, chunks, first_column, c + r * ldc, ldc);
-  });
-}
+  static float OutputScale(const WeightsView&) { return 1.0f; }
 
-template <ScaleKind kKind>
-void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  const WeightsView& b = args.b;
-  const int64_t chunks = (b.k + kChunk - 1) / kChunk;
-  const int64_t row_block = args.m < kRowBlock ? args.m : kRowBlock;
-  const size_t bytes = static_cast<size_t>(row_block * chunks) * sizeof(PreparedChunk);
-  const ScaleLayout layout = LayoutFor(b.block, kKind == ScaleKind::kFloat32 ? 4 : 2);
-  auto* prepared = static_cast<PreparedChunk*>(ThreadScratch(bytes));
-  for (int64_t first_row = 0; first_row < args.m; first_row += row_block) {
-    const int64_t rows = args.m - first_row < row_block ? args.m - first_row : row_block;
-    PrepareActivations(args.a_int8, b.k, first_row, rows, chunks, prepared);
-    float* c = args.c + first_row * args.ldc;
-    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
-      MultiplyRows<kKind, decltype(columns)::value>(b, layout, prepared, chunks, rows, j, c,
-                                                    args.ldc);
-    });
-  }
-}
+  int64_t group;
+  ScaleLayout layout;
+};
 
 }  // namespace
 
 void int4_w4a8_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   // E4M3 and E8M0 scales are E2M1 formats only, other paths.
   DispatchScaleKind<ScaleKind::kBf16, ScaleKind::kFloat32>(args.b.scale_kind, [&](auto kind) {
-    Multiply<decltype(kind)::value>(args, n_begin, n_end);
+    MultiplyInt8(Int4W4a8Avx2<decltype(kind)::value>(args.b.block), args, n_begin, n_end);
   });
 }
 

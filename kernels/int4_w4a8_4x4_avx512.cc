@@ -16,6 +16,7 @@
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/tile_dispatch.h"
+#include "kernels/tile_loops.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -148,18 +149,16 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0, i
     MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);
   }
   if (full_chunks * kChunkK < kc) {
-    // A last chunk of fewer than 128 k: zero-padded copies, so that nothing past the row is
-    // read (its zero activations and scales cancel the padding).
+    // A last chunk of fewer than 128 k.
     const int64_t kk = k0 + full_chunks * kChunkK;
     const int64_t rest = kc - full_chunks * kChunkK;
-    alignas(64) uint8_t codes[kCols][64] = {};
-    alignas(16) uint8_t scales[kCols][16] = {};
+    PaddedChunk<kChunkK / 2, 16> padded[kCols];
     WeightChunk w[kCols];
     for (int c = 0; c < kCols; ++c) {
-      std::memcpy(codes[c], b.codes + (n0 + c) * (b.k / 2) + kk / 2, rest / 2);
-      std::memcpy(scales[c], b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes,
-                  rest / b.block * scale_bytes);
-      w[c] = {codes[c], scales[c]};
+      padded[c].Copy(b.codes + (n0 + c) * (b.k / 2) + kk / 2, rest / 2,
+                     b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes,
+                     rest / b.block * scale_bytes);
+      w[c] = {padded[c].codes, padded[c].scales};
     }
     for (int r = 0; r < kRows; ++r) a[r] = &activation_chunks[r][full_chunks];
     MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);

@@ -1,0 +1,66 @@
+#ifndef FP4MOE_KERNELS_TILE_LOOPS_H_
+#define FP4MOE_KERNELS_TILE_LOOPS_H_
+
+// Pieces of the SIMD microkernels' driver loops that do not depend on the ISA: blocks of rows,
+// where a tile's weight rows start, zero-padded copies of the last partial chunk of k.
+// ISA-neutral, and in an anonymous namespace like the per-ISA helpers (see
+// kernels/microkernel.bzl on the ODR trap): each kernel file gets its own copy.
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+// block(first row, rows) over m rows in blocks of `row_block` rows, the last one shorter.
+template <typename F>
+void ForEachRowBlock(int64_t m, int64_t row_block, F&& block) {
+  for (int64_t first_row = 0; first_row < m; first_row += row_block) {
+    block(first_row, m - first_row < row_block ? m - first_row : row_block);
+  }
+}
+
+// Where kColumns rows of B (columns of C) from `first_column` start: their codes, and their
+// block scales of `scale_bytes` bytes each.
+template <int kColumns>
+struct WeightColumns {
+  WeightColumns(const WeightsView& b, int64_t first_column, int64_t scale_bytes) {
+    const int64_t code_bytes = b.k / 2;
+    const int64_t row_scale_bytes = b.k / b.block * scale_bytes;
+    for (int col = 0; col < kColumns; ++col) {
+      codes[col] = b.codes + (first_column + col) * code_bytes;
+      scales[col] = b.scales + (first_column + col) * row_scale_bytes;
+    }
+  }
+
+  const uint8_t* codes[kColumns];
+  const uint8_t* scales[kColumns];
+};
+
+// The last, partial chunk of a row of codes and of its scales, copied into zero padding so
+// that nothing past the row is read: zero codes and zero scales add nothing (and the
+// activations there are zero too).
+template <int64_t kCodeBytes, int64_t kScaleBytes>
+struct PaddedChunk {
+  PaddedChunk() = default;
+  PaddedChunk(const uint8_t* from_codes, int64_t code_bytes, const uint8_t* from_scales,
+              int64_t scale_bytes) {
+    Copy(from_codes, code_bytes, from_scales, scale_bytes);
+  }
+
+  void Copy(const uint8_t* from_codes, int64_t code_bytes, const uint8_t* from_scales,
+            int64_t scale_bytes) {
+    std::memcpy(codes, from_codes, code_bytes);
+    std::memcpy(scales, from_scales, scale_bytes);
+  }
+
+  alignas(64) uint8_t codes[kCodeBytes] = {};
+  alignas(64) uint8_t scales[kScaleBytes] = {};
+};
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_TILE_LOOPS_H_
