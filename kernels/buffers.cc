@@ -205,12 +205,13 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x) {
       return absl::OkStatus();
     }
     case GemmPath::kFp4W4A4Lut: {
-      // Dynamic NVFP4 quantization of the activations, the tensor scale from their amax.
-      absl::StatusOr<Nvfp4Tensor> t = QuantizeNvfp4(name, x);
-      if (!t.ok()) return t.status();
-      std::memcpy(values_.data(), t->packed.data(), t->packed.size());
-      std::memcpy(scales_.data(), t->scales.data(), t->scales.size());
-      tensor_scale_ = t->scale_2;
+      // Dynamic NVFP4 quantization of the activations, the tensor scale from their amax,
+      // straight into this buffer; all-zero activations quantize to zeros.
+      absl::StatusOr<float> scale_2 =
+          QuantizeNvfp4Into(name, x, absl::MakeSpan(values_.data(), m_ * k_ / 2),
+                            absl::MakeSpan(scales_.data(), m_ * (k_ / kE2M1Block)));
+      if (!scale_2.ok()) return scale_2.status();
+      tensor_scale_ = *scale_2;
       return absl::OkStatus();
     }
     case GemmPath::kFp4W4A16: {

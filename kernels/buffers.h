@@ -73,7 +73,8 @@ class BufferA {
   static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k,
                                         int64_t group);
 
-  // Quantizes x [m, k] (m <= max_m) for the path. NaN/Inf or a wrong shape is an error.
+  // Quantizes x [m, k] (m <= max_m) for the path into the buffer, allocating nothing. NaN/Inf
+  // or a wrong shape is an error; all-zero rows or activations are not (they give zeros).
   absl::Status Set(std::string_view name, ConstRowMatrixRef x);
   // The same from BF16 rows [m, k].
   absl::Status SetBf16(std::string_view name, const uint16_t* x, int64_t m);

@@ -272,6 +272,7 @@ absl::Status MoeLayer::ForwardChecked(int64_t qlen, int k, const int64_t* expert
       !s.ok()) {
     return s;
   }
+  last_kernels_used_ = {};
   return qlen <= kDecodeMaxTokens
              ? Decode(qlen, k, expert_ids, routing_weights, input, output)
              : Prefill(qlen, k, expert_ids, routing_weights, input, output);
@@ -287,8 +288,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
     const int64_t count = std::min<int64_t>(wave_size, active.size() - begin);
     for (int64_t j = 0; j < count; ++j) {
       const int64_t e = active[begin + j];
-      jobs_[j] = {e, grouping_.rows(e), &prefill_inputs_[j].quantized};
-      job_of_expert_[e] = j;
+      AssignJob(j, {e, grouping_.rows(e), &prefill_inputs_[j].quantized});
     }
     ResetJobStates(count);
     FirstError errors;
@@ -344,8 +344,7 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
   for (int64_t i = 0; i < qlen * k; ++i) {
     const int64_t e = expert_ids[i];
     if (job_of_expert_[e] >= 0) continue;
-    job_of_expert_[e] = count;
-    jobs_[count++] = {e, qlen, decode_input_.get()};
+    AssignJob(count++, {e, qlen, decode_input_.get()});
   }
   const int64_t hidden = config_.hidden_size;
   absl::Status status =
@@ -383,6 +382,12 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
   }
   for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
   return status;
+}
+
+void MoeLayer::AssignJob(int64_t j, const Job& job) {
+  jobs_[j] = job;
+  job_of_expert_[job.expert] = j;
+  (&KernelFor(job.rows) == kernel_ ? last_kernels_used_.tile : last_kernels_used_.gemv) = true;
 }
 
 void MoeLayer::ResetJobStates(int64_t job_count) {

@@ -27,8 +27,8 @@ inline constexpr int64_t kDecodeMaxTokens = 4;
 //   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
 // e = expert_ids[t, j], each GEMM run by the configured path's microkernel.
 //
-// Every buffer is sized at Create from max_len and the config; Forward allocates nothing
-// (except that the W4A4 path's activation quantizer builds temporary tensors).
+// Every buffer is sized at Create from max_len and the config; Forward allocates nothing, on
+// every path (activations, all-zero ones included, are quantized into those buffers).
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
@@ -50,7 +50,22 @@ class MoeLayer {
                        const float* routing_weights, const uint16_t* input, float* output);
 
   const MoeConfig& config() const { return config_; }
+  // The tile kernel, for products of at least kernel().min_m rows, and the one for products
+  // of fewer (a GEMV kernel; the same as kernel() where kernel().min_m is 1).
   const kernels::Microkernel& kernel() const { return *kernel_; }
+  const kernels::Microkernel& gemv_kernel() const { return *gemv_kernel_; }
+  // The kernel an expert's products run with for `rows` activation rows. A decode call
+  // (qlen <= kDecodeMaxTokens) gives every chosen expert qlen rows; a prefill call gives each
+  // expert the tokens routed to it, so one call may run both kernels.
+  const kernels::Microkernel& KernelFor(int64_t rows) const {
+    return rows < kernel_->min_m ? *gemv_kernel_ : *kernel_;
+  }
+  // Which kernels the last Forward that passed its argument checks ran products with.
+  struct KernelsUsed {
+    bool tile = false;  // kernel()
+    bool gemv = false;  // gemv_kernel()
+  };
+  KernelsUsed last_kernels_used() const { return last_kernels_used_; }
   // The block of K the kernels' scales cover, which int8 activations are grouped by: 16 for
   // every E2M1 format (MXFP4's 32 is stored twice), group_size for INT4 K2.
   int64_t kernel_block() const { return kernel_block_; }
@@ -90,9 +105,8 @@ class MoeLayer {
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
            const kernels::Microkernel* gemv_kernel, int numa_nodes);
-  const kernels::Microkernel& KernelFor(int64_t rows) const {
-    return rows < kernel_->min_m ? *gemv_kernel_ : *kernel_;
-  }
+  // Sets jobs_[j] and job_of_expert_, and notes the kernel the job will run.
+  void AssignJob(int64_t j, const Job& job);
   absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
 
   absl::Status ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
@@ -137,6 +151,7 @@ class MoeLayer {
   std::vector<Job> jobs_;
   std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
   std::unique_ptr<JobState[]> job_states_;  // [tp_parts][jobs_.size()]
+  KernelsUsed last_kernels_used_;
   PartScheduler scheduler_;
   std::atomic<bool> in_use_{false};
 };

@@ -1,8 +1,11 @@
 #include "moe/moe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -18,6 +21,42 @@
 #include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
 #include "quant/test_matchers.h"
+
+// This binary's operator new counts the allocations of every thread while
+// g_count_allocations is set (the no-allocation tests set it around Forward calls).
+namespace {
+std::atomic<bool> g_count_allocations{false};
+std::atomic<int64_t> g_allocations{0};
+
+void* Allocate(std::size_t size, std::size_t alignment) {
+  if (g_count_allocations.load(std::memory_order_relaxed)) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (size == 0) size = 1;
+  void* p = alignment <= alignof(std::max_align_t)
+                ? std::malloc(size)
+                : std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return Allocate(size, 0); }
+void* operator new[](std::size_t size) { return Allocate(size, 0); }
+void* operator new(std::size_t size, std::align_val_t a) {
+  return Allocate(size, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t size, std::align_val_t a) {
+  return Allocate(size, static_cast<std::size_t>(a));
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace fp4moe::moe {
 namespace {
@@ -167,6 +206,50 @@ TEST_P(MoeFormatPathTest, Bf16InputMatchesReferenceOnRoundedInput) {
   }
 }
 
+TEST_P(MoeFormatPathTest, AllZeroInputGivesZeros) {
+  const auto [format, path] = GetParam();
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), RandomExperts(13));
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  for (int64_t qlen : {1, 3, 64}) {  // decode and prefill
+    const Routing r = RandomRouting(qlen, 800 + qlen);
+    const RowMatrixXf x = RowMatrixXf::Zero(qlen, kHidden);
+    EXPECT_EQ(RunLayer(**layer, r, x), RowMatrixXf::Zero(qlen, kHidden)) << "qlen " << qlen;
+    const std::vector<uint16_t> bf16(qlen * kHidden, FloatToBf16(0.0f));
+    RowMatrixXf out = RowMatrixXf::Constant(qlen, kHidden, 42.0f);
+    const absl::Status s =
+        (*layer)->Forward(qlen, r.k, r.ids.data(), r.weights.data(), bf16.data(), out.data());
+    ASSERT_TRUE(s.ok()) << s << " qlen " << qlen;
+    EXPECT_EQ(out, RowMatrixXf::Zero(qlen, kHidden)) << "bf16 qlen " << qlen;
+  }
+}
+
+// Allocations by any thread during the Forward calls of decode and prefill, float and BF16
+// input, the first calls of the layer included.
+TEST_P(MoeFormatPathTest, ForwardAllocatesNothing) {
+  const auto [format, path] = GetParam();
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), RandomExperts(14));
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  for (int64_t qlen : {int64_t{2}, int64_t{64}, kMaxLen}) {
+    const Routing r = RandomRouting(qlen, 900 + qlen);
+    const RowMatrixXf x = RandomMatrix(qlen, kHidden, 1000 + qlen);
+    std::vector<uint16_t> bf16(x.size());
+    for (int64_t i = 0; i < x.size(); ++i) bf16[i] = FloatToBf16(x.data()[i]);
+    RowMatrixXf out(qlen, kHidden);
+    g_allocations.store(0);
+    g_count_allocations.store(true);
+    const absl::Status f32 =
+        (*layer)->Forward(qlen, r.k, r.ids.data(), r.weights.data(), x.data(), out.data());
+    const absl::Status b16 =
+        (*layer)->Forward(qlen, r.k, r.ids.data(), r.weights.data(), bf16.data(), out.data());
+    g_count_allocations.store(false);
+    ASSERT_TRUE(f32.ok()) << f32;
+    ASSERT_TRUE(b16.ok()) << b16;
+    EXPECT_EQ(g_allocations.load(), 0) << "qlen " << qlen;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllFormatsAndPaths, MoeFormatPathTest,
     ::testing::Values(FormatPath{WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut},
@@ -236,6 +319,60 @@ TEST_F(MoeRoutingTest, ZeroRoutingWeights) {
   std::fill(all_zero.weights.begin(), all_zero.weights.end(), 0.0f);
   const RowMatrixXf x = RandomMatrix(64, kHidden, 11);
   EXPECT_EQ(RunLayer(*layer_, all_zero, x).cwiseAbs().maxCoeff(), 0.0f);
+}
+
+// A token whose input row is all zero, in decode and in prefill where it is the only token of
+// its expert (whose quantized activations are then all zero), on the W4A4 path: no error, a
+// zero output row, and the other tokens as the reference says.
+TEST(MoeLayerTest, ZeroRowAmongNonzeroRowsOnW4A4) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(15);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  ASSERT_EQ((*layer)->kernel().path, GemmPath::kFp4W4A4Lut);
+  for (int64_t qlen : {2, 64}) {
+    const int64_t zero_token = qlen / 2;
+    // Every other token takes k of experts 0..6; the zero token takes expert 7 and two others.
+    Routing r;
+    std::mt19937_64 rng(16 + qlen);
+    std::uniform_real_distribution<float> weight(0.05f, 1.0f);
+    for (int64_t t = 0; t < qlen; ++t) {
+      std::vector<int64_t> order(kExperts - 1);
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      if (t == zero_token) order[0] = kExperts - 1;
+      for (int j = 0; j < r.k; ++j) {
+        r.ids.push_back(order[j]);
+        r.weights.push_back(weight(rng));
+      }
+    }
+    RowMatrixXf x = RandomMatrix(qlen, kHidden, 17 + qlen);
+    x.row(zero_token).setZero();
+    const RowMatrixXf out = RunLayer(**layer, r, x);
+    EXPECT_EQ(out.row(zero_token), RowMatrixXf::Zero(1, kHidden)) << "qlen " << qlen;
+    ExpectMatchesReference(**layer, floats, r, x, out,
+                           absl::StrFormat("nvfp4 w4a4 zero row qlen %d", qlen));
+  }
+}
+
+TEST(MoeLayerTest, LastKernelsUsedAreWhatKernelForSays) {
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(
+      SmallConfig(WeightFormat::kInt4K2, GemmPath::kInt4W4A8), RandomExperts(18));
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  const MoeLayer& l = **layer;
+  EXPECT_EQ(&l.KernelFor(l.kernel().min_m), &l.kernel());
+  EXPECT_EQ(&l.KernelFor(1), l.kernel().min_m > 1 ? &l.gemv_kernel() : &l.kernel());
+  for (int64_t qlen : {int64_t{1}, kDecodeMaxTokens}) {  // decode: every expert runs qlen rows
+    const Routing r = RandomRouting(qlen, 19);
+    RunLayer(**layer, r, RandomMatrix(qlen, kHidden, 20));
+    const bool tile = &l.KernelFor(qlen) == &l.kernel();
+    EXPECT_EQ(l.last_kernels_used().tile, tile) << "qlen " << qlen;
+    EXPECT_EQ(l.last_kernels_used().gemv, !tile) << "qlen " << qlen;
+  }
+  const Routing r = RandomRouting(kMaxLen, 21);
+  RunLayer(**layer, r, RandomMatrix(kMaxLen, kHidden, 22));
+  // Prefill: 3 of 8 experts per token give every expert far more than min_m of the rows.
+  EXPECT_TRUE(l.last_kernels_used().tile);
 }
 
 TEST(MoeLayerTest, TensorPartsAgreeUpToFloatRounding) {

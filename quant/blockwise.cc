@@ -1,5 +1,6 @@
 #include "quant/blockwise.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -10,8 +11,26 @@ absl::StatusOr<std::vector<uint8_t>> QuantizeBlockwise(
     std::string_view tensor, ConstRowMatrixRef w, int64_t block,
     absl::FunctionRef<float(int64_t block_index, float block_amax)> divisor,
     absl::FunctionRef<uint8_t(float quotient)> encode) {
+  std::vector<uint8_t> packed(w.rows() * w.cols() / 2);
+  if (absl::Status s =
+          QuantizeBlockwiseInto(tensor, w, block, divisor, encode, absl::MakeSpan(packed));
+      !s.ok()) {
+    return s;
+  }
+  return packed;
+}
+
+absl::Status QuantizeBlockwiseInto(
+    std::string_view tensor, ConstRowMatrixRef w, int64_t block,
+    absl::FunctionRef<float(int64_t block_index, float block_amax)> divisor,
+    absl::FunctionRef<uint8_t(float quotient)> encode, absl::Span<uint8_t> packed) {
+  if (packed.size() != static_cast<size_t>(w.rows() * w.cols() / 2)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d bytes for the packed codes of [%d, %d], which need %d", tensor, packed.size(),
+        w.rows(), w.cols(), w.rows() * w.cols() / 2));
+  }
   const int64_t blocks_per_row = w.cols() / block;
-  std::vector<uint8_t> packed(w.rows() * w.cols() / 2, 0);
+  std::fill(packed.begin(), packed.end(), 0);
   for (int64_t r = 0; r < w.rows(); ++r) {
     for (int64_t b = 0; b < blocks_per_row; ++b) {
       const auto values = w.row(r).segment(b * block, block);
@@ -28,7 +47,7 @@ absl::StatusOr<std::vector<uint8_t>> QuantizeBlockwise(
       }
     }
   }
-  return packed;
+  return absl::OkStatus();
 }
 
 RowMatrixXf DequantizeBlockwise(int64_t rows, int64_t cols, int64_t block,

@@ -21,6 +21,11 @@ absl::StatusOr<std::vector<uint8_t>> QuantizeBlockwise(
     std::string_view tensor, ConstRowMatrixRef w, int64_t block,
     absl::FunctionRef<float(int64_t block_index, float block_amax)> divisor,
     absl::FunctionRef<uint8_t(float quotient)> encode);
+// The same into caller storage of exactly rows * cols / 2 bytes (allocates nothing).
+absl::Status QuantizeBlockwiseInto(
+    std::string_view tensor, ConstRowMatrixRef w, int64_t block,
+    absl::FunctionRef<float(int64_t block_index, float block_amax)> divisor,
+    absl::FunctionRef<uint8_t(float quotient)> encode, absl::Span<uint8_t> packed);
 
 // The inverse: element = (decode(code) * block_scale(block_index)) * tensor_scale.
 RowMatrixXf DequantizeBlockwise(int64_t rows, int64_t cols, int64_t block,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "quant/matrix.h"
 
 namespace fp4moe {
@@ -26,8 +27,17 @@ struct Nvfp4Tensor {
 //   scale_2 = amax(|W|) / 2688                     (2688 = 6 * 448)
 //   s = block_amax / (6 * scale_2); s == 0 -> 1; s = max(s, 2^-9); scale = e4m3(s)
 //   q = e2m1(x / (e4m3_decode(scale) * scale_2))
-// Errors: empty tensor, K not a multiple of 16, NaN/Inf, all-zero tensor.
+// Errors: empty tensor, K not a multiple of 16, NaN/Inf, all-zero tensor (a stored tensor
+// needs a positive scale_2).
 absl::StatusOr<Nvfp4Tensor> QuantizeNvfp4(std::string_view tensor, ConstRowMatrixRef w);
+// The same rule into caller storage, allocating nothing (dynamic activation quantization):
+// codes into `packed` (exactly rows * cols / 2 bytes), E4M3 scales into `scales` (exactly
+// rows * cols / 16); returns scale_2. `w` must have passed ValidateQuantizable. An all-zero
+// tensor, which activations may be, is no error: it gets scale_2 = 1 (as an all-zero block
+// gets s = 1), every block scale 1 and every code 0, so it dequantizes to zeros.
+absl::StatusOr<float> QuantizeNvfp4Into(std::string_view tensor, ConstRowMatrixRef w,
+                                        absl::Span<uint8_t> packed,
+                                        absl::Span<uint8_t> scales);
 RowMatrixXf Dequantize(const Nvfp4Tensor& t);
 // For tensors assembled from raw bytes: sizes agree with the shape, no NaN block scale,
 // scale_2 finite and positive.

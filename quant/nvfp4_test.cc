@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -111,6 +112,35 @@ TEST(Nvfp4Test, RejectsBadInput) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("non-finite")));
   EXPECT_THAT(QuantizeNvfp4("w", RowMatrixXf::Zero(2, 16)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("all elements are zero")));
+}
+
+TEST(Nvfp4Test, IntoCallerStorageIsTheSameRuleAndTakesAllZeroTensors) {
+  const RowMatrixXf w = RandomMatrix(5, 64, 9, Distribution::kOutliers);
+  absl::StatusOr<Nvfp4Tensor> t = QuantizeNvfp4("w", w);
+  ASSERT_TRUE(t.ok()) << t.status();
+  // Stale bytes in the storage must not leak into the codes.
+  std::vector<uint8_t> packed(5 * 64 / 2, 0xAB), scales(5 * 64 / 16, 0xCD);
+  absl::StatusOr<float> scale_2 =
+      QuantizeNvfp4Into("w", w, absl::MakeSpan(packed), absl::MakeSpan(scales));
+  ASSERT_TRUE(scale_2.ok()) << scale_2.status();
+  EXPECT_EQ(*scale_2, t->scale_2);
+  EXPECT_EQ(packed, t->packed);
+  EXPECT_EQ(scales, t->scales);
+
+  // All zero: scale_2 1, block scales 1 (0x38), codes 0.
+  scale_2 = QuantizeNvfp4Into("w", RowMatrixXf::Zero(5, 64), absl::MakeSpan(packed),
+                              absl::MakeSpan(scales));
+  ASSERT_TRUE(scale_2.ok()) << scale_2.status();
+  EXPECT_EQ(*scale_2, 1.0f);
+  EXPECT_EQ(packed, std::vector<uint8_t>(packed.size(), 0));
+  EXPECT_EQ(scales, std::vector<uint8_t>(scales.size(), 0x38));
+
+  EXPECT_THAT(QuantizeNvfp4Into("w", w, absl::MakeSpan(packed).subspan(1),
+                                absl::MakeSpan(scales)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("packed codes")));
+  EXPECT_THAT(QuantizeNvfp4Into("w", w, absl::MakeSpan(packed),
+                                absl::MakeSpan(scales).subspan(1)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("block scales")));
 }
 
 TEST(Nvfp4Test, CheckConsistentCatchesRawTensorsThatLie) {
