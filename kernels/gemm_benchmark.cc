@@ -24,6 +24,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
+#include "kernels/benchmark_helpers.h"
 #include "kernels/buffers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
@@ -82,16 +83,8 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
                  omp_get_num_threads());
     }
   }
-  const double bytes = weights[0].streamed_bytes();
-  const double ops = 2.0 * c.m * c.n * c.k;
-  state.counters["GFLOP"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GB"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const Roofline roof = RooflineOf(bytes, bandwidth, ops, PeakFor(peaks, c.path, kernel->isa), 1.0);
-  state.counters["mem_ms"] = roof.memory_seconds * 1e3;
-  state.counters["cmp_ms"] = roof.compute_seconds * 1e3;
-  // roof = max(mem, cmp) / measured time: a rate counter of max(mem, cmp) seconds per iteration.
-  state.counters["roof"] = benchmark::Counter(std::max(roof.memory_seconds, roof.compute_seconds),
-                                              benchmark::Counter::kIsIterationInvariantRate);
+  SetRooflineCounters(state, weights[0].streamed_bytes(), 2.0 * c.m * c.n * c.k, bandwidth,
+                      PeakFor(peaks, c.path, kernel->isa));
   state.SetLabel(kernel->name);
 }
 
@@ -140,14 +133,8 @@ int Main(int argc, char** argv) {
                        std::string(kernel.status().message()).c_str());
           return 1;
         }
-        const Case c{*path, m, n, k};
-        benchmark::RegisterBenchmark(
-            absl::StrFormat("%s/n=%d/k=%d/m=%d", path_name, n, k, m).c_str(),
-            [c, kernel = *kernel, bandwidth, peaks](benchmark::State& state) {
-              RunGemm(state, c, kernel, bandwidth, peaks);
-            })
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        RegisterWallTimeBenchmark(absl::StrFormat("%s/n=%d/k=%d/m=%d", path_name, n, k, m),
+                                  RunGemm, Case{*path, m, n, k}, *kernel, bandwidth, peaks);
       }
     }
   }

@@ -2,16 +2,19 @@
 //
 //   bazel run -c opt //moe:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
 //
-// Each (model, format) runs the layer's auto path (the kernel is the label). Weights: one
-// expert's random floats are quantized once and its tensors given for every expert; the layer
-// packs each into its own memory, so every expert has its own bytes in DRAM. Weights stream
-// from DRAM: enough layer instances to exceed --stream_bytes (default 1 GiB, well above a
-// 300 MB L3) are visited in turn, and the routings walk the experts cyclically (see
-// MakeRoutings), so an expert's bytes come back only after all the others'. Routing is random
-// top-k per token from a fixed seed. Counters: tokens=x/s, GB=x/s (weight bytes of the distinct
-// experts an iteration touches), GFLOP=x/s (2 * qlen * k * 3 * hidden * intermediate),
-// mem_ms / cmp_ms (the roofs: those bytes at the measured bandwidth, those operations at the
-// kernel's peak) and roof=x/s (the larger roof over the measured time: 1 means on the roof).
+// Each (model, format) runs the layer's auto path; the label names the kernels the calls ran
+// (the tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both
+// joined by '+'). Weights: one expert's random floats are quantized once and its tensors
+// given for every expert; the layer packs each into its own memory, so every expert has its
+// own bytes in DRAM. Weights stream from DRAM: enough layer instances to exceed
+// --stream_bytes (default 1 GiB, well above a 300 MB L3) are visited in turn, and the
+// routings walk the experts cyclically (see MakeRoutings), so an expert's bytes come back only
+// after all the others'. Routing is random top-k per token from a fixed seed. Counters:
+// tokens=x/s, GB=x/s (weight bytes of the distinct experts an iteration touches),
+// GFLOP=x/s (2 * qlen * k * 3 * hidden * intermediate), mem_ms / cmp_ms (the roofs: those
+// bytes at the measured bandwidth, those operations at the peak of the tile kernel where it
+// ran, else of the GEMV kernel) and roof=x/s (the larger roof over the measured time: 1 means
+// on the roof).
 #include <omp.h>
 #include <unistd.h>
 
@@ -33,6 +36,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
+#include "kernels/benchmark_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/roofline.h"
@@ -218,6 +222,7 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
   float* output = (*set)->output.data();
   double bytes = 0;
   int64_t iteration = 0;
+  MoeLayer::KernelsUsed used;
   for (auto _ : state) {
     // Each instance takes the routings in order, so its walk over the experts continues.
     const size_t l = iteration % layers.size();
@@ -231,22 +236,23 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
       return;
     }
     bytes += touched_bytes[r];
+    const MoeLayer::KernelsUsed call = layers[l]->last_kernels_used();
+    used.tile |= call.tile;
+    used.gemv |= call.gemv;
   }
   bytes /= std::max<int64_t>(1, iteration);
   const double ops = 2.0 * qlen * k * 3 * model.hidden * model.intermediate;
-  const kernels::Microkernel& kernel = layers[0]->kernel();
-  using benchmark::Counter;
-  state.counters["tokens"] = Counter(qlen, Counter::kIsIterationInvariantRate);
-  state.counters["GB"] = Counter(bytes * 1e-9, Counter::kIsIterationInvariantRate);
-  state.counters["GFLOP"] = Counter(ops * 1e-9, Counter::kIsIterationInvariantRate);
-  const kernels::Roofline roof = kernels::RooflineOf(
-      bytes, bandwidth, ops, kernels::PeakFor(peaks, kernel.path, kernel.isa), 1.0);
-  state.counters["mem_ms"] = roof.memory_seconds * 1e3;
-  state.counters["cmp_ms"] = roof.compute_seconds * 1e3;
-  // roof = max(mem, cmp) / measured time: a rate counter of max(mem, cmp) seconds per iteration.
-  state.counters["roof"] = Counter(std::max(roof.memory_seconds, roof.compute_seconds),
-                                   Counter::kIsIterationInvariantRate);
-  state.SetLabel(kernel.name);
+  // The label names the kernels the calls ran; the compute roof takes the tile kernel's peak
+  // where any expert ran it (the higher one, so that roof does not flatter), else the GEMV's.
+  const MoeLayer& layer = *layers[0];
+  std::string label = used.tile ? layer.kernel().name : "";
+  if (used.gemv) label += (label.empty() ? "" : "+") + std::string(layer.gemv_kernel().name);
+  const kernels::Microkernel& roof_kernel = used.tile ? layer.kernel() : layer.gemv_kernel();
+  state.counters["tokens"] =
+      benchmark::Counter(qlen, benchmark::Counter::kIsIterationInvariantRate);
+  kernels::SetRooflineCounters(state, bytes, ops, bandwidth,
+                               kernels::PeakFor(peaks, roof_kernel.path, roof_kernel.isa));
+  state.SetLabel(label);
 }
 
 int Fail(const std::string& message) {
@@ -314,13 +320,8 @@ int Main(int argc, char** argv) {
                                               kernels::PathName(*path));
       // Registered in order, so each (model, format) builds its layers once for its qlens.
       for (int64_t qlen : qlens) {
-        benchmark::RegisterBenchmark(
-            absl::StrFormat("%s/qlen=%d", key, qlen).c_str(),
-            [model, key, config, qlen, bandwidth, peaks](benchmark::State& state) {
-              RunMoe(state, *model, key, config, qlen, bandwidth, peaks);
-            })
-            ->UseRealTime()
-            ->Unit(benchmark::kMillisecond);
+        kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", key, qlen), RunMoe,
+                                           *model, key, config, qlen, bandwidth, peaks);
       }
     }
   }
