@@ -1,0 +1,215 @@
+// What the AMX instruction sequences our kernels are built from cost on this CPU, natively
+// (skipped where the CPU has no AMX): the ceiling each kernel design can reach, before any
+// format work. Every step is a 2 x 2 block: 4 tile products of 16 x 16 outputs over
+// `k_bytes` bytes of k (64 fills the tiles; 32 is one INT4 K2 group of int8).
+//
+//   bazel run -c opt //kernels:amx_sequence_benchmark -- --benchmark_filter=...
+//
+// Sequences:
+//   products       tile products only, operands already in tiles (the TMUL peak)
+//   loads/<bytes>  + the 2 A and 2 B tiles loaded per step from a buffer of <bytes> bytes
+//                  (L1, L2 or beyond)
+//   store          + the 4 accumulators zeroed and stored every step (a group-scaled format
+//                  whose group is the tile depth)
+//   store_scale    + the stored int32 sums converted and scaled into float accumulators with
+//                  AVX-512 (one scale per column and group, one per row and group)
+//   store_scale_interleaved  the same, each tile's scaling placed after one tile product
+//   store_column_scale       interleaved, with column scales only (activation scales per
+//                  row, not per group)
+// Counters: TOPS (2 x 16 x 16 x k ops per product, all threads) and ns_per_product (per
+// thread; two hyperthreads share a core's TMUL, 16 cycles a full-size product).
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "kernels/aligned_buffer.h"
+#include "kernels/amx_helpers.h"
+#include "kernels/avx512_helpers.h"
+#include "kernels/cpu_features.h"
+#include "kernels/simd.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+enum class Sequence {
+  kProducts,
+  kLoads,
+  kStore,
+  kStoreScale,             // all 4 tiles scaled after the 4 products
+  kStoreScaleInterleaved,  // tile t of the previous step scaled after product t
+  kStoreColumnScale,       // interleaved, column scales only
+};
+
+constexpr int kStepsPerIteration = 256;
+constexpr int kProductsPerStep = 4;
+
+struct ThreadBuffers {
+  explicit ThreadBuffers(int64_t operand_bytes)
+      : operands(operand_bytes), sums(2 * kProductsPerStep * 16 * 16 * sizeof(int32_t)),
+        floats(32 * 32 * sizeof(float)) {
+    std::memset(operands.data(), 1, operand_bytes);
+  }
+  AlignedBuffer operands;
+  AlignedBuffer sums;    // two buffers of 4 int32 tiles
+  AlignedBuffer floats;  // the 32 x 32 float accumulators of the block
+};
+
+// Int32 tile t of `sums` scaled into its quarter of the 32 x 32 float block (rows 16 (t / 2),
+// columns 16 (t % 2)): by column scales times row scales, or (kColumnScalesOnly) by column
+// scales alone, the row scales being applied once at the end of k.
+template <bool kColumnScalesOnly>
+[[gnu::always_inline]] inline void ScaleTile(int t, const int32_t* sums, float* block,
+                                             const float* column_scales,
+                                             const float* row_scales) {
+  const __m512 w = _mm512_loadu_ps(column_scales + 16 * (t % 2));
+#pragma GCC unroll 16
+  for (int r = 0; r < 16; ++r) {
+    float* out = block + (16 * (t / 2) + r) * 32 + 16 * (t % 2);
+    const __m512 sum = Int32ToFloat(_mm512_load_si512(sums + (t * 16 + r) * 16));
+    const __m512 scale =
+        kColumnScalesOnly ? w : _mm512_mul_ps(w, _mm512_set1_ps(row_scales[16 * (t / 2) + r]));
+    _mm512_store_ps(out, _mm512_fmadd_ps(sum, scale, _mm512_load_ps(out)));
+  }
+}
+
+// Tile numbers are literals: the native intrinsics paste them into the assembly.
+[[gnu::always_inline]] inline void ZeroAccumulators() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+template <bool kBf16>
+[[gnu::always_inline]] inline void Products() {
+  if constexpr (kBf16) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  } else {
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+}
+
+template <Sequence kSequence, bool kBf16>
+void RunSequence(benchmark::State& state) {
+  if (!DetectedCpuFeatures().amx) {
+    state.SkipWithError("this CPU has no AMX");
+    return;
+  }
+  const int k_bytes = static_cast<int>(state.range(0));
+  const int64_t operand_bytes = kSequence == Sequence::kProducts ? 4096 : state.range(1);
+  ThreadBuffers buffers(operand_bytes);
+  const int64_t step_bytes = 4 * 16 * k_bytes;  // 2 A tiles, 2 B tiles
+  const int64_t positions = operand_bytes / step_bytes;
+  ConfigureTiles(k_bytes);
+  auto* operands = static_cast<const uint8_t*>(buffers.operands.data());
+  auto* sums = reinterpret_cast<int32_t*>(buffers.sums.data());
+  auto* block = reinterpret_cast<float*>(buffers.floats.data());
+  alignas(64) float column_scales[32], row_scales[32];
+  for (int i = 0; i < 32; ++i) column_scales[i] = row_scales[i] = 1.0f / (i + 1);
+
+  _tile_loadd(4, operands, k_bytes);
+  _tile_loadd(5, operands + 16 * k_bytes, k_bytes);
+  _tile_loadd(6, operands + 32 * k_bytes, 64);
+  _tile_loadd(7, operands + 48 * k_bytes, 64);
+  ZeroAccumulators();
+  int64_t position = 0;
+  int buffer = 0;
+  for (auto _ : state) {
+    for (int s = 0; s < kStepsPerIteration; ++s) {
+      if constexpr (kSequence != Sequence::kProducts) {
+        const uint8_t* step = operands + position * step_bytes;
+        position = position + 1 == positions ? 0 : position + 1;
+        _tile_loadd(4, step, k_bytes);
+        _tile_loadd(5, step + 16 * k_bytes, k_bytes);
+        _tile_loadd(6, step + 32 * k_bytes, 64);
+        _tile_loadd(7, step + 48 * k_bytes, 64);
+      }
+      if constexpr (kSequence == Sequence::kProducts || kSequence == Sequence::kLoads) {
+        Products<kBf16>();
+      } else {
+        ZeroAccumulators();
+        // The previous step's sums are scaled before this step's are stored over the other
+        // buffer, as a pipelined kernel does.
+        const int32_t* previous = sums + (buffer ^ 1) * kProductsPerStep * 256;
+        constexpr bool kColumnOnly = kSequence == Sequence::kStoreColumnScale;
+        if constexpr (kSequence == Sequence::kStoreScaleInterleaved ||
+                      kSequence == Sequence::kStoreColumnScale) {
+          _tile_dpbssd(0, 4, 6);
+          ScaleTile<kColumnOnly>(0, previous, block, column_scales, row_scales);
+          _tile_dpbssd(1, 4, 7);
+          ScaleTile<kColumnOnly>(1, previous, block, column_scales, row_scales);
+          _tile_dpbssd(2, 5, 6);
+          ScaleTile<kColumnOnly>(2, previous, block, column_scales, row_scales);
+          _tile_dpbssd(3, 5, 7);
+          ScaleTile<kColumnOnly>(3, previous, block, column_scales, row_scales);
+        } else {
+          Products<kBf16>();
+          if constexpr (kSequence == Sequence::kStoreScale) {
+            for (int t = 0; t < kProductsPerStep; ++t) {
+              ScaleTile<false>(t, previous, block, column_scales, row_scales);
+            }
+          }
+        }
+        int32_t* out = sums + buffer * kProductsPerStep * 256;
+        _tile_stored(0, out, 64);
+        _tile_stored(1, out + 256, 64);
+        _tile_stored(2, out + 512, 64);
+        _tile_stored(3, out + 768, 64);
+        buffer ^= 1;
+      }
+    }
+  }
+  if constexpr (kSequence == Sequence::kProducts) _tile_stored(0, sums, 64);
+  benchmark::DoNotOptimize(sums[0]);
+  benchmark::DoNotOptimize(block[0]);
+  _tile_release();
+
+  const double products =
+      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
+  const double ops_per_product = 2.0 * 16 * 16 * (kBf16 ? k_bytes / 2 : k_bytes);
+  state.counters["TOPS"] =
+      benchmark::Counter(products * ops_per_product * 1e-12, benchmark::Counter::kIsRate);
+  // Per thread: elapsed time over its products.
+  state.counters["ns_per_product"] =
+      benchmark::Counter(products * 1e-9, benchmark::Counter::kAvgThreadsRate |
+                                              benchmark::Counter::kInvert);
+}
+
+void Threads(benchmark::internal::Benchmark* b) {
+  for (int threads : {1, 2, 16}) b->Threads(threads);
+  b->UseRealTime();
+}
+
+BENCHMARK(RunSequence<Sequence::kProducts, false>)
+    ->Name("int8/products")->ArgNames({"k_bytes"})->Arg(64)->Arg(32)->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kProducts, true>)
+    ->Name("bf16/products")->ArgNames({"k_bytes"})->Arg(64)->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kLoads, false>)
+    ->Name("int8/loads")->ArgNames({"k_bytes", "bytes"})
+    ->ArgsProduct({{64, 32}, {16 << 10, 512 << 10, 8 << 20}})->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kLoads, true>)
+    ->Name("bf16/loads")->ArgNames({"k_bytes", "bytes"})
+    ->ArgsProduct({{64}, {16 << 10, 512 << 10, 8 << 20}})->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kStore, false>)
+    ->Name("int8/store")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kStoreScale, false>)
+    ->Name("int8/store_scale")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})
+    ->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kStoreScaleInterleaved, false>)
+    ->Name("int8/store_scale_interleaved")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})
+    ->Apply(Threads);
+BENCHMARK(RunSequence<Sequence::kStoreColumnScale, false>)
+    ->Name("int8/store_column_scale")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})
+    ->Apply(Threads);
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+BENCHMARK_MAIN();
