@@ -37,6 +37,40 @@ namespace {
   _tile_loadconfig(&config);
 }
 
+// The cache lines of a block of rows (`rows` rows of `bytes` bytes, `stride` apart), prefetched
+// into L2 a few at a time over the tile products that run before the block is used: a burst
+// of hundreds of prefetches waits for fill buffers and stalls the tile loads behind it.
+class RowPrefetcher {
+ public:
+  RowPrefetcher() = default;
+  // Spread over `calls` calls of Next.
+  RowPrefetcher(const void* first_row, int64_t stride, int64_t rows, int64_t bytes, int64_t calls)
+      : row_(static_cast<const char*>(first_row)),
+        stride_(stride),
+        rows_left_(rows),
+        lines_per_row_((bytes + 63) / 64),
+        lines_per_call_((rows * lines_per_row_ + calls - 1) / (calls > 0 ? calls : 1)) {}
+
+  void Next() {
+    for (int64_t i = 0; i < lines_per_call_ && rows_left_ > 0; ++i) {
+      __builtin_prefetch(row_ + 64 * line_, 0, 2);
+      if (++line_ == lines_per_row_) {
+        line_ = 0;
+        row_ += stride_;
+        --rows_left_;
+      }
+    }
+  }
+
+ private:
+  const char* row_ = nullptr;
+  int64_t stride_ = 0;
+  int64_t rows_left_ = 0;
+  int64_t lines_per_row_ = 1;
+  int64_t lines_per_call_ = 0;
+  int64_t line_ = 0;
+};
+
 }  // namespace
 }  // namespace fp4moe::kernels
 

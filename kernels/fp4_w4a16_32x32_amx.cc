@@ -10,7 +10,7 @@
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
 // block's activations (32 x kKBlock BF16) are read from memory once and stay in L1 while the
 // row block walks the chunk's column blocks; the chunk's decoded panels stay in L2; the next row
-// block's activations are prefetched into L2.
+// block's activations are prefetched into L2 a few lines per k step.
 #include <cstdint>
 #include <cstring>
 
@@ -124,21 +124,12 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
   }
 }
 
-// The rows [m0, m0 + rows) at k [k0, k0 + kc) of the activations into L2.
-void PrefetchActivations(const GemmArgs& args, int64_t m0, int64_t rows, int64_t k0,
-                         int64_t kc) {
-  for (int64_t r = m0; r < m0 + rows; ++r) {
-    const uint16_t* row = args.a_bf16.values + r * args.b.k + k0;
-    for (int64_t kk = 0; kk < kc; kk += 32) __builtin_prefetch(row + kk, 0, 2);
-  }
-}
-
 // One block of up to 32 rows (two row tiles, or one when `rows` <= 16) x 32 columns over the
 // k block into scratch.sums. `a` is the block's first row at k0, `a_stride` its row stride in
 // bytes.
 template <bool kTwoRowTiles>
 void MultiplyBlock(const uint16_t* a, int64_t a_stride, const uint16_t (*b0)[32],
-                   const uint16_t (*b1)[32], int64_t kc, int k_step) {
+                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher) {
   _tile_zero(0);
   _tile_zero(1);
   if (kTwoRowTiles) {
@@ -146,6 +137,7 @@ void MultiplyBlock(const uint16_t* a, int64_t a_stride, const uint16_t (*b0)[32]
     _tile_zero(3);
   }
   for (int64_t kk = 0; kk < kc; kk += k_step) {
+    prefetcher.Next();
     _tile_loadd(6, b0[kk / 2], 64);
     _tile_loadd(7, b1[kk / 2], 64);
     _tile_loadd(4, a + kk, a_stride);
@@ -187,17 +179,20 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const bool first = k0 == 0;
       const bool last = k0 + kc == b.k;
       DecodePanel<kKind>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
-      if (full_rows > 0) PrefetchActivations(args, 0, kBlockRows, k0, kc);
+      const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
       for (int64_t m0 = 0; m0 < full_rows; m0 += kBlockRows) {
-        if (m0 + kBlockRows < full_rows) {
-          PrefetchActivations(args, m0 + kBlockRows, kBlockRows, k0, kc);
-        }
+        // The next row block's activations, while this one runs.
+        const int64_t next_rows = full_rows - m0 > kBlockRows ? kBlockRows : 0;
+        RowPrefetcher prefetcher(
+            next_rows > 0 ? args.a_bf16.values + (m0 + kBlockRows) * b.k + k0 : nullptr,
+            a_stride, next_rows, kc * sizeof(uint16_t), block_steps);
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
           MultiplyBlock<true>(args.a_bf16.values + m0 * b.k + k0, a_stride,
-                              scratch.panel[2 * block], scratch.panel[2 * block + 1], kc, k_step);
+                              scratch.panel[2 * block], scratch.panel[2 * block + 1], kc, k_step,
+                              prefetcher);
           AddSums(args, m0, kBlockRows, n0, columns, first, last);
         }
       }
@@ -211,16 +206,17 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         }
       }
       constexpr int64_t kTailStride = sizeof scratch.a_tail[0];
+      RowPrefetcher none;
       for (int block = 0; block < blocks; ++block) {
         const int64_t n0 = chunk + block * kBlockColumns;
         const int columns =
             n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
         if (tail_rows > kTileRows) {
           MultiplyBlock<true>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                              scratch.panel[2 * block + 1], kc, k_step);
+                              scratch.panel[2 * block + 1], kc, k_step, none);
         } else {
           MultiplyBlock<false>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                               scratch.panel[2 * block + 1], kc, k_step);
+                               scratch.panel[2 * block + 1], kc, k_step, none);
         }
         AddSums(args, full_rows, tail_rows, n0, columns, first, last);
       }

@@ -17,8 +17,9 @@
 //  * decodes weights to 16 x their value (the nibble lands in the high half of the byte: one
 //    multishift and one AND per 64 values after a dword transpose), the 1/16 folded into the
 //    weight scales, once per k block for a chunk of up to 128 columns reused by every row pair;
-//  * packs the activations of a row pair and k block once (contiguous tiles, zero rows past m)
-//    and prefetches the next row pair's activations and the next k block's weights into L2.
+//  * loads activation tiles straight from the int8 rows (the last, partial row pair is packed
+//    with zero rows) and prefetches the next row pair's rows into L2 a few lines per group,
+//    the next k block's weights while decoding.
 #include <cstdint>
 #include <cstring>
 
@@ -50,7 +51,8 @@ struct Scratch {
   alignas(64) int8_t panels[kChunkTiles][kMaxKBlock / 4][64];
   // Weight scales / 16 per column tile, group and column (0 past the last column).
   alignas(64) float weight_scales[kChunkTiles][kMaxGroupsPerBlock][kTileColumns];
-  // Activations of a row pair per row tile: per k step, 16 rows x k_step bytes (0 past m).
+  // Activations of the last, partial row pair per row tile: per k step, 16 rows x k_step
+  // bytes (0 past m).
   alignas(64) int8_t a_pack[2][kTileRows * kMaxKBlock];
   // Activation scales of a row pair per row tile, group and row (0 past m).
   alignas(64) float a_scales[2][kMaxGroupsPerBlock][kTileRows];
@@ -139,11 +141,19 @@ void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int6
   }
 }
 
+// Where a row pair's activation tiles are: the int8 rows themselves (a full row pair), or
+// packed tiles with zero rows past m (the last, partial one).
+struct ActivationTiles {
+  const int8_t* tiles[2];  // row tile 0 and 1 at the k block's first byte
+  int64_t stride;          // between the rows of a tile
+  int64_t step_bytes;      // from one k step to the next
+  int64_t group_bytes;     // from one group to the next
+};
+
 // Rows [m0, m0 + rows) (rows <= 16) x k [k0, k0 + kc) into `pack` as kc / k_step tiles of
-// 16 rows x k_step bytes, and their scales into `scales` ([group][row]); rows past `rows` are
-// zero.
-void PackActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
-                     int k_step, int8_t* pack, float (*scales)[kTileRows]) {
+// 16 rows x k_step bytes; rows past `rows` are zero.
+void PackRows(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc, int k_step,
+              int8_t* pack) {
   const int64_t k = args.b.k;
   for (int r = 0; r < kTileRows; ++r) {
     const int8_t* source = args.a_int8.values + (m0 + r) * k + k0;
@@ -161,9 +171,14 @@ void PackActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int
       }
     }
   }
+}
 
+// The activation scales of rows [m0, m0 + rows) (rows <= 16) over the k block as
+// [group][row]; rows past `rows` are zero.
+void GatherActivationScales(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
+                            float (*scales)[kTileRows]) {
   const int64_t group = args.b.block;
-  const int64_t groups = k / group;
+  const int64_t groups = args.b.k / group;
   const int block_groups = static_cast<int>(kc / group);
   const float* a_scales = args.a_int8.scales + m0 * groups + k0 / group;
   if (block_groups == 16 && rows == 16) {
@@ -180,21 +195,6 @@ void PackActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int
   }
 }
 
-// The rows the next row pair packs (else the first of the next k block), into L2 while this
-// row pair is multiplied.
-void PrefetchNextActivations(const GemmArgs& args, int64_t m0, int64_t k0, int64_t block_k) {
-  const int64_t k = args.b.k;
-  const bool next_row_pair = m0 + kBlockRows < args.m;
-  const int64_t next_m0 = next_row_pair ? m0 + kBlockRows : 0;
-  const int64_t next_k0 = next_row_pair ? k0 : k0 + block_k;
-  if (next_k0 >= k) return;
-  const int64_t next_kc = k - next_k0 < block_k ? k - next_k0 : block_k;
-  for (int64_t r = next_m0; r < next_m0 + kBlockRows && r < args.m; ++r) {
-    const int8_t* row = args.a_int8.values + r * k + next_k0;
-    for (int64_t kk = 0; kk < next_kc; kk += 64) __builtin_prefetch(row + kk, 0, 2);
-  }
-}
-
 // Tile numbers are literals: the native intrinsics paste them into the assembly. Tiles:
 // int32 sums 0..3 (2 x row tile + column tile), activations 4 and 5, weights 6 and 7.
 [[gnu::always_inline]] inline void ZeroSums() {
@@ -206,10 +206,11 @@ void PrefetchNextActivations(const GemmArgs& args, int64_t m0, int64_t k0, int64
 
 // The 2 activation and 2 weight tiles of k step `s` of a group.
 template <int kKStep>
-[[gnu::always_inline]] inline void LoadOperands(const int8_t* a0, const int8_t* a1,
-                                                const int8_t* b0, const int8_t* b1, int s) {
-  _tile_loadd(4, a0 + s * kTileRows * kKStep, kKStep);
-  _tile_loadd(5, a1 + s * kTileRows * kKStep, kKStep);
+[[gnu::always_inline]] inline void LoadOperands(const ActivationTiles& a, const int8_t* a0,
+                                                const int8_t* a1, const int8_t* b0,
+                                                const int8_t* b1, int s) {
+  _tile_loadd(4, a0 + s * a.step_bytes, a.stride);
+  _tile_loadd(5, a1 + s * a.step_bytes, a.stride);
   _tile_loadd(6, b0 + s * 16 * kKStep, 64);
   _tile_loadd(7, b1 + s * 16 * kKStep, 64);
 }
@@ -249,14 +250,15 @@ void WriteBlock(float (*block)[kBlockColumns], float* c, int64_t ldc, int rows, 
   }
 }
 
-// One row pair (rows [m0, m0 + rows), packed) x the chunk's column pairs over the k block.
-// Item i = (column pair i / groups, group i % groups): its 4 tile products run interleaved
-// with the scaling of item i - 1's tiles, which were stored one item earlier.
+// One row pair (rows [m0, m0 + rows), tiles at `a`) x the chunk's column pairs over the k
+// block. Item i = (column pair i / groups, group i % groups): its 4 tile products run
+// interleaved with the scaling of item i - 1's tiles, which were stored one item earlier.
+// Every item also prefetches a few lines of the activations the next row pair reads.
 template <int kKStep>
-void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, int64_t m0, int rows, int64_t n0,
-                     int64_t n_end, int pairs, int block_groups, int steps, bool first) {
-  constexpr int64_t kStepBytes = kTileRows * kKStep;  // one A tile; one B tile too
-  const int64_t group_bytes = steps * kStepBytes;
+void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTiles& a,
+                     RowPrefetcher& prefetcher, int64_t m0, int rows, int64_t n0, int64_t n_end,
+                     int pairs, int block_groups, int steps, bool first) {
+  const int64_t group_bytes = steps * 16 * kKStep;  // of a weight panel
   const int items = pairs * block_groups;
   int buffer = 0;
   for (int i = 0; i <= items; ++i) {
@@ -273,19 +275,20 @@ void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, int64_t m0, int row
     const float* s1 = scratch.a_scales[1][scale ? previous_g : 0];
 
     if (compute) {
-      const int8_t* a0 = scratch.a_pack[0] + g * group_bytes;
-      const int8_t* a1 = scratch.a_pack[1] + g * group_bytes;
+      prefetcher.Next();
+      const int8_t* a0 = a.tiles[0] + g * a.group_bytes;
+      const int8_t* a1 = a.tiles[1] + g * a.group_bytes;
       const int8_t* b0 = scratch.panels[2 * pair][0] + g * group_bytes;
       const int8_t* b1 = scratch.panels[2 * pair + 1][0] + g * group_bytes;
       ZeroSums();
       for (int s = 0; s + 1 < steps; ++s) {
-        LoadOperands<kKStep>(a0, a1, b0, b1, s);
+        LoadOperands<kKStep>(a, a0, a1, b0, b1, s);
         _tile_dpbssd(0, 4, 6);
         _tile_dpbssd(1, 4, 7);
         _tile_dpbssd(2, 5, 6);
         _tile_dpbssd(3, 5, 7);
       }
-      LoadOperands<kKStep>(a0, a1, b0, b1, steps - 1);
+      LoadOperands<kKStep>(a, a0, a1, b0, b1, steps - 1);
       _tile_dpbssd(0, 4, 6);
     }
     if (scale) ScaleTile(0, previous, w0, s0, scratch.block);
@@ -355,19 +358,44 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
       }
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
+        ActivationTiles a;
         for (int half = 0; half < 2; ++half) {
           const int half_rows = rows - kTileRows * half;
-          PackActivations(args, m0 + kTileRows * half,
-                          half_rows < 0 ? 0 : (half_rows > kTileRows ? kTileRows : half_rows), k0,
-                          kc, k_step, scratch.a_pack[half], scratch.a_scales[half]);
+          const int tile_rows = half_rows < 0 ? 0 : (half_rows > kTileRows ? kTileRows : half_rows);
+          GatherActivationScales(args, m0 + kTileRows * half, tile_rows, k0, kc,
+                                 scratch.a_scales[half]);
+          if (rows == kBlockRows) {
+            a.tiles[half] = args.a_int8.values + (m0 + kTileRows * half) * b.k + k0;
+          } else {
+            PackRows(args, m0 + kTileRows * half, tile_rows, k0, kc, k_step, scratch.a_pack[half]);
+            a.tiles[half] = scratch.a_pack[half];
+          }
         }
-        PrefetchNextActivations(args, m0, k0, block_k);
-        if (k_step == 32) {
-          MultiplyRowPair<32>(scratch, args, m0, rows, n0, chunk_end, pairs, block_groups, steps,
-                              k0 == 0);
+        if (rows == kBlockRows) {
+          a.stride = b.k;
+          a.step_bytes = k_step;
+          a.group_bytes = group;
         } else {
-          MultiplyRowPair<64>(scratch, args, m0, rows, n0, chunk_end, pairs, block_groups, steps,
-                              k0 == 0);
+          a.stride = k_step;
+          a.step_bytes = kTileRows * k_step;
+          a.group_bytes = steps * kTileRows * k_step;
+        }
+        // The rows the next row pair reads (else the first of the next k block).
+        const bool next_row_pair = m0 + kBlockRows < m;
+        const int64_t next_m0 = next_row_pair ? m0 + kBlockRows : 0;
+        const int64_t next_k0 = next_row_pair ? k0 : k0 + block_k;
+        const int64_t next_kc = b.k - next_k0 < block_k ? b.k - next_k0 : block_k;
+        const int64_t next_rows =
+            next_k0 >= b.k ? 0 : (m - next_m0 < kBlockRows ? m - next_m0 : kBlockRows);
+        RowPrefetcher prefetcher(
+            next_rows > 0 ? args.a_int8.values + next_m0 * b.k + next_k0 : nullptr, b.k,
+            next_rows, next_kc, pairs * block_groups);
+        if (k_step == 32) {
+          MultiplyRowPair<32>(scratch, args, a, prefetcher, m0, rows, n0, chunk_end, pairs,
+                              block_groups, steps, k0 == 0);
+        } else {
+          MultiplyRowPair<64>(scratch, args, a, prefetcher, m0, rows, n0, chunk_end, pairs,
+                              block_groups, steps, k0 == 0);
         }
       }
     }

@@ -40,6 +40,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {5, 16, block},                                // k of one block
       {2, 70, 4096},                                 // large k
       {33, 48, 256},                                 // more rows than a 16-row tile, odd
+      {70, 150, 1536},  // full 32-row blocks and a tail over several k blocks, 150 columns
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
       {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
