@@ -40,9 +40,10 @@ struct LutChunk {
   return kind == ScaleKind::kFloat32 ? 4 : 1;
 }
 
-// C[row0.., col0..] for a tile of kRows rows of A x kCols columns of B.
+// C[row0.., col0..] for a tile of kRows rows of A x kCols columns of B (of a slice that ends at
+// n_end).
 template <typename Lut, int kRows, int kCols>
-void LutTile(const GemmArgs& args, int64_t row0, int64_t col0) {
+void LutTile(const GemmArgs& args, int64_t row0, int64_t col0, int64_t n_end) {
   constexpr int64_t kBlock = 16;
   constexpr int64_t kChunkBytes = Lut::kChunk / 2;
   constexpr int64_t kChunkBlocks = Lut::kChunk / kBlock;
@@ -55,8 +56,10 @@ void LutTile(const GemmArgs& args, int64_t row0, int64_t col0) {
     for (int j = 0; j < kCols; ++j) acc[i][j] = Lut::Zero();
   }
   LutChunk<kRows, kCols> in;
+  const NextRowsPrefetch<kCols> next_rows(b, col0, n_end);
   const int64_t full_chunks = b.k / Lut::kChunk;
   for (int64_t c = 0; c < full_chunks; ++c) {
+    next_rows.At(c * kChunkBytes);
     for (int i = 0; i < kRows; ++i) {
       in.a_codes[i] = args.a_fp4.codes + (row0 + i) * row_bytes + c * kChunkBytes;
       in.a_scales[i] = args.a_fp4.scales + (row0 + i) * blocks + c * kChunkBlocks;
@@ -105,7 +108,8 @@ void LutGemm(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
     const int64_t cols = n_end - col0 < Lut::kTileCols ? n_end - col0 : Lut::kTileCols;
     DispatchCount<Lut::kTileCols>(cols, [&](auto tile_cols) {
       ForEachRowTile<Lut::kTileRows>(args.m, [&](auto tile_rows, int64_t row0) {
-        LutTile<Lut, decltype(tile_rows)::value, decltype(tile_cols)::value>(args, row0, col0);
+        LutTile<Lut, decltype(tile_rows)::value, decltype(tile_cols)::value>(args, row0, col0,
+                                                                             n_end);
       });
     });
   }

@@ -80,12 +80,14 @@ void PrepareInt8Rows(const K& kernel, const Int8ActivationsView& a, int64_t k, i
 }
 
 // C[rows, columns] for kRows prepared rows (row r's chunks at prepared + r * chunks) and
-// kColumns columns of B from `first_column`.
+// kColumns columns of B from `first_column` (of a slice that ends at n_end).
 template <typename K, int kRows, int kColumns>
 void MultiplyInt8Tile(const K& kernel, const WeightsView& b, const typename K::Chunk* prepared,
-                      int64_t chunks, int64_t first_column, float* c, int64_t ldc) {
+                      int64_t chunks, int64_t first_column, int64_t n_end, float* c,
+                      int64_t ldc) {
   constexpr int64_t kChunkBytes = K::kChunk / 2;
   const WeightColumns<kColumns> columns(b, first_column, K::kScaleBytes);
+  const NextRowsPrefetch<kColumns> next_rows(b, first_column, n_end);
   const int64_t full_chunks = b.k / K::kChunk;
   typename K::Acc acc[kRows][kColumns];
   for (int r = 0; r < kRows; ++r) {
@@ -99,6 +101,7 @@ void MultiplyInt8Tile(const K& kernel, const WeightsView& b, const typename K::C
     }
   };
   for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
+    next_rows.At(chunk * kChunkBytes);
     for (int col = 0; col < kColumns; ++col) {
       multiply_chunk(chunk, col, columns.codes[col] + chunk * kChunkBytes,
                      columns.scales[col] + kernel.ScaleOffset(chunk));
@@ -128,10 +131,11 @@ void MultiplyInt8Tile(const K& kernel, const WeightsView& b, const typename K::C
 // The row tiles of `rows` prepared rows x kColumns columns from `first_column`.
 template <typename K, int kColumns>
 void MultiplyInt8Rows(const K& kernel, const WeightsView& b, const typename K::Chunk* prepared,
-                      int64_t chunks, int64_t rows, int64_t first_column, float* c, int64_t ldc) {
+                      int64_t chunks, int64_t rows, int64_t first_column, int64_t n_end,
+                      float* c, int64_t ldc) {
   ForEachRowTile<K::kRowTile>(rows, [&](auto tile_rows, int64_t r) {
     MultiplyInt8Tile<K, decltype(tile_rows)::value, kColumns>(
-        kernel, b, prepared + r * chunks, chunks, first_column, c + r * ldc, ldc);
+        kernel, b, prepared + r * chunks, chunks, first_column, n_end, c + r * ldc, ldc);
   });
 }
 
@@ -147,8 +151,8 @@ void MultiplyInt8(const K& kernel, const GemmArgs& args, int64_t n_begin, int64_
     PrepareInt8Rows(kernel, args.a_int8, b.k, first_row, rows, chunks, prepared);
     float* c = args.c + first_row * args.ldc;
     ForEachColumnTile<K::kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
-      MultiplyInt8Rows<K, decltype(columns)::value>(kernel, b, prepared, chunks, rows, j, c,
-                                                    args.ldc);
+      MultiplyInt8Rows<K, decltype(columns)::value>(kernel, b, prepared, chunks, rows, j, n_end,
+                                                    c, args.ldc);
     });
   });
 }

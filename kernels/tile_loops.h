@@ -2,7 +2,8 @@
 #define FP4MOE_KERNELS_TILE_LOOPS_H_
 
 // Pieces of the SIMD microkernels' driver loops that do not depend on the ISA: blocks of rows,
-// where a tile's weight rows start, zero-padded copies of the last partial chunk of k.
+// where a tile's weight rows start, prefetching the next tile's, zero-padded copies of the last
+// partial chunk of k.
 // ISA-neutral, and in an anonymous namespace like the per-ISA helpers (see
 // kernels/microkernel.bzl on the ODR trap): each kernel file gets its own copy.
 
@@ -37,6 +38,35 @@ struct WeightColumns {
 
   const uint8_t* codes[kColumns];
   const uint8_t* scales[kColumns];
+};
+
+// The codes of the weight rows of the column tile after [first_column, first_column +
+// kColumns), up to n_end, prefetched into L2 one line per row per At(offset) call as the
+// current tile walks its rows: with short rows (k = 2048 is 16 lines) the hardware prefetcher
+// has no time to ramp up before a row ends, and the decode kernels fall well below DRAM
+// bandwidth on [7168, 2048].
+template <int kColumns>
+class NextRowsPrefetch {
+ public:
+  NextRowsPrefetch(const WeightsView& b, int64_t first_column, int64_t n_end)
+      : row_bytes_(b.k / 2) {
+    const int64_t next = first_column + kColumns;
+    rows_ = n_end - next < kColumns ? static_cast<int>(n_end > next ? n_end - next : 0)
+                                    : kColumns;
+    first_ = rows_ > 0 ? b.codes + next * row_bytes_ : nullptr;
+  }
+
+  // Byte `offset` of each next row.
+  void At(int64_t offset) const {
+    for (int row = 0; row < rows_; ++row) {
+      __builtin_prefetch(first_ + row * row_bytes_ + offset, 0, 1);
+    }
+  }
+
+ private:
+  int64_t row_bytes_;
+  int rows_ = 0;
+  const uint8_t* first_ = nullptr;
 };
 
 // The last, partial chunk of a row of codes and of its scales, copied into zero padding so
