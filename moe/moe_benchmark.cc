@@ -2,19 +2,18 @@
 //
 //   bazel run -c opt //moe:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
 //
-// Each (model, format) runs the layer's auto path; the label names the kernels the calls ran
-// (the tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both
-// joined by '+'). Weights: one expert's random floats are quantized once and its tensors
-// given for every expert; the layer packs each into its own memory, so every expert has its
-// own bytes in DRAM. Weights stream from DRAM: enough layer instances to exceed
-// --stream_bytes (default 1 GiB, well above a 300 MB L3) are visited in turn, and the
+// Each (model, format) runs the layer's auto path; the label names the kernels the calls ran (the
+// tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both joined by '+').
+// Weights: one expert's random floats are quantized once and its tensors given for every expert;
+// the layer packs each into its own memory, so every expert has its own bytes in DRAM. Weights
+// stream from DRAM: enough layer instances to exceed --stream_bytes (default 4 GiB; 1 GiB, 3.4 x a
+// 300 MB L3, still let part of a rotation come from L3 on the Xeon) are visited in turn, and the
 // routings walk the experts cyclically (see MakeRoutings), so an expert's bytes come back only
-// after all the others'. Routing is random top-k per token from a fixed seed. Counters:
-// tokens=x/s, GB=x/s (weight bytes of the distinct experts an iteration touches),
-// GFLOP=x/s (2 * qlen * k * 3 * hidden * intermediate), mem_ms / cmp_ms (the roofs: those
-// bytes at the measured bandwidth, those operations at the peak of the tile kernel where it
-// ran, else of the GEMV kernel) and roof=x/s (the larger roof over the measured time: 1 means
-// on the roof).
+// after all the others'. Routing is random top-k per token from a fixed seed. Counters: tokens=x/s,
+// GB=x/s (weight bytes of the distinct experts an iteration touches), GFLOP=x/s (2 * qlen * k * 3 *
+// hidden * intermediate), mem_ms / cmp_ms (the roofs: those bytes at the measured bandwidth, those
+// operations at the peak of the tile kernel where it ran, else of the GEMV kernel) and roof=x/s
+// (the larger roof over the measured time: 1 means on the roof).
 #include <omp.h>
 #include <unistd.h>
 
@@ -62,7 +61,7 @@ ABSL_FLAG(int, tp_parts, 1, "tensor-parallel parts of the layer");
 ABSL_FLAG(int, layers, 0,
           "layer instances visited in turn (0: enough for their weights to exceed "
           "--stream_bytes)");
-ABSL_FLAG(int64_t, stream_bytes, int64_t{1} << 30,
+ABSL_FLAG(int64_t, stream_bytes, int64_t{4} << 30,
           "weight bytes the layer instances should total when --layers=0");
 ABSL_FLAG(int, routings, 16, "different routings rotated per layer instance");
 ABSL_FLAG(int64_t, bandwidth_probe_bytes, int64_t{2} << 30, "bytes the bandwidth probe reads");
