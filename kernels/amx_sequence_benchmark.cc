@@ -16,11 +16,10 @@
 //   store_scale_interleaved  the same, each tile's scaling placed after one tile product
 //   store_column_scale       interleaved, with column scales only (activation scales per
 //                  row, not per group)
-// Counters: TOPS (2 x 16 x 16 x k ops per product, all threads) and ns_per_product (per
-// thread; two hyperthreads share a core's TMUL, 16 cycles a full-size product).
+// Counters: TOPS (2 x 16 x 16 x k ops per product, all threads; TFLOPS for bf16) and
+// ns_per_product (per thread). README's Performance section has the Xeon's figures.
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "benchmark/benchmark.h"
 #include "kernels/aligned_buffer.h"
