@@ -58,13 +58,8 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
     for (int64_t chunk = 0; chunk * kChunkK < kc; ++chunk) {
       ActivationChunk& out = activation_chunks[r][chunk];
       const int64_t kk = chunk * kChunkK;
-      const int8_t* source = a + kk;
       alignas(64) int8_t padded[kChunkK];
-      if (kc - kk < kChunkK) {  // the last chunk of fewer than 128 k
-        std::memset(padded, 0, sizeof padded);
-        std::memcpy(padded, source, kc - kk);
-        source = padded;
-      }
+      const int8_t* source = ZeroPaddedIfShort(a + kk, kc - kk, padded);
       const __m512i low = _mm512_loadu_si512(source);
       const __m512i high = _mm512_loadu_si512(source + 64);
       const __m512i even = _mm512_permutex2var_epi8(low, evens, high);

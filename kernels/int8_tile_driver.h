@@ -48,11 +48,7 @@ namespace {
 template <int64_t kBlocks>
 const float* BlockScalesOfChunk(const float* row_scales, int64_t begin, int64_t count,
                                 float (&padded)[kBlocks]) {
-  const float* scales = row_scales + begin / 16;
-  if (count == kBlocks * 16) return scales;
-  std::memset(padded, 0, sizeof padded);
-  std::memcpy(padded, scales, count / 16 * sizeof(float));
-  return padded;
+  return ZeroPaddedIfShort(row_scales + begin / 16, count / 16, padded);
 }
 
 // Prepares `rows` rows of A from `first_row` into `chunks` chunks each, row r's at
@@ -67,14 +63,9 @@ void PrepareInt8Rows(const K& kernel, const Int8ActivationsView& a, int64_t k, i
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t begin = c * K::kChunk;
       const int64_t count = k - begin < K::kChunk ? k - begin : K::kChunk;
-      const int8_t* src = values + begin;
       alignas(64) int8_t padded[K::kChunk];
-      if (count < K::kChunk) {
-        std::memset(padded, 0, sizeof padded);
-        std::memcpy(padded, src, count);
-        src = padded;
-      }
-      kernel.PrepareChunk(src, scales, begin, count, out[r * chunks + c]);
+      kernel.PrepareChunk(ZeroPaddedIfShort(values + begin, count, padded), scales, begin, count,
+                          out[r * chunks + c]);
     }
   }
 }

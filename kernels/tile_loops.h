@@ -69,6 +69,16 @@ class NextRowsPrefetch {
   const uint8_t* first_ = nullptr;
 };
 
+// `values`, or where fewer than kCount are left (`count`), their copy zero-padded to kCount in
+// `padded`: full-width vector loads then read nothing past the end of a row.
+template <typename T, int64_t kCount>
+const T* ZeroPaddedIfShort(const T* values, int64_t count, T (&padded)[kCount]) {
+  if (count >= kCount) return values;
+  std::memset(padded, 0, sizeof padded);
+  std::memcpy(padded, values, count * sizeof(T));
+  return padded;
+}
+
 // The last, partial chunk of a row of codes and of its scales, copied into zero padding so
 // that nothing past the row is read: zero codes and zero scales add nothing (and the
 // activations there are zero too).
