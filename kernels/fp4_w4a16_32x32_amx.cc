@@ -169,7 +169,7 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t full_rows = m / kBlockRows * kBlockRows;
   const int tail_rows = static_cast<int>(m - full_rows);
   const int64_t a_stride = b.k * static_cast<int64_t>(sizeof(uint16_t));
-  constexpr int64_t kChunkColumns = kChunkTiles * kTileRows;
+  constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
   for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
     const int64_t chunk_columns = n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
     // Whole column blocks: an odd last tile pairs with a zero one.
