@@ -6,7 +6,8 @@
 // --stream_bytes and multiplies by the next copy each iteration. The default is 4 GiB: with
 // 1 GiB (3.4 x a 300 MB L3) the fastest GEMV still read 114 GB/s on the Xeon, more than its
 // DRAM gives, so part of that rotation came from L3. --stream_bytes=0 reuses one copy (the
-// cache-resident regime). Activations are
+// cache-resident regime). The copies are made once per weight shape and format, not per case.
+// Activations are
 // quantized once, outside the timing. Counters: GFLOP=x/s (2mnk per second), GB=x/s (weight
 // bytes per second), mem_ms / cmp_ms (the roofs: weight bytes at the measured bandwidth,
 // operations at the ISA's peak) and roof=x/s (the larger roof over the measured time: 1 means
@@ -57,22 +58,46 @@ struct Case {
   int64_t m, n, k;
 };
 
+// The rotated weight copies of the last (format, n, k) asked for. Google Benchmark calls a case
+// several times (to size its iteration count) and cases of one shape follow each other (every
+// m, then the next shape), so keeping one set saves rebuilding gigabytes per call.
+struct WeightCopies {
+  WeightFormat format;
+  int64_t n = 0, k = 0;
+  std::vector<BufferB> copies;
+};
+
+const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int64_t k) {
+  static WeightCopies* cache = new WeightCopies;
+  if (!cache->copies.empty() && cache->format == format && cache->n == n && cache->k == k) {
+    return &cache->copies;
+  }
+  cache->copies.clear();  // before the next set is made: both need not fit at once
+  const RowMatrixXf w = RandomMatrix(n, k, 7, Distribution::kGaussian, 0.02f);
+  absl::StatusOr<BufferB> first = BufferB::Quantize("w", w, format, 32);
+  if (!first.ok()) return nullptr;
+  const int64_t count =
+      std::max<int64_t>(1, absl::GetFlag(FLAGS_stream_bytes) / first->streamed_bytes());
+  for (int64_t i = 1; i < count; ++i) cache->copies.push_back(first->Clone());
+  cache->copies.push_back(*std::move(first));
+  cache->format = format;
+  cache->n = n;
+  cache->k = k;
+  return &cache->copies;
+}
+
 void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
              double bandwidth, const PeakRates& peaks) {
   const bool int4 = c.path == GemmPath::kInt4W4A8;
-  const RowMatrixXf w = RandomMatrix(c.n, c.k, 7, Distribution::kGaussian, 0.02f);
-  absl::StatusOr<BufferB> first =
-      BufferB::Quantize("w", w, int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, 32);
-  absl::StatusOr<BufferA> a = BufferA::Create(c.path, c.m, c.k, first.ok() ? first->block() : 16);
-  if (!first.ok() || !a.ok() || !a->Set("x", RandomMatrix(c.m, c.k, 8)).ok()) {
+  const std::vector<BufferB>* streamed =
+      StreamedWeights(int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, c.n, c.k);
+  absl::StatusOr<BufferA> a =
+      BufferA::Create(c.path, c.m, c.k, streamed != nullptr ? streamed->front().block() : 16);
+  if (streamed == nullptr || !a.ok() || !a->Set("x", RandomMatrix(c.m, c.k, 8)).ok()) {
     state.SkipWithError("setup failed");
     return;
   }
-  std::vector<BufferB> weights;
-  const int64_t copies =
-      std::max<int64_t>(1, absl::GetFlag(FLAGS_stream_bytes) / first->streamed_bytes());
-  for (int64_t i = 1; i < copies; ++i) weights.push_back(first->Clone());
-  weights.push_back(*std::move(first));
+  const std::vector<BufferB>& weights = *streamed;
   BufferC out(c.m, c.n);
   size_t next = 0;
   for (auto _ : state) {
