@@ -10,7 +10,7 @@
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
 // block's activations (32 x kKBlock BF16) are read from memory once and stay in L1 while the
 // row block walks the chunk's column blocks; the chunk's decoded panels stay in L2; the next row
-// block's activations are prefetched into L2 a few lines per k step.
+// block's activations and the next panel's codes are prefetched into L2 a few lines per k step.
 #include <cstdint>
 #include <cstring>
 
@@ -129,7 +129,8 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
 // bytes.
 template <bool kTwoRowTiles>
 void MultiplyBlock(const uint16_t* a, int64_t a_stride, const uint16_t (*b0)[32],
-                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher) {
+                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
+                   RowPrefetcher& weight_prefetcher) {
   _tile_zero(0);
   _tile_zero(1);
   if (kTwoRowTiles) {
@@ -138,6 +139,7 @@ void MultiplyBlock(const uint16_t* a, int64_t a_stride, const uint16_t (*b0)[32]
   }
   for (int64_t kk = 0; kk < kc; kk += k_step) {
     prefetcher.Next();
+    weight_prefetcher.Next();
     _tile_loadd(6, b0[kk / 2], 64);
     _tile_loadd(7, b1[kk / 2], 64);
     _tile_loadd(4, a + kk, a_stride);
@@ -180,6 +182,19 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const bool last = k0 + kc == b.k;
       DecodePanel<kKind>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
+      // The codes of the next panel (this chunk's next k block, else the next chunk's first),
+      // a few lines per k step of every row block: the hardware prefetchers follow too few of
+      // the panel's 128 row streams.
+      const bool next_block = k0 + kc < b.k;
+      const int64_t panel_n0 = next_block ? chunk : chunk + chunk_columns;
+      const int64_t panel_k0 = next_block ? k0 + kc : 0;
+      const int64_t panel_kc = b.k - panel_k0 < kKBlock ? b.k - panel_k0 : kKBlock;
+      const int64_t panel_columns =
+          n_end - panel_n0 < kChunkColumns ? n_end - panel_n0 : kChunkColumns;
+      const int64_t row_blocks = full_rows / kBlockRows + (tail_rows > 0 ? 1 : 0);
+      RowPrefetcher weight_prefetcher(
+          panel_columns > 0 ? b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2 : nullptr, b.k / 2,
+          panel_columns, panel_kc / 2, row_blocks * block_steps);
       for (int64_t m0 = 0; m0 < full_rows; m0 += kBlockRows) {
         // The next row block's activations, while this one runs.
         const int64_t next_rows = full_rows - m0 > kBlockRows ? kBlockRows : 0;
@@ -192,7 +207,7 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
           MultiplyBlock<true>(args.a_bf16.values + m0 * b.k + k0, a_stride,
                               scratch.panel[2 * block], scratch.panel[2 * block + 1], kc, k_step,
-                              prefetcher);
+                              prefetcher, weight_prefetcher);
           AddSums(args, m0, kBlockRows, n0, columns, first, last);
         }
       }
@@ -213,10 +228,12 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
             n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
         if (tail_rows > kTileRows) {
           MultiplyBlock<true>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                              scratch.panel[2 * block + 1], kc, k_step, none);
+                              scratch.panel[2 * block + 1], kc, k_step, none,
+                              weight_prefetcher);
         } else {
           MultiplyBlock<false>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                               scratch.panel[2 * block + 1], kc, k_step, none);
+                               scratch.panel[2 * block + 1], kc, k_step, none,
+                              weight_prefetcher);
         }
         AddSums(args, full_rows, tail_rows, n0, columns, first, last);
       }

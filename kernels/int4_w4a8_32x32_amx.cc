@@ -18,8 +18,10 @@
 //    multishift and one AND per 64 values after a dword transpose), the 1/16 folded into the
 //    weight scales, once per k block for a chunk of up to 128 columns reused by every row pair;
 //  * loads activation tiles straight from the int8 rows (the last, partial row pair is packed
-//    with zero rows) and prefetches the next row pair's rows into L2 a few lines per group,
-//    the next k block's weights while decoding.
+//    with zero rows) and prefetches into L2, a few lines per group, the next row pair's rows
+//    and the codes of the next panel;
+//  * up to 16 rows (decode) use one row tile, scale only the rows there are, and take longer
+//    k blocks.
 #include <cstdint>
 #include <cstring>
 
@@ -42,7 +44,10 @@ constexpr int kChunkTiles = 8;
 // k per block: the packed activations of a row pair (32 x kc bytes) stay in L1 while the row
 // pair walks the column pairs, the chunk's panels (128 x kc / 2 bytes) in L2.
 constexpr int64_t kKBlockTarget = 512;
-constexpr int64_t kMaxKBlock = 512;
+// k per block for up to 16 rows (decode), whose activations are small: 1 KB runs of each
+// weight row per panel instead of 256 bytes; the panels (256 KB) still fit in L2.
+constexpr int64_t kDecodeKBlockTarget = 2048;
+constexpr int64_t kMaxKBlock = 2048;
 constexpr int kMaxGroupsPerBlock = kMaxKBlock / 32;
 
 // Per-thread scratch (no allocation per call).
@@ -72,7 +77,7 @@ constexpr uint64_t kHighNibbleOffsets = 0x3834302C1814100CULL;
 // Columns [n0, n0 + columns) (columns <= 16) x k [k0, k0 + kc) into `panel` as 16 x the int4
 // values in the VNNI layout (missing columns zero), and their group scales / 16 into `scales`.
 void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc,
-                 int64_t prefetch_k, int8_t (*panel)[64], float (*scales)[kTileColumns]) {
+                 int8_t (*panel)[64], float (*scales)[kTileColumns]) {
   const __m512i low_offsets = _mm512_set1_epi64(static_cast<long long>(kLowNibbleOffsets));
   const __m512i high_offsets = _mm512_set1_epi64(static_cast<long long>(kHighNibbleOffsets));
   const __m512i high_nibbles = _mm512_set1_epi8(static_cast<char>(0xF0));
@@ -85,9 +90,6 @@ void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int6
         continue;
       }
       const uint8_t* source = b.codes + (n0 + c) * (b.k / 2) + (k0 + kk) / 2;
-      // The same bytes of the next k block, into L2 while this block is multiplied (the
-      // hardware prefetcher tracks too few of the 128 row streams).
-      if (k0 + kk + prefetch_k < b.k) __builtin_prefetch(source + prefetch_k / 2, 0, 2);
       if (valid == 128) {
         codes[c] = _mm512_loadu_si512(source);
       } else {
@@ -111,22 +113,24 @@ void DecodePanel(const WeightsView& b, int64_t n0, int columns, int64_t k0, int6
   const int64_t groups = b.k / b.block;
   const int block_groups = static_cast<int>(kc / b.block);
   const float sixteenth = 1.0f / 16.0f;
-  if (b.scale_kind == ScaleKind::kBf16 && block_groups == 16 && columns == 16) {
-    // Per column 16 BF16 scales widened to float bits, then transposed to [group][column].
+  if (b.scale_kind == ScaleKind::kBf16 && block_groups % 16 == 0 && columns == 16) {
+    // Per column 16 BF16 scales at a time widened to float bits, transposed to [group][column].
     const __m512i widen = _mm512_set_epi16(15, 32, 14, 32, 13, 32, 12, 32, 11, 32, 10, 32, 9, 32,
                                            8, 32, 7, 32, 6, 32, 5, 32, 4, 32, 3, 32, 2, 32, 1, 32,
                                            0, 32);
-    __m512i by_column[16], by_group[16];
-    for (int c = 0; c < 16; ++c) {
-      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
-          b.scales + 2 * ((n0 + c) * groups + k0 / b.block)));
-      by_column[c] = _mm512_permutex2var_epi16(_mm512_castsi256_si512(bits), widen,
-                                               _mm512_setzero_si512());
-    }
-    TransposeDwords(by_column, by_group);
-    for (int g = 0; g < 16; ++g) {
-      _mm512_store_ps(scales[g], _mm512_mul_ps(_mm512_castsi512_ps(by_group[g]),
-                                               _mm512_set1_ps(sixteenth)));
+    for (int g0 = 0; g0 < block_groups; g0 += 16) {
+      __m512i by_column[16], by_group[16];
+      for (int c = 0; c < 16; ++c) {
+        const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(
+            b.scales + 2 * ((n0 + c) * groups + k0 / b.block + g0)));
+        by_column[c] = _mm512_permutex2var_epi16(_mm512_castsi256_si512(bits), widen,
+                                                 _mm512_setzero_si512());
+      }
+      TransposeDwords(by_column, by_group);
+      for (int g = 0; g < 16; ++g) {
+        _mm512_store_ps(scales[g0 + g], _mm512_mul_ps(_mm512_castsi512_ps(by_group[g]),
+                                                      _mm512_set1_ps(sixteenth)));
+      }
     }
     return;
   }
@@ -197,33 +201,39 @@ void GatherActivationScales(const GemmArgs& args, int64_t m0, int rows, int64_t 
 
 // Tile numbers are literals: the native intrinsics paste them into the assembly. Tiles:
 // int32 sums 0..3 (2 x row tile + column tile), activations 4 and 5, weights 6 and 7.
+template <int kRowTiles>
 [[gnu::always_inline]] inline void ZeroSums() {
   _tile_zero(0);
   _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  if (kRowTiles == 2) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
 }
 
-// The 2 activation and 2 weight tiles of k step `s` of a group.
-template <int kKStep>
+// The kRowTiles activation and 2 weight tiles of k step `s` of a group.
+template <int kKStep, int kRowTiles>
 [[gnu::always_inline]] inline void LoadOperands(const ActivationTiles& a, const int8_t* a0,
                                                 const int8_t* a1, const int8_t* b0,
                                                 const int8_t* b1, int s) {
   _tile_loadd(4, a0 + s * a.step_bytes, a.stride);
-  _tile_loadd(5, a1 + s * a.step_bytes, a.stride);
+  if (kRowTiles == 2) _tile_loadd(5, a1 + s * a.step_bytes, a.stride);
   _tile_loadd(6, b0 + s * 16 * kKStep, 64);
   _tile_loadd(7, b1 + s * 16 * kKStep, 64);
 }
 
-// Int32 tile t of `sums` x (weight scale per column x activation scale per row) added into
-// its quarter of the float block.
-[[gnu::always_inline]] inline void ScaleTile(int t, const int32_t (*sums)[kTileRows][kTileColumns],
+// The first `rows` rows of int32 tile t of `sums` x (weight scale per column x activation
+// scale per row) added into its quarter of the float block (rows past m are never scaled: few
+// rows are the decode case, where this scaling is most of the vector work).
+[[gnu::always_inline]] inline void ScaleTile(int t, int rows,
+                                             const int32_t (*sums)[kTileRows][kTileColumns],
                                              const float* weight_scales,
                                              const float* activation_scales,
                                              float (*block)[kBlockColumns]) {
   const __m512 w = _mm512_load_ps(weight_scales);
 #pragma GCC unroll 16
   for (int r = 0; r < kTileRows; ++r) {
+    if (r >= rows) break;
     float* out = &block[kTileRows * (t / 2) + r][kTileColumns * (t % 2)];
     const __m512 sum = Int32ToFloat(_mm512_load_si512(sums[t][r]));
     const __m512 scale = _mm512_mul_ps(w, _mm512_set1_ps(activation_scales[r]));
@@ -231,18 +241,19 @@ template <int kKStep>
   }
 }
 
-// C[m0 + r][n0 + j] (+)= block[r][j] for r < rows, j < columns; the block is zeroed.
+// C[m0 + r][n0 + j] (+)= block[r][j] for r < rows, j < columns; those rows of the block, the
+// only ones ScaleTile writes, are zeroed.
 void WriteBlock(float (*block)[kBlockColumns], float* c, int64_t ldc, int rows, int columns,
                 bool first) {
-  for (int r = 0; r < kBlockRows; ++r) {
+  for (int r = 0; r < rows; ++r) {
     float* row = c + r * ldc;
-    if (r < rows && columns == kBlockColumns) {
+    if (columns == kBlockColumns) {
       for (int half = 0; half < 2; ++half) {
         const __m512 sum = _mm512_load_ps(&block[r][16 * half]);
         float* out = row + 16 * half;
         _mm512_storeu_ps(out, first ? sum : _mm512_add_ps(sum, _mm512_loadu_ps(out)));
       }
-    } else if (r < rows) {
+    } else {
       for (int j = 0; j < columns; ++j) row[j] = first ? block[r][j] : row[j] + block[r][j];
     }
     _mm512_store_ps(&block[r][0], _mm512_setzero_ps());
@@ -251,15 +262,19 @@ void WriteBlock(float (*block)[kBlockColumns], float* c, int64_t ldc, int rows, 
 }
 
 // One row pair (rows [m0, m0 + rows), tiles at `a`) x the chunk's column pairs over the k
-// block. Item i = (column pair i / groups, group i % groups): its 4 tile products run
-// interleaved with the scaling of item i - 1's tiles, which were stored one item earlier.
-// Every item also prefetches a few lines of the activations the next row pair reads.
-template <int kKStep>
+// block; with kRowTiles = 1 (rows <= 16, the decode case) only the first row tile. Item i =
+// (column pair i / groups, group i % groups): its tile products run interleaved with the
+// scaling of item i - 1's tiles, which were stored one item earlier. Every item also
+// prefetches a few lines of the activations the next row pair reads.
+template <int kKStep, int kRowTiles>
 void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTiles& a,
-                     RowPrefetcher& prefetcher, int64_t m0, int rows, int64_t n0, int64_t n_end,
+                     RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher, int64_t m0,
+                     int rows, int64_t n0, int64_t n_end,
                      int pairs, int block_groups, int steps, bool first) {
   const int64_t group_bytes = steps * 16 * kKStep;  // of a weight panel
   const int items = pairs * block_groups;
+  const int rows0 = rows < kTileRows ? rows : kTileRows;  // of row tile 0, then 1
+  const int rows1 = rows - rows0;
   int buffer = 0;
   for (int i = 0; i <= items; ++i) {
     const bool compute = i < items;
@@ -276,45 +291,59 @@ void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTil
 
     if (compute) {
       prefetcher.Next();
+      weight_prefetcher.Next();
       const int8_t* a0 = a.tiles[0] + g * a.group_bytes;
       const int8_t* a1 = a.tiles[1] + g * a.group_bytes;
       const int8_t* b0 = scratch.panels[2 * pair][0] + g * group_bytes;
       const int8_t* b1 = scratch.panels[2 * pair + 1][0] + g * group_bytes;
-      ZeroSums();
+      ZeroSums<kRowTiles>();
       for (int s = 0; s + 1 < steps; ++s) {
-        LoadOperands<kKStep>(a, a0, a1, b0, b1, s);
+        LoadOperands<kKStep, kRowTiles>(a, a0, a1, b0, b1, s);
         _tile_dpbssd(0, 4, 6);
         _tile_dpbssd(1, 4, 7);
-        _tile_dpbssd(2, 5, 6);
-        _tile_dpbssd(3, 5, 7);
+        if (kRowTiles == 2) {
+          _tile_dpbssd(2, 5, 6);
+          _tile_dpbssd(3, 5, 7);
+        }
       }
-      LoadOperands<kKStep>(a, a0, a1, b0, b1, steps - 1);
+      LoadOperands<kKStep, kRowTiles>(a, a0, a1, b0, b1, steps - 1);
       _tile_dpbssd(0, 4, 6);
     }
-    if (scale) ScaleTile(0, previous, w0, s0, scratch.block);
+    if (scale) ScaleTile(0, rows0, previous, w0, s0, scratch.block);
     if (compute) _tile_dpbssd(1, 4, 7);
-    if (scale) ScaleTile(1, previous, w1, s0, scratch.block);
-    if (compute) _tile_dpbssd(2, 5, 6);
-    if (scale) ScaleTile(2, previous, w0, s1, scratch.block);
-    if (compute) _tile_dpbssd(3, 5, 7);
-    if (scale) {
-      ScaleTile(3, previous, w1, s1, scratch.block);
-      if (previous_g == block_groups - 1) {
-        const int64_t column = n0 + previous_pair * kBlockColumns;
-        const int columns =
-            n_end - column < kBlockColumns ? static_cast<int>(n_end - column) : kBlockColumns;
-        WriteBlock(scratch.block, args.c + m0 * args.ldc + column, args.ldc, rows, columns,
-                   first);
-      }
+    if (scale) ScaleTile(1, rows0, previous, w1, s0, scratch.block);
+    if (kRowTiles == 2) {
+      if (compute) _tile_dpbssd(2, 5, 6);
+      if (scale) ScaleTile(2, rows1, previous, w0, s1, scratch.block);
+      if (compute) _tile_dpbssd(3, 5, 7);
+      if (scale) ScaleTile(3, rows1, previous, w1, s1, scratch.block);
+    }
+    if (scale && previous_g == block_groups - 1) {
+      const int64_t column = n0 + previous_pair * kBlockColumns;
+      const int columns =
+          n_end - column < kBlockColumns ? static_cast<int>(n_end - column) : kBlockColumns;
+      WriteBlock(scratch.block, args.c + m0 * args.ldc + column, args.ldc, rows, columns, first);
     }
     if (compute) {
       int32_t(*out)[kTileRows][kTileColumns] = scratch.sums[buffer];
       _tile_stored(0, out[0][0], 64);
       _tile_stored(1, out[1][0], 64);
-      _tile_stored(2, out[2][0], 64);
-      _tile_stored(3, out[3][0], 64);
+      if (kRowTiles == 2) {
+        _tile_stored(2, out[2][0], 64);
+        _tile_stored(3, out[3][0], 64);
+      }
     }
     buffer ^= 1;
+  }
+}
+
+// MultiplyRowPair for the row pair's k step and number of row tiles.
+template <typename... Args>
+void MultiplyRows(int k_step, int rows, Args&&... args) {
+  if (k_step == 32) {
+    rows > kTileRows ? MultiplyRowPair<32, 2>(args...) : MultiplyRowPair<32, 1>(args...);
+  } else {
+    rows > kTileRows ? MultiplyRowPair<64, 2>(args...) : MultiplyRowPair<64, 1>(args...);
   }
 }
 
@@ -333,7 +362,8 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
   // A tile product spans 64 bytes of k where the group allows, else 32 (one group).
   const int k_step = group % 64 == 0 ? 64 : 32;
   const int steps = static_cast<int>(group / k_step);
-  const int64_t block_k = (kKBlockTarget / group > 0 ? kKBlockTarget / group : 1) * group;
+  const int64_t target = m <= kTileRows ? kDecodeKBlockTarget : kKBlockTarget;
+  const int64_t block_k = (target / group > 0 ? target / group : 1) * group;
 
   ConfigureTiles(k_step);
   // One TLS look-up per call: with -fPIC each access calls __tls_get_addr.
@@ -353,15 +383,28 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
         const int64_t column = n0 + t * kTileColumns;
         const int64_t left = chunk_end > column ? chunk_end - column : 0;
         const int columns = left < kTileColumns ? static_cast<int>(left) : kTileColumns;
-        DecodePanel(b, column, columns, k0, kc, block_k, scratch.panels[t],
-                    scratch.weight_scales[t]);
+        DecodePanel(b, column, columns, k0, kc, scratch.panels[t], scratch.weight_scales[t]);
       }
+      // The codes of the next panel (this chunk's next k block, else the next chunk's first),
+      // spread over every item of this k block: the hardware prefetchers follow too few of
+      // the panel's 128 row streams, and a burst of prefetches stalls the tile loads.
+      const bool next_block = k0 + block_k < b.k;
+      const int64_t panel_n0 = next_block ? n0 : chunk_end;
+      const int64_t panel_k0 = next_block ? k0 + block_k : 0;
+      const int64_t panel_kc = b.k - panel_k0 < block_k ? b.k - panel_k0 : block_k;
+      const int64_t panel_columns =
+          n_end - panel_n0 < kChunkColumns ? n_end - panel_n0 : kChunkColumns;
+      RowPrefetcher weight_prefetcher(
+          panel_columns > 0 ? b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2 : nullptr, b.k / 2,
+          panel_columns, panel_kc / 2, (m + kBlockRows - 1) / kBlockRows * pairs * block_groups);
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         ActivationTiles a;
-        for (int half = 0; half < 2; ++half) {
+        // Up to 16 rows use row tile 0 only (a.tiles[1] then repeats it, unread).
+        const int row_tiles = rows > kTileRows ? 2 : 1;
+        for (int half = 0; half < row_tiles; ++half) {
           const int half_rows = rows - kTileRows * half;
-          const int tile_rows = half_rows < 0 ? 0 : (half_rows > kTileRows ? kTileRows : half_rows);
+          const int tile_rows = half_rows > kTileRows ? kTileRows : half_rows;
           GatherActivationScales(args, m0 + kTileRows * half, tile_rows, k0, kc,
                                  scratch.a_scales[half]);
           if (rows == kBlockRows) {
@@ -371,6 +414,7 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
             a.tiles[half] = scratch.a_pack[half];
           }
         }
+        if (row_tiles == 1) a.tiles[1] = a.tiles[0];
         if (rows == kBlockRows) {
           a.stride = b.k;
           a.step_bytes = k_step;
@@ -390,13 +434,8 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
         RowPrefetcher prefetcher(
             next_rows > 0 ? args.a_int8.values + next_m0 * b.k + next_k0 : nullptr, b.k,
             next_rows, next_kc, pairs * block_groups);
-        if (k_step == 32) {
-          MultiplyRowPair<32>(scratch, args, a, prefetcher, m0, rows, n0, chunk_end, pairs,
-                              block_groups, steps, k0 == 0);
-        } else {
-          MultiplyRowPair<64>(scratch, args, a, prefetcher, m0, rows, n0, chunk_end, pairs,
-                              block_groups, steps, k0 == 0);
-        }
+        MultiplyRows(k_step, rows, scratch, args, a, prefetcher, weight_prefetcher, m0, rows, n0,
+                     chunk_end, pairs, block_groups, steps, k0 == 0);
       }
     }
   }
