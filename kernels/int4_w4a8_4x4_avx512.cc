@@ -39,7 +39,8 @@ thread_local ActivationChunk activation_chunks[kMaxRows][kChunksPerBlock];
 // Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into chunks; k past kc reads as zero.
 // Vectorised: the MoE decode path calls the kernel once per 64-column slice, so this runs
 // over the whole k for every 64 weight rows (a scalar loop cost a third of the streaming).
-void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc) {
+void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
+                        __m512i lane_groups) {
   const int64_t k = args.b.k;
   const int64_t group = args.b.block;
   const int64_t groups = k / group;
@@ -71,9 +72,15 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
           _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, even), ones, odd);
       _mm512_store_si512(out.correction,
                          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3)));
-      for (int j = 0; j < 16; ++j) {
-        out.scales[j] = kk + 8 * j < kc ? a_scales[(k0 + kk + 8 * j) / group] : 0.0f;
-      }
+      // Lane j takes the scale of group 8j / G of the chunk's; lanes past kc are zero.
+      const int64_t first_group = (k0 + kk) / group;
+      float padded_scales[16];
+      const __m512 chunk_scales = _mm512_loadu_ps(
+          ZeroPaddedIfShort(a_scales + first_group, groups - first_group, padded_scales));
+      const int lanes = kc - kk < kChunkK ? static_cast<int>((kc - kk) / 8) : 16;
+      _mm512_store_ps(out.scales,
+                      _mm512_maskz_mov_ps(static_cast<__mmask16>((1u << lanes) - 1),
+                                          _mm512_permutexvar_ps(lane_groups, chunk_scales)));
     }
   }
 }
@@ -116,9 +123,10 @@ __m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane
   return _mm512_castsi512_ps(_mm512_permutexvar_epi32(lane_groups, raw));
 }
 
-// acc[c][r] += the chunk's exact lane sums x lane scales.
+// acc[c][r] += the chunk's exact lane sums x lane scales. Inlined so that acc stays in
+// registers (called out of line, it loaded and stored every accumulator per chunk).
 template <int kRows, int kCols>
-void MultiplyChunk(const WeightChunk (&w)[kCols], const ActivationChunk* const (&a)[kRows],
+[[gnu::always_inline]] inline void MultiplyChunk(const WeightChunk (&w)[kCols], const ActivationChunk* const (&a)[kRows],
                    int scale_bytes, ScaleKind kind, __m512i lane_groups,
                    __m512 (&acc)[kCols][kRows]) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
@@ -211,7 +219,7 @@ void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_be
     const int64_t kc = args.b.k - k0 < kKBlock ? args.b.k - k0 : kKBlock;
     for (int64_t m0 = 0; m0 < args.m; m0 += kMaxRows) {
       const int rows = args.m - m0 < kMaxRows ? static_cast<int>(args.m - m0) : kMaxRows;
-      PrepareActivations(args, m0, rows, k0, kc);
+      PrepareActivations(args, m0, rows, k0, kc, lane_groups);
       DispatchCount<kMaxRows>(rows, [&](auto tile_rows) {
         MultiplyRows<decltype(tile_rows)::value>(args, m0, n_begin, n_end, k0, kc, lane_groups);
       });
