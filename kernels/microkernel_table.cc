@@ -11,11 +11,11 @@ namespace {
 
 constexpr bool kNative = false;
 constexpr bool kEmulated = true;
-// Rows from which the AMX kernels beat the AVX-512 ones (Xeon, 16 threads, weights streamed,
-// 2048 x 7168 and 7168 x 2048): at 4 rows AVX-512 is faster (INT4 0.15 to 0.17 ms against
-// 0.19 to 0.20, W4A16 0.34 to 0.35 against 0.39 to 0.47), at 8 AMX (INT4 0.21 to 0.22
-// against 0.28 to 0.35, W4A16 0.40 to 0.42 against 0.60 to 0.62); the AVX-512 kernels take
-// 5 rows as a pass of 4 and one of 1.
+// Rows from which the AMX kernels take over (Xeon, 16 threads, weights streamed, 2048 x 7168
+// and 7168 x 2048): W4A16 AMX beats AVX-512 from 5 rows (0.53 to 0.66 ms against 0.62 to
+// 0.73, where the AVX-512 kernel leaves its streaming way); INT4 AMX at 8 rows took 0.21 to
+// 0.22 ms against 0.28 to 0.35 for the AVX-512 GEMV of the time, which has since become 1.4x
+// faster on one thread: the two are now within this shared machine's noise from 5 to 8 rows.
 constexpr int64_t kAmxMinRows = 5;
 
 // Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
