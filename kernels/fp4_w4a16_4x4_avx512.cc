@@ -58,8 +58,6 @@ constexpr StreamConstants kStream;
 constexpr int kStreamRows = 4;
 constexpr int kGroup = 128;
 constexpr int kStreamColumns = 4;
-// How far ahead of each column's codes to prefetch.
-constexpr int kPrefetchBytes = 512;
 // Activation elements permuted per pass (a multiple of kGroup).
 constexpr int64_t kStreamChunk = 8192;
 
@@ -116,8 +114,8 @@ template <ScaleKind kKind, int kRows>
 // C (+)= the chunk's products for kRows rows and kColumns columns from `first_column`; the
 // chunk is `length` elements from k0, its activations permuted in stream_scratch.
 template <ScaleKind kKind, int kRows, int kColumns>
-void StreamTile(const GemmArgs& args, int64_t first_column, int64_t k0, int64_t length,
-                bool first_chunk) {
+void StreamTile(const GemmArgs& args, int64_t first_column, int64_t n_end, int64_t k0,
+                int64_t length, bool first_chunk) {
   const WeightsView& b = args.b;
   const int64_t full_groups = length / kGroup;
   __m512 acc[kColumns][kRows];
@@ -132,11 +130,12 @@ void StreamTile(const GemmArgs& args, int64_t first_column, int64_t k0, int64_t 
     codes[col] = columns.codes[col] + k0 / 2;
     scales[col] = columns.scales[col] + k0 / 16;
   }
+  // The next tile's rows line by line, as the other GEMVs do: on the Xeon this beat prefetching
+  // 512 bytes ahead in the tile's own rows (16 threads, m = 1 to 4: 1.2x to 1.6x).
+  const NextRowsPrefetch<kColumns> next_rows(b, first_column, n_end);
   for (int64_t g = 0; g < full_groups; ++g) {
+    next_rows.At(k0 / 2 + g * (kGroup / 2));
     for (int col = 0; col < kColumns; ++col) {
-      // The hardware prefetchers alone leave the one-row stream well below DRAM bandwidth.
-      _mm_prefetch(reinterpret_cast<const char*>(codes[col] + g * (kGroup / 2) + kPrefetchBytes),
-                   _MM_HINT_T0);
       StreamGroup<kKind, kRows>(codes[col] + g * (kGroup / 2), scales[col] + g * (kGroup / 16),
                                 stream_scratch.a[0] + g * kGroup, acc[col]);
     }
@@ -177,7 +176,7 @@ void Stream(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       }
     }
     ForEachColumnTile<kStreamColumns>(n_begin, n_end, [&](auto columns, int64_t j) {
-      StreamTile<kKind, kRows, decltype(columns)::value>(args, j, k0, length, k0 == 0);
+      StreamTile<kKind, kRows, decltype(columns)::value>(args, j, n_end, k0, length, k0 == 0);
     });
   }
 }
