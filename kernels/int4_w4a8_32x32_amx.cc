@@ -265,12 +265,12 @@ void WriteBlock(float (*block)[kBlockColumns], float* c, int64_t ldc, int rows, 
 // block; with kRowTiles = 1 (rows <= 16, the decode case) only the first row tile. Item i =
 // (column pair i / groups, group i % groups): its tile products run interleaved with the
 // scaling of item i - 1's tiles, which were stored one item earlier. Every item also
-// prefetches a few lines of the activations the next row pair reads.
+// prefetches a few lines of the activations the next row pair reads and of the next panel.
 template <int kKStep, int kRowTiles>
 void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTiles& a,
                      RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher, int64_t m0,
-                     int rows, int64_t n0, int64_t n_end,
-                     int pairs, int block_groups, int steps, bool first) {
+                     int rows, int64_t n0, int64_t n_end, int pairs, int block_groups, int steps,
+                     bool first) {
   const int64_t group_bytes = steps * 16 * kKStep;  // of a weight panel
   const int items = pairs * block_groups;
   const int rows0 = rows < kTileRows ? rows : kTileRows;  // of row tile 0, then 1
