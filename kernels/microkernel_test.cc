@@ -39,6 +39,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {17, 100, 512},
       {5, 16, block},                                // k of one block
       {2, 70, 4096},                                 // large k
+      {3, 40, 288},                                  // k ending in a partial 128-element chunk
       {33, 48, 256},                                 // more rows than a 16-row tile, odd
       {70, 150, 1536},  // full 32-row blocks and a tail over several k blocks, 150 columns
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
