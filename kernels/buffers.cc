@@ -152,24 +152,41 @@ BufferB BufferB::Clone() const {
   return b;
 }
 
-BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)
-    : path_(path), max_m_(max_m), k_(k), group_(group) {
+namespace {
+
+// What BufferA allocates for a path: quantized values, their scales, and float staging rows
+// (for BF16 input on the quantizing paths).
+struct ActivationBytes {
+  int64_t values = 0, scales = 0, staging = 0;
+};
+
+ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
+  const int64_t floats = max_m * k * int64_t{sizeof(float)};
   switch (path) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8:
-      values_ = AlignedBuffer(max_m * k);
-      scales_ = AlignedBuffer(max_m * (k / group) * sizeof(float));
-      staging_ = AlignedBuffer(max_m * k * sizeof(float));
-      break;
+      return {max_m * k, max_m * (k / group) * int64_t{sizeof(float)}, floats};
     case GemmPath::kFp4W4A4Lut:
-      values_ = AlignedBuffer(max_m * k / 2);
-      scales_ = AlignedBuffer(max_m * (k / kE2M1Block));
-      staging_ = AlignedBuffer(max_m * k * sizeof(float));
-      break;
+      return {max_m * k / 2, max_m * (k / kE2M1Block), floats};
     case GemmPath::kFp4W4A16:
-      values_ = AlignedBuffer(max_m * k * sizeof(Bf16));
-      break;
+      return {max_m * k * int64_t{sizeof(Bf16)}, 0, 0};
   }
+  return {};
+}
+
+}  // namespace
+
+BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)
+    : path_(path), max_m_(max_m), k_(k), group_(group) {
+  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
+  values_ = AlignedBuffer(bytes.values);
+  if (bytes.scales > 0) scales_ = AlignedBuffer(bytes.scales);
+  if (bytes.staging > 0) staging_ = AlignedBuffer(bytes.staging);
+}
+
+int64_t BufferA::Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
+  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
+  return bytes.values + bytes.scales + bytes.staging;
 }
 
 absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,

@@ -72,6 +72,8 @@ class BufferA {
   // `group` is the weight block (16 for E2M1 formats, G for INT4 K2); k must be a multiple.
   static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k,
                                         int64_t group);
+  // The bytes such a buffer allocates (to size a workspace before allocating it).
+  static int64_t Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group);
 
   // Quantizes x [m, k] (m <= max_m) for the path into the buffer, allocating nothing. NaN/Inf
   // or a wrong shape is an error; all-zero rows or activations are not (they give zeros).
@@ -104,6 +106,8 @@ class BufferA {
 class BufferC {
  public:
   BufferC(int64_t max_m, int64_t n);
+  // The bytes such a buffer allocates.
+  static int64_t Bytes(int64_t max_m, int64_t n) { return max_m * n * int64_t{sizeof(float)}; }
   float* data() { return reinterpret_cast<float*>(data_.data()); }
   const float* data() const { return reinterpret_cast<const float*>(data_.data()); }
   int64_t max_m() const { return max_m_; }

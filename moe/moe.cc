@@ -1,6 +1,7 @@
 #include "moe/moe.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +26,51 @@ int SliceCount(int64_t n) {
 
 int64_t DecodeSlots(const MoeConfig& config) {
   return std::min<int64_t>(config.expert_num, kDecodeMaxTokens * config.num_experts_per_tok);
+}
+
+// The block the kernels quantize activations by: G for INT4 K2, else 16 (E2M1 weights are
+// packed in blocks of 16 whatever the format's scale block).
+int64_t KernelBlock(const MoeConfig& config) {
+  return config.weight_format == WeightFormat::kInt4K2 ? config.group_size : Nvfp4Tensor::kBlock;
+}
+
+// The bytes of one expert slot of one part (BuildPart's gate, up, intermediate and down) and of
+// one prefill input (Create's gathered rows and their quantized copy), for `rows` rows.
+int64_t SlotBytes(const MoeConfig& config, kernels::GemmPath path, int64_t rows) {
+  const int64_t inter = config.part_intermediate_size();
+  return 2 * kernels::BufferC::Bytes(rows, inter) +
+         kernels::BufferA::Bytes(path, rows, inter, KernelBlock(config)) +
+         kernels::BufferC::Bytes(rows, config.hidden_size);
+}
+
+int64_t InputBytes(const MoeConfig& config, kernels::GemmPath path, int64_t rows) {
+  return rows * config.hidden_size * int64_t{sizeof(float)} +
+         kernels::BufferA::Bytes(path, rows, config.hidden_size, KernelBlock(config));
+}
+
+// Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
+// it would be touched at once and the process killed for memory. The prefill slots, max_len rows
+// each, are what grows: for DeepSeek-V3 at max_len 4096 every one of 256 experts' slots makes
+// about 100 GB.
+absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath path) {
+  const int64_t slots = config.resolved_prefill_expert_slots();
+  const int64_t decode_rows = std::min(kDecodeMaxTokens, config.max_len);
+  const int64_t per_prefill_slot =
+      config.tp_parts * SlotBytes(config, path, config.max_len) +
+      InputBytes(config, path, config.max_len);
+  const int64_t workspace = slots * per_prefill_slot +
+                            config.tp_parts * DecodeSlots(config) *
+                                SlotBytes(config, path, decode_rows) +
+                            InputBytes(config, path, decode_rows);
+  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
+  const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
+  if (static_cast<double>(workspace) <= memory) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "MoeLayer::Create: the workspace for %d prefill expert slots of max_len = %d rows each "
+      "would take %.1f GB (%.2f GB per slot), more than this machine's %.1f GB of memory: lower "
+      "prefill_expert_slots or max_len",
+      slots, config.max_len, workspace / 1e9, per_prefill_slot / 1e9, memory / 1e9));
 }
 
 // Whether every value of the row is finite: one vectorisable pass with no early exit.
@@ -88,9 +134,7 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       kernel_(kernel),
       gemv_kernel_(gemv_kernel),
       numa_nodes_(numa_nodes),
-      // E2M1 weights are packed in blocks of 16 whatever the format's scale block.
-      kernel_block_(config.weight_format == WeightFormat::kInt4K2 ? config.group_size
-                                                                   : Nvfp4Tensor::kBlock),
+      kernel_block_(KernelBlock(config)),
       parts_(config.tp_parts),
       grouping_(config.expert_num, config.max_len, config.num_experts_per_tok),
       jobs_(std::max(config.resolved_prefill_expert_slots(), DecodeSlots(config))),
@@ -143,6 +187,7 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
                                           kernels::PathName(*path), selected->status().message()));
     }
   }
+  if (absl::Status s = CheckWorkspaceFits(config, *path); !s.ok()) return s;
   const int numa_nodes = NumaNodesForParts();
   std::unique_ptr<MoeLayer> layer(new MoeLayer(config, *kernel, *gemv_kernel, numa_nodes));
   std::vector<absl::Status> part_status(config.tp_parts);

@@ -27,7 +27,8 @@ struct MoeConfig {
   // [p * I / P, (p + 1) * I / P) of gate and up and those columns of down.
   int tp_parts = 1;
   // Experts a prefill call works on at once (0: all); bounds the workspace, which holds
-  // max_len rows per expert in flight.
+  // max_len rows per expert in flight (MoeLayer::Create refuses one larger than the machine's
+  // memory, naming its size).
   int64_t prefill_expert_slots = 0;
 
   // OK, or InvalidArgument naming the first offending field and why.

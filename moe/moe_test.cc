@@ -468,6 +468,15 @@ TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
 
 // --- errors ---
 
+TEST(MoeLayerTest, WorkspaceLargerThanMemoryIsRefusedBeforeAllocating) {
+  // 2^34 rows per prefill slot: hundreds of terabytes, which no machine has.
+  MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
+  config.max_len = int64_t{1} << 34;
+  EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("lower prefill_expert_slots or max_len")));
+}
+
 class MoeErrorTest : public ::testing::Test {
  protected:
   void SetUp() override {
