@@ -34,43 +34,45 @@ int64_t KernelBlock(const MoeConfig& config) {
   return config.weight_format == WeightFormat::kInt4K2 ? config.group_size : Nvfp4Tensor::kBlock;
 }
 
-// The bytes of one expert slot of one part (BuildPart's gate, up, intermediate and down) and of
-// one prefill input (Create's gathered rows and their quantized copy), for `rows` rows.
-int64_t SlotBytes(const MoeConfig& config, kernels::GemmPath path, int64_t rows) {
+// The bytes per row of one expert slot of one part (BuildPart's gate, up, intermediate and
+// down) and of one prefill input (Create's gathered rows and their quantized copy): the
+// buffers' sizes are linear in their rows.
+int64_t SlotBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
   const int64_t inter = config.part_intermediate_size();
-  return 2 * kernels::BufferC::Bytes(rows, inter) +
-         kernels::BufferA::Bytes(path, rows, inter, KernelBlock(config)) +
-         kernels::BufferC::Bytes(rows, config.hidden_size);
+  return 2 * kernels::BufferC::Bytes(1, inter) +
+         kernels::BufferA::Bytes(path, 1, inter, KernelBlock(config)) +
+         kernels::BufferC::Bytes(1, config.hidden_size);
 }
 
-int64_t InputBytes(const MoeConfig& config, kernels::GemmPath path, int64_t rows) {
-  return rows * config.hidden_size * int64_t{sizeof(float)} +
-         kernels::BufferA::Bytes(path, rows, config.hidden_size, KernelBlock(config));
+int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
+  return config.hidden_size * int64_t{sizeof(float)} +
+         kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config));
 }
 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill slots, max_len rows
 // each, are what grows: for DeepSeek-V3 at max_len 4096 every one of 256 experts' slots makes
-// about 100 GB.
+// about 100 GB. In double: any max_len is a valid config.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath path) {
-  const int64_t slots = config.resolved_prefill_expert_slots();
-  const int64_t decode_rows = std::min(kDecodeMaxTokens, config.max_len);
-  const int64_t per_prefill_slot =
-      config.tp_parts * SlotBytes(config, path, config.max_len) +
-      InputBytes(config, path, config.max_len);
-  const int64_t workspace = slots * per_prefill_slot +
-                            config.tp_parts * DecodeSlots(config) *
-                                SlotBytes(config, path, decode_rows) +
-                            InputBytes(config, path, decode_rows);
+  const double slots = static_cast<double>(config.resolved_prefill_expert_slots());
+  const double slot_row = static_cast<double>(SlotBytesPerRow(config, path));
+  const double input_row = static_cast<double>(InputBytesPerRow(config, path));
+  const double per_prefill_slot =
+      (config.tp_parts * slot_row + input_row) * static_cast<double>(config.max_len);
+  const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
+  const double workspace =
+      slots * per_prefill_slot +
+      (config.tp_parts * DecodeSlots(config) * slot_row + input_row) * decode_rows;
   const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
   const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
-  if (static_cast<double>(workspace) <= memory) return absl::OkStatus();
+  if (workspace <= memory) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrFormat(
       "MoeLayer::Create: the workspace for %d prefill expert slots of max_len = %d rows each "
       "would take %.1f GB (%.2f GB per slot), more than this machine's %.1f GB of memory: lower "
       "prefill_expert_slots or max_len",
-      slots, config.max_len, workspace / 1e9, per_prefill_slot / 1e9, memory / 1e9));
+      config.resolved_prefill_expert_slots(), config.max_len, workspace / 1e9,
+      per_prefill_slot / 1e9, memory / 1e9));
 }
 
 // Whether every value of the row is finite: one vectorisable pass with no early exit.

@@ -475,6 +475,10 @@ TEST(MoeLayerTest, WorkspaceLargerThanMemoryIsRefusedBeforeAllocating) {
   EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("lower prefill_expert_slots or max_len")));
+  // Rows x bytes past int64: still the same clear error.
+  config.max_len = int64_t{1} << 60;
+  EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("GB")));
 }
 
 class MoeErrorTest : public ::testing::Test {
