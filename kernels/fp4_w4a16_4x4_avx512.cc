@@ -4,9 +4,10 @@
 // 128 elements (64 code bytes, 8 blocks: dword d of the codes holds k 8d..8d+7 of block d / 2)
 // decodes without its scales to float: shifting the dwords right by 4v puts nibble v of each in
 // its low 4 bits, which is all vpermps reads of an index, so one shift and one vpermps give
-// the 16 weights k = 8d + v. Float FMAs take them: on the Xeon a vdpbf16ps (32 products) costs
-// about as much as 2.5 FMAs (16 each), and this way ran 1.25x (m = 1) to 1.7x (m = 4) faster
-// than vdpbf16ps on vpermw-decoded BF16 pairs. Lane d of each sum then holds block d / 2 only:
+// the 16 weights k = 8d + v. Float FMAs take them: on the Xeon's CPU model a vdpbf16ps (32
+// products) costs about as much as 2.5 FMAs (16 each), and this way ran 1.25x (m = 1) to 1.7x
+// (m = 4) faster on one core than vdpbf16ps on vpermw-decoded BF16 pairs (2x and 1.7x on the
+// Xeon itself, across noisier runs). Lane d of each sum then holds block d / 2 only:
 // the group's 8 products sum in one vector, scaled once by its 8 block scales. That equals the
 // reference up to float rounding, because e2m1 x scale has at most 6 significant bits (the
 // reference's BF16 rounding of the weight changes nothing) and e2m1 x a BF16 activation is
