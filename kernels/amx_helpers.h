@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/amx_tile_config.h"
+#include "kernels/microkernel.h"
 #include "kernels/simd.h"
 #if defined(FP4MOE_AMX_EMULATION)
 #include "kernels/amx_emulation.h"
@@ -70,6 +71,24 @@ class RowPrefetcher {
   int64_t lines_per_call_ = 0;
   int64_t line_ = 0;
 };
+
+// The codes of the weight panel an AMX kernel decodes after the current one (chunk
+// [n0, chunk_end) of a slice ending at n_end, k block [k0, k0 + block_k)): the same chunk's next
+// k block, else the next chunk's first; up to `chunk_columns` rows of block_k / 2 bytes,
+// spread over `calls` calls of Next. The hardware prefetchers follow too few of a panel's row
+// streams, and a burst of prefetches stalls the tile loads.
+[[maybe_unused]] RowPrefetcher NextPanelPrefetcher(const WeightsView& b, int64_t n0,
+                                                   int64_t chunk_end, int64_t n_end,
+                                                   int64_t chunk_columns, int64_t k0,
+                                                   int64_t block_k, int64_t calls) {
+  const bool next_block = k0 + block_k < b.k;
+  const int64_t panel_n0 = next_block ? n0 : chunk_end;
+  const int64_t panel_k0 = next_block ? k0 + block_k : 0;
+  const int64_t panel_kc = b.k - panel_k0 < block_k ? b.k - panel_k0 : block_k;
+  const int64_t columns = n_end - panel_n0 < chunk_columns ? n_end - panel_n0 : chunk_columns;
+  return RowPrefetcher(columns > 0 ? b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2 : nullptr,
+                       b.k / 2, columns, panel_kc / 2, calls);
+}
 
 }  // namespace
 }  // namespace fp4moe::kernels

@@ -182,19 +182,11 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const bool last = k0 + kc == b.k;
       DecodePanel<kKind>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
-      // The codes of the next panel (this chunk's next k block, else the next chunk's first),
-      // a few lines per k step of every row block: the hardware prefetchers follow too few of
-      // the panel's 128 row streams.
-      const bool next_block = k0 + kc < b.k;
-      const int64_t panel_n0 = next_block ? chunk : chunk + chunk_columns;
-      const int64_t panel_k0 = next_block ? k0 + kc : 0;
-      const int64_t panel_kc = b.k - panel_k0 < kKBlock ? b.k - panel_k0 : kKBlock;
-      const int64_t panel_columns =
-          n_end - panel_n0 < kChunkColumns ? n_end - panel_n0 : kChunkColumns;
+      // The next panel's codes, a few lines per k step of every row block.
       const int64_t row_blocks = full_rows / kBlockRows + (tail_rows > 0 ? 1 : 0);
-      RowPrefetcher weight_prefetcher(
-          panel_columns > 0 ? b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2 : nullptr, b.k / 2,
-          panel_columns, panel_kc / 2, row_blocks * block_steps);
+      RowPrefetcher weight_prefetcher =
+          NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0, kKBlock,
+                              row_blocks * block_steps);
       for (int64_t m0 = 0; m0 < full_rows; m0 += kBlockRows) {
         // The next row block's activations, while this one runs.
         const int64_t next_rows = full_rows - m0 > kBlockRows ? kBlockRows : 0;
@@ -233,7 +225,7 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         } else {
           MultiplyBlock<false>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
                                scratch.panel[2 * block + 1], kc, k_step, none,
-                              weight_prefetcher);
+                               weight_prefetcher);
         }
         AddSums(args, full_rows, tail_rows, n0, columns, first, last);
       }

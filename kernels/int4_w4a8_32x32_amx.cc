@@ -385,18 +385,10 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
         const int columns = left < kTileColumns ? static_cast<int>(left) : kTileColumns;
         DecodePanel(b, column, columns, k0, kc, scratch.panels[t], scratch.weight_scales[t]);
       }
-      // The codes of the next panel (this chunk's next k block, else the next chunk's first),
-      // spread over every item of this k block: the hardware prefetchers follow too few of
-      // the panel's 128 row streams, and a burst of prefetches stalls the tile loads.
-      const bool next_block = k0 + block_k < b.k;
-      const int64_t panel_n0 = next_block ? n0 : chunk_end;
-      const int64_t panel_k0 = next_block ? k0 + block_k : 0;
-      const int64_t panel_kc = b.k - panel_k0 < block_k ? b.k - panel_k0 : block_k;
-      const int64_t panel_columns =
-          n_end - panel_n0 < kChunkColumns ? n_end - panel_n0 : kChunkColumns;
-      RowPrefetcher weight_prefetcher(
-          panel_columns > 0 ? b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2 : nullptr, b.k / 2,
-          panel_columns, panel_kc / 2, (m + kBlockRows - 1) / kBlockRows * pairs * block_groups);
+      // The next panel's codes, a few lines per item of this k block's row pairs.
+      RowPrefetcher weight_prefetcher =
+          NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0, block_k,
+                              (m + kBlockRows - 1) / kBlockRows * pairs * block_groups);
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         ActivationTiles a;

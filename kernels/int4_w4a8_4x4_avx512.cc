@@ -126,9 +126,11 @@ __m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane
 // acc[c][r] += the chunk's exact lane sums x lane scales. Inlined so that acc stays in
 // registers (called out of line, it loaded and stored every accumulator per chunk).
 template <int kRows, int kCols>
-[[gnu::always_inline]] inline void MultiplyChunk(const WeightChunk (&w)[kCols], const ActivationChunk* const (&a)[kRows],
-                   int scale_bytes, ScaleKind kind, __m512i lane_groups,
-                   __m512 (&acc)[kCols][kRows]) {
+[[gnu::always_inline]] inline void MultiplyChunk(const WeightChunk (&w)[kCols],
+                                                 const ActivationChunk* const (&a)[kRows],
+                                                 int scale_bytes, ScaleKind kind,
+                                                 __m512i lane_groups,
+                                                 __m512 (&acc)[kCols][kRows]) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi8(0x08);
   for (int c = 0; c < kCols; ++c) {
