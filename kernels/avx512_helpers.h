@@ -107,19 +107,22 @@ __m512 LoadBlockScales(const uint8_t* scales) {
 
 // --- E2M1 weights decoded with their block scales to BF16 ---
 
+// Float bits rounded to nearest even at bit 16: the top half of each lane is the BF16 (inputs
+// finite; one that rounds past the largest BF16 becomes infinity).
+[[maybe_unused]] __m512i RoundToBf16Bits(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  return _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
+}
+
 #if defined(FP4MOE_SIMDE)
-// SIMDe 0.7.4 has no vcvtne2ps2bf16: round to nearest even on the bits (inputs are finite).
+// SIMDe 0.7.4 has no vcvtne2ps2bf16.
 [[maybe_unused]] __m512i FloatsToBf16(__m512 high, __m512 low) {
-  const auto round = [](__m512 v) {
-    const __m512i bits = _mm512_castps_si512(v);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    return _mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7FFF)));
-  };
   // The upper word of every dword, low's 16 then high's 16.
   const __m512i upper_words = _mm512_set_epi16(
       63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23, 21, 19,
       17, 15, 13, 11, 9, 7, 5, 3, 1);
-  return _mm512_permutex2var_epi16(round(low), upper_words, round(high));
+  return _mm512_permutex2var_epi16(RoundToBf16Bits(low), upper_words, RoundToBf16Bits(high));
 }
 
 [[maybe_unused]] __m512bh AsBf16(__m512i v) {

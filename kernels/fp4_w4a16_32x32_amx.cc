@@ -32,8 +32,8 @@ constexpr int kBlockColumns = 32;
 constexpr int64_t kKBlock = 512;
 // Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
 constexpr int kChunkTiles = 8;
-// Elements of one column decoded per step: 16 blocks, one vector of scales.
-constexpr int kSpan = 256;
+// k of one decode step: 64 code bytes per column, one vector.
+constexpr int64_t kDecodeStep = 128;
 
 // Tiles (see kernels/amx_helpers.h): accumulators 0..3 = C[row tile][column tile] at
 // 2 * row tile + column tile, activations 4 and 5 (row tiles), weights 6 and 7 (column tiles).
@@ -43,61 +43,134 @@ struct Scratch {
   // Decoded weights of the chunk: per 16-column tile, kKBlock / 2 VNNI rows of 16 columns x 2
   // consecutive k.
   alignas(64) uint16_t panel[kChunkTiles][kKBlock / 2][32];
-  // One column tile's columns decoded over kSpan k, before the transpose into the panel.
-  alignas(64) uint16_t columns[16][kSpan];
   // The last, partial row block of A, zero-padded to 32 rows.
   alignas(64) uint16_t a_tail[kBlockRows][kKBlock];
   alignas(64) float sums[kBlockRows][kBlockColumns];
 };
 thread_local Scratch scratch;
 
-// Decodes `length` (a multiple of 16, at most kSpan) weights of `column` from k0 into
-// `target`, zero-padded to a multiple of 32.
+// The BF16 weights of two float vectors (k even, k odd) in VNNI pairs: the even k's in each
+// dword's low word. E2M1 times an E4M3 or E8M0 scale has at most 6 significant bits, so a
+// float's top half is its exact BF16; float32 scales are rounded to nearest even first, as the
+// reference rounds.
 template <ScaleKind kKind>
-void DecodeColumn(const WeightsView& b, int64_t column, int64_t k0, int64_t length,
-                  uint16_t* target) {
-  constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
-  const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
-  const uint8_t* scales = b.scales + (column * (b.k / 16) + k0 / 16) * kScaleBytes;
-  // The end of k: copies padded with zero codes and scales.
-  alignas(64) uint8_t tail_codes[kSpan / 2];
-  alignas(64) uint8_t tail_scales[kSpan / 16 * 4];
-  if (length < kSpan) {
-    std::memset(tail_codes, 0, sizeof tail_codes);
-    std::memset(tail_scales, 0, sizeof tail_scales);
-    std::memcpy(tail_codes, codes, length / 2);
-    std::memcpy(tail_scales, scales, length / 16 * kScaleBytes);
-    codes = tail_codes;
-    scales = tail_scales;
+__m512i InterleaveBf16(__m512 even, __m512 odd) {
+  __m512i even_bits = _mm512_castps_si512(even), odd_bits = _mm512_castps_si512(odd);
+  if constexpr (kKind == ScaleKind::kFloat32) {
+    even_bits = RoundToBf16Bits(even);
+    odd_bits = RoundToBf16Bits(odd);
   }
-  DecodeSpan<kKind>(codes, scales, static_cast<int>((length + 31) / 32), target);
+  // (odd & 0xFFFF0000) | (even >> 16)
+  return _mm512_ternarylogic_epi32(odd_bits, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)),
+                                   _mm512_srli_epi32(even_bits, 16), 0xEA);
+}
+
+// The block scales of 16 columns over one decode step (kDecodeStep / 16 blocks), zero for
+// missing columns and blocks. One-byte scales are kept by column (8 bytes each, one copy per
+// column) and picked per block by one byte permute; float32 scales (a side format) by block.
+template <ScaleKind kKind>
+class StepScales {
+ public:
+  static constexpr int kBlocks = kDecodeStep / 16;
+
+  // Column c's first `blocks` scales.
+  void Set(int c, const uint8_t* scales, int blocks) {
+    if constexpr (kKind == ScaleKind::kFloat32) {
+      for (int block = 0; block < blocks; ++block) {
+        std::memcpy(&floats_[block][c], scales + 4 * block, 4);
+      }
+    } else if (blocks == kBlocks) {
+      std::memcpy(bytes_ + kBlocks * c, scales, kBlocks);
+    } else {
+      std::memcpy(bytes_ + kBlocks * c, scales, blocks);
+    }
+  }
+
+  // The 16 columns' scales of `block`, one per lane.
+  __m512 Block(int block) const {
+    if constexpr (kKind == ScaleKind::kFloat32) {
+      return _mm512_load_ps(floats_[block]);
+    } else {
+      // Byte kBlocks * lane + block (lanes 8..15 from the second vector) to the top byte of
+      // each lane.
+      const __m512i index = _mm512_add_epi32(
+          _mm512_set_epi32(120 << 24, 112 << 24, 104 << 24, 96 << 24, 88 << 24, 80 << 24,
+                           72 << 24, 64 << 24, 56 << 24, 48 << 24, 40 << 24, 32 << 24, 24 << 24,
+                           16 << 24, 8 << 24, 0),
+          _mm512_set1_epi32(block << 24));
+      return DecodeTopByteScales<kKind>(_mm512_maskz_permutex2var_epi8(
+          0x8888888888888888ull, _mm512_load_si512(bytes_), index,
+          _mm512_load_si512(bytes_ + 64)));
+    }
+  }
+
+ private:
+  static constexpr int kFloatBlocks = kKind == ScaleKind::kFloat32 ? kBlocks : 1;
+  alignas(64) uint8_t bytes_[16 * kBlocks] = {};
+  alignas(64) float floats_[kFloatBlocks][16] = {};
+};
+
+// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0, k0 + kc) into the
+// VNNI rows of one panel tile. Per kDecodeStep of k, each column's 64 code bytes are one vector
+// and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
+// (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
+// bits of an index) and multiplied by the column's block scale, is a B row. Transposing the
+// codes moves a quarter of the bytes that transposing the decoded BF16 would.
+template <ScaleKind kKind>
+void DecodeTile(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc,
+                uint16_t (*rows)[32]) {
+  constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+  const __m512 e2m1_values = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
+                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f,
+                                            -6.0f);
+  const int64_t code_row = b.k / 2, scale_row = b.k / 16 * kScaleBytes;
+  for (int64_t kk = 0; kk < kc; kk += kDecodeStep) {
+    const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;  // a multiple of 16
+    StepScales<kKind> scales;
+    __m512i by_column[16], by_pairs[16];
+    for (int c = 0; c < 16; ++c) {
+      if (c >= columns) {
+        by_column[c] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
+      if (length == kDecodeStep) {
+        by_column[c] = _mm512_loadu_si512(codes);
+      } else {
+        alignas(64) uint8_t padded[kDecodeStep / 2] = {};
+        std::memcpy(padded, codes, length / 2);
+        by_column[c] = _mm512_load_si512(padded);
+      }
+      scales.Set(c, b.scales + (n0 + c) * scale_row + (k0 + kk) / 16 * kScaleBytes,
+                 static_cast<int>(length / 16));
+    }
+    TransposeDwords(by_column, by_pairs);
+    // by_pairs[j]: k pairs 4j .. 4j + 3 of every column, in block j / 2.
+    for (int j = 0; j < length / 8; ++j) {
+      const __m512 scale = scales.Block(j / 2);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
+        const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
+        const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
+        _mm512_store_si512(
+            rows[kk / 2 + 4 * j + q],
+            InterleaveBf16<kKind>(
+                _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, e2m1_values), scale),
+                _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, e2m1_values), scale)));
+      }
+    }
+  }
 }
 
 // Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into the panel's first `tiles` tiles
-// (missing columns zero). A decoded column holds one k pair per dword: transposing 16 columns
-// gives 16 B rows.
+// (missing columns zero).
 template <ScaleKind kKind>
 void DecodePanel(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0,
                  int64_t kc) {
   for (int tile = 0; tile < tiles; ++tile) {
-    for (int64_t kk = 0; kk < kc; kk += kSpan) {
-      const int64_t length = kc - kk < kSpan ? kc - kk : kSpan;
-      for (int c = 0; c < 16; ++c) {
-        if (tile * 16 + c < columns) {
-          DecodeColumn<kKind>(b, n0 + tile * 16 + c, k0 + kk, length, scratch.columns[c]);
-        } else {
-          std::memset(scratch.columns[c], 0, sizeof scratch.columns[c]);
-        }
-      }
-      for (int64_t l = 0; l < length; l += 32) {
-        __m512i decoded[16], rows[16];
-        for (int c = 0; c < 16; ++c) decoded[c] = _mm512_load_si512(scratch.columns[c] + l);
-        TransposeDwords(decoded, rows);
-        for (int r = 0; r < 16; ++r) {
-          _mm512_store_si512(scratch.panel[tile][(kk + l) / 2 + r], rows[r]);
-        }
-      }
-    }
+    const int tile_columns = columns - 16 * tile < 16 ? columns - 16 * tile : 16;
+    DecodeTile<kKind>(b, n0 + 16 * tile, tile_columns > 0 ? tile_columns : 0, k0, kc,
+                      scratch.panel[tile]);
   }
 }
 
