@@ -1,16 +1,16 @@
 // E2M1 weights x BF16 activations on AMX-BF16 (TDPBF16PS), for many rows. Blocks of 32 rows x
 // 32 columns use 4 accumulator tiles. The weights of a chunk of up to 128 columns and one k
-// block are decoded once (E2M1 x block scale rounded to BF16 as the reference: vpermw from a
-// per-block-pair table) into the VNNI pair layout the B tiles want (row r: 16 columns x k 2r,
-// 2r + 1) and reused for every row block; A tiles are the BF16 activations as they are (16 rows
-// x 32 k). The tiles sum in float over the k block, C adds the blocks and takes tensor_scale at
-// the end.
+// block are decoded once (E2M1 x block scale rounded to BF16 as the reference) into the VNNI
+// pair layout the B tiles want (row r: 16 columns x k 2r, 2r + 1) and reused for every row
+// block; a row block's activations are packed into contiguous tiles once per k block and
+// reused for every column block. The tiles sum in float over the k block, C adds the blocks and
+// takes tensor_scale at the end.
 //
 // Loop order (//kernels:amx_sequence_benchmark on the Xeon: tile products with their operands
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
-// block's activations (32 x kKBlock BF16) are read from memory once and stay in L1 while the
-// row block walks the chunk's column blocks; the chunk's decoded panels stay in L2; the next row
-// block's activations and the next panel's codes are prefetched into L2 a few lines per k step.
+// block's packed activations (32 x kKBlock BF16) stay in L1 while the row block walks the
+// chunk's column blocks; the chunk's decoded panels stay in L2; the next row block's activations
+// and the next panel's codes are prefetched into L2 a few lines per k step.
 #include <cstdint>
 #include <cstring>
 
@@ -43,8 +43,8 @@ struct Scratch {
   // Decoded weights of the chunk: per 16-column tile, kKBlock / 2 VNNI rows of 16 columns x 2
   // consecutive k.
   alignas(64) uint16_t panel[kChunkTiles][kKBlock / 2][32];
-  // The last, partial row block of A, zero-padded to 32 rows.
-  alignas(64) uint16_t a_tail[kBlockRows][kKBlock];
+  // A row block's activations over the k block as tiles (see PackRows).
+  alignas(64) uint16_t a_pack[kBlockRows * kKBlock];
   alignas(64) float sums[kBlockRows][kBlockColumns];
 };
 thread_local Scratch scratch;
@@ -197,29 +197,52 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
   }
 }
 
-// One block of up to 32 rows (two row tiles, or one when `rows` <= 16) x 32 columns over the
-// k block into scratch.sums. `a` is the block's first row at k0, `a_stride` its row stride in
-// bytes.
+// Rows [0, rows) (rows <= 32) of `a` (row stride k) over k [0, kc) packed as tiles into
+// scratch.a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero), so that a tile load
+// reads 1 or 2 KB in a row. Tiles loaded from the activation rows themselves, 2k bytes apart,
+// fall into a few L1 sets (with k = 2048, every row of a block into the same one) and do not
+// stay in L1 across the column blocks.
+void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
+  for (int r = 0; r < kBlockRows; ++r) {
+    const uint16_t* source = a + r * k;
+    for (int64_t kk = 0; kk < kc; kk += k_step) {
+      uint16_t* target = scratch.a_pack + kk * kBlockRows + r * k_step;
+      if (k_step == 32) {
+        _mm512_store_si512(target,
+                           r < rows ? _mm512_loadu_si512(source + kk) : _mm512_setzero_si512());
+      } else {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(target),
+                           r < rows ? _mm256_loadu_si256(
+                                          reinterpret_cast<const __m256i*>(source + kk))
+                                    : _mm256_setzero_si256());
+      }
+    }
+  }
+}
+
+// The packed row block (two row tiles, or one when it has at most 16 rows) x 32 columns over
+// the k block into scratch.sums.
 template <bool kTwoRowTiles>
-void MultiplyBlock(const uint16_t* a, int64_t a_stride, const uint16_t (*b0)[32],
-                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                   RowPrefetcher& weight_prefetcher) {
+void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t kc, int k_step,
+                   RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher) {
   _tile_zero(0);
   _tile_zero(1);
   if (kTwoRowTiles) {
     _tile_zero(2);
     _tile_zero(3);
   }
+  const int64_t a_stride = 2 * k_step;
   for (int64_t kk = 0; kk < kc; kk += k_step) {
     prefetcher.Next();
     weight_prefetcher.Next();
+    const uint16_t* a = scratch.a_pack + kk * kBlockRows;
     _tile_loadd(6, b0[kk / 2], 64);
     _tile_loadd(7, b1[kk / 2], 64);
-    _tile_loadd(4, a + kk, a_stride);
+    _tile_loadd(4, a, a_stride);
     _tile_dpbf16ps(0, 4, 6);
     _tile_dpbf16ps(1, 4, 7);
     if (kTwoRowTiles) {
-      _tile_loadd(5, reinterpret_cast<const uint8_t*>(a + kk) + kTileRows * a_stride, a_stride);
+      _tile_loadd(5, a + kTileRows * k_step, a_stride);
       _tile_dpbf16ps(2, 5, 6);
       _tile_dpbf16ps(3, 5, 7);
     }
@@ -241,9 +264,7 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int k_step = b.k % 32 == 0 ? 32 : 16;
   ConfigureTiles(2 * k_step);
 
-  const int64_t full_rows = m / kBlockRows * kBlockRows;
-  const int tail_rows = static_cast<int>(m - full_rows);
-  const int64_t a_stride = b.k * static_cast<int64_t>(sizeof(uint16_t));
+  const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
   constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
   for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
     const int64_t chunk_columns = n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
@@ -256,51 +277,37 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       DecodePanel<kKind>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
       // The next panel's codes, a few lines per k step of every row block.
-      const int64_t row_blocks = full_rows / kBlockRows + (tail_rows > 0 ? 1 : 0);
       RowPrefetcher weight_prefetcher =
           NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0, kKBlock,
                               row_blocks * block_steps);
-      for (int64_t m0 = 0; m0 < full_rows; m0 += kBlockRows) {
-        // The next row block's activations, while this one runs.
-        const int64_t next_rows = full_rows - m0 > kBlockRows ? kBlockRows : 0;
+      for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
+        const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
+        PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
+        // The rows the next row block packs (else the first of the next k block), while this
+        // one runs.
+        const bool next_row_block = m0 + kBlockRows < m;
+        const int64_t next_m0 = next_row_block ? m0 + kBlockRows : 0;
+        const int64_t next_k0 = next_row_block ? k0 : k0 + kKBlock;
+        const int64_t next_kc = b.k - next_k0 < kKBlock ? b.k - next_k0 : kKBlock;
+        const int64_t next_rows =
+            next_k0 >= b.k ? 0 : (m - next_m0 < kBlockRows ? m - next_m0 : kBlockRows);
         RowPrefetcher prefetcher(
-            next_rows > 0 ? args.a_bf16.values + (m0 + kBlockRows) * b.k + k0 : nullptr,
-            a_stride, next_rows, kc * sizeof(uint16_t), block_steps);
+            next_rows > 0 ? args.a_bf16.values + next_m0 * b.k + next_k0 : nullptr,
+            b.k * static_cast<int64_t>(sizeof(uint16_t)), next_rows,
+            next_kc * static_cast<int64_t>(sizeof(uint16_t)), block_steps);
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-          MultiplyBlock<true>(args.a_bf16.values + m0 * b.k + k0, a_stride,
-                              scratch.panel[2 * block], scratch.panel[2 * block + 1], kc, k_step,
-                              prefetcher, weight_prefetcher);
-          AddSums(args, m0, kBlockRows, n0, columns, first, last);
+          if (rows > kTileRows) {
+            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                k_step, prefetcher, weight_prefetcher);
+          } else {
+            MultiplyBlock<false>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                 k_step, prefetcher, weight_prefetcher);
+          }
+          AddSums(args, m0, rows, n0, columns, first, last);
         }
-      }
-      if (tail_rows == 0) continue;
-      for (int r = 0; r < kBlockRows; ++r) {
-        if (r < tail_rows) {
-          std::memcpy(scratch.a_tail[r], args.a_bf16.values + (full_rows + r) * b.k + k0,
-                      kc * sizeof(uint16_t));
-        } else {
-          std::memset(scratch.a_tail[r], 0, kc * sizeof(uint16_t));
-        }
-      }
-      constexpr int64_t kTailStride = sizeof scratch.a_tail[0];
-      RowPrefetcher none;
-      for (int block = 0; block < blocks; ++block) {
-        const int64_t n0 = chunk + block * kBlockColumns;
-        const int columns =
-            n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-        if (tail_rows > kTileRows) {
-          MultiplyBlock<true>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                              scratch.panel[2 * block + 1], kc, k_step, none,
-                              weight_prefetcher);
-        } else {
-          MultiplyBlock<false>(&scratch.a_tail[0][0], kTailStride, scratch.panel[2 * block],
-                               scratch.panel[2 * block + 1], kc, k_step, none,
-                               weight_prefetcher);
-        }
-        AddSums(args, full_rows, tail_rows, n0, columns, first, last);
       }
     }
   }
