@@ -1,5 +1,6 @@
 #include "kernels/buffers.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -154,10 +155,10 @@ BufferB BufferB::Clone() const {
 
 namespace {
 
-// What BufferA allocates for a path: quantized values, their scales, and float staging rows
-// (for BF16 input on the quantizing paths).
+// What BufferA allocates for a path: quantized values, their scales, W4A4's tensor scale per
+// row, and float staging rows (for BF16 input on the quantizing paths).
 struct ActivationBytes {
-  int64_t values = 0, scales = 0, staging = 0;
+  int64_t values = 0, scales = 0, tensor_scales = 0, staging = 0;
 };
 
 ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
@@ -165,11 +166,11 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
   switch (path) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8:
-      return {max_m * k, max_m * (k / group) * int64_t{sizeof(float)}, floats};
+      return {max_m * k, max_m * (k / group) * int64_t{sizeof(float)}, 0, floats};
     case GemmPath::kFp4W4A4Lut:
-      return {max_m * k / 2, max_m * (k / kE2M1Block), floats};
+      return {max_m * k / 2, max_m * (k / kE2M1Block), max_m * int64_t{sizeof(float)}, floats};
     case GemmPath::kFp4W4A16:
-      return {max_m * k * int64_t{sizeof(Bf16)}, 0, 0};
+      return {max_m * k * int64_t{sizeof(Bf16)}, 0, 0, 0};
   }
   return {};
 }
@@ -181,12 +182,13 @@ BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)
   const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
   values_ = AlignedBuffer(bytes.values);
   if (bytes.scales > 0) scales_ = AlignedBuffer(bytes.scales);
+  if (bytes.tensor_scales > 0) tensor_scales_ = AlignedBuffer(bytes.tensor_scales);
   if (bytes.staging > 0) staging_ = AlignedBuffer(bytes.staging);
 }
 
 int64_t BufferA::Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
   const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
-  return bytes.values + bytes.scales + bytes.staging;
+  return bytes.values + bytes.scales + bytes.tensor_scales + bytes.staging;
 }
 
 absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
@@ -203,20 +205,20 @@ absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
   return BufferA(path, max_m, k, group);
 }
 
-absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x) {
-  if (x.rows() > max_m_ || x.cols() != k_) {
+absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t row0) {
+  const RowRange rows{row0, x.rows()};
+  if (!rows.Within(max_m_) || x.cols() != k_) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: activations [%d, %d] do not fit a buffer of [%d, %d]", name, x.rows(), x.cols(),
-        max_m_, k_));
+        "%s: activations [%d, %d] written from row %d do not fit a buffer of [%d, %d]", name,
+        x.rows(), x.cols(), row0, max_m_, k_));
   }
   if (absl::Status s = ValidateQuantizable(name, x, group_); !s.ok()) return s;
-  m_ = x.rows();
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8: {
-      auto* values = reinterpret_cast<int8_t*>(values_.data());
-      auto* scales = reinterpret_cast<float*>(scales_.data());
-      for (int64_t r = 0; r < m_; ++r) {
+      auto* values = reinterpret_cast<int8_t*>(values_.data()) + row0 * k_;
+      auto* scales = reinterpret_cast<float*>(scales_.data()) + row0 * (k_ / group_);
+      for (int64_t r = 0; r < rows.count; ++r) {
         QuantizeInt8Row(x.row(r).data(), k_, group_, values + r * k_, scales + r * (k_ / group_));
       }
       return absl::OkStatus();
@@ -224,16 +226,18 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x) {
     case GemmPath::kFp4W4A4Lut: {
       // Dynamic NVFP4 quantization of the activations, the tensor scale from their amax,
       // straight into this buffer; all-zero activations quantize to zeros.
-      absl::StatusOr<float> scale_2 =
-          QuantizeNvfp4Into(name, x, absl::MakeSpan(values_.data(), m_ * k_ / 2),
-                            absl::MakeSpan(scales_.data(), m_ * (k_ / kE2M1Block)));
+      absl::StatusOr<float> scale_2 = QuantizeNvfp4Into(
+          name, x, absl::MakeSpan(values_.data() + row0 * k_ / 2, rows.count * k_ / 2),
+          absl::MakeSpan(scales_.data() + row0 * (k_ / kE2M1Block),
+                         rows.count * (k_ / kE2M1Block)));
       if (!scale_2.ok()) return scale_2.status();
-      tensor_scale_ = *scale_2;
+      auto* tensor_scales = reinterpret_cast<float*>(tensor_scales_.data());
+      std::fill(tensor_scales + rows.begin, tensor_scales + rows.end(), *scale_2);
       return absl::OkStatus();
     }
     case GemmPath::kFp4W4A16: {
-      auto* values = reinterpret_cast<Bf16*>(values_.data());
-      for (int64_t r = 0; r < m_; ++r) {
+      auto* values = reinterpret_cast<Bf16*>(values_.data()) + row0 * k_;
+      for (int64_t r = 0; r < rows.count; ++r) {
         for (int64_t c = 0; c < k_; ++c) values[r * k_ + c] = FloatToBf16(x(r, c));
       }
       return absl::OkStatus();
@@ -242,14 +246,15 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x) {
   return absl::InternalError("BufferA: unknown path");
 }
 
-absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t m) {
-  if (m < 0 || m > max_m_) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: %d rows do not fit a buffer of %d", name, m, max_m_));
+absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t m,
+                              int64_t row0) {
+  if (!RowRange{row0, m}.Within(max_m_)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0,
+        max_m_));
   }
   if (path_ == GemmPath::kFp4W4A16) {
-    std::memcpy(values_.data(), x, m * k_ * sizeof(Bf16));
-    m_ = m;
+    std::memcpy(values_.data() + row0 * k_ * sizeof(Bf16), x, m * k_ * sizeof(Bf16));
     for (int64_t i = 0; i < m * k_; ++i) {
       const float v = Bf16ToFloat(x[i]);
       if (v - v != 0.0f) {
@@ -259,55 +264,76 @@ absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t 
     }
     return absl::OkStatus();
   }
-  auto* staging = reinterpret_cast<float*>(staging_.data());
+  // The range's own staging rows: threads setting disjoint ranges do not share any.
+  auto* staging = reinterpret_cast<float*>(staging_.data()) + row0 * k_;
   for (int64_t i = 0; i < m * k_; ++i) staging[i] = Bf16ToFloat(x[i]);
-  return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_));
+  return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
 }
 
-void BufferA::FillArgs(GemmArgs& args) const {
-  args.m = m_;
+absl::Status BufferA::FillArgs(RowRange rows, GemmArgs& args) const {
+  args.m = rows.count;
+  const int64_t r = rows.begin;
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8:
-      args.a_int8.values = reinterpret_cast<const int8_t*>(values_.data());
-      args.a_int8.scales = reinterpret_cast<const float*>(scales_.data());
+      args.a_int8.values = reinterpret_cast<const int8_t*>(values_.data()) + r * k_;
+      args.a_int8.scales = reinterpret_cast<const float*>(scales_.data()) + r * (k_ / group_);
       args.a_int8.group = group_;
-      break;
-    case GemmPath::kFp4W4A4Lut:
-      args.a_fp4.codes = values_.data();
-      args.a_fp4.scales = scales_.data();
-      args.a_fp4.tensor_scale = tensor_scale_;
-      break;
+      return absl::OkStatus();
+    case GemmPath::kFp4W4A4Lut: {
+      const auto* tensor_scales = reinterpret_cast<const float*>(tensor_scales_.data());
+      for (int64_t i = rows.begin; i < rows.end(); ++i) {
+        if (tensor_scales[i] != tensor_scales[r]) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "W4A4 activation rows [%d, %d) were quantized with different tensor scales (%g at "
+              "row %d, %g at row %d): a product takes the rows of one Set",
+              rows.begin, rows.end(), tensor_scales[r], r, tensor_scales[i], i));
+        }
+      }
+      args.a_fp4.codes = values_.data() + r * k_ / 2;
+      args.a_fp4.scales = scales_.data() + r * (k_ / kE2M1Block);
+      args.a_fp4.tensor_scale = tensor_scales[r];
+      return absl::OkStatus();
+    }
     case GemmPath::kFp4W4A16:
-      args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data());
-      break;
+      args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data()) + r * k_;
+      return absl::OkStatus();
   }
+  return absl::InternalError("BufferA: unknown path");
 }
 
-RowMatrixXf BufferA::Dequantize() const {
-  RowMatrixXf out(m_, k_);
+RowMatrixXf BufferA::Dequantize(int64_t m) const {
+  RowMatrixXf out(m, k_);
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8: {
       const auto* values = reinterpret_cast<const int8_t*>(values_.data());
       const auto* scales = reinterpret_cast<const float*>(scales_.data());
-      for (int64_t r = 0; r < m_; ++r) {
+      for (int64_t r = 0; r < m; ++r) {
         for (int64_t c = 0; c < k_; ++c) {
           out(r, c) = values[r * k_ + c] * scales[r * (k_ / group_) + c / group_];
         }
       }
       return out;
     }
-    case GemmPath::kFp4W4A4Lut:
-      return DequantizeBlockwise(
-          m_, k_, kE2M1Block, absl::MakeConstSpan(values_.data(), m_ * k_ / 2), DecodeE2M1,
-          [this](int64_t block_index) {
-            return DecodeBlockScale(ScaleKind::kE4M3, scales_.data(), block_index);
-          },
-          tensor_scale_);
+    case GemmPath::kFp4W4A4Lut: {
+      // Row by row: each row has the tensor scale of the Set that wrote it.
+      const auto* tensor_scales = reinterpret_cast<const float*>(tensor_scales_.data());
+      const int64_t blocks = k_ / kE2M1Block;
+      for (int64_t r = 0; r < m; ++r) {
+        out.row(r) = DequantizeBlockwise(
+            1, k_, kE2M1Block, absl::MakeConstSpan(values_.data() + r * k_ / 2, k_ / 2),
+            DecodeE2M1,
+            [&](int64_t block_index) {
+              return DecodeBlockScale(ScaleKind::kE4M3, scales_.data(), r * blocks + block_index);
+            },
+            tensor_scales[r]);
+      }
+      return out;
+    }
     case GemmPath::kFp4W4A16: {
       const auto* values = reinterpret_cast<const Bf16*>(values_.data());
-      for (int64_t i = 0; i < m_ * k_; ++i) out.data()[i] = Bf16ToFloat(values[i]);
+      for (int64_t i = 0; i < m * k_; ++i) out.data()[i] = Bf16ToFloat(values[i]);
       return out;
     }
   }

@@ -65,6 +65,19 @@ class BufferB {
   WeightsView view_;
 };
 
+// Rows [begin, begin + count) of a buffer: one GEMM's share of buffers that several GEMMs fill
+// and read at once (an MoE layer's experts, each on its own rows of one arena).
+struct RowRange {
+  int64_t begin = 0;
+  int64_t count = 0;
+  int64_t end() const { return begin + count; }
+  // Whether the range lies in a buffer of max_m rows (checked without overflow, whatever the
+  // values).
+  bool Within(int64_t max_m) const {
+    return begin >= 0 && count >= 0 && begin <= max_m - count;
+  }
+};
+
 // Activations for one GEMM path, sized once for up to max_m rows (no allocation per call):
 // int8 with one scale per row per weight block (W4A8), NVFP4 (W4A4) or BF16 (W4A16).
 class BufferA {
@@ -75,30 +88,34 @@ class BufferA {
   // The bytes such a buffer allocates (to size a workspace before allocating it).
   static int64_t Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group);
 
-  // Quantizes x [m, k] (m <= max_m) for the path into the buffer, allocating nothing. NaN/Inf
-  // or a wrong shape is an error; all-zero rows or activations are not (they give zeros).
-  absl::Status Set(std::string_view name, ConstRowMatrixRef x);
+  // Quantizes x [m, k] for the path into rows [row0, row0 + m), allocating nothing and
+  // touching no other row, so that threads may fill disjoint ranges at once. W4A4's tensor
+  // scale comes from these rows alone and is kept for them. NaN/Inf, a wrong shape or rows
+  // outside the buffer are errors; all-zero rows or activations are not (they give zeros).
+  absl::Status Set(std::string_view name, ConstRowMatrixRef x, int64_t row0 = 0);
   // The same from BF16 rows [m, k].
-  absl::Status SetBf16(std::string_view name, const uint16_t* x, int64_t m);
+  absl::Status SetBf16(std::string_view name, const uint16_t* x, int64_t m, int64_t row0 = 0);
 
   GemmPath path() const { return path_; }
-  int64_t m() const { return m_; }
   int64_t max_m() const { return max_m_; }
   int64_t k() const { return k_; }
   int64_t group() const { return group_; }
-  // Fills the activation view of `args` for this buffer's path.
-  void FillArgs(GemmArgs& args) const;
-  // The activations as the kernel sees them, as floats (for references).
-  RowMatrixXf Dequantize() const;
+  // Fills the activation view and m of `args` for `rows`, which must lie in the buffer.
+  // InvalidArgument where W4A4 rows were quantized with different tensor scales (by different
+  // Sets): a kernel takes one per product.
+  absl::Status FillArgs(RowRange rows, GemmArgs& args) const;
+  // Rows [0, m) (m <= max_m) as the kernels see them, as floats (for references).
+  RowMatrixXf Dequantize(int64_t m) const;
 
  private:
   BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group);
 
   GemmPath path_;
-  int64_t max_m_, k_, group_, m_ = 0;
+  int64_t max_m_, k_, group_;
   AlignedBuffer values_;  // int8, packed E2M1 codes, or BF16
   AlignedBuffer scales_;  // float per row per group, or E4M3 per 16
-  float tensor_scale_ = 1.0f;
+  // W4A4: float per row, the tensor scale of the Set that wrote the row.
+  AlignedBuffer tensor_scales_;
   AlignedBuffer staging_;  // float rows, for BF16 input on the quantizing paths
 };
 

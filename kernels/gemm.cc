@@ -19,7 +19,7 @@ std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth) {
   return {begin, end};
 }
 
-absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
+absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k,
                   int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c, int ith,
                   int nth) {
   if (a.path() != kernel.path) {
@@ -32,11 +32,12 @@ absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
         "gemm %s: weights in %s do not suit path %s", kernel.name, TraitsOf(b.format()).name,
         PathName(kernel.path)));
   }
-  if (m < 0 || m > a.m() || m > c.max_m() || k != a.k() || k != b.k() || n != b.n() ||
-      n > c.n()) {
+  if (!rows.Within(a.max_m()) || !rows.Within(c.max_m()) || k != a.k() || k != b.k() ||
+      n != b.n() || n > c.n()) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "gemm %s: m=%d n=%d k=%d do not match A [%d, %d], B [%d, %d], C [%d, %d]", kernel.name,
-        m, n, k, a.m(), a.k(), b.n(), b.k(), c.max_m(), c.n()));
+        "gemm %s: m=%d from row %d, n=%d k=%d do not match A [%d, %d], B [%d, %d], C [%d, %d]",
+        kernel.name, rows.count, rows.begin, n, k, a.max_m(), a.k(), b.n(), b.k(), c.max_m(),
+        c.n()));
   }
   if (group_size != b.block() ||
       (kernel.path != GemmPath::kFp4W4A4Lut && kernel.path != GemmPath::kFp4W4A16 &&
@@ -49,12 +50,13 @@ absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
     return absl::InvalidArgumentError(
         absl::StrFormat("gemm %s: thread %d of %d", kernel.name, ith, nth));
   }
-  if (m == 0) return absl::OkStatus();
+  if (rows.count == 0) return absl::OkStatus();
   GemmArgs args;
-  a.FillArgs(args);
-  args.m = m;
+  if (absl::Status s = a.FillArgs(rows, args); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("gemm %s: %s", kernel.name, s.message()));
+  }
   args.b = b.view();
-  args.c = c.data();
+  args.c = c.data() + rows.begin * c.n();
   args.ldc = c.n();
   const auto [begin, end] = ThreadSlice(n, ith, nth);
   if (begin < end) kernel.function(args, begin, end);

@@ -13,13 +13,21 @@ namespace fp4moe::kernels {
 // column tile (at most 64) stays within one slice.
 inline constexpr int64_t kSliceColumns = 64;
 
-// C[0:m, slice] = A[0:m, 0:k] * B[slice, 0:k]^T with `kernel`, for thread `ith` of `nth`:
+// C[rows, slice] = A[rows, 0:k] * B[slice, 0:k]^T with `kernel`, for thread `ith` of `nth`:
 // N is cut into nth slices of whole kSliceColumns columns (callers such as the MoE operator or
-// an OpenMP loop run every ith). group_size is the block of B's scales, which A was quantized
-// with. Shapes, group size and the kernel's path are checked against the buffers.
-absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
+// an OpenMP loop run every ith). The same rows of A and C: products that share the buffers
+// each take their own rows. group_size is the block of B's scales, which A was quantized with.
+// Shapes, rows, group size and the kernel's path are checked against the buffers.
+absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k,
                   int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c, int ith,
                   int nth);
+
+// The same on rows [0, m).
+inline absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
+                         int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c,
+                         int ith, int nth) {
+  return Gemm(kernel, RowRange{0, m}, n, k, group_size, a, b, c, ith, nth);
+}
 
 // The [begin, end) columns of thread ith of nth.
 std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth);

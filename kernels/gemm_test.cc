@@ -1,7 +1,11 @@
 #include "kernels/gemm.h"
 
+#include <cstring>
+
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu_features.h"
 #include "kernels/microkernel_table.h"
 #include "quant/random_matrix.h"
 #include "quant/test_matchers.h"
@@ -9,6 +13,7 @@
 namespace fp4moe::kernels {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 TEST(GemmTest, ThreadSlicesCoverNOnceInWholeTiles) {
@@ -63,6 +68,81 @@ TEST(GemmTest, RawNvfp4BytesAreChecked) {
                        AllOf(HasSubstr("experts.0.up"), HasSubstr("NaN"))));
   EXPECT_THAT(BufferB::FromRawNvfp4("w", 8, 24, codes.data(), scales.data(), 0.5f),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("multiple of 16")));
+}
+
+// Every kernel this CPU runs, on rows [row0, row0 + m) of shared buffers whose other rows hold
+// other activations (W4A4: of other tensor scales): the same bits as on a buffer of just those
+// rows, and no other row of C written.
+TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
+  constexpr int64_t kN = 100, kK = 256, kGroup = 32, kBefore = 3, kAfter = 5;
+  for (const Microkernel& kernel : AllMicrokernels()) {
+    if (!CanRun(kernel, DetectedCpuFeatures())) continue;
+    const bool int4 = kernel.path == GemmPath::kInt4W4A8;
+    absl::StatusOr<BufferB> b = BufferB::Quantize(
+        "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f),
+        int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, kGroup);
+    ASSERT_TRUE(b.ok()) << b.status();
+    for (int64_t m : {1, 5, 33}) {
+      SCOPED_TRACE(absl::StrFormat("%s m=%d", kernel.name, m));
+      const RowMatrixXf x = RandomMatrix(m, kK, 2 + m);
+      absl::StatusOr<BufferA> alone = BufferA::Create(kernel.path, m, kK, b->block());
+      absl::StatusOr<BufferA> shared =
+          BufferA::Create(kernel.path, kBefore + m + kAfter, kK, b->block());
+      ASSERT_TRUE(alone.ok() && shared.ok());
+      ASSERT_TRUE(alone->Set("x", x).ok());
+      ASSERT_TRUE(shared->Set("before", 10 * RandomMatrix(kBefore, kK, 3)).ok());
+      ASSERT_TRUE(shared->Set("x", x, kBefore).ok());
+      ASSERT_TRUE(shared->Set("after", 0.1f * RandomMatrix(kAfter, kK, 4), kBefore + m).ok());
+      BufferC alone_c(m, kN), shared_c(kBefore + m + kAfter, kN);
+      for (int ith = 0; ith < 2; ++ith) {
+        ASSERT_TRUE(Gemm(kernel, m, kN, kK, b->block(), *alone, *b, alone_c, ith, 2).ok());
+        const absl::Status s =
+            Gemm(kernel, {kBefore, m}, kN, kK, b->block(), *shared, *b, shared_c, ith, 2);
+        ASSERT_TRUE(s.ok()) << s;
+      }
+      EXPECT_EQ(std::memcmp(shared_c.data() + kBefore * kN, alone_c.data(),
+                            m * kN * sizeof(float)),
+                0);
+      const RowMatrixXf all = shared_c.ToMatrix(shared_c.max_m());
+      EXPECT_EQ(all.topRows(kBefore), RowMatrixXf::Zero(kBefore, kN));
+      EXPECT_EQ(all.bottomRows(kAfter), RowMatrixXf::Zero(kAfter, kN));
+    }
+  }
+}
+
+TEST(GemmTest, RowRangeOutsideTheBuffersIsAnError) {
+  absl::StatusOr<BufferB> b = BufferB::Quantize("w", RandomMatrix(32, 64, 1), WeightFormat::kNvfp4);
+  absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A8, 8, 64, 16);
+  ASSERT_TRUE(b.ok() && a.ok());
+  ASSERT_TRUE(a->Set("x", RandomMatrix(8, 64, 2)).ok());
+  BufferC c(6, 32);
+  const Microkernel* w4a8 = *SelectMicrokernel(GemmPath::kFp4W4A8, Isa::kScalar);
+  EXPECT_TRUE(Gemm(*w4a8, {2, 4}, 32, 64, 16, *a, *b, c, 0, 1).ok());
+  for (const RowRange rows : {RowRange{-1, 2}, RowRange{3, 4}, RowRange{0, -1},
+                              RowRange{7, 2}, RowRange{int64_t{1} << 62, int64_t{1} << 62}}) {
+    EXPECT_THAT(Gemm(*w4a8, rows, 32, 64, 16, *a, *b, c, 0, 1),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(absl::StrFormat("m=%d from row %d", rows.count,
+                                                         rows.begin)),
+                               HasSubstr("do not match A [8, 64], B [32, 64], C [6, 32]"))));
+  }
+}
+
+// A W4A4 product takes one tensor scale: rows of two Sets with different ones are refused.
+TEST(GemmTest, W4A4RowRangeAcrossTwoSetsIsAnError) {
+  absl::StatusOr<BufferB> b = BufferB::Quantize("w", RandomMatrix(32, 64, 1), WeightFormat::kNvfp4);
+  absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A4Lut, 8, 64, 16);
+  ASSERT_TRUE(b.ok() && a.ok());
+  ASSERT_TRUE(a->Set("x", RandomMatrix(4, 64, 2)).ok());
+  ASSERT_TRUE(a->Set("y", 8 * RandomMatrix(4, 64, 3), 4).ok());
+  BufferC c(8, 32);
+  const Microkernel* w4a4 = *SelectMicrokernel(GemmPath::kFp4W4A4Lut, Isa::kScalar);
+  EXPECT_TRUE(Gemm(*w4a4, {0, 4}, 32, 64, 16, *a, *b, c, 0, 1).ok());
+  EXPECT_TRUE(Gemm(*w4a4, {4, 4}, 32, 64, 16, *a, *b, c, 0, 1).ok());
+  EXPECT_THAT(Gemm(*w4a4, {2, 4}, 32, 64, 16, *a, *b, c, 0, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("rows [2, 6)"), HasSubstr("different tensor scales"),
+                             HasSubstr("row 4"))));
 }
 
 }  // namespace

@@ -100,7 +100,7 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format,
   for (int ith = 0; ith < kThreads; ++ith) {
     ASSERT_TRUE(Gemm(kernel, c.m, c.n, c.k, b->block(), *a, *b, out, ith, kThreads).ok());
   }
-  const RowMatrixXf a_ref = a->Dequantize();
+  const RowMatrixXf a_ref = a->Dequantize(c.m);
   const RowMatrixXf b_ref = KernelWeights(*b, kernel.path);
   const RowMatrixXd expected = ReferenceGemm(a_ref, b_ref);
   // Every kernel forms exact (integer or BF16) block products and adds at most k + 16 float32

@@ -1,0 +1,87 @@
+#include "kernels/buffers.h"
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "quant/bf16.h"
+#include "quant/random_matrix.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr int64_t kK = 64, kGroup = 32;
+
+std::vector<uint16_t> ToBf16(const RowMatrixXf& x) {
+  std::vector<uint16_t> bf16(x.size());
+  for (int64_t i = 0; i < x.size(); ++i) bf16[i] = FloatToBf16(x.data()[i]);
+  return bf16;
+}
+
+class BufferARangeTest : public ::testing::TestWithParam<GemmPath> {};
+
+// Two ranges set one after the other (float and BF16 input) hold what buffers of their rows
+// alone hold; W4A4's tensor scale is each range's own.
+TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
+  const GemmPath path = GetParam();
+  // Magnitudes a thousand times apart: one tensor scale for both would lose the small rows.
+  const RowMatrixXf small = RandomMatrix(3, kK, 1), large = 1000 * RandomMatrix(5, kK, 2);
+  for (const bool bf16 : {false, true}) {
+    SCOPED_TRACE(bf16 ? "bf16 input" : "float input");
+    absl::StatusOr<BufferA> shared = BufferA::Create(path, 8, kK, kGroup);
+    absl::StatusOr<BufferA> alone_small = BufferA::Create(path, 3, kK, kGroup);
+    absl::StatusOr<BufferA> alone_large = BufferA::Create(path, 5, kK, kGroup);
+    ASSERT_TRUE(shared.ok() && alone_small.ok() && alone_large.ok());
+    const auto set = [bf16](BufferA& a, const RowMatrixXf& x, int64_t row0) {
+      return bf16 ? a.SetBf16("x", ToBf16(x).data(), x.rows(), row0) : a.Set("x", x, row0);
+    };
+    ASSERT_TRUE(set(*shared, large, 3).ok());
+    ASSERT_TRUE(set(*shared, small, 0).ok());
+    ASSERT_TRUE(set(*alone_small, small, 0).ok());
+    ASSERT_TRUE(set(*alone_large, large, 0).ok());
+    const RowMatrixXf rows = shared->Dequantize(8);
+    EXPECT_EQ(rows.topRows(3), alone_small->Dequantize(3));
+    EXPECT_EQ(rows.bottomRows(5), alone_large->Dequantize(5));
+    GemmArgs small_args, large_args, alone_args;
+    ASSERT_TRUE(shared->FillArgs({0, 3}, small_args).ok());
+    ASSERT_TRUE(shared->FillArgs({3, 5}, large_args).ok());
+    ASSERT_TRUE(alone_large->FillArgs({0, 5}, alone_args).ok());
+    EXPECT_EQ(large_args.m, 5);
+    EXPECT_EQ(large_args.a_fp4.tensor_scale, alone_args.a_fp4.tensor_scale);
+    if (path == GemmPath::kFp4W4A4Lut) {
+      EXPECT_NE(small_args.a_fp4.tensor_scale, large_args.a_fp4.tensor_scale);
+      EXPECT_EQ(std::memcmp(large_args.a_fp4.codes, alone_args.a_fp4.codes, 5 * kK / 2), 0);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPath, BufferARangeTest,
+                         ::testing::Values(GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8,
+                                           GemmPath::kFp4W4A16, GemmPath::kInt4W4A8));
+
+TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
+  absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A8, 8, kK, kGroup);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(a->Set("x", RandomMatrix(3, kK, 1), 5).ok());
+  EXPECT_THAT(a->Set("moe input", RandomMatrix(3, kK, 1), 6),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("moe input"), HasSubstr("[3, 64] written from row 6"),
+                             HasSubstr("do not fit a buffer of [8, 64]"))));
+  EXPECT_THAT(a->Set("x", RandomMatrix(3, kK, 1), -1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("from row -1")));
+  const std::vector<uint16_t> bf16 = ToBf16(RandomMatrix(3, kK, 1));
+  EXPECT_THAT(a->SetBf16("x", bf16.data(), 3, 6),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
+  EXPECT_THAT(a->SetBf16("x", bf16.data(), -1, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("-1 rows")));
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
