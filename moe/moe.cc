@@ -34,10 +34,15 @@ int64_t KernelBlock(const MoeConfig& config) {
   return config.weight_format == WeightFormat::kInt4K2 ? config.group_size : Nvfp4Tensor::kBlock;
 }
 
-// The bytes per row of one expert slot of one part (BuildPart's gate, up, intermediate and
-// down) and of one prefill input (Create's gathered rows and their quantized copy): the
-// buffers' sizes are linear in their rows.
-int64_t SlotBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
+// The rows a prefill call routes at most: each token to k distinct experts, a row each.
+int64_t PrefillRows(const MoeConfig& config) {
+  return config.max_len * config.num_experts_per_tok;
+}
+
+// The bytes per row of one part's expert buffers (BuildPart's gate, up, intermediate and down)
+// and of the input rows (Create's gathered rows and their quantized copy): the buffers' sizes
+// are linear in their rows.
+int64_t ExpertBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
   const int64_t inter = config.part_intermediate_size();
   return 2 * kernels::BufferC::Bytes(1, inter) +
          kernels::BufferA::Bytes(path, 1, inter, KernelBlock(config)) +
@@ -50,29 +55,28 @@ int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
 }
 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
-// it would be touched at once and the process killed for memory. The prefill slots, max_len rows
-// each, are what grows: for DeepSeek-V3 at max_len 4096 every one of 256 experts' slots makes
-// about 100 GB. In double: any max_len is a valid config.
+// it would be touched at once and the process killed for memory. The prefill arenas, max_len *
+// num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
+// 3 GB per part. In double: any max_len is a valid config.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath path) {
-  const double slots = static_cast<double>(config.resolved_prefill_expert_slots());
-  const double slot_row = static_cast<double>(SlotBytesPerRow(config, path));
+  const double expert_row = static_cast<double>(ExpertBytesPerRow(config, path));
   const double input_row = static_cast<double>(InputBytesPerRow(config, path));
-  const double per_prefill_slot =
-      (config.tp_parts * slot_row + input_row) * static_cast<double>(config.max_len);
+  const double prefill_rows =
+      static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
+  const double prefill = (config.tp_parts * expert_row + input_row) * prefill_rows;
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
   const double workspace =
-      slots * per_prefill_slot +
-      (config.tp_parts * DecodeSlots(config) * slot_row + input_row) * decode_rows;
+      prefill + (config.tp_parts * DecodeSlots(config) * expert_row + input_row) * decode_rows;
   const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
   const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
   if (workspace <= memory) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrFormat(
-      "MoeLayer::Create: the workspace for %d prefill expert slots of max_len = %d rows each "
-      "would take %.1f GB (%.2f GB per slot), more than this machine's %.1f GB of memory: lower "
-      "prefill_expert_slots or max_len",
-      config.resolved_prefill_expert_slots(), config.max_len, workspace / 1e9,
-      per_prefill_slot / 1e9, memory / 1e9));
+      "MoeLayer::Create: the workspace for max_len = %d tokens x num_experts_per_tok = %d "
+      "routed rows would take %.1f GB (%.1f GB of it the prefill arenas), more than this "
+      "machine's %.1f GB of memory: lower max_len or num_experts_per_tok",
+      config.max_len, config.num_experts_per_tok, workspace / 1e9, prefill / 1e9,
+      memory / 1e9));
 }
 
 // Whether every value of the row is finite: one vectorisable pass with no early exit.
@@ -139,7 +143,7 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       kernel_block_(KernelBlock(config)),
       parts_(config.tp_parts),
       grouping_(config.expert_num, config.max_len, config.num_experts_per_tok),
-      jobs_(std::max(config.resolved_prefill_expert_slots(), DecodeSlots(config))),
+      jobs_(config.expert_num),
       job_of_expert_(config.expert_num, -1),
       job_states_(std::make_unique<JobState[]>(config.tp_parts * jobs_.size())),
       scheduler_(config.num_threads, config.tp_parts, numa_nodes) {}
@@ -209,14 +213,13 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   for (const absl::Status& s : part_status) {
     if (!s.ok()) return s;
   }
-  for (int64_t s = 0; s < config.resolved_prefill_expert_slots(); ++s) {
-    absl::StatusOr<kernels::BufferA> a =
-        kernels::BufferA::Create(*path, config.max_len, config.hidden_size, layer->kernel_block_);
-    if (!a.ok()) return a.status();
-    layer->prefill_inputs_.push_back(
-        {kernels::AlignedBuffer(config.max_len * config.hidden_size * sizeof(float)),
-         std::move(*a)});
-  }
+  const int64_t prefill_rows = PrefillRows(config);
+  absl::StatusOr<kernels::BufferA> prefill_input = kernels::BufferA::Create(
+      *path, prefill_rows, config.hidden_size, layer->kernel_block_);
+  if (!prefill_input.ok()) return prefill_input.status();
+  layer->prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
+      kernels::AlignedBuffer(prefill_rows * config.hidden_size * sizeof(float)),
+      std::move(*prefill_input)});
   absl::StatusOr<kernels::BufferA> decode_input =
       kernels::BufferA::Create(*path, std::min(kDecodeMaxTokens, config.max_len),
                                config.hidden_size, layer->kernel_block_);
@@ -233,23 +236,23 @@ absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeigh
     p.experts.push_back(std::move(*packed));
   }
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  const auto add_slots = [&](int64_t count, int64_t rows, std::vector<SlotBuffers>& slots) {
-    for (int64_t s = 0; s < count; ++s) {
-      absl::StatusOr<kernels::BufferA> intermediate =
-          kernels::BufferA::Create(kernel_->path, rows, inter, kernel_block_);
-      if (!intermediate.ok()) return intermediate.status();
-      slots.push_back({kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
-                       std::move(*intermediate), kernels::BufferC(rows, hidden)});
-    }
-    return absl::OkStatus();
+  const auto expert_buffers = [&](int64_t rows) -> absl::StatusOr<ExpertBuffers> {
+    absl::StatusOr<kernels::BufferA> intermediate =
+        kernels::BufferA::Create(kernel_->path, rows, inter, kernel_block_);
+    if (!intermediate.ok()) return intermediate.status();
+    return ExpertBuffers{kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
+                         std::move(*intermediate), kernels::BufferC(rows, hidden)};
   };
-  if (absl::Status s =
-          add_slots(config_.resolved_prefill_expert_slots(), config_.max_len, p.prefill_slots);
-      !s.ok()) {
-    return s;
+  absl::StatusOr<ExpertBuffers> prefill = expert_buffers(PrefillRows(config_));
+  if (!prefill.ok()) return prefill.status();
+  p.prefill = std::make_unique<ExpertBuffers>(std::move(*prefill));
+  for (int64_t s = 0; s < DecodeSlots(config_); ++s) {
+    absl::StatusOr<ExpertBuffers> slot =
+        expert_buffers(std::min(kDecodeMaxTokens, config_.max_len));
+    if (!slot.ok()) return slot.status();
+    p.decode.push_back(std::move(*slot));
   }
-  return add_slots(DecodeSlots(config_), std::min(kDecodeMaxTokens, config_.max_len),
-                   p.decode_slots);
+  return absl::OkStatus();
 }
 
 absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
@@ -330,56 +333,57 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   grouping_.Group(qlen, k, expert_ids);
   const absl::Span<const int64_t> active = grouping_.active_experts();
   const int64_t hidden = config_.hidden_size;
-  const int64_t wave_size = static_cast<int64_t>(prefill_inputs_.size());
-  for (size_t begin = 0; begin < active.size(); begin += wave_size) {
-    const int64_t count = std::min<int64_t>(wave_size, active.size() - begin);
-    for (int64_t j = 0; j < count; ++j) {
-      const int64_t e = active[begin + j];
-      AssignJob(j, {e, grouping_.rows(e), &prefill_inputs_[j].quantized});
-    }
-    ResetJobStates(count);
-    FirstError errors;
-    // One parallel region per wave: gather, experts and scatter-add are its phases.
-    scheduler_.Parallel(ExpertItems(count), [&] {
-      if (begin == 0) {
-        // The first wave zeroes the output (the scatter-add, after a barrier, adds to it).
-#pragma omp for schedule(static) nowait
-        for (int64_t t = 0; t < qlen; ++t) {
-          std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
-        }
-      }
-      // Gather each expert's token rows and quantize them once for all parts.
-#pragma omp for schedule(dynamic)
-      for (int64_t j = 0; j < count; ++j) {
-        const int64_t* tokens = grouping_.tokens(jobs_[j].expert);
-        const int64_t rows = jobs_[j].rows;
-        PrefillInput& slot = prefill_inputs_[j];
-        if (input.f32 != nullptr) {
-          auto* gathered = reinterpret_cast<float*>(slot.gathered.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
-                        hidden * sizeof(float));
-          }
-          errors.Record(slot.quantized.Set(
-              "moe input", Eigen::Map<const RowMatrixXf>(gathered, rows, hidden)));
-        } else {
-          auto* gathered = reinterpret_cast<uint16_t*>(slot.gathered.data());
-          for (int64_t r = 0; r < rows; ++r) {
-            std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
-                        hidden * sizeof(uint16_t));
-          }
-          errors.Record(slot.quantized.SetBf16("moe input", gathered, rows));
-        }
-      }
-      RunExperts(/*phase=*/0, count, &Part::prefill_slots, errors);
-#pragma omp barrier
-      ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(),
-                 &Part::prefill_slots, output);
-    });
-    for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
-    if (absl::Status status = errors.status(); !status.ok()) return status;
+  // Every active expert at once, each on the next rows of the arenas.
+  const int64_t count = static_cast<int64_t>(active.size());
+  for (int64_t j = 0, row0 = 0; j < count; ++j) {
+    const int64_t e = active[j];
+    AssignJob(j, {e, {row0, grouping_.rows(e)}, &prefill_input_->quantized});
+    row0 += grouping_.rows(e);
   }
-  return absl::OkStatus();
+  ResetJobStates(count);
+  FirstError errors;
+  // One parallel region: zeroing, gather, experts and scatter-add are its phases.
+  scheduler_.Parallel(ExpertItems(count), [&] {
+    // The scatter-add, after a barrier, adds to the zeroed output.
+#pragma omp for schedule(static) nowait
+    for (int64_t t = 0; t < qlen; ++t) {
+      std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
+    }
+    // Gather each expert's token rows into its rows of the input arena and quantize them once
+    // for all parts.
+#pragma omp for schedule(dynamic)
+    for (int64_t j = 0; j < count; ++j) {
+      const Job& job = jobs_[j];
+      const int64_t* tokens = grouping_.tokens(job.expert);
+      PrefillInput& in = *prefill_input_;
+      if (input.f32 != nullptr) {
+        auto* gathered = reinterpret_cast<float*>(in.gathered.data()) + job.rows.begin * hidden;
+        for (int64_t r = 0; r < job.rows.count; ++r) {
+          std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
+                      hidden * sizeof(float));
+        }
+        errors.Record(in.quantized.Set(
+            "moe input", Eigen::Map<const RowMatrixXf>(gathered, job.rows.count, hidden),
+            job.rows.begin));
+      } else {
+        auto* gathered =
+            reinterpret_cast<uint16_t*>(in.gathered.data()) + job.rows.begin * hidden;
+        for (int64_t r = 0; r < job.rows.count; ++r) {
+          std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
+                      hidden * sizeof(uint16_t));
+        }
+        errors.Record(
+            in.quantized.SetBf16("moe input", gathered, job.rows.count, job.rows.begin));
+      }
+    }
+    RunExperts(
+        /*phase=*/0, count, [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
+        errors);
+#pragma omp barrier
+    ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(), output);
+  });
+  for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
+  return errors.status();
 }
 
 absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
@@ -391,7 +395,7 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
   for (int64_t i = 0; i < qlen * k; ++i) {
     const int64_t e = expert_ids[i];
     if (job_of_expert_[e] >= 0) continue;
-    AssignJob(count++, {e, qlen, decode_input_.get()});
+    AssignJob(count++, {e, {0, qlen}, decode_input_.get()});
   }
   const int64_t hidden = config_.hidden_size;
   absl::Status status =
@@ -403,7 +407,9 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
     FirstError errors;
     const int64_t chunks = (hidden + kReduceColumns - 1) / kReduceColumns;
     scheduler_.Parallel(ExpertItems(count), [&] {
-      RunExperts(/*phase=*/0, count, &Part::decode_slots, errors);
+      RunExperts(
+          /*phase=*/0, count,
+          [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; }, errors);
 #pragma omp barrier
       // output = the weighted sum of the slots' down rows, written whole (no zeroing first),
       // by column chunks so that every thread takes part; each element is summed by one
@@ -419,7 +425,7 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
           const int64_t job = job_of_expert_[expert_ids[t * k + j]];
           const float w = routing_weights[t * k + j];
           for (const Part& part : parts_) {
-            const float* down = part.decode_slots[job].down.data() + t * hidden;
+            const float* down = part.decode[job].down.data() + t * hidden;
             for (int64_t c = c0; c < c1; ++c) out[c] += w * down[c];
           }
         }
@@ -434,7 +440,8 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
 void MoeLayer::AssignJob(int64_t j, const Job& job) {
   jobs_[j] = job;
   job_of_expert_[job.expert] = j;
-  (&KernelFor(job.rows) == kernel_ ? last_kernels_used_.tile : last_kernels_used_.gemv) = true;
+  (&KernelFor(job.rows.count) == kernel_ ? last_kernels_used_.tile : last_kernels_used_.gemv) =
+      true;
 }
 
 void MoeLayer::ResetJobStates(int64_t job_count) {
@@ -452,7 +459,7 @@ int64_t MoeLayer::ExpertItems(int64_t job_count) const {
                       SliceCount(config_.hidden_size));
 }
 
-void MoeLayer::RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers> Part::*slots,
+void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
                           FirstError& errors) {
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
   // Work items are (part, expert, 64-column slice of gate, of up, or of down), gate and up
@@ -469,27 +476,28 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers>
                                            : (item - gate_up_items) / down_slices;
     const Job& job = jobs_[j];
     const ExpertPart& w = parts_[part].experts[job.expert];
-    SlotBuffers& slot = (parts_[part].*slots)[j];
+    ExpertBuffers& buffers = buffers_of(parts_[part], j);
     JobState& state = job_states_[part * jobs_.size() + j];
-    const kernels::Microkernel& kernel = KernelFor(job.rows);
+    const kernels::Microkernel& kernel = KernelFor(job.rows.count);
     if (item < gate_up_items) {
       const int64_t r = item % (2 * gate_up_slices);
       const bool up = r % 2 == 1;
       errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
-                                  up ? w.up : w.gate, up ? slot.up : slot.gate,
+                                  up ? w.up : w.gate, up ? buffers.up : buffers.gate,
                                   static_cast<int>(r / 2), gate_up_slices));
       if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
-        SiluMul(slot.gate.data(), slot.up.data(), slot.gate.data(), job.rows * inter);
-        errors.Record(slot.intermediate.Set(
-            "moe intermediate",
-            Eigen::Map<const RowMatrixXf>(slot.gate.data(), job.rows, inter)));
+        float* gate = buffers.gate.data() + job.rows.begin * inter;
+        SiluMul(gate, buffers.up.data() + job.rows.begin * inter, gate, job.rows.count * inter);
+        errors.Record(buffers.intermediate.Set(
+            "moe intermediate", Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
+            job.rows.begin));
         state.ready.store(true, std::memory_order_release);
       }
       return;
     }
     WaitFor(state.ready);
     errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
-                                slot.intermediate, w.down, slot.down,
+                                buffers.intermediate, w.down, buffers.down,
                                 static_cast<int>((item - gate_up_items) % down_slices),
                                 down_slices));
   });
@@ -497,7 +505,7 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers>
 
 void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
                           const float* routing_weights, const int64_t* row_of_slot,
-                          std::vector<SlotBuffers> Part::*slots, float* output) {
+                          float* output) {
   const int64_t hidden = config_.hidden_size;
   // One token per iteration: each output row has one writer, and a fixed summation order.
 #pragma omp for schedule(static)
@@ -505,11 +513,10 @@ void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
     float* out = output + t * hidden;
     for (int j = 0; j < k; ++j) {
       const int64_t job = job_of_expert_[expert_ids[t * k + j]];
-      if (job < 0) continue;
-      const int64_t row = row_of_slot[t * k + j];
+      const int64_t row = jobs_[job].rows.begin + row_of_slot[t * k + j];
       const float w = routing_weights[t * k + j];
       for (const Part& part : parts_) {
-        const float* down = (part.*slots)[job].down.data() + row * hidden;
+        const float* down = part.prefill->down.data() + row * hidden;
         for (int64_t c = 0; c < hidden; ++c) out[c] += w * down[c];
       }
     }

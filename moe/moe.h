@@ -29,6 +29,13 @@ inline constexpr int64_t kDecodeMaxTokens = 4;
 //
 // Every buffer is sized at Create from max_len and the config; Forward allocates nothing, on
 // every path (activations, all-zero ones included, are quantized into those buffers).
+// Prefill works in one arena of R = max_len * num_experts_per_tok routed rows, as kt-kernel
+// does: a call routes at most qlen * k rows (an expert's rows are its tokens), so each active
+// expert takes its own contiguous range of them and all run at once. Per part the arena holds
+// gate, up, intermediate and down rows, and one more holds the gathered, quantized input rows;
+// decode has a slot of kDecodeMaxTokens rows per chosen expert. For DeepSeek-V3 at max_len
+// 4096 and one part that is 3.0 GB (W4A16) to 4.0 GB (W4A8); Create refuses a workspace larger
+// than the machine's memory.
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
@@ -81,27 +88,33 @@ class MoeLayer {
   };
 
  private:
-  // One expert in flight in one part: GEMM outputs and the quantized intermediate.
-  struct SlotBuffers {
-    kernels::BufferC gate, up;         // [rows, intermediate / P]
-    kernels::BufferA intermediate;     // [rows, intermediate / P]
-    kernels::BufferC down;             // [rows, hidden]
+  // GEMM outputs and the quantized intermediate of the experts in flight in one part, each
+  // expert on its own rows.
+  struct ExpertBuffers {
+    kernels::BufferC gate, up;      // [rows, intermediate / P]
+    kernels::BufferA intermediate;  // [rows, intermediate / P]
+    kernels::BufferC down;          // [rows, hidden]
   };
   struct Part {
     std::vector<ExpertPart> experts;
-    std::vector<SlotBuffers> prefill_slots, decode_slots;
+    std::unique_ptr<ExpertBuffers> prefill;  // the arena of routed rows
+    std::vector<ExpertBuffers> decode;       // a slot per decode job
   };
-  // A prefill expert's gathered rows and their quantized copy, shared by the parts.
+  // The gathered input rows of the prefill jobs and their quantized copy, shared by the parts:
+  // an arena of routed rows like Part::prefill.
   struct PrefillInput {
     kernels::AlignedBuffer gathered;  // float or BF16 rows
     kernels::BufferA quantized;
   };
-  // An expert in flight: which, with how many rows, reading which activations.
+  // An expert in flight: which, on which rows of its input and of its part's buffers (its
+  // range of the arenas in prefill, rows [0, qlen) of its slot in decode).
   struct Job {
     int64_t expert = 0;
-    int64_t rows = 0;
+    kernels::RowRange rows;
     const kernels::BufferA* input = nullptr;
   };
+  // Where job j of a call writes in a part: the prefill arena, or its decode slot.
+  using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
            const kernels::Microkernel* gemv_kernel, int numa_nodes);
@@ -120,16 +133,15 @@ class MoeLayer {
   // Items of RunExperts for job_count jobs, per part.
   int64_t ExpertItems(int64_t job_count) const;
   // Inside scheduler_.Parallel, on every thread: gate and up, SiLU, down for
-  // jobs_[0, job_count) in each part's `slots` (one per job), as phase `phase`. Returns when
-  // this thread finds nothing left to claim: an `omp barrier` must come before the downs are
-  // read.
-  void RunExperts(int phase, int64_t job_count, std::vector<SlotBuffers> Part::*slots,
-                  FirstError& errors);
-  // Inside scheduler_.Parallel, after RunExperts and a barrier: output[t] += w[t, j] * down
-  // row row_of_slot[t * k + j] of slot j for every slot whose expert has a job.
+  // jobs_[0, job_count), each in its rows of buffers_of(part, job), as phase `phase`. Returns
+  // when this thread finds nothing left to claim: an `omp barrier` must come before the downs
+  // are read.
+  void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, FirstError& errors);
+  // Inside scheduler_.Parallel, after a prefill's RunExperts and a barrier: output[t] +=
+  // w[t, j] * down row row_of_slot[t * k + j] of slot j's expert (of the prefill arena, from
+  // its job's first row), for every slot j.
   void ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids, const float* routing_weights,
-                  const int64_t* row_of_slot, std::vector<SlotBuffers> Part::*slots,
-                  float* output);
+                  const int64_t* row_of_slot, float* output);
 
   // Progress of one job in one part: gate and up slices done, and whether the intermediate
   // (SiLU and its quantization) is ready for the down slices. A cache line each, as threads
@@ -145,7 +157,7 @@ class MoeLayer {
   int numa_nodes_;
   int64_t kernel_block_;
   std::vector<Part> parts_;
-  std::vector<PrefillInput> prefill_inputs_;
+  std::unique_ptr<PrefillInput> prefill_input_;
   std::unique_ptr<kernels::BufferA> decode_input_;
   ExpertGrouping grouping_;
   std::vector<Job> jobs_;

@@ -54,9 +54,6 @@ ABSL_FLAG(std::vector<std::string>, formats, std::vector<std::string>({"nvfp4", 
 ABSL_FLAG(std::vector<std::string>, qlens,
           std::vector<std::string>({"1", "8", "64", "512", "4096"}), "tokens per Forward call");
 ABSL_FLAG(int64_t, max_len, 0, "the layer's max_len (0: the largest qlen)");
-ABSL_FLAG(int64_t, prefill_expert_slots, 32,
-          "experts a prefill call works on at once (0: all); each holds max_len rows of "
-          "workspace, which for all 256 DeepSeek experts at max_len 4096 would be ~100 GB");
 ABSL_FLAG(int, tp_parts, 1, "tensor-parallel parts of the layer");
 ABSL_FLAG(int, layers, 0,
           "layer instances visited in turn (0: enough for their weights to exceed "
@@ -311,7 +308,6 @@ int Main(int argc, char** argv) {
       config.isa = isa;
       config.num_threads = omp_get_max_threads();
       config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
-      config.prefill_expert_slots = absl::GetFlag(FLAGS_prefill_expert_slots);
       if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
       absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
       if (!path.ok()) return Fail(std::string(path.status().message()));

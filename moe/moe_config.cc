@@ -1,7 +1,5 @@
 #include "moe/moe_config.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_format.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -18,10 +16,6 @@ absl::Status FieldError(std::string_view field, std::string_view why) {
 int64_t MoeConfig::weight_block() const {
   return weight_format == WeightFormat::kInt4K2 ? group_size
                                                  : TraitsOf(weight_format).block_size;
-}
-
-int64_t MoeConfig::resolved_prefill_expert_slots() const {
-  return prefill_expert_slots == 0 ? expert_num : std::min(prefill_expert_slots, expert_num);
 }
 
 absl::Status MoeConfig::Validate() const {
@@ -41,11 +35,6 @@ absl::Status MoeConfig::Validate() const {
   }
   if (tp_parts <= 0) {
     return FieldError("tp_parts", absl::StrFormat("must be positive, got %d", tp_parts));
-  }
-  if (prefill_expert_slots < 0) {
-    return FieldError("prefill_expert_slots",
-                      absl::StrFormat("must be 0 (all) or positive, got %d",
-                                      prefill_expert_slots));
   }
   if (weight_format == WeightFormat::kInt4K2 && group_size <= 0) {
     return FieldError("group_size", absl::StrFormat("must be positive, got %d", group_size));

@@ -17,7 +17,10 @@ struct MoeConfig {
   int num_experts_per_tok = 0;  // top-k; Forward accepts any k from 1 to this
   int64_t hidden_size = 0;
   int64_t intermediate_size = 0;
-  int64_t max_len = 0;  // most tokens one Forward call takes; sizes the workspace
+  // Most tokens one Forward call takes. With num_experts_per_tok it sizes the workspace, an
+  // arena of max_len * num_experts_per_tok routed rows (MoeLayer::Create refuses one larger
+  // than the machine's memory, naming its size).
+  int64_t max_len = 0;
   WeightFormat weight_format = WeightFormat::kNvfp4;
   int64_t group_size = 32;  // INT4 K2 only; E2M1 formats use their fixed block
   std::optional<kernels::GemmPath> path;  // nullopt: the most accurate fast path (AutoPath)
@@ -26,10 +29,6 @@ struct MoeConfig {
   // Tensor-parallel parts (one per NUMA node where there are several): part p owns rows
   // [p * I / P, (p + 1) * I / P) of gate and up and those columns of down.
   int tp_parts = 1;
-  // Experts a prefill call works on at once (0: all); bounds the workspace, which holds
-  // max_len rows per expert in flight (MoeLayer::Create refuses one larger than the machine's
-  // memory, naming its size).
-  int64_t prefill_expert_slots = 0;
 
   // OK, or InvalidArgument naming the first offending field and why.
   absl::Status Validate() const;
@@ -37,7 +36,6 @@ struct MoeConfig {
   // The weight block along K: the format's block, or group_size for INT4 K2.
   int64_t weight_block() const;
   int64_t part_intermediate_size() const { return intermediate_size / tp_parts; }
-  int64_t resolved_prefill_expert_slots() const;
 };
 
 // The path `config` runs on this CPU: the forced one, or for E2M1 formats kFp4W4A16 where an

@@ -35,7 +35,6 @@ TEST(MoeConfigTest, EachBadFieldIsNamed) {
       {[](MoeConfig& c) { c.max_len = 0; }, "MoeConfig.max_len"},
       {[](MoeConfig& c) { c.num_threads = 0; }, "MoeConfig.num_threads"},
       {[](MoeConfig& c) { c.tp_parts = 0; }, "MoeConfig.tp_parts"},
-      {[](MoeConfig& c) { c.prefill_expert_slots = -1; }, "MoeConfig.prefill_expert_slots"},
       {[](MoeConfig& c) { c.hidden_size = 250; }, "MoeConfig.hidden_size"},
       {[](MoeConfig& c) { c.intermediate_size = 0; }, "MoeConfig.intermediate_size"},
       // 128 / 16 parts = 8 columns per part: not a whole NVFP4 block.

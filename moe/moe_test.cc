@@ -62,6 +62,7 @@ namespace fp4moe::moe {
 namespace {
 
 using kernels::GemmPath;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr int64_t kExperts = 8, kHidden = 256, kInter = 128, kMaxLen = 512;
@@ -250,6 +251,44 @@ TEST_P(MoeFormatPathTest, ForwardAllocatesNothing) {
   }
 }
 
+// qlen = max_len with k distinct experts per token: the max_len * k routed rows fill the
+// arenas to their last row.
+TEST_P(MoeFormatPathTest, RoutedRowsFillingTheArenaMatchReference) {
+  const auto [format, path] = GetParam();
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(16);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  const Routing r = RandomRouting(kMaxLen, 17);
+  const RowMatrixXf x = RandomMatrix(kMaxLen, kHidden, 18);
+  ExpectMatchesReference(**layer, floats, r, x, RunLayer(**layer, r, x),
+                         absl::StrFormat("%s %s full arena", TraitsOf(format).name,
+                                         kernels::PathName(path)));
+}
+
+// The same experts on the same rows, once at the start of the arena and once behind 64 rows
+// of expert 0: bit for bit the same outputs (W4A4 included, whose activation tensor scale is
+// each expert's own).
+TEST_P(MoeFormatPathTest, AnExpertsResultDoesNotDependOnWhereItsRowsLie) {
+  const auto [format, path] = GetParam();
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(format, path), RandomExperts(19));
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  constexpr int64_t kTokens = 64;
+  Routing first = RandomRouting(kTokens, 20);
+  for (int64_t& id : first.ids) id = 1 + id % (kExperts - 1);  // never expert 0
+  Routing behind = first;
+  for (int64_t t = 0; t < kTokens; ++t) {
+    for (int j = 0; j < kTopK; ++j) {
+      behind.ids.push_back(0);
+      behind.weights.push_back(1.0f);
+    }
+  }
+  const RowMatrixXf x = RandomMatrix(2 * kTokens, kHidden, 21);
+  const RowMatrixXf alone = RunLayer(**layer, first, x.topRows(kTokens));
+  EXPECT_EQ(RunLayer(**layer, behind, x).topRows(kTokens), alone);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllFormatsAndPaths, MoeFormatPathTest,
     ::testing::Values(FormatPath{WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut},
@@ -411,34 +450,6 @@ TEST(MoeLayerTest, TensorPartsAgreeUpToFloatRounding) {
   }
 }
 
-TEST(MoeLayerTest, PrefillInWavesOfExpertsAgreesWithOneWave) {
-  const std::vector<ExpertFloatWeights> floats = RandomExperts(41);
-  MoeConfig config = SmallConfig(WeightFormat::kInt4K2, GemmPath::kInt4W4A8);
-  absl::StatusOr<std::unique_ptr<MoeLayer>> all = MoeLayer::Create(config, floats);
-  config.prefill_expert_slots = 3;
-  absl::StatusOr<std::unique_ptr<MoeLayer>> waves = MoeLayer::Create(config, floats);
-  ASSERT_TRUE(all.ok() && waves.ok());
-  const int64_t qlen = 100;
-  const Routing r = RandomRouting(qlen, 42);
-  const RowMatrixXf x = RandomMatrix(qlen, kHidden, 43);
-  // Each expert computes the same rows bit for bit; only the order in which a token's k
-  // expert outputs are added to it changes (wave by wave instead of slot by slot), so the
-  // results agree within twice the float32 accumulation bound.
-  const MoeReferenceResult exact = ReferenceMoe(Dequantized(**all), qlen, r.k, r.ids.data(),
-                                                r.weights.data(), x, PathRounding{});
-  const RowMatrixXd diff =
-      (RunLayer(**all, r, x) - RunLayer(**waves, r, x)).cast<double>().cwiseAbs();
-  EXPECT_TRUE((diff.array() <= 2 * exact.error_bound.array()).all())
-      << "max diff " << diff.maxCoeff();
-  Routing one = r;
-  one.k = 1;  // a single expert per token: the same sums in the same order
-  for (int64_t t = 0; t < qlen; ++t) {
-    one.ids[t] = r.ids[t * r.k];
-    one.weights[t] = r.weights[t * r.k];
-  }
-  EXPECT_EQ(RunLayer(**all, one, x), RunLayer(**waves, one, x));
-}
-
 TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(51);
   const MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8, 2);
@@ -469,12 +480,13 @@ TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
 // --- errors ---
 
 TEST(MoeLayerTest, WorkspaceLargerThanMemoryIsRefusedBeforeAllocating) {
-  // 2^34 rows per prefill slot: hundreds of terabytes, which no machine has.
+  // Arenas of 2^34 tokens x 3 routed rows: hundreds of terabytes, which no machine has.
   MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
   config.max_len = int64_t{1} << 34;
   EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
               StatusIs(absl::StatusCode::kResourceExhausted,
-                       HasSubstr("lower prefill_expert_slots or max_len")));
+                       AllOf(HasSubstr("max_len = 17179869184 tokens x num_experts_per_tok = 3"),
+                             HasSubstr("lower max_len or num_experts_per_tok"))));
   // Rows x bytes past int64: still the same clear error.
   config.max_len = int64_t{1} << 60;
   EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
