@@ -8,7 +8,14 @@
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
 #else
+// GCC 12's own AVX-512 headers trip -Wuninitialized hundreds of times per kernel file, at the
+// `_mm512_undefined_*` self-initialisation inside their intrinsics (GCC bug 105593, fixed in
+// GCC 13); the warnings point into the headers, so they are silenced there only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 // Gives a microkernel's entry point its name: `name` natively, `name_emulated` in the SIMDe /
