@@ -198,12 +198,14 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
 }
 
 // Rows [0, rows) (rows <= 32) of `a` (row stride k) over k [0, kc) packed as tiles into
-// scratch.a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero), so that a tile load
-// reads 1 or 2 KB in a row. Tiles loaded from the activation rows themselves, 2k bytes apart,
+// scratch.a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero; only the first row
+// tile's 16 when rows <= 16, the second is not read), so that a tile load reads 1 or 2 KB in a
+// row. Tiles loaded from the activation rows themselves, 2k bytes apart,
 // fall into a few L1 sets (with k = 2048, every row of a block into the same one) and do not
 // stay in L1 across the column blocks.
 void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
-  for (int r = 0; r < kBlockRows; ++r) {
+  const int packed_rows = rows > kTileRows ? kBlockRows : kTileRows;
+  for (int r = 0; r < packed_rows; ++r) {
     const uint16_t* source = a + r * k;
     for (int64_t kk = 0; kk < kc; kk += k_step) {
       uint16_t* target = scratch.a_pack + kk * kBlockRows + r * k_step;
