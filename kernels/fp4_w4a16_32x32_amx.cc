@@ -285,18 +285,10 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
-        // The rows the next row block packs (else the first of the next k block), while this
-        // one runs.
-        const bool next_row_block = m0 + kBlockRows < m;
-        const int64_t next_m0 = next_row_block ? m0 + kBlockRows : 0;
-        const int64_t next_k0 = next_row_block ? k0 : k0 + kKBlock;
-        const int64_t next_kc = b.k - next_k0 < kKBlock ? b.k - next_k0 : kKBlock;
-        const int64_t next_rows =
-            next_k0 >= b.k ? 0 : (m - next_m0 < kBlockRows ? m - next_m0 : kBlockRows);
-        RowPrefetcher prefetcher(
-            next_rows > 0 ? args.a_bf16.values + next_m0 * b.k + next_k0 : nullptr,
-            b.k * static_cast<int64_t>(sizeof(uint16_t)), next_rows,
-            next_kc * static_cast<int64_t>(sizeof(uint16_t)), block_steps);
+        // The rows the next row block packs, while this one runs.
+        RowPrefetcher prefetcher =
+            NextRowBlockPrefetcher(args.a_bf16.values, sizeof(uint16_t), m, b.k, m0, kBlockRows,
+                                   k0, kKBlock, block_steps);
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =

@@ -416,16 +416,10 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
           a.step_bytes = kTileRows * k_step;
           a.group_bytes = steps * kTileRows * k_step;
         }
-        // The rows the next row pair reads (else the first of the next k block).
-        const bool next_row_pair = m0 + kBlockRows < m;
-        const int64_t next_m0 = next_row_pair ? m0 + kBlockRows : 0;
-        const int64_t next_k0 = next_row_pair ? k0 : k0 + block_k;
-        const int64_t next_kc = b.k - next_k0 < block_k ? b.k - next_k0 : block_k;
-        const int64_t next_rows =
-            next_k0 >= b.k ? 0 : (m - next_m0 < kBlockRows ? m - next_m0 : kBlockRows);
-        RowPrefetcher prefetcher(
-            next_rows > 0 ? args.a_int8.values + next_m0 * b.k + next_k0 : nullptr, b.k,
-            next_rows, next_kc, pairs * block_groups);
+        // The rows the next row pair reads.
+        RowPrefetcher prefetcher =
+            NextRowBlockPrefetcher(args.a_int8.values, sizeof(int8_t), m, b.k, m0, kBlockRows,
+                                   k0, block_k, pairs * block_groups);
         MultiplyRows(k_step, rows, scratch, args, a, prefetcher, weight_prefetcher, m0, rows, n0,
                      chunk_end, pairs, block_groups, steps, k0 == 0);
       }
