@@ -14,6 +14,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/numa.h"
+#include "moe/parallel.h"
 #include "moe/silu.h"
 #include "quant/bf16.h"
 
@@ -146,7 +147,10 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       jobs_(config.expert_num),
       job_of_expert_(config.expert_num, -1),
       job_states_(std::make_unique<JobState[]>(config.tp_parts * jobs_.size())),
-      scheduler_(config.num_threads, config.tp_parts, numa_nodes) {}
+      scheduler_(std::make_unique<PartScheduler>(config.num_threads, config.tp_parts,
+                                                 numa_nodes)) {}
+
+MoeLayer::~MoeLayer() = default;
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts) {
@@ -343,7 +347,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   ResetJobStates(count);
   FirstError errors;
   // One parallel region: zeroing, gather, experts and scatter-add are its phases.
-  scheduler_.Parallel(ExpertItems(count), [&] {
+  scheduler_->Parallel(ExpertItems(count), [&] {
     // The scatter-add, after a barrier, adds to the zeroed output.
 #pragma omp for schedule(static) nowait
     for (int64_t t = 0; t < qlen; ++t) {
@@ -406,7 +410,7 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
     ResetJobStates(count);
     FirstError errors;
     const int64_t chunks = (hidden + kReduceColumns - 1) / kReduceColumns;
-    scheduler_.Parallel(ExpertItems(count), [&] {
+    scheduler_->Parallel(ExpertItems(count), [&] {
       RunExperts(
           /*phase=*/0, count,
           [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; }, errors);
@@ -471,7 +475,7 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
   // ever waits for items already claimed by threads that do not wait.)
   const int gate_up_slices = SliceCount(inter), down_slices = SliceCount(hidden);
   const int64_t gate_up_items = job_count * 2 * gate_up_slices;
-  scheduler_.ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
+  scheduler_->ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
     const int64_t j = item < gate_up_items ? item / (2 * gate_up_slices)
                                            : (item - gate_up_items) / down_slices;
     const Job& job = jobs_[j];

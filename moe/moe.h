@@ -14,7 +14,6 @@
 #include "kernels/microkernel.h"
 #include "moe/expert_weights.h"
 #include "moe/moe_config.h"
-#include "moe/parallel.h"
 #include "moe/routing.h"
 
 namespace fp4moe::moe {
@@ -22,6 +21,11 @@ namespace fp4moe::moe {
 // Calls with at most this many tokens take the decode path (weights streamed once for the
 // whole batch, no grouping); longer ones the prefill path.
 inline constexpr int64_t kDecodeMaxTokens = 4;
+
+class FirstError;
+// Kept out of this header: its OpenMP pragmas would warn in every file that includes the
+// header without -fopenmp.
+class PartScheduler;
 
 // A mixture-of-experts layer with 4-bit expert weights:
 //   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
@@ -45,6 +49,7 @@ class MoeLayer {
       const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts);
   static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
       const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts);
+  ~MoeLayer();
 
   // input and output [qlen, hidden_size] row-major; expert_ids and routing_weights [qlen, k].
   // 0 < qlen <= max_len, 1 <= k <= num_experts_per_tok. Arguments are checked before output
@@ -132,12 +137,12 @@ class MoeLayer {
   void ResetJobStates(int64_t job_count);
   // Items of RunExperts for job_count jobs, per part.
   int64_t ExpertItems(int64_t job_count) const;
-  // Inside scheduler_.Parallel, on every thread: gate and up, SiLU, down for
+  // Inside scheduler_->Parallel, on every thread: gate and up, SiLU, down for
   // jobs_[0, job_count), each in its rows of buffers_of(part, job), as phase `phase`. Returns
   // when this thread finds nothing left to claim: an `omp barrier` must come before the downs
   // are read.
   void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, FirstError& errors);
-  // Inside scheduler_.Parallel, after a prefill's RunExperts and a barrier: output[t] +=
+  // Inside scheduler_->Parallel, after a prefill's RunExperts and a barrier: output[t] +=
   // w[t, j] * down row row_of_slot[t * k + j] of slot j's expert (of the prefill arena, from
   // its job's first row), for every slot j.
   void ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids, const float* routing_weights,
@@ -164,7 +169,7 @@ class MoeLayer {
   std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
   std::unique_ptr<JobState[]> job_states_;  // [tp_parts][jobs_.size()]
   KernelsUsed last_kernels_used_;
-  PartScheduler scheduler_;
+  std::unique_ptr<PartScheduler> scheduler_;
   std::atomic<bool> in_use_{false};
 };
 
