@@ -21,9 +21,18 @@
 namespace fp4moe::moe {
 namespace {
 
-int SliceCount(int64_t n) {
-  return static_cast<int>((n + kernels::kSliceColumns - 1) / kernels::kSliceColumns);
+int SliceCount(int64_t n, int64_t slice_columns) {
+  return static_cast<int>((n + slice_columns - 1) / slice_columns);
 }
+
+// Prefill jobs of at least kWideSliceRows rows take slices of kWideSliceColumns: a tile kernel
+// packs or re-reads the job's whole input for every slice, so narrow slices of a long input
+// repeat that work (the W4A16 AMX kernel at m = 128, k = 7168, 16 threads: 2.6 to 2.9 TFLOPS on
+// 64-column slices, 3.1 on 128). Only where the call still has kMinItemsPerThread items per
+// thread, so that skewed routing (one expert, all tokens) keeps every thread busy.
+constexpr int64_t kWideSliceRows = 32;
+constexpr int64_t kWideSliceColumns = 4 * kernels::kSliceColumns;
+constexpr int64_t kMinItemsPerThread = 4;
 
 int64_t DecodeSlots(const MoeConfig& config) {
   return std::min<int64_t>(config.expert_num, kDecodeMaxTokens * config.num_experts_per_tok);
@@ -146,6 +155,8 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       grouping_(config.expert_num, config.max_len, config.num_experts_per_tok),
       jobs_(config.expert_num),
       job_of_expert_(config.expert_num, -1),
+      gate_up_begin_(config.expert_num + 1, 0),
+      down_begin_(config.expert_num + 1, 0),
       job_states_(std::make_unique<JobState[]>(config.tp_parts * jobs_.size())),
       scheduler_(std::make_unique<PartScheduler>(config.num_threads, config.tp_parts,
                                                  numa_nodes)) {}
@@ -339,10 +350,19 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   const int64_t hidden = config_.hidden_size;
   // Every active expert at once, each on the next rows of the arenas.
   const int64_t count = static_cast<int64_t>(active.size());
+  const bool wide_slices =
+      count * (2 * SliceCount(config_.part_intermediate_size(), kWideSliceColumns) +
+               SliceCount(config_.hidden_size, kWideSliceColumns)) >=
+      kMinItemsPerThread * config_.num_threads;
   for (int64_t j = 0, row0 = 0; j < count; ++j) {
     const int64_t e = active[j];
-    AssignJob(j, {e, {row0, grouping_.rows(e)}, &prefill_input_->quantized});
-    row0 += grouping_.rows(e);
+    const int64_t rows = grouping_.rows(e);
+    AssignJob(j, {e,
+                  {row0, rows},
+                  &prefill_input_->quantized,
+                  wide_slices && rows >= kWideSliceRows ? kWideSliceColumns
+                                                        : kernels::kSliceColumns});
+    row0 += rows;
   }
   ResetJobStates(count);
   FirstError errors;
@@ -444,6 +464,9 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
 void MoeLayer::AssignJob(int64_t j, const Job& job) {
   jobs_[j] = job;
   job_of_expert_[job.expert] = j;
+  gate_up_begin_[j + 1] =
+      gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
+  down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
   (&KernelFor(job.rows.count) == kernel_ ? last_kernels_used_.tile : last_kernels_used_.gemv) =
       true;
 }
@@ -459,32 +482,37 @@ void MoeLayer::ResetJobStates(int64_t job_count) {
 }
 
 int64_t MoeLayer::ExpertItems(int64_t job_count) const {
-  return job_count * (2 * SliceCount(config_.part_intermediate_size()) +
-                      SliceCount(config_.hidden_size));
+  return gate_up_begin_[job_count] + down_begin_[job_count];
 }
 
 void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
                           FirstError& errors) {
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  // Work items are (part, expert, 64-column slice of gate, of up, or of down), gate and up
+  // Work items are (part, expert, slice of gate, of up, or of down), gate and up
   // apart so that the last items of the phase are short: an expert with many tokens is spread
   // over many threads instead of stalling one. All gate and up items come first, in job
   // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
   // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
   // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
   // ever waits for items already claimed by threads that do not wait.)
-  const int gate_up_slices = SliceCount(inter), down_slices = SliceCount(hidden);
-  const int64_t gate_up_items = job_count * 2 * gate_up_slices;
+  const int64_t gate_up_items = gate_up_begin_[job_count];
+  // The job whose items of one kind (begin: gate_up_begin_ or down_begin_) hold `item`.
+  const auto job_of = [job_count](const std::vector<int64_t>& begin, int64_t item) {
+    return std::upper_bound(begin.begin() + 1, begin.begin() + job_count + 1, item) -
+           (begin.begin() + 1);
+  };
   scheduler_->ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
-    const int64_t j = item < gate_up_items ? item / (2 * gate_up_slices)
-                                           : (item - gate_up_items) / down_slices;
+    const bool gate_up = item < gate_up_items;
+    const int64_t j =
+        gate_up ? job_of(gate_up_begin_, item) : job_of(down_begin_, item - gate_up_items);
     const Job& job = jobs_[j];
     const ExpertPart& w = parts_[part].experts[job.expert];
     ExpertBuffers& buffers = buffers_of(parts_[part], j);
     JobState& state = job_states_[part * jobs_.size() + j];
     const kernels::Microkernel& kernel = KernelFor(job.rows.count);
-    if (item < gate_up_items) {
-      const int64_t r = item % (2 * gate_up_slices);
+    if (gate_up) {
+      const int gate_up_slices = SliceCount(inter, job.slice_columns);
+      const int64_t r = item - gate_up_begin_[j];
       const bool up = r % 2 == 1;
       errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
                                   up ? w.up : w.gate, up ? buffers.up : buffers.gate,
@@ -502,8 +530,8 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
     WaitFor(state.ready);
     errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
                                 buffers.intermediate, w.down, buffers.down,
-                                static_cast<int>((item - gate_up_items) % down_slices),
-                                down_slices));
+                                static_cast<int>(item - gate_up_items - down_begin_[j]),
+                                SliceCount(hidden, job.slice_columns)));
   });
 }
 

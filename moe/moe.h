@@ -11,6 +11,7 @@
 #include "absl/types/span.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/buffers.h"
+#include "kernels/gemm.h"
 #include "kernels/microkernel.h"
 #include "moe/expert_weights.h"
 #include "moe/moe_config.h"
@@ -117,13 +118,17 @@ class MoeLayer {
     int64_t expert = 0;
     kernels::RowRange rows;
     const kernels::BufferA* input = nullptr;
+    // Columns of one work item's slice of gate, up or down (a multiple of
+    // kernels::kSliceColumns).
+    int64_t slice_columns = kernels::kSliceColumns;
   };
   // Where job j of a call writes in a part: the prefill arena, or its decode slot.
   using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
            const kernels::Microkernel* gemv_kernel, int numa_nodes);
-  // Sets jobs_[j] and job_of_expert_, and notes the kernel the job will run.
+  // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
+  // must be assigned first), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
   absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
 
@@ -167,6 +172,9 @@ class MoeLayer {
   ExpertGrouping grouping_;
   std::vector<Job> jobs_;
   std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
+  // Job j's first gate-and-up item and first down item among RunExperts' items of each kind;
+  // entry j + 1 ends them.
+  std::vector<int64_t> gate_up_begin_, down_begin_;
   std::unique_ptr<JobState[]> job_states_;  // [tp_parts][jobs_.size()]
   KernelsUsed last_kernels_used_;
   std::unique_ptr<PartScheduler> scheduler_;
