@@ -63,6 +63,7 @@ double Silu(double x) { return x / (1 + std::exp(-x)); }
 // One expert's tokens through gate and up, in double, with the bound on the operator's h.
 struct ExpertStage {
   std::vector<int64_t> tokens;
+  PathRounding rounding;  // of the expert's products
   RowMatrixXd h, h_error;
 };
 
@@ -91,15 +92,24 @@ MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, in
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, const PathRounding& rounding,
                                 int tp_parts) {
+  return ReferenceMoe(
+      experts, qlen, k, expert_ids, routing_weights, input,
+      [&rounding](int64_t) { return rounding; }, tp_parts);
+}
+
+MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
+                                int k, const int64_t* expert_ids, const float* routing_weights,
+                                ConstRowMatrixRef input, RoundingOfRows rounding_of,
+                                int tp_parts) {
   const int64_t hidden = input.cols();
   const int64_t inter = experts[0].gate.rows();
-  const auto accumulation = [&](int64_t terms) {
+  const auto accumulation = [](int64_t terms, const PathRounding& rounding) {
     const double g = (terms + 4) * kUnitRoundoff;
     return g + rounding.weight_relative_error + g * rounding.weight_relative_error;
   };
   const RowMatrixXd x = input.topRows(qlen).cast<double>();
   const RowMatrixXd x_abs = x.cwiseAbs();
-  const RowMatrixXd x_error = RoundingError(x_abs, rounding, x_abs.maxCoeff());
+  const double x_amax = x_abs.maxCoeff();
 
   // Gate, up and SiLU for each expert's distinct tokens.
   std::vector<ExpertStage> stages(experts.size());
@@ -114,16 +124,17 @@ MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, in
     ExpertStage& stage = stages[e];
     if (stage.tokens.empty()) continue;
     const int64_t n = stage.tokens.size();
-    RowMatrixXd a(n, hidden), a_abs(n, hidden), a_error(n, hidden);
+    stage.rounding = rounding_of(n);
+    RowMatrixXd a(n, hidden), a_abs(n, hidden);
     for (int64_t i = 0; i < n; ++i) {
       a.row(i) = x.row(stage.tokens[i]);
       a_abs.row(i) = x_abs.row(stage.tokens[i]);
-      a_error.row(i) = x_error.row(stage.tokens[i]);
     }
+    const RowMatrixXd a_error = RoundingError(a_abs, stage.rounding, x_amax);
     const RowMatrixXd wg = experts[e].gate.cast<double>(), wu = experts[e].up.cast<double>();
     const RowMatrixXd g = a * wg.transpose(), u = a * wu.transpose();
     const RowMatrixXd a_size = a_abs + a_error;
-    const double c = accumulation(hidden);
+    const double c = accumulation(hidden, stage.rounding);
     const RowMatrixXd g_error =
         a_error * wg.cwiseAbs().transpose() + c * (a_size * wg.cwiseAbs().transpose());
     const RowMatrixXd u_error =
@@ -152,11 +163,13 @@ MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, in
     if (stage.tokens.empty()) continue;
     const RowMatrixXd wd = experts[e].down.cast<double>();
     const RowMatrixXd h_size = stage.h.cwiseAbs() + stage.h_error;
-    const RowMatrixXd h_error = stage.h_error + RoundingError(h_size, rounding, h_amax);
+    const RowMatrixXd h_error =
+        stage.h_error + RoundingError(h_size, stage.rounding, h_amax);
     const RowMatrixXd y = stage.h * wd.transpose();
-    const RowMatrixXd y_error = h_error * wd.cwiseAbs().transpose() +
-                                accumulation(inter) * ((h_size + h_error - stage.h_error) *
-                                                       wd.cwiseAbs().transpose());
+    const RowMatrixXd y_error =
+        h_error * wd.cwiseAbs().transpose() +
+        accumulation(inter, stage.rounding) *
+            ((h_size + h_error - stage.h_error) * wd.cwiseAbs().transpose());
     for (size_t i = 0; i < stage.tokens.size(); ++i) {
       const int64_t t = stage.tokens[i];
       for (int j = 0; j < k; ++j) {

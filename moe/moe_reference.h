@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "kernels/microkernel.h"
 #include "moe/expert_weights.h"
@@ -29,11 +30,21 @@ struct MoeReferenceResult {
   RowMatrixXd error_bound;  // [qlen, hidden]: bound on |float32 operator - output|
 };
 
+// The rounding of an expert's products, by the number of distinct tokens routed to it (a
+// layer may run experts that few tokens chose on another path: MoeLayer::KernelFor).
+using RoundingOfRows = absl::FunctionRef<PathRounding(int64_t rows)>;
+
 // output[t] = sum_j w[t, j] * Wd_e (silu(Wg_e x_t) * (Wu_e x_t)), e = expert_ids[t, j],
 // computed by Eigen in double on `experts` (gate/up [I, H], down [H, I]).
 //
 // error_bound is a first-order bound, per element, for an operator that computes the same
-// in float32 with activations rounded as `rounding` says (derivation in moe_reference.cc).
+// in float32 with each expert's activations rounded as `rounding_of` says for it (derivation
+// in moe_reference.cc).
+MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
+                                int k, const int64_t* expert_ids, const float* routing_weights,
+                                ConstRowMatrixRef input, RoundingOfRows rounding_of,
+                                int tp_parts = 1);
+// The same with every expert's activations rounded alike.
 MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, const PathRounding& rounding,
