@@ -197,7 +197,7 @@ class Runner {
     resolve.weight_format = *c.format;
     resolve.path = c.path;
     resolve.isa = config_.isa;
-    absl::StatusOr<GemmPath> path = moe::ResolvePath(resolve);
+    absl::StatusOr<GemmPath> path = moe::ResolvePath(resolve, m);
     if (!path.ok()) return path.status();
     row.path = std::string(kernels::PathName(*path));
     absl::StatusOr<const Microkernel*> kernel =
@@ -309,8 +309,6 @@ class Runner {
       row.note = absl::StrCat("skipped: ", layer_error_.message());
       return absl::OkStatus();
     }
-    row.kernel = layer_->kernel().name;
-    row.path = std::string(kernels::PathName(layer_->kernel().path));
     const int64_t h = c.model->hidden, inter = c.model->intermediate, q = c.qlen;
     const int k = c.model->top_k;
     row.bits_per_weight = 8.0 * layer_->expert_streamed_bytes(0) / (3.0 * h * inter);
@@ -337,6 +335,10 @@ class Runner {
       return layer_->Forward(q, k, ids.data(), weights.data(), x.data(), out.data());
     });
     if (!timing.ok()) return timing.status();
+    // The kernels the (identical) calls ran.
+    const moe::MoeLayer::KernelsUsed used = layer_->last_kernels_used();
+    row.kernel = layer_->KernelsLabel(used);
+    row.path = layer_->KernelsLabel(used, /*paths=*/true);
     const int64_t checked = std::min(q, sweep_.accuracy_tokens());
     const moe::MoeReferenceResult exact = moe::ReferenceMoe(
         floats, checked, k, ids.data(), weights.data(), x.topRows(checked), moe::PathRounding{});
@@ -346,7 +348,7 @@ class Runner {
       for (int64_t e : std::set<int64_t>(ids.begin(), ids.end())) {
         bytes += layer_->expert_streamed_bytes(e);
       }
-      const Microkernel& kernel = layer_->kernel();
+      const Microkernel& kernel = layer_->RoofKernel(used);
       SetSpeed(row, *timing, bytes, 2.0 * q * k * 3 * h * inter, Bandwidth(row.threads),
                kernels::PeakFor(kernels::PeakRates{}, kernel.path, kernel.isa));
     }

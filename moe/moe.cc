@@ -49,34 +49,56 @@ int64_t PrefillRows(const MoeConfig& config) {
   return config.max_len * config.num_experts_per_tok;
 }
 
-// The bytes per row of one part's expert buffers (BuildPart's gate, up, intermediate and down)
-// and of the input rows (Create's gathered rows and their quantized copy): the buffers' sizes
-// are linear in their rows.
-int64_t ExpertBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
-  const int64_t inter = config.part_intermediate_size();
-  return 2 * kernels::BufferC::Bytes(1, inter) +
-         kernels::BufferA::Bytes(path, 1, inter, KernelBlock(config)) +
+// Rows of the prefill arena's second activation buffers (MoeLayer::Activations::gemv), which
+// only the GEMV kernel's jobs use: at most gemv_below_rows - 1 rows for each expert.
+int64_t PrefillGemvRows(const MoeConfig& config, int64_t gemv_below_rows) {
+  return std::min(PrefillRows(config), (gemv_below_rows - 1) * config.expert_num);
+}
+
+// The bytes per row of the buffers BuildPart and Create allocate (they are linear in their
+// rows): a part's gate, up and down outputs, its intermediate quantized for `path`, and the
+// input rows quantized for `path`.
+int64_t OutputBytesPerRow(const MoeConfig& config) {
+  return 2 * kernels::BufferC::Bytes(1, config.part_intermediate_size()) +
          kernels::BufferC::Bytes(1, config.hidden_size);
 }
 
+int64_t IntermediateBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
+  return kernels::BufferA::Bytes(path, 1, config.part_intermediate_size(), KernelBlock(config));
+}
+
 int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
-  return config.hidden_size * int64_t{sizeof(float)} +
-         kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config));
+  return kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config));
 }
 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 3 GB per part. In double: any max_len is a valid config.
-absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath path) {
-  const double expert_row = static_cast<double>(ExpertBytesPerRow(config, path));
-  const double input_row = static_cast<double>(InputBytesPerRow(config, path));
+// 3 GB per part. In double: any max_len is a valid config. Decode buffers are of the GEMV
+// kernel's path; prefill's of the tile kernel's, plus `gemv_rows` rows of the GEMV kernel's
+// where that differs.
+absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_path,
+                                kernels::GemmPath gemv_path, int64_t gemv_rows) {
+  const double parts = config.tp_parts;
+  const auto row_bytes = [&](kernels::GemmPath path, bool outputs, bool gathered) {
+    return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
+                                       IntermediateBytesPerRow(config, path)) +
+           static_cast<double>(InputBytesPerRow(config, path)) +
+           (gathered ? static_cast<double>(config.hidden_size) * sizeof(float) : 0.0);
+  };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
-  const double prefill = (config.tp_parts * expert_row + input_row) * prefill_rows;
+  double prefill = row_bytes(tile_path, true, true) * prefill_rows;
+  if (gemv_path != tile_path) {
+    prefill += row_bytes(gemv_path, false, false) * static_cast<double>(gemv_rows);
+  }
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
+  const double decode_slot_row =
+      static_cast<double>(OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path));
   const double workspace =
-      prefill + (config.tp_parts * DecodeSlots(config) * expert_row + input_row) * decode_rows;
+      prefill + (parts * DecodeSlots(config) * decode_slot_row +
+                 static_cast<double>(InputBytesPerRow(config, gemv_path))) *
+                    decode_rows;
   const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
   const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
@@ -145,10 +167,12 @@ constexpr int64_t kReduceColumns = 4 * kernels::kSliceColumns;
 }  // namespace
 
 MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
-                   const kernels::Microkernel* gemv_kernel, int numa_nodes)
+                   const kernels::Microkernel* gemv_kernel, int64_t gemv_below_rows,
+                   int numa_nodes)
     : config_(config),
       kernel_(kernel),
       gemv_kernel_(gemv_kernel),
+      gemv_below_rows_(gemv_below_rows),
       numa_nodes_(numa_nodes),
       kernel_block_(KernelBlock(config)),
       parts_(config.tp_parts),
@@ -196,11 +220,13 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   }
   absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
   if (!path.ok()) return path.status();
+  absl::StatusOr<kernels::GemmPath> gemv_path = ResolvePath(config, /*rows=*/1);
+  if (!gemv_path.ok()) return gemv_path.status();
   // Tile kernels for many rows, and the best one for a single row (a GEMV streams weights).
   absl::StatusOr<const kernels::Microkernel*> kernel =
       kernels::SelectMicrokernel(*path, config.isa);
   absl::StatusOr<const kernels::Microkernel*> gemv_kernel = kernels::SelectMicrokernel(
-      *path, config.isa, kernels::DetectedCpuFeatures(), /*m=*/1);
+      *gemv_path, config.isa, kernels::DetectedCpuFeatures(), /*m=*/1);
   for (const auto* selected : {&kernel, &gemv_kernel}) {
     if (!selected->ok()) {
       return absl::Status(selected->status().code(),
@@ -208,9 +234,21 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
                                           kernels::PathName(*path), selected->status().message()));
     }
   }
-  if (absl::Status s = CheckWorkspaceFits(config, *path); !s.ok()) return s;
+  // Products of up to kStreamingMaxRows rows run the streaming path's GEMV; rows from there
+  // to the tile kernel's min_m (none with the kernels' current thresholds) stay with it too.
+  const int64_t gemv_below_rows = *gemv_path == *path
+                                      ? (*kernel)->min_m
+                                      : std::max((*kernel)->min_m, kStreamingMaxRows + 1);
+  // Every decode product (qlen <= kDecodeMaxTokens rows) runs the GEMV kernel, so the decode
+  // buffers are of its path.
+  static_assert(kDecodeMaxTokens <= kStreamingMaxRows);
+  const int64_t gemv_rows = PrefillGemvRows(config, gemv_below_rows);
+  if (absl::Status s = CheckWorkspaceFits(config, *path, *gemv_path, gemv_rows); !s.ok()) {
+    return s;
+  }
   const int numa_nodes = NumaNodesForParts();
-  std::unique_ptr<MoeLayer> layer(new MoeLayer(config, *kernel, *gemv_kernel, numa_nodes));
+  std::unique_ptr<MoeLayer> layer(
+      new MoeLayer(config, *kernel, *gemv_kernel, gemv_below_rows, numa_nodes));
   std::vector<absl::Status> part_status(config.tp_parts);
   if (numa_nodes > 1) {
     // Each part is packed by a thread on its node, so that its pages land there.
@@ -229,14 +267,14 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     if (!s.ok()) return s;
   }
   const int64_t prefill_rows = PrefillRows(config);
-  absl::StatusOr<kernels::BufferA> prefill_input = kernels::BufferA::Create(
-      *path, prefill_rows, config.hidden_size, layer->kernel_block_);
+  absl::StatusOr<Activations> prefill_input =
+      layer->CreateActivations(*path, config.hidden_size, prefill_rows, gemv_rows);
   if (!prefill_input.ok()) return prefill_input.status();
   layer->prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
       kernels::AlignedBuffer(prefill_rows * config.hidden_size * sizeof(float)),
       std::move(*prefill_input)});
   absl::StatusOr<kernels::BufferA> decode_input =
-      kernels::BufferA::Create(*path, std::min(kDecodeMaxTokens, config.max_len),
+      kernels::BufferA::Create(*gemv_path, std::min(kDecodeMaxTokens, config.max_len),
                                config.hidden_size, layer->kernel_block_);
   if (!decode_input.ok()) return decode_input.status();
   layer->decode_input_ = std::make_unique<kernels::BufferA>(std::move(*decode_input));
@@ -251,23 +289,40 @@ absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeigh
     p.experts.push_back(std::move(*packed));
   }
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  const auto expert_buffers = [&](int64_t rows) -> absl::StatusOr<ExpertBuffers> {
-    absl::StatusOr<kernels::BufferA> intermediate =
-        kernels::BufferA::Create(kernel_->path, rows, inter, kernel_block_);
+  const auto expert_buffers = [&](kernels::GemmPath path, int64_t rows,
+                                  int64_t gemv_rows) -> absl::StatusOr<ExpertBuffers> {
+    absl::StatusOr<Activations> intermediate = CreateActivations(path, inter, rows, gemv_rows);
     if (!intermediate.ok()) return intermediate.status();
     return ExpertBuffers{kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
                          std::move(*intermediate), kernels::BufferC(rows, hidden)};
   };
-  absl::StatusOr<ExpertBuffers> prefill = expert_buffers(PrefillRows(config_));
+  absl::StatusOr<ExpertBuffers> prefill =
+      expert_buffers(kernel_->path, PrefillRows(config_), PrefillGemvRows(config_, gemv_below_rows_));
   if (!prefill.ok()) return prefill.status();
   p.prefill = std::make_unique<ExpertBuffers>(std::move(*prefill));
   for (int64_t s = 0; s < DecodeSlots(config_); ++s) {
     absl::StatusOr<ExpertBuffers> slot =
-        expert_buffers(std::min(kDecodeMaxTokens, config_.max_len));
+        expert_buffers(gemv_kernel_->path, std::min(kDecodeMaxTokens, config_.max_len), 0);
     if (!slot.ok()) return slot.status();
     p.decode.push_back(std::move(*slot));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<MoeLayer::Activations> MoeLayer::CreateActivations(kernels::GemmPath path,
+                                                                  int64_t k, int64_t rows,
+                                                                  int64_t gemv_rows) const {
+  absl::StatusOr<kernels::BufferA> first =
+      kernels::BufferA::Create(path, rows, k, kernel_block_);
+  if (!first.ok()) return first.status();
+  Activations activations{std::move(*first), nullptr};
+  if (gemv_kernel_->path != path && gemv_rows > 0) {
+    absl::StatusOr<kernels::BufferA> gemv =
+        kernels::BufferA::Create(gemv_kernel_->path, gemv_rows, k, kernel_block_);
+    if (!gemv.ok()) return gemv.status();
+    activations.gemv = std::make_unique<kernels::BufferA>(std::move(*gemv));
+  }
+  return activations;
 }
 
 absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
@@ -348,18 +403,24 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   grouping_.Group(qlen, k, expert_ids);
   const absl::Span<const int64_t> active = grouping_.active_experts();
   const int64_t hidden = config_.hidden_size;
-  // Every active expert at once, each on the next rows of the arenas.
+  // Every active expert at once, each on its own rows of the arenas: the GEMV kernel's jobs
+  // first (the second activation buffers hold only theirs), then the tile kernel's.
   const int64_t count = static_cast<int64_t>(active.size());
   const bool wide_slices =
       count * (2 * SliceCount(config_.part_intermediate_size(), kWideSliceColumns) +
                SliceCount(config_.hidden_size, kWideSliceColumns)) >=
       kMinItemsPerThread * config_.num_threads;
-  for (int64_t j = 0, row0 = 0; j < count; ++j) {
+  int64_t gemv_row = 0, tile_row = 0;
+  for (int64_t e : active) {
+    if (grouping_.rows(e) < gemv_below_rows_) tile_row += grouping_.rows(e);
+  }
+  for (int64_t j = 0; j < count; ++j) {
     const int64_t e = active[j];
     const int64_t rows = grouping_.rows(e);
+    int64_t& row0 = rows < gemv_below_rows_ ? gemv_row : tile_row;
     AssignJob(j, {e,
                   {row0, rows},
-                  &prefill_input_->quantized,
+                  &prefill_input_->quantized.For(KernelFor(rows).path),
                   wide_slices && rows >= kWideSliceRows ? kWideSliceColumns
                                                         : kernels::kSliceColumns});
     row0 += rows;
@@ -386,7 +447,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
           std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
                       hidden * sizeof(float));
         }
-        errors.Record(in.quantized.Set(
+        errors.Record(job.input->Set(
             "moe input", Eigen::Map<const RowMatrixXf>(gathered, job.rows.count, hidden),
             job.rows.begin));
       } else {
@@ -396,8 +457,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
           std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
                       hidden * sizeof(uint16_t));
         }
-        errors.Record(
-            in.quantized.SetBf16("moe input", gathered, job.rows.count, job.rows.begin));
+        errors.Record(job.input->SetBf16("moe input", gathered, job.rows.count, job.rows.begin));
       }
     }
     RunExperts(
@@ -520,16 +580,17 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
       if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
         float* gate = buffers.gate.data() + job.rows.begin * inter;
         SiluMul(gate, buffers.up.data() + job.rows.begin * inter, gate, job.rows.count * inter);
-        errors.Record(buffers.intermediate.Set(
-            "moe intermediate", Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
-            job.rows.begin));
+        errors.Record(buffers.intermediate.For(kernel.path)
+                          .Set("moe intermediate",
+                               Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
+                               job.rows.begin));
         state.ready.store(true, std::memory_order_release);
       }
       return;
     }
     WaitFor(state.ready);
     errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
-                                buffers.intermediate, w.down, buffers.down,
+                                buffers.intermediate.For(kernel.path), w.down, buffers.down,
                                 static_cast<int>(item - gate_up_items - down_begin_[j]),
                                 SliceCount(hidden, job.slice_columns)));
   });
@@ -553,6 +614,17 @@ void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
       }
     }
   }
+}
+
+std::string MoeLayer::KernelsLabel(KernelsUsed used, bool paths) const {
+  const auto name = [paths](const kernels::Microkernel& kernel) {
+    return paths ? std::string(kernels::PathName(kernel.path)) : std::string(kernel.name);
+  };
+  std::string label = used.tile ? name(*kernel_) : "";
+  if (used.gemv && (!used.tile || name(*gemv_kernel_) != label)) {
+    absl::StrAppend(&label, label.empty() ? "" : "+", name(*gemv_kernel_));
+  }
+  return label;
 }
 
 ExpertFloatWeights MoeLayer::DequantizedExpert(int64_t expert) const {

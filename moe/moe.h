@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -38,9 +39,11 @@ class PartScheduler;
 // does: a call routes at most qlen * k rows (an expert's rows are its tokens), so each active
 // expert takes its own contiguous range of them and all run at once. Per part the arena holds
 // gate, up, intermediate and down rows, and one more holds the gathered, quantized input rows;
-// decode has a slot of kDecodeMaxTokens rows per chosen expert. For DeepSeek-V3 at max_len
-// 4096 and one part that is 3.0 GB (W4A16) to 4.0 GB (W4A8); Create refuses a workspace larger
-// than the machine's memory.
+// decode has a slot of kDecodeMaxTokens rows per chosen expert. Experts that run the GEMV
+// kernel take the arena's first rows: where its path is not the tile kernel's, their quantized
+// input and intermediate have buffers of their own, of (gemv_below_rows() - 1) * expert_num
+// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is 3.0 GB (W4A16) to
+// 4.0 GB (W4A8); Create refuses one larger than the machine's memory.
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
@@ -63,15 +66,18 @@ class MoeLayer {
                        const float* routing_weights, const uint16_t* input, float* output);
 
   const MoeConfig& config() const { return config_; }
-  // The tile kernel, for products of at least kernel().min_m rows, and the one for products
-  // of fewer (a GEMV kernel; the same as kernel() where kernel().min_m is 1).
+  // The tile kernel, for products of at least gemv_below_rows() rows, and the one for
+  // products of fewer: a GEMV kernel, of the tile kernel's path, or of ResolvePath's path for
+  // streaming products (W4A8 beside W4A16 for auto E2M1 formats).
   const kernels::Microkernel& kernel() const { return *kernel_; }
   const kernels::Microkernel& gemv_kernel() const { return *gemv_kernel_; }
+  // kernel().min_m where both kernels are of one path, else at least kStreamingMaxRows + 1.
+  int64_t gemv_below_rows() const { return gemv_below_rows_; }
   // The kernel an expert's products run with for `rows` activation rows. A decode call
   // (qlen <= kDecodeMaxTokens) gives every chosen expert qlen rows; a prefill call gives each
   // expert the tokens routed to it, so one call may run both kernels.
   const kernels::Microkernel& KernelFor(int64_t rows) const {
-    return rows < kernel_->min_m ? *gemv_kernel_ : *kernel_;
+    return rows < gemv_below_rows_ ? *gemv_kernel_ : *kernel_;
   }
   // Which kernels the last Forward that passed its argument checks ran products with.
   struct KernelsUsed {
@@ -79,6 +85,14 @@ class MoeLayer {
     bool gemv = false;  // gemv_kernel()
   };
   KernelsUsed last_kernels_used() const { return last_kernels_used_; }
+  // The kernels of `used`, tile kernel first, joined by '+': their names, or with `paths` their
+  // paths' names (once where both kernels share a path).
+  std::string KernelsLabel(KernelsUsed used, bool paths = false) const;
+  // The kernel whose peak bounds calls that ran `used`: the tile kernel where it ran (the
+  // higher peak, so that the roof does not flatter), else the GEMV kernel.
+  const kernels::Microkernel& RoofKernel(KernelsUsed used) const {
+    return used.tile ? *kernel_ : *gemv_kernel_;
+  }
   // The block of K the kernels' scales cover, which int8 activations are grouped by: 16 for
   // every E2M1 format (MXFP4's 32 is stored twice), group_size for INT4 K2.
   int64_t kernel_block() const { return kernel_block_; }
@@ -94,12 +108,21 @@ class MoeLayer {
   };
 
  private:
+  // Activations quantized for the kernels' paths: one buffer where both kernels share a path
+  // (or only the GEMV kernel runs: decode), else a second one for the GEMV kernel's rows.
+  struct Activations {
+    kernels::BufferA first;
+    std::unique_ptr<kernels::BufferA> gemv;  // its rows are the GEMV jobs' (first in arenas)
+    kernels::BufferA& For(kernels::GemmPath path) {
+      return path == first.path() ? first : *gemv;
+    }
+  };
   // GEMM outputs and the quantized intermediate of the experts in flight in one part, each
   // expert on its own rows.
   struct ExpertBuffers {
-    kernels::BufferC gate, up;      // [rows, intermediate / P]
-    kernels::BufferA intermediate;  // [rows, intermediate / P]
-    kernels::BufferC down;          // [rows, hidden]
+    kernels::BufferC gate, up;  // [rows, intermediate / P]
+    Activations intermediate;   // [rows, intermediate / P]
+    kernels::BufferC down;      // [rows, hidden]
   };
   struct Part {
     std::vector<ExpertPart> experts;
@@ -110,14 +133,14 @@ class MoeLayer {
   // an arena of routed rows like Part::prefill.
   struct PrefillInput {
     kernels::AlignedBuffer gathered;  // float or BF16 rows
-    kernels::BufferA quantized;
+    Activations quantized;
   };
   // An expert in flight: which, on which rows of its input and of its part's buffers (its
   // range of the arenas in prefill, rows [0, qlen) of its slot in decode).
   struct Job {
     int64_t expert = 0;
     kernels::RowRange rows;
-    const kernels::BufferA* input = nullptr;
+    kernels::BufferA* input = nullptr;
     // Columns of one work item's slice of gate, up or down (a multiple of
     // kernels::kSliceColumns).
     int64_t slice_columns = kernels::kSliceColumns;
@@ -126,11 +149,15 @@ class MoeLayer {
   using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
-           const kernels::Microkernel* gemv_kernel, int numa_nodes);
+           const kernels::Microkernel* gemv_kernel, int64_t gemv_below_rows, int numa_nodes);
   // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
   // must be assigned first), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
   absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+  // Activations of `k` columns: `rows` rows quantized for `path` and, where the GEMV kernel's
+  // path is another one, `gemv_rows` rows for it.
+  absl::StatusOr<Activations> CreateActivations(kernels::GemmPath path, int64_t k, int64_t rows,
+                                                int64_t gemv_rows) const;
 
   absl::Status ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
                               const float* routing_weights, Input input, float* output);
@@ -163,7 +190,8 @@ class MoeLayer {
 
   MoeConfig config_;
   const kernels::Microkernel* kernel_;
-  const kernels::Microkernel* gemv_kernel_;  // for products with fewer rows than kernel_->min_m
+  const kernels::Microkernel* gemv_kernel_;  // for products of fewer than gemv_below_rows_ rows
+  int64_t gemv_below_rows_;
   int numa_nodes_;
   int64_t kernel_block_;
   std::vector<Part> parts_;

@@ -238,17 +238,13 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
   }
   bytes /= std::max<int64_t>(1, iteration);
   const double ops = 2.0 * qlen * k * 3 * model.hidden * model.intermediate;
-  // The label names the kernels the calls ran; the compute roof takes the tile kernel's peak
-  // where any expert ran it (the higher one, so that roof does not flatter), else the GEMV's.
   const MoeLayer& layer = *layers[0];
-  std::string label = used.tile ? layer.kernel().name : "";
-  if (used.gemv) label += (label.empty() ? "" : "+") + std::string(layer.gemv_kernel().name);
-  const kernels::Microkernel& roof_kernel = used.tile ? layer.kernel() : layer.gemv_kernel();
+  const kernels::Microkernel& roof_kernel = layer.RoofKernel(used);
   state.counters["tokens"] =
       benchmark::Counter(qlen, benchmark::Counter::kIsIterationInvariantRate);
   kernels::SetRooflineCounters(state, bytes, ops, bandwidth,
                                kernels::PeakFor(peaks, roof_kernel.path, roof_kernel.isa));
-  state.SetLabel(label);
+  state.SetLabel(layer.KernelsLabel(used));
 }
 
 int Fail(const std::string& message) {

@@ -62,9 +62,10 @@ absl::Status MoeConfig::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config) {
+absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t rows) {
   if (config.path.has_value()) return *config.path;
   if (config.weight_format == WeightFormat::kInt4K2) return kernels::GemmPath::kInt4W4A8;
+  if (rows <= kStreamingMaxRows) return kernels::GemmPath::kFp4W4A8;
   absl::StatusOr<const kernels::Microkernel*> bf16 =
       kernels::SelectMicrokernel(kernels::GemmPath::kFp4W4A16, config.isa);
   if (bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512) return kernels::GemmPath::kFp4W4A16;

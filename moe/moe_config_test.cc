@@ -80,17 +80,26 @@ TEST(ResolvePathTest, ForcedPathWins) {
   MoeConfig c = SmallConfig();
   c.path = GemmPath::kFp4W4A4Lut;
   EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A4Lut);
+  EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kFp4W4A4Lut);
+  c.path = GemmPath::kFp4W4A16;
+  EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kFp4W4A16);
 }
 
 TEST(ResolvePathTest, AutoPicksByFormatAndCpu) {
   MoeConfig c = SmallConfig();
   c.weight_format = WeightFormat::kInt4K2;
   EXPECT_EQ(*ResolvePath(c), GemmPath::kInt4W4A8);
+  EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kInt4W4A8);
   c.weight_format = WeightFormat::kNvfp4;
   absl::StatusOr<const kernels::Microkernel*> bf16 =
       kernels::SelectMicrokernel(GemmPath::kFp4W4A16);
   const bool fast_bf16 = bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512;
   EXPECT_EQ(*ResolvePath(c), fast_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
+  EXPECT_EQ(*ResolvePath(c, kStreamingMaxRows + 1),
+            fast_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
+  // Streaming products of E2M1 weights take W4A8 on any CPU.
+  EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kFp4W4A8);
+  EXPECT_EQ(*ResolvePath(c, kStreamingMaxRows), GemmPath::kFp4W4A8);
   // A forced scalar ISA has no AVX-512 W4A16 kernel: W4A8.
   c.isa = kernels::Isa::kScalar;
   EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A8);

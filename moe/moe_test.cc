@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <new>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -68,7 +69,8 @@ using ::testing::HasSubstr;
 constexpr int64_t kExperts = 8, kHidden = 256, kInter = 128, kMaxLen = 512;
 constexpr int kTopK = 3;
 
-MoeConfig SmallConfig(WeightFormat format, GemmPath path, int tp_parts = 1) {
+// path nullopt: the auto path.
+MoeConfig SmallConfig(WeightFormat format, std::optional<GemmPath> path, int tp_parts = 1) {
   MoeConfig c;
   c.expert_num = kExperts;
   c.num_experts_per_tok = kTopK;
@@ -140,10 +142,15 @@ void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloat
                             const Routing& r, const RowMatrixXf& x, const RowMatrixXf& out,
                             const std::string& what) {
   const std::vector<ExpertFloatWeights> dequantized = Dequantized(layer);
-  const PathRounding rounding =
-      RoundingOf(layer.kernel().path, layer.config().weight_format, layer.kernel_block());
+  // Each expert rounds as the kernel of its rows does: all qlen rows in a decode call, its
+  // tokens' in a prefill call.
+  const auto rounding_of = [&](int64_t tokens) {
+    const int64_t rows = x.rows() <= kDecodeMaxTokens ? x.rows() : tokens;
+    return RoundingOf(layer.KernelFor(rows).path, layer.config().weight_format,
+                      layer.kernel_block());
+  };
   const MoeReferenceResult ref = ReferenceMoe(dequantized, x.rows(), r.k, r.ids.data(),
-                                              r.weights.data(), x, rounding,
+                                              r.weights.data(), x, rounding_of,
                                               layer.config().tp_parts);
   const RowMatrixXd error = (out.cast<double>() - ref.output).cwiseAbs();
   int64_t violations = 0;
@@ -157,14 +164,21 @@ void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloat
       ReferenceMoe(floats, x.rows(), r.k, r.ids.data(), r.weights.data(), x, PathRounding{});
   const double relative_rms =
       (out.cast<double>() - exact.output).norm() / std::max(exact.output.norm(), 1e-30);
-  std::printf("%-48s kernel %-22s error/bound max %.3f, relative RMS error vs float weights %.4f\n",
-              what.c_str(), layer.kernel().name, worst_ratio, relative_rms);
+  std::printf("%-48s kernels %-44s error/bound max %.3f, relative RMS error vs float weights "
+              "%.4f\n",
+              what.c_str(),
+              absl::StrFormat("%s+%s", layer.kernel().name, layer.gemv_kernel().name).c_str(),
+              worst_ratio, relative_rms);
 }
 
 struct FormatPath {
   WeightFormat format;
-  GemmPath path;
+  std::optional<GemmPath> path;  // nullopt: auto
 };
+
+std::string PathLabel(std::optional<GemmPath> path) {
+  return path ? std::string(kernels::PathName(*path)) : "auto";
+}
 
 class MoeFormatPathTest : public ::testing::TestWithParam<FormatPath> {};
 
@@ -180,7 +194,7 @@ TEST_P(MoeFormatPathTest, MatchesReferenceOnDequantizedWeights) {
     const RowMatrixXf out = RunLayer(**layer, r, x);
     ExpectMatchesReference(**layer, floats, r, x, out,
                            absl::StrFormat("%s %s qlen %d", TraitsOf(format).name,
-                                           kernels::PathName(path), qlen));
+                                           PathLabel(path), qlen));
   }
 }
 
@@ -203,7 +217,7 @@ TEST_P(MoeFormatPathTest, Bf16InputMatchesReferenceOnRoundedInput) {
         (*layer)->Forward(qlen, r.k, r.ids.data(), r.weights.data(), bf16.data(), out.data()).ok());
     ExpectMatchesReference(**layer, floats, r, x, out,
                            absl::StrFormat("%s %s bf16 qlen %d", TraitsOf(format).name,
-                                           kernels::PathName(path), qlen));
+                                           PathLabel(path), qlen));
   }
 }
 
@@ -263,7 +277,7 @@ TEST_P(MoeFormatPathTest, RoutedRowsFillingTheArenaMatchReference) {
   const RowMatrixXf x = RandomMatrix(kMaxLen, kHidden, 18);
   ExpectMatchesReference(**layer, floats, r, x, RunLayer(**layer, r, x),
                          absl::StrFormat("%s %s full arena", TraitsOf(format).name,
-                                         kernels::PathName(path)));
+                                         PathLabel(path)));
 }
 
 // The same experts on the same rows, once at the start of the arena and once behind 64 rows
@@ -300,10 +314,12 @@ INSTANTIATE_TEST_SUITE_P(
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A4Lut},
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A8},
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A16},
-                      FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A8}),
+                      FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A8},
+                      // W4A16 tiles beside W4A8 GEMVs where the CPU has AVX-512 (else W4A8).
+                      FormatPath{WeightFormat::kNvfp4, std::nullopt}),
     [](const ::testing::TestParamInfo<FormatPath>& info) {
       return absl::StrFormat("%s_%s", TraitsOf(info.param.format).name,
-                             kernels::PathName(info.param.path));
+                             PathLabel(info.param.path));
     });
 
 class MoeRoutingTest : public ::testing::Test {
@@ -474,7 +490,41 @@ TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
   absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, floats);
   ASSERT_TRUE(layer.ok()) << layer.status();
   EXPECT_EQ((*layer)->kernel().path, *ResolvePath(config));
+  EXPECT_EQ((*layer)->gemv_kernel().path, *ResolvePath(config, 1));
   EXPECT_NE((*layer)->kernel().path, GemmPath::kFp4W4A4Lut);
+  if ((*layer)->gemv_kernel().path != (*layer)->kernel().path) {
+    // Every streaming product runs the GEMV kernel, every other one the tile kernel.
+    EXPECT_EQ(&(*layer)->KernelFor(kStreamingMaxRows), &(*layer)->gemv_kernel());
+    EXPECT_EQ(&(*layer)->KernelFor(kStreamingMaxRows + 1), &(*layer)->kernel());
+  }
+}
+
+// On CPUs where auto NVFP4 layers mix paths (W4A16 tile kernel, W4A8 GEMV kernel), the layer
+// is the W4A8 layer for streaming products and the W4A16 layer for the others, bit for bit.
+TEST(MoeLayerTest, AutoNvfp4StreamsWithW4A8AndTilesWithW4A16) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(62);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> mixed =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, std::nullopt), floats);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> w4a8 =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8), floats);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> w4a16 =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A16), floats);
+  ASSERT_TRUE(mixed.ok() && w4a8.ok() && w4a16.ok());
+  if ((*mixed)->kernel().path == (*mixed)->gemv_kernel().path) {
+    GTEST_SKIP() << "auto runs one path here: " << (*mixed)->kernel().name;
+  }
+  ASSERT_EQ((*mixed)->gemv_kernel().name, (*w4a8)->gemv_kernel().name);
+  ASSERT_EQ((*mixed)->kernel().name, (*w4a16)->kernel().name);
+  for (int64_t qlen : {int64_t{1}, kDecodeMaxTokens}) {
+    const Routing r = RandomRouting(qlen, 63);
+    const RowMatrixXf x = RandomMatrix(qlen, kHidden, 64);
+    EXPECT_EQ(RunLayer(**mixed, r, x), RunLayer(**w4a8, r, x)) << "qlen " << qlen;
+  }
+  const Routing r = RandomRouting(64, 65);
+  const RowMatrixXf x = RandomMatrix(64, kHidden, 66);
+  const RowMatrixXf out = RunLayer(**mixed, r, x);
+  ASSERT_FALSE((*mixed)->last_kernels_used().gemv) << "an expert got few tokens";
+  EXPECT_EQ(out, RunLayer(**w4a16, r, x));
 }
 
 // --- errors ---
