@@ -1,7 +1,7 @@
 // Joins the CSVs of a sharded sweep (compare --shard_index/--shard_count) into the CSV, Markdown
 // report and plots one unsharded run would have written: rows in case order.
 //
-//   bazel run //experiments:merge -- --csv=all.csv --markdown=report.md --plot_dir=plots \
+//   bazel run //experiments:merge -- --csv=all.csv --markdown=report.md --plot_dir=plots
 //       out.shard-0-of-2.csv out.shard-1-of-2.csv
 #include <cstdio>
 #include <string>

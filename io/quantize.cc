@@ -1,6 +1,6 @@
 // Quantizes the `*.weight` matrices of a safetensors checkpoint to NVFP4, MXFP4 or INT4 K2,
 // stored under the names of io/checkpoint.h:
-//   bazel run -c opt //io:quantize -- --input=IN.safetensors --output=OUT.safetensors \
+//   bazel run -c opt //io:quantize -- --input=IN.safetensors --output=OUT.safetensors
 //       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
 // Exit code 1 with a message on any error; the output is then not written.
 #include <cstdio>
