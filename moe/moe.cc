@@ -227,11 +227,13 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
       kernels::SelectMicrokernel(*path, config.isa);
   absl::StatusOr<const kernels::Microkernel*> gemv_kernel = kernels::SelectMicrokernel(
       *gemv_path, config.isa, kernels::DetectedCpuFeatures(), /*m=*/1);
-  for (const auto* selected : {&kernel, &gemv_kernel}) {
+  for (const auto& [selected, selected_path] : {std::pair{&kernel, *path},
+                                                  std::pair{&gemv_kernel, *gemv_path}}) {
     if (!selected->ok()) {
       return absl::Status(selected->status().code(),
                           absl::StrFormat("MoeLayer::Create: path %s: %s",
-                                          kernels::PathName(*path), selected->status().message()));
+                                          kernels::PathName(selected_path),
+                                          selected->status().message()));
     }
   }
   // Products of up to kStreamingMaxRows rows run the streaming path's GEMV; rows from there
@@ -296,8 +298,8 @@ absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeigh
     return ExpertBuffers{kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
                          std::move(*intermediate), kernels::BufferC(rows, hidden)};
   };
-  absl::StatusOr<ExpertBuffers> prefill =
-      expert_buffers(kernel_->path, PrefillRows(config_), PrefillGemvRows(config_, gemv_below_rows_));
+  absl::StatusOr<ExpertBuffers> prefill = expert_buffers(
+      kernel_->path, PrefillRows(config_), PrefillGemvRows(config_, gemv_below_rows_));
   if (!prefill.ok()) return prefill.status();
   p.prefill = std::make_unique<ExpertBuffers>(std::move(*prefill));
   for (int64_t s = 0; s < DecodeSlots(config_); ++s) {
