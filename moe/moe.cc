@@ -414,12 +414,12 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       kMinItemsPerThread * config_.num_threads;
   int64_t gemv_row = 0, tile_row = 0;
   for (int64_t e : active) {
-    if (grouping_.rows(e) < gemv_below_rows_) tile_row += grouping_.rows(e);
+    if (RunsGemv(grouping_.rows(e))) tile_row += grouping_.rows(e);
   }
   for (int64_t j = 0; j < count; ++j) {
     const int64_t e = active[j];
     const int64_t rows = grouping_.rows(e);
-    int64_t& row0 = rows < gemv_below_rows_ ? gemv_row : tile_row;
+    int64_t& row0 = RunsGemv(rows) ? gemv_row : tile_row;
     AssignJob(j, {e,
                   {row0, rows},
                   &prefill_input_->quantized.For(KernelFor(rows).path),

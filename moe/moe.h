@@ -77,8 +77,10 @@ class MoeLayer {
   // (qlen <= kDecodeMaxTokens) gives every chosen expert qlen rows; a prefill call gives each
   // expert the tokens routed to it, so one call may run both kernels.
   const kernels::Microkernel& KernelFor(int64_t rows) const {
-    return rows < gemv_below_rows_ ? *gemv_kernel_ : *kernel_;
+    return RunsGemv(rows) ? *gemv_kernel_ : *kernel_;
   }
+  // Whether products of `rows` rows run the GEMV kernel.
+  bool RunsGemv(int64_t rows) const { return rows < gemv_below_rows_; }
   // Which kernels the last Forward that passed its argument checks ran products with.
   struct KernelsUsed {
     bool tile = false;  // kernel()

@@ -167,7 +167,7 @@ void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloat
   std::printf("%-48s kernels %-44s error/bound max %.3f, relative RMS error vs float weights "
               "%.4f\n",
               what.c_str(),
-              absl::StrFormat("%s+%s", layer.kernel().name, layer.gemv_kernel().name).c_str(),
+              layer.KernelsLabel({/*tile=*/true, /*gemv=*/true}).c_str(),
               worst_ratio, relative_rms);
 }
 
