@@ -2,7 +2,7 @@
 //
 // Per 128 k (64 code bytes) of a weight row, two vshufps of the code dwords give two vectors
 // whose int32 lane L holds the first (second) 4 code bytes of 16 k run kLaneBlocks[L], so that
-// one lane of the dot product sums 16 consecutive k, all in one group (G is a multiple of 16),
+// one lane of the dot product sums 16 consecutive k, all in one group (Int4GroupFitsSteps),
 // and is scaled per lane in float. XOR 0x88 turns both two's-complement nibbles q of a byte into
 // q + 8 in [0, 16): the unsigned operand of vpmaddubsw once masked out. Each call reorders the
 // activations once into the same lane order and even/odd split, with -8 x each lane's sum as
@@ -122,6 +122,10 @@ struct Int4W4a8Avx2 : Avx2Int8Chunks {
 }  // namespace
 
 void int4_w4a8_4x2_avx2(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  if (!Int4GroupFitsSteps(args.b.block)) {
+    int4_w4a8_scalar(args, n_begin, n_end);
+    return;
+  }
   // E4M3 and E8M0 scales are E2M1 formats only, other paths.
   DispatchScaleKind<ScaleKind::kBf16, ScaleKind::kFloat32>(args.b.scale_kind, [&](auto kind) {
     MultiplyInt8(Int4W4a8Avx2<decltype(kind)::value>(args.b.block), args, n_begin, n_end);

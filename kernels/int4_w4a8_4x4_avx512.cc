@@ -212,6 +212,10 @@ void MultiplyRows(const GemmArgs& args, int64_t m0, int64_t n_begin, int64_t n_e
 
 void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_begin,
                                                 int64_t n_end) {
+  if (!Int4GroupFitsSteps(args.b.block)) {
+    int4_w4a8_scalar(args, n_begin, n_end);
+    return;
+  }
   const int64_t group = args.b.block;
   // Lane j covers k = 8j..8j+7 of a chunk: group 8j / G of the chunk's 128 / G.
   alignas(64) int32_t lane_group_index[16];

@@ -69,6 +69,13 @@ class NextRowsPrefetch {
   const uint8_t* first_ = nullptr;
 };
 
+// Whether the SIMD INT4 kernels' 128-k steps take groups of `group` k: each step then lies in
+// one group or holds whole groups, and the scale of every lane of 8 or 16 k is one group's.
+// Other group sizes (the format takes any divisor of k) go to the scalar kernel.
+constexpr bool Int4GroupFitsSteps(int64_t group) {
+  return group % 32 == 0 && (128 % group == 0 || group % 128 == 0);
+}
+
 // `values`, or where fewer than kCount are left (`count`), their copy zero-padded to kCount in
 // `padded`: full-width vector loads then read nothing past the end of a row.
 template <typename T, int64_t kCount>
