@@ -1,15 +1,15 @@
 // E2M1 weights x int8 activations with AVX-512 VNNI; tiles of 4 rows of A x 4 columns of B.
 //
-// A 64-byte load of codes holds 128 elements (8 blocks): its low nibbles are the even elements,
-// its high nibbles the odd ones. Rather than interleave the weights, each call reorders the
-// activations once into the same even/odd order, so every code byte needs at most a shift and one
-// vpermb. vpdpbusd multiplies unsigned by signed bytes: the table yields
-// w + 12 (0..24, unsigned) and the activation rows carry -12 x their sums as the dot products'
-// starting value, which keeps every block sum an exact int32. Dword lane L of either half
-// covers elements 8L..8L+7, i.e. block L / 2, so both halves add into one accumulator whose
-// lanes are then scaled per block in float.
+// A step takes 256 elements (16 blocks): 128 code bytes, block L in bytes 8L..8L+7. Two dword
+// permutes put the first half of block L's bytes in dword lane L of one vector and the second
+// half in lane L of another, so that every int32 lane sums one block: its low and high nibbles
+// then give four VNNI operands (elements 16L + 0, 2, 4, 6 | 1, 3, 5, 7 | 8, 10, 12, 14 |
+// 9, 11, 13, 15 in lane L), and 16 blocks take one int-to-float conversion and one scaling per
+// row and column (with a lane per half block, they took two). The activations are reordered to match once per call. vpdpbusd multiplies
+// unsigned by signed bytes: the table yields w + 12 (0..24, unsigned) and the activation rows
+// carry -12 x their block sums as the dot products' starting value, which keeps every block
+// sum an exact int32.
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/avx512_helpers.h"
 #include "kernels/int8_tile_driver.h"
@@ -22,86 +22,72 @@ namespace fp4moe::kernels {
 namespace {
 
 constexpr int kWeightOffset = 12;  // table entries are 2 x E2M1 + 12
+constexpr int kOperands = 4;       // VNNI operands per step
 
-// One chunk of a prepared activation row: even and odd elements, the dot products' starting
-// value and the activation scales, each laid out per dword lane of the accumulator.
+// One step of a prepared activation row, laid out per dword lane L = block L.
 struct alignas(64) PreparedChunk {
-  int8_t even[64];
-  int8_t odd[64];
-  int32_t offset_correction[16];  // -12 x the sum of the elements lane L multiplies
-  float scale[16];                // the scale of block L / 2
+  int8_t operand[kOperands][64];  // the elements each weight operand holds, at its positions
+  int32_t offset_correction[16];  // -12 x the sum of block L
+  float scale[16];                // block L's activation scale
 };
 
-// Indices that spread 8 values over 16 lanes, lane L taking value L / 2.
-__m512i PairedLaneIndex() {
-  return _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-}
+// Where byte 4L + i of each operand comes from: element 16L + first + 2i of a step, for the 8
+// blocks of two 64-byte vectors of activations (a vpermt2b index; both halves of a step use it).
+struct OperandIndices {
+  alignas(64) int8_t byte[kOperands][64];
+};
 
-// 8 one-byte scales, byte L / 2 placed in the top byte of dword lane L, the rest zero.
-__m512i ScaleBytesInTopByte(const uint8_t* scales) {
-  uint64_t bytes;
-  std::memcpy(&bytes, scales, sizeof bytes);
-  const __m512i index = _mm512_set_epi32(7 << 24, 7 << 24, 6 << 24, 6 << 24, 5 << 24, 5 << 24,
-                                         4 << 24, 4 << 24, 3 << 24, 3 << 24, 2 << 24, 2 << 24,
-                                         1 << 24, 1 << 24, 0, 0);
-  return _mm512_maskz_permutexvar_epi8(0x8888888888888888ull, index,
-                                       _mm512_castsi128_si512(_mm_cvtsi64_si128(bytes)));
-}
-
-// The 8 weight block scales of a chunk, lane L holding block L / 2's.
-template <ScaleKind kKind>
-__m512 LoadChunkScales(const uint8_t* scales) {
-  if constexpr (kKind == ScaleKind::kFloat32) {
-    return _mm512_permutexvar_ps(PairedLaneIndex(),
-                                 _mm512_castps256_ps512(_mm256_loadu_ps(
-                                     reinterpret_cast<const float*>(scales))));
-  } else {
-    return DecodeTopByteScales<kKind>(ScaleBytesInTopByte(scales));
+constexpr OperandIndices MakeOperandIndices() {
+  OperandIndices indices{};
+  for (int operand = 0; operand < kOperands; ++operand) {
+    const int first = (operand / 2) * 8 + operand % 2;
+    for (int byte = 0; byte < 64; ++byte) {
+      const int block = byte / 4 % 8;
+      indices.byte[operand][byte] = static_cast<int8_t>(16 * block + first + 2 * (byte % 4));
+    }
   }
+  return indices;
 }
+
+constexpr OperandIndices kOperandIndices = MakeOperandIndices();
 
 // The kernel's part of MultiplyInt8 (kernels/int8_tile_driver.h).
 template <ScaleKind kKind>
 struct Fp4W4a8Avx512 : Avx512Accumulator {
   static constexpr int kRowTile = 4;
   static constexpr int kColumnTile = 4;
-  static constexpr int64_t kChunk = 128;  // elements per step: 64 code bytes, 8 blocks
+  static constexpr int64_t kChunk = 256;  // elements per step: 128 code bytes, 16 blocks
   static constexpr int64_t kChunkBlocks = kChunk / 16;
-  // Rows of A prepared and multiplied per pass over the columns: their prepared chunks (2 bytes
-  // per element) stay in L2 while each column tile's codes stay in L1.
+  // Rows of A prepared and multiplied per pass over the columns: their prepared chunks (1.5
+  // bytes per element) stay in L2 while each column tile's codes stay in L1.
   static constexpr int64_t kRowBlock = 64;
   static constexpr int64_t kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
   using Chunk = PreparedChunk;
   struct Weights {
-    __m512i even;   // w + 12 of the low nibbles
-    __m512i odd;    // and of the high nibbles
-    __m512 scales;  // lane L: block L / 2's
+    __m512i operand[kOperands];  // w + 12, in the operands' element order
+    __m512 scales;               // lane L: block L's
   };
 
   void PrepareChunk(const int8_t* values, const float* row_scales, int64_t begin, int64_t count,
                     PreparedChunk& chunk) const {
-    const __m512i even_index = _mm512_set_epi8(
-        126, 124, 122, 120, 118, 116, 114, 112, 110, 108, 106, 104, 102, 100, 98, 96, 94, 92,
-        90, 88, 86, 84, 82, 80, 78, 76, 74, 72, 70, 68, 66, 64, 62, 60, 58, 56, 54, 52, 50, 48,
-        46, 44, 42, 40, 38, 36, 34, 32, 30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2,
-        0);
-    const __m512i odd_index = _mm512_add_epi8(even_index, _mm512_set1_epi8(1));
     const __m512i offset = _mm512_set1_epi8(kWeightOffset);
-    const __m512i low = _mm512_loadu_si512(values);
-    const __m512i high = _mm512_loadu_si512(values + 64);
-    const __m512i even = _mm512_permutex2var_epi8(low, even_index, high);
-    const __m512i odd = _mm512_permutex2var_epi8(low, odd_index, high);
-    const __m512i offset_sum =
-        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), offset, even), offset, odd);
-    _mm512_store_si512(chunk.even, even);
-    _mm512_store_si512(chunk.odd, odd);
+    __m512i quarter[4];
+    for (int q = 0; q < 4; ++q) quarter[q] = _mm512_loadu_si512(values + 64 * q);
+    __m512i offset_sum = _mm512_setzero_si512();
+    for (int operand = 0; operand < kOperands; ++operand) {
+      const __m512i index = _mm512_load_si512(kOperandIndices.byte[operand]);
+      // Lanes 0..7 from the first 128 elements, lanes 8..15 from the second.
+      const __m512i values_of_operand = _mm512_mask_blend_epi8(
+          0xFFFFFFFF00000000ull, _mm512_permutex2var_epi8(quarter[0], index, quarter[1]),
+          _mm512_permutex2var_epi8(quarter[2], index, quarter[3]));
+      _mm512_store_si512(chunk.operand[operand], values_of_operand);
+      offset_sum = _mm512_dpbusd_epi32(offset_sum, offset, values_of_operand);
+    }
     _mm512_store_si512(chunk.offset_correction,
                        _mm512_sub_epi32(_mm512_setzero_si512(), offset_sum));
-    alignas(32) float padded_scales[kChunkBlocks];
-    const float* scales = BlockScalesOfChunk(row_scales, begin, count, padded_scales);
-    _mm512_store_ps(
-        chunk.scale,
-        _mm512_permutexvar_ps(PairedLaneIndex(), _mm512_castps256_ps512(_mm256_loadu_ps(scales))));
+    alignas(64) float padded_scales[kChunkBlocks];
+    _mm512_store_ps(chunk.scale,
+                    _mm512_loadu_ps(BlockScalesOfChunk(row_scales, begin, count, padded_scales)));
   }
 
   static int64_t ScaleOffset(int64_t chunk) { return chunk * kChunkBlocks * kScaleBytes; }
@@ -111,16 +97,26 @@ struct Fp4W4a8Avx512 : Avx512Accumulator {
     // nibble, so neither nibble needs masking.
     const __m512i table = _mm512_broadcast_i32x4(
         _mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-    const __m512i packed = _mm512_loadu_si512(codes);
-    return {_mm512_permutexvar_epi8(packed, table),
-            _mm512_permutexvar_epi8(_mm512_srli_epi16(packed, 4), table),
-            LoadChunkScales<kKind>(scales)};
+    const __m512i first = _mm512_loadu_si512(codes);
+    const __m512i second = _mm512_loadu_si512(codes + 64);
+    // Dword 2L of the 128 bytes (block L's first 8 elements) and dword 2L + 1 (its last 8).
+    const __m512i even_dwords =
+        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i front = _mm512_permutex2var_epi32(first, even_dwords, second);
+    const __m512i back = _mm512_permutex2var_epi32(
+        first, _mm512_add_epi32(even_dwords, _mm512_set1_epi32(1)), second);
+    return {{_mm512_permutexvar_epi8(front, table),
+             _mm512_permutexvar_epi8(_mm512_srli_epi16(front, 4), table),
+             _mm512_permutexvar_epi8(back, table),
+             _mm512_permutexvar_epi8(_mm512_srli_epi16(back, 4), table)},
+            LoadBlockScales<kKind>(scales)};
   }
 
   [[gnu::always_inline]] static __m512 Add(const Weights& w, const PreparedChunk& a, __m512 acc) {
     __m512i dot = _mm512_load_si512(a.offset_correction);
-    dot = _mm512_dpbusd_epi32(dot, w.even, _mm512_load_si512(a.even));
-    dot = _mm512_dpbusd_epi32(dot, w.odd, _mm512_load_si512(a.odd));
+    for (int operand = 0; operand < kOperands; ++operand) {
+      dot = _mm512_dpbusd_epi32(dot, w.operand[operand], _mm512_load_si512(a.operand[operand]));
+    }
     return _mm512_fmadd_ps(Int32ToFloat(dot), _mm512_mul_ps(w.scales, _mm512_load_ps(a.scale)),
                            acc);
   }
