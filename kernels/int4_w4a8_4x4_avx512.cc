@@ -1,13 +1,15 @@
 // INT4 K2 weights x int8 activations with AVX-512 VNNI, for small m (decode), where weight
 // bandwidth is everything: 4 weight rows (columns of C) x up to 4 activation rows per pass.
 //
-// Per 64 code bytes (128 k) of a weight row: low nibbles (even k) and high nibbles (odd k)
-// masked out and XORed with 8, which turns the two's-complement nibble q into q + 8 in
-// [0, 16): the unsigned operand of VPDPBUSD, against activations pre-split into their even
-// and odd k. The exact correction -8 * (sum of the 8 activations each dword lane covers)
-// seeds the accumulator, so the int32 lanes hold exact partial group sums. Each lane lies in
-// one group (8 consecutive k), so it is scaled by its group's weight x activation scale and
-// summed in float lanes, reduced once per output.
+// A step takes 512 k of a weight row: 256 code bytes in four 64-byte vectors, each holding four
+// 32-k runs (one group when G = 32) of 16 bytes. A 4 x 4 dword transpose within each 128-bit
+// lane gives four vectors whose dword lane 4q + p holds, in each, a quarter of run q of vector
+// p: so every int32 lane sums one 32-k run, which lies in one group (Int4GroupFitsSteps), and
+// 16 runs take one int-to-float conversion and one scaling per row and column. Low nibbles
+// (even k) and high nibbles (odd k) are masked out and XORed with 8, which turns the
+// two's-complement nibble q into q + 8 in [0, 16): the unsigned operand of VPDPBUSD, against
+// activations reordered the same way once per call. The exact correction -8 * (sum of the
+// activations a lane covers) seeds the accumulator, so the lanes hold exact run sums.
 #include <cstdint>
 #include <cstring>
 
@@ -23,20 +25,42 @@ namespace {
 
 constexpr int kMaxRows = 4;
 constexpr int kColumns = 4;
-constexpr int kChunkK = 128;  // k per 64 code bytes
+constexpr int kStepK = 512;  // k per 256 code bytes
+constexpr int kRunK = 32;    // k per int32 lane
+constexpr int kOperands = 8;  // VNNI operands per step: 4 transposed vectors x 2 nibbles
 constexpr int64_t kKBlock = 8192;
-constexpr int kChunksPerBlock = kKBlock / kChunkK;
+constexpr int kStepsPerBlock = kKBlock / kStepK;
 
-// The activations of one pass (up to kMaxRows rows) over one k block, per 128-k chunk.
-struct ActivationChunk {
-  alignas(64) int8_t even[64];      // k = 2i
-  alignas(64) int8_t odd[64];       // k = 2i + 1
-  alignas(64) int32_t correction[16];  // lane j: -8 * sum of k in [8j, 8j + 8)
-  alignas(64) float scales[16];     // lane j: scale of the group of k = 8j
+// The activations of one pass (up to kMaxRows rows) over one k block, per 512-k step.
+struct ActivationStep {
+  alignas(64) int8_t operand[kOperands][64];  // 2j: even k of transposed vector j, 2j + 1: odd
+  alignas(64) int32_t correction[16];          // lane L: -8 * the sum of its run
+  alignas(64) float scales[16];                // lane L: the scale of its run's group
 };
-thread_local ActivationChunk activation_chunks[kMaxRows][kChunksPerBlock];
+thread_local ActivationStep activation_steps[kMaxRows][kStepsPerBlock];
 
-// Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into chunks; k past kc reads as zero.
+// v[j] dword p of 128-bit lane q <- v[p] dword j of lane q (the transpose of each lane's 4 x 4
+// dwords): for the code or activation bytes of a step, dword lane 4q + p of out[j] holds bytes
+// 4j..4j+3 of run q of vector p.
+[[gnu::always_inline]] inline void TransposeLanes(__m512i (&v)[4]) {
+  const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]);
+  const __m512i t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]);
+  const __m512i t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+  v[0] = _mm512_unpacklo_epi64(t0, t2);
+  v[1] = _mm512_unpackhi_epi64(t0, t2);
+  v[2] = _mm512_unpacklo_epi64(t1, t3);
+  v[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Lane 4q + p covers run 4p + q of the step: its k offset.
+__m512i LaneRunK() {
+  return _mm512_set_epi32(15 * kRunK, 11 * kRunK, 7 * kRunK, 3 * kRunK, 14 * kRunK, 10 * kRunK,
+                          6 * kRunK, 2 * kRunK, 13 * kRunK, 9 * kRunK, 5 * kRunK, 1 * kRunK,
+                          12 * kRunK, 8 * kRunK, 4 * kRunK, 0);
+}
+
+// Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into steps; k past kc reads as zero.
 // Vectorised: the MoE decode path calls the kernel once per 64-column slice, so this runs
 // over the whole k for every 64 weight rows (a scalar loop cost a third of the streaming).
 void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
@@ -44,7 +68,7 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
   const int64_t k = args.b.k;
   const int64_t group = args.b.block;
   const int64_t groups = k / group;
-  // Byte i of `even` is byte 2i of the 128 (the two 64-byte halves), of `odd` byte 2i + 1.
+  // Byte i of `even` is byte 2i of 128 (two 64-byte vectors), of `odd` byte 2i + 1.
   alignas(64) int8_t even_index[64], odd_index[64];
   for (int i = 0; i < 64; ++i) {
     even_index[i] = static_cast<int8_t>(2 * i);
@@ -53,97 +77,116 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
   const __m512i evens = _mm512_load_si512(even_index);
   const __m512i odds = _mm512_load_si512(odd_index);
   const __m512i ones = _mm512_set1_epi8(1);
+  const __m512i lane_k = LaneRunK();
   for (int r = 0; r < rows; ++r) {
     const int8_t* a = args.a_int8.values + (m0 + r) * k + k0;
     const float* a_scales = args.a_int8.scales + (m0 + r) * groups;
-    for (int64_t chunk = 0; chunk * kChunkK < kc; ++chunk) {
-      ActivationChunk& out = activation_chunks[r][chunk];
-      const int64_t kk = chunk * kChunkK;
-      alignas(64) int8_t padded[kChunkK];
+    for (int64_t step = 0; step * kStepK < kc; ++step) {
+      ActivationStep& out = activation_steps[r][step];
+      const int64_t kk = step * kStepK;
+      alignas(64) int8_t padded[kStepK];
       const int8_t* source = ZeroPaddedIfShort(a + kk, kc - kk, padded);
-      const __m512i low = _mm512_loadu_si512(source);
-      const __m512i high = _mm512_loadu_si512(source + 64);
-      const __m512i even = _mm512_permutex2var_epi8(low, evens, high);
-      const __m512i odd = _mm512_permutex2var_epi8(low, odds, high);
-      _mm512_store_si512(out.even, even);
-      _mm512_store_si512(out.odd, odd);
-      // Dword j of `even` and `odd` together hold k in [8j, 8j + 8).
-      const __m512i sums =
-          _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, even), ones, odd);
+      // Vector p of the even (odd) k holds 128 k of the step, as the code bytes do.
+      __m512i even[4], odd[4];
+      for (int p = 0; p < 4; ++p) {
+        const __m512i low = _mm512_loadu_si512(source + 128 * p);
+        const __m512i high = _mm512_loadu_si512(source + 128 * p + 64);
+        even[p] = _mm512_permutex2var_epi8(low, evens, high);
+        odd[p] = _mm512_permutex2var_epi8(low, odds, high);
+      }
+      TransposeLanes(even);
+      TransposeLanes(odd);
+      __m512i sums = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        _mm512_store_si512(out.operand[2 * j], even[j]);
+        _mm512_store_si512(out.operand[2 * j + 1], odd[j]);
+        sums = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sums, ones, even[j]), ones, odd[j]);
+      }
       _mm512_store_si512(out.correction,
                          _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sums, 3)));
-      // Lane j takes the scale of group 8j / G of the chunk's; lanes past kc are zero.
+      // Lane L takes the scale of its run's group among the step's; lanes past kc are zero.
       const int64_t first_group = (k0 + kk) / group;
       float padded_scales[16];
-      const __m512 chunk_scales = _mm512_loadu_ps(
+      const __m512 step_scales = _mm512_loadu_ps(
           ZeroPaddedIfShort(a_scales + first_group, groups - first_group, padded_scales));
-      const int lanes = kc - kk < kChunkK ? static_cast<int>((kc - kk) / 8) : 16;
+      const __mmask16 inside =
+          _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(static_cast<int>(kc - kk)), lane_k);
       _mm512_store_ps(out.scales,
-                      _mm512_maskz_mov_ps(static_cast<__mmask16>((1u << lanes) - 1),
-                                          _mm512_permutexvar_ps(lane_groups, chunk_scales)));
+                      _mm512_maskz_permutexvar_ps(inside, lane_groups, step_scales));
     }
   }
 }
 
-// Where one weight row's chunk lies: 64 code bytes and its 128 / G scales.
-struct WeightChunk {
+// Where one weight row's step lies: 256 code bytes and its scales.
+struct WeightStep {
   const uint8_t* codes;
   const uint8_t* scales;
 };
 
-// Exactly `bytes` (2, 4, 8 or 16) bytes of scales: none past the end of the scale array.
-__m128i LoadScaleBytes(const uint8_t* scales, int bytes) {
+// Exactly `bytes` (2, 4, 8, 16, 32 or 64) bytes of scales: none past the end of the scale array.
+__m512i LoadScaleBytes(const uint8_t* scales, int bytes) {
   switch (bytes) {
+    case 64:
+      return _mm512_loadu_si512(scales);
+    case 32:
+      return _mm512_castsi256_si512(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
     case 16:
-      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales));
+      return _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     case 8:
-      return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales));
+      return _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)));
     case 4: {
       int32_t word;
       std::memcpy(&word, scales, sizeof word);
-      return _mm_cvtsi32_si128(word);
+      return _mm512_castsi128_si512(_mm_cvtsi32_si128(word));
     }
     default: {
       uint16_t half;
       std::memcpy(&half, scales, sizeof half);
-      return _mm_cvtsi32_si128(half);
+      return _mm512_castsi128_si512(_mm_cvtsi32_si128(half));
     }
   }
 }
 
-// The weight scales of one chunk spread over the 16 lanes (lane j -> group of k = 8j).
+// The weight scales of one step spread over the 16 lanes (lane L -> its run's group).
 __m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane_groups) {
-  const __m512i raw = _mm512_broadcast_i32x4(LoadScaleBytes(scales, bytes));
+  const __m512i raw = LoadScaleBytes(scales, bytes);
   if (kind == ScaleKind::kBf16) {
-    // Dword j's index g, read as two word indices, puts BF16 scale g in the low half of
-    // dword j; shifted to the high half, its bits are those of the float.
+    // Dword L's index g, read as two word indices, puts BF16 scale g in the low half of
+    // dword L; shifted to the high half, its bits are those of the float.
     return _mm512_castsi512_ps(
         _mm512_slli_epi32(_mm512_permutexvar_epi16(lane_groups, raw), 16));
   }
   return _mm512_castsi512_ps(_mm512_permutexvar_epi32(lane_groups, raw));
 }
 
-// acc[c][r] += the chunk's exact lane sums x lane scales. Inlined so that acc stays in
-// registers (called out of line, it loaded and stored every accumulator per chunk).
+// acc[c][r] += the step's exact lane sums x lane scales. Inlined so that acc stays in
+// registers (called out of line, it loaded and stored every accumulator per step).
 template <int kRows, int kCols>
-[[gnu::always_inline]] inline void MultiplyChunk(const WeightChunk (&w)[kCols],
-                                                 const ActivationChunk* const (&a)[kRows],
-                                                 int scale_bytes, ScaleKind kind,
-                                                 __m512i lane_groups,
-                                                 __m512 (&acc)[kCols][kRows]) {
+[[gnu::always_inline]] inline void MultiplyStep(const WeightStep (&w)[kCols],
+                                                const ActivationStep* const (&a)[kRows],
+                                                int scale_bytes, ScaleKind kind,
+                                                __m512i lane_groups,
+                                                __m512 (&acc)[kCols][kRows]) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi8(0x08);
   for (int c = 0; c < kCols; ++c) {
-    const __m512i codes = _mm512_loadu_si512(w[c].codes);
-    // (x & 0x0F) ^ 0x08 in one instruction (truth table 0x6A).
-    const __m512i even = _mm512_ternarylogic_epi32(codes, low_nibbles, eight, 0x6A);
-    const __m512i odd =
-        _mm512_ternarylogic_epi32(_mm512_srli_epi16(codes, 4), low_nibbles, eight, 0x6A);
+    __m512i codes[4];
+    for (int p = 0; p < 4; ++p) codes[p] = _mm512_loadu_si512(w[c].codes + 64 * p);
+    TransposeLanes(codes);
+    __m512i operand[kOperands];
+    for (int j = 0; j < 4; ++j) {
+      // (x & 0x0F) ^ 0x08 in one instruction (truth table 0x6A).
+      operand[2 * j] = _mm512_ternarylogic_epi32(codes[j], low_nibbles, eight, 0x6A);
+      operand[2 * j + 1] =
+          _mm512_ternarylogic_epi32(_mm512_srli_epi16(codes[j], 4), low_nibbles, eight, 0x6A);
+    }
     const __m512 w_scales = LaneScales(w[c].scales, scale_bytes, kind, lane_groups);
     for (int r = 0; r < kRows; ++r) {
       __m512i sums = _mm512_load_si512(a[r]->correction);
-      sums = _mm512_dpbusd_epi32(sums, even, _mm512_load_si512(a[r]->even));
-      sums = _mm512_dpbusd_epi32(sums, odd, _mm512_load_si512(a[r]->odd));
+      for (int o = 0; o < kOperands; ++o) {
+        sums = _mm512_dpbusd_epi32(sums, operand[o], _mm512_load_si512(a[r]->operand[o]));
+      }
       const __m512 scale = _mm512_mul_ps(w_scales, _mm512_load_ps(a[r]->scales));
       acc[c][r] = _mm512_fmadd_ps(Int32ToFloat(sums), scale, acc[c][r]);
     }
@@ -157,39 +200,41 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t n_end
   const WeightsView& b = args.b;
   const int64_t groups = b.k / b.block;
   const int scale_bytes = b.scale_kind == ScaleKind::kBf16 ? 2 : 4;
-  const int chunk_scale_bytes = static_cast<int>(kChunkK / b.block) * scale_bytes;
+  // A step holds 512 / G groups, or lies in one.
+  const int step_scale_bytes =
+      static_cast<int>(b.block < kStepK ? kStepK / b.block : 1) * scale_bytes;
   __m512 acc[kCols][kRows];
   for (auto& column : acc) {
     for (__m512& v : column) v = _mm512_setzero_ps();
   }
-  const ActivationChunk* a[kRows];
+  const ActivationStep* a[kRows];
   const NextRowsPrefetch<kCols> next_rows(b, n0, n_end);
-  const int64_t full_chunks = kc / kChunkK;
-  for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
-    WeightChunk w[kCols];
+  const int64_t full_steps = kc / kStepK;
+  for (int64_t step = 0; step < full_steps; ++step) {
+    WeightStep w[kCols];
     for (int c = 0; c < kCols; ++c) {
-      const int64_t kk = k0 + chunk * kChunkK;
+      const int64_t kk = k0 + step * kStepK;
       w[c].codes = b.codes + (n0 + c) * (b.k / 2) + kk / 2;
       w[c].scales = b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes;
     }
-    next_rows.At((k0 + chunk * kChunkK) / 2);
-    for (int r = 0; r < kRows; ++r) a[r] = &activation_chunks[r][chunk];
-    MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);
+    next_rows.At((k0 + step * kStepK) / 2);
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
+    MultiplyStep<kRows, kCols>(w, a, step_scale_bytes, b.scale_kind, lane_groups, acc);
   }
-  if (full_chunks * kChunkK < kc) {
-    // A last chunk of fewer than 128 k.
-    const int64_t kk = k0 + full_chunks * kChunkK;
-    const int64_t rest = kc - full_chunks * kChunkK;
-    PaddedChunk<kChunkK / 2, 16> padded[kCols];
-    WeightChunk w[kCols];
+  if (full_steps * kStepK < kc) {
+    // A last step of fewer than 512 k (then G < 512: it holds whole groups).
+    const int64_t kk = k0 + full_steps * kStepK;
+    const int64_t rest = kc - full_steps * kStepK;
+    PaddedChunk<kStepK / 2, 64> padded[kCols];
+    WeightStep w[kCols];
     for (int c = 0; c < kCols; ++c) {
       padded[c].Copy(b.codes + (n0 + c) * (b.k / 2) + kk / 2, rest / 2,
                      b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes,
                      rest / b.block * scale_bytes);
       w[c] = {padded[c].codes, padded[c].scales};
     }
-    for (int r = 0; r < kRows; ++r) a[r] = &activation_chunks[r][full_chunks];
-    MultiplyChunk<kRows, kCols>(w, a, chunk_scale_bytes, b.scale_kind, lane_groups, acc);
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][full_steps];
+    MultiplyStep<kRows, kCols>(w, a, step_scale_bytes, b.scale_kind, lane_groups, acc);
   }
   for (int c = 0; c < kCols; ++c) {
     for (int r = 0; r < kRows; ++r) {
@@ -217,9 +262,12 @@ void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_be
     return;
   }
   const int64_t group = args.b.block;
-  // Lane j covers k = 8j..8j+7 of a chunk: group 8j / G of the chunk's 128 / G.
+  // Lane 4q + p covers run 4p + q of a step: its group among the step's.
   alignas(64) int32_t lane_group_index[16];
-  for (int j = 0; j < 16; ++j) lane_group_index[j] = static_cast<int32_t>(8 * j / group);
+  for (int lane = 0; lane < 16; ++lane) {
+    const int run = 4 * (lane % 4) + lane / 4;
+    lane_group_index[lane] = static_cast<int32_t>(kRunK * run / group);
+  }
   const __m512i lane_groups = _mm512_load_si512(lane_group_index);
   for (int64_t k0 = 0; k0 < args.b.k; k0 += kKBlock) {
     const int64_t kc = args.b.k - k0 < kKBlock ? args.b.k - k0 : kKBlock;

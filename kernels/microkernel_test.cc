@@ -130,9 +130,9 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
                  << DetectedCpuFeatures().ToString();
   }
   if (kernel.path == GemmPath::kInt4W4A8) {
-    // 32 and 128 as checkpoints use them; 256 spans two steps of the SIMD kernels; 8, 16 and 48
-    // are groups they leave to the scalar kernel.
-    for (int64_t group : {32, 128, 256, 8, 16, 48}) {
+    // 32 and 128 as checkpoints use them, 256 spans two AVX2 steps; 8, 16, 48 and 384 are
+    // groups the SIMD kernels leave to the scalar one.
+    for (int64_t group : {32, 128, 256, 8, 16, 48, 384}) {
       for (Case c : CasesFor(group)) {
         c.k = std::max<int64_t>(group, c.k / group * group);
         CheckKernel(kernel, c, WeightFormat::kInt4K2, group);

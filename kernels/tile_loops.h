@@ -69,11 +69,12 @@ class NextRowsPrefetch {
   const uint8_t* first_ = nullptr;
 };
 
-// Whether the SIMD INT4 kernels' 128-k steps take groups of `group` k: each step then lies in
-// one group or holds whole groups, and the scale of every lane of 8 or 16 k is one group's.
-// Other group sizes (the format takes any divisor of k) go to the scalar kernel.
+// Whether the SIMD INT4 kernels take groups of `group` k: their steps (128 k on AVX2, 512 on
+// AVX-512) then either hold whole groups or lie in one, and every lane of 16 or 32 k takes one
+// group's scale at the same place in every step. Other group sizes (the format takes any
+// divisor of k) go to the scalar kernel.
 constexpr bool Int4GroupFitsSteps(int64_t group) {
-  return group % 32 == 0 && (128 % group == 0 || group % 128 == 0);
+  return group % 32 == 0 && (512 % group == 0 || group % 512 == 0);
 }
 
 // `values`, or where fewer than kCount are left (`count`), their copy zero-padded to kCount in
