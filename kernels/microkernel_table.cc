@@ -12,11 +12,12 @@ namespace {
 constexpr bool kNative = false;
 constexpr bool kEmulated = true;
 // Rows from which the AMX kernels take over (Xeon, 16 threads, weights streamed, 2048 x 7168
-// and 7168 x 2048): W4A16 AMX beats AVX-512 from 5 rows (0.53 to 0.66 ms against 0.62 to
-// 0.73, where the AVX-512 kernel leaves its streaming way); INT4 AMX at 8 rows took 0.21 to
-// 0.22 ms against 0.28 to 0.35 for the AVX-512 GEMV of the time, which has since become 1.4x
-// faster on one thread: the two are now within this shared machine's noise from 5 to 8 rows.
-constexpr int64_t kAmxMinRows = 5;
+// and 7168 x 2048). W4A16 AMX beats its AVX-512 kernel from 5 rows (0.53 to 0.66 ms against
+// 0.62 to 0.73, where the AVX-512 kernel leaves its streaming way). INT4 AMX against the
+// AVX-512 GEMV with one lane per 32 k: at 6 rows 0.20 to 0.25 ms against 0.18 to 0.20, at 8
+// rows even (0.22 to 0.26 against 0.21 to 0.23), at 10 rows 0.22 to 0.27 against 0.27 to 0.33.
+constexpr int64_t kW4a16AmxMinRows = 5;
+constexpr int64_t kInt4AmxMinRows = 8;
 
 // Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
 const Microkernel kMicrokernels[] = {
@@ -40,15 +41,15 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a16_4x4_avx512_emulated", GemmPath::kFp4W4A16, Isa::kAvx512, kEmulated,
      fp4_w4a16_4x4_avx512_emulated},
     {"fp4_w4a16_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative, fp4_w4a16_32x32_amx,
-     kAmxMinRows},
+     kW4a16AmxMinRows},
     {"fp4_w4a16_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
-     fp4_w4a16_32x32_amx_emulated, kAmxMinRows},
+     fp4_w4a16_32x32_amx_emulated, kW4a16AmxMinRows},
     {"fp4_w4a16_4x2_avx2", GemmPath::kFp4W4A16, Isa::kAvx2, kNative, fp4_w4a16_4x2_avx2},
     // --- int4_w4a8 kernels ---
     {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
-     kAmxMinRows},
+     kInt4AmxMinRows},
     {"int4_w4a8_32x32_amx_emulated", GemmPath::kInt4W4A8, Isa::kAmx, kEmulated,
-     int4_w4a8_32x32_amx_emulated, kAmxMinRows},
+     int4_w4a8_32x32_amx_emulated, kInt4AmxMinRows},
     {"int4_w4a8_4x4_avx512", GemmPath::kInt4W4A8, Isa::kAvx512, kNative, int4_w4a8_4x4_avx512},
     {"int4_w4a8_4x4_avx512_emulated", GemmPath::kInt4W4A8, Isa::kAvx512, kEmulated,
      int4_w4a8_4x4_avx512_emulated},
