@@ -135,7 +135,7 @@ void StreamTile(const GemmArgs& args, int64_t first_column, int64_t n_end, int64
   // 512 bytes ahead in the tile's own rows (16 threads, m = 1 to 4: 1.2x to 1.6x).
   const NextRowsPrefetch<kColumns> next_rows(b, first_column, n_end);
   for (int64_t g = 0; g < full_groups; ++g) {
-    next_rows.At(k0 / 2 + g * (kGroup / 2));
+    next_rows.At(k0 / 2 + g * (kGroup / 2), kGroup / 2);
     for (int col = 0; col < kColumns; ++col) {
       StreamGroup<kKind, kRows>(codes[col] + g * (kGroup / 2), scales[col] + g * (kGroup / 16),
                                 stream_scratch.a[0] + g * kGroup, acc[col]);

@@ -59,7 +59,7 @@ void LutTile(const GemmArgs& args, int64_t row0, int64_t col0, int64_t n_end) {
   const NextRowsPrefetch<kCols> next_rows(b, col0, n_end);
   const int64_t full_chunks = b.k / Lut::kChunk;
   for (int64_t c = 0; c < full_chunks; ++c) {
-    next_rows.At(c * kChunkBytes);
+    next_rows.At(c * kChunkBytes, kChunkBytes);
     for (int i = 0; i < kRows; ++i) {
       in.a_codes[i] = args.a_fp4.codes + (row0 + i) * row_bytes + c * kChunkBytes;
       in.a_scales[i] = args.a_fp4.scales + (row0 + i) * blocks + c * kChunkBlocks;

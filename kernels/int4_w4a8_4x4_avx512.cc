@@ -217,7 +217,7 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t n_end
       w[c].codes = b.codes + (n0 + c) * (b.k / 2) + kk / 2;
       w[c].scales = b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes;
     }
-    next_rows.At((k0 + step * kStepK) / 2);
+    next_rows.At((k0 + step * kStepK) / 2, kStepK / 2);
     for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
     MultiplyStep<kRows, kCols>(w, a, step_scale_bytes, b.scale_kind, lane_groups, acc);
   }

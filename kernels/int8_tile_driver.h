@@ -92,7 +92,7 @@ void MultiplyInt8Tile(const K& kernel, const WeightsView& b, const typename K::C
     }
   };
   for (int64_t chunk = 0; chunk < full_chunks; ++chunk) {
-    next_rows.At(chunk * kChunkBytes);
+    next_rows.At(chunk * kChunkBytes, kChunkBytes);
     for (int col = 0; col < kColumns; ++col) {
       multiply_chunk(chunk, col, columns.codes[col] + chunk * kChunkBytes,
                      columns.scales[col] + kernel.ScaleOffset(chunk));

@@ -41,10 +41,9 @@ struct WeightColumns {
 };
 
 // The codes of the weight rows of the column tile after [first_column, first_column +
-// kColumns), up to n_end, prefetched into L2 one line per row per At(offset) call as the
-// current tile walks its rows: with short rows (k = 2048 is 16 lines) the hardware prefetcher
-// has no time to ramp up before a row ends, and the decode kernels fall well below DRAM
-// bandwidth on [7168, 2048].
+// kColumns), up to n_end, prefetched into L2 line by line as the current tile walks its rows:
+// with short rows (k = 2048 is 16 lines) the hardware prefetcher has no time to ramp up before
+// a row ends, and the decode kernels fall well below DRAM bandwidth on [7168, 2048].
 template <int kColumns>
 class NextRowsPrefetch {
  public:
@@ -56,10 +55,13 @@ class NextRowsPrefetch {
     first_ = rows_ > 0 ? b.codes + next * row_bytes_ : nullptr;
   }
 
-  // Byte `offset` of each next row.
-  void At(int64_t offset) const {
+  // Bytes [offset, offset + bytes) of each next row: the span the current tile's step reads
+  // of its own rows, every 64-byte line of it.
+  void At(int64_t offset, int64_t bytes) const {
     for (int row = 0; row < rows_; ++row) {
-      __builtin_prefetch(first_ + row * row_bytes_ + offset, 0, 1);
+      for (int64_t line = 0; line < bytes; line += 64) {
+        __builtin_prefetch(first_ + row * row_bytes_ + offset + line, 0, 1);
+      }
     }
   }
 
