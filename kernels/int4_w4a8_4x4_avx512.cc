@@ -117,35 +117,51 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
   }
 }
 
-// Where one weight row's step lies: 256 code bytes and its scales.
+// Where one weight row's step lies: its code bytes (256 but in a last, partial step) and scales.
 struct WeightStep {
   const uint8_t* codes;
   const uint8_t* scales;
 };
 
-// Exactly `bytes` (2, 4, 8, 16, 32 or 64) bytes of scales: none past the end of the scale array.
+// Exactly `bytes` (at most 64) bytes of scales, zero above: none past the end of the array.
 __m512i LoadScaleBytes(const uint8_t* scales, int bytes) {
+  // Inserted into zeros: a cast from a narrower vector leaves the upper lanes undefined.
+  const __m512i zero = _mm512_setzero_si512();
   switch (bytes) {
     case 64:
       return _mm512_loadu_si512(scales);
     case 32:
-      return _mm512_castsi256_si512(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
+      return _mm512_inserti64x4(zero, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)),
+                                0);
     case 16:
-      return _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+      return _mm512_inserti32x4(zero, _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)),
+                                0);
     case 8:
-      return _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)));
-    case 4: {
-      int32_t word;
-      std::memcpy(&word, scales, sizeof word);
-      return _mm512_castsi128_si512(_mm_cvtsi32_si128(word));
+      return _mm512_inserti32x4(zero, _mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)),
+                                0);
+    case 4:
+    case 2: {
+      uint32_t word = 0;
+      std::memcpy(&word, scales, bytes);
+      return _mm512_inserti32x4(zero, _mm_cvtsi32_si128(static_cast<int>(word)), 0);
     }
     default: {
-      uint16_t half;
-      std::memcpy(&half, scales, sizeof half);
-      return _mm512_castsi128_si512(_mm_cvtsi32_si128(half));
+      // The odd count of a last, partial step.
+      alignas(64) uint8_t padded[64] = {};
+      std::memcpy(padded, scales, bytes);
+      return _mm512_load_si512(padded);
     }
   }
+}
+
+// Code vector p (64 bytes) of a step of `bytes` code bytes: loaded where whole, zero-padded
+// where partial, zero past the end (a last, partial step reads nothing past its row).
+[[gnu::always_inline]] inline __m512i LoadCodes(const uint8_t* codes, int p, int bytes) {
+  const int left = bytes - 64 * p;
+  if (left >= 64) return _mm512_loadu_si512(codes + 64 * p);
+  alignas(64) uint8_t padded[64] = {};
+  if (left > 0) std::memcpy(padded, codes + 64 * p, left);
+  return _mm512_load_si512(padded);
 }
 
 // The weight scales of one step spread over the 16 lanes (lane L -> its run's group).
@@ -165,14 +181,14 @@ __m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane
 template <int kRows, int kCols>
 [[gnu::always_inline]] inline void MultiplyStep(const WeightStep (&w)[kCols],
                                                 const ActivationStep* const (&a)[kRows],
-                                                int scale_bytes, ScaleKind kind,
+                                                int code_bytes, int scale_bytes, ScaleKind kind,
                                                 __m512i lane_groups,
                                                 __m512 (&acc)[kCols][kRows]) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi8(0x08);
   for (int c = 0; c < kCols; ++c) {
     __m512i codes[4];
-    for (int p = 0; p < 4; ++p) codes[p] = _mm512_loadu_si512(w[c].codes + 64 * p);
+    for (int p = 0; p < 4; ++p) codes[p] = LoadCodes(w[c].codes, p, code_bytes);
     TransposeLanes(codes);
     __m512i operand[kOperands];
     for (int j = 0; j < 4; ++j) {
@@ -219,22 +235,21 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t n_end
     }
     next_rows.At((k0 + step * kStepK) / 2, kStepK / 2);
     for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
-    MultiplyStep<kRows, kCols>(w, a, step_scale_bytes, b.scale_kind, lane_groups, acc);
+    MultiplyStep<kRows, kCols>(w, a, kStepK / 2, step_scale_bytes, b.scale_kind, lane_groups,
+                               acc);
   }
   if (full_steps * kStepK < kc) {
-    // A last step of fewer than 512 k (then G < 512: it holds whole groups).
+    // A last step of fewer than 512 k (then G < 512: it holds whole groups), read in place.
     const int64_t kk = k0 + full_steps * kStepK;
-    const int64_t rest = kc - full_steps * kStepK;
-    PaddedChunk<kStepK / 2, 64> padded[kCols];
+    const int rest = static_cast<int>(kc - full_steps * kStepK);
     WeightStep w[kCols];
     for (int c = 0; c < kCols; ++c) {
-      padded[c].Copy(b.codes + (n0 + c) * (b.k / 2) + kk / 2, rest / 2,
-                     b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes,
-                     rest / b.block * scale_bytes);
-      w[c] = {padded[c].codes, padded[c].scales};
+      w[c] = {b.codes + (n0 + c) * (b.k / 2) + kk / 2,
+              b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes};
     }
     for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][full_steps];
-    MultiplyStep<kRows, kCols>(w, a, step_scale_bytes, b.scale_kind, lane_groups, acc);
+    MultiplyStep<kRows, kCols>(w, a, rest / 2, static_cast<int>(rest / b.block) * scale_bytes,
+                               b.scale_kind, lane_groups, acc);
   }
   for (int c = 0; c < kCols; ++c) {
     for (int r = 0; r < kRows; ++r) {
