@@ -53,11 +53,14 @@ thread_local ActivationStep activation_steps[kMaxRows][kStepsPerBlock];
   v[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-// Lane 4q + p covers run 4p + q of the step: its k offset.
+// The run of a step that lane 4q + p covers after TransposeLanes: run 4p + q.
+constexpr int RunOfLane(int lane) { return 4 * (lane % 4) + lane / 4; }
+
+// Lane L: the k offset of its run in the step.
 __m512i LaneRunK() {
-  return _mm512_set_epi32(15 * kRunK, 11 * kRunK, 7 * kRunK, 3 * kRunK, 14 * kRunK, 10 * kRunK,
-                          6 * kRunK, 2 * kRunK, 13 * kRunK, 9 * kRunK, 5 * kRunK, 1 * kRunK,
-                          12 * kRunK, 8 * kRunK, 4 * kRunK, 0);
+  alignas(64) int32_t k[16];
+  for (int lane = 0; lane < 16; ++lane) k[lane] = kRunK * RunOfLane(lane);
+  return _mm512_load_si512(k);
 }
 
 // Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into steps; k past kc reads as zero.
@@ -277,11 +280,10 @@ void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_be
     return;
   }
   const int64_t group = args.b.block;
-  // Lane 4q + p covers run 4p + q of a step: its group among the step's.
+  // Lane L: the group of its run among the step's.
   alignas(64) int32_t lane_group_index[16];
   for (int lane = 0; lane < 16; ++lane) {
-    const int run = 4 * (lane % 4) + lane / 4;
-    lane_group_index[lane] = static_cast<int32_t>(kRunK * run / group);
+    lane_group_index[lane] = static_cast<int32_t>(kRunK * RunOfLane(lane) / group);
   }
   const __m512i lane_groups = _mm512_load_si512(lane_group_index);
   for (int64_t k0 = 0; k0 < args.b.k; k0 += kKBlock) {
