@@ -14,6 +14,6 @@ for measure in gemm moe; do
 done
 if grep -q skipped <<<"$out"; then echo "a path was skipped"; exit 1; fi
 rows=$(($(wc -l <"$out_dir/quick.csv") - 1))
-[ "$rows" -eq 20 ] || { echo "quick.csv has $rows rows, want 20"; exit 1; }
+[ "$rows" -eq 22 ] || { echo "quick.csv has $rows rows, want 22"; exit 1; }
 grep -q "^## GEMM" "$out_dir/quick.md" || { echo "no GEMM table in the report"; exit 1; }
 grep -q "^## MoE layer" "$out_dir/quick.md" || { echo "no MoE table in the report"; exit 1; }

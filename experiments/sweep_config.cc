@@ -198,8 +198,7 @@ void ResolveFormats(const Sweep& sweep, Checker& check, SweepConfig& config) {
       }
     }
     if (f.path_size() == 0) {
-      for (kernels::GemmPath path : {kernels::GemmPath::kFp4W4A4Lut, kernels::GemmPath::kFp4W4A8,
-                                     kernels::GemmPath::kFp4W4A16, kernels::GemmPath::kInt4W4A8}) {
+      for (kernels::GemmPath path : kernels::AllPaths()) {
         if (kernels::PathTakesFormat(path, *format)) choice.paths.push_back(path);
       }
     }

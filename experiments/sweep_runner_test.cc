@@ -27,12 +27,13 @@ RunOptions Quiet() {
 TEST(SweepRunnerTest, EnumeratesTheCrossProductInIndexOrder) {
   const SweepConfig config = Tiny(false);
   const std::vector<Case> cases = EnumerateCases(config);
-  // (gemm + moe) x 2 distributions x (nvfp4 w4a8, nvfp4 auto, int4_k2) x 2 qlens.
-  ASSERT_EQ(cases.size(), 24u);
+  // (gemm + moe) x 2 distributions x (nvfp4 w4a8, nvfp4 auto, int4_k2's int4_w4a8 and
+  // int4_w4a16) x 2 qlens.
+  ASSERT_EQ(cases.size(), 32u);
   for (size_t i = 0; i < cases.size(); ++i) EXPECT_EQ(cases[i].index, static_cast<int64_t>(i));
   EXPECT_EQ(cases[0].qlen, 1);
   EXPECT_EQ(cases[1].qlen, 5);
-  EXPECT_EQ(cases[23].measure, Measure::kMoe);
+  EXPECT_EQ(cases[31].measure, Measure::kMoe);
 }
 
 TEST(SweepRunnerTest, TinySweepGivesSaneRows) {
@@ -42,12 +43,12 @@ TEST(SweepRunnerTest, TinySweepGivesSaneRows) {
   options.on_row = [&](const ResultRow& row) { seen.push_back(CsvLine(row)); };
   absl::StatusOr<RunResult> result = RunSweep(config, options);
   ASSERT_TRUE(result.ok()) << result.status();
-  ASSERT_EQ(result->rows.size(), 24u);
-  EXPECT_EQ(seen.size(), 24u);
+  ASSERT_EQ(result->rows.size(), 32u);
+  EXPECT_EQ(seen.size(), 32u);
   for (const ResultRow& r : result->rows) {
     SCOPED_TRACE(CsvLine(r));
     EXPECT_EQ(r.note, "");
-    EXPECT_EQ(r.case_count, 24);
+    EXPECT_EQ(r.case_count, 32);
     EXPECT_FALSE(r.kernel.empty());
     EXPECT_GE(r.rel_err, 0);
     EXPECT_LT(r.rel_err, 0.5);
@@ -70,6 +71,8 @@ TEST(SweepRunnerTest, TinySweepGivesSaneRows) {
   EXPECT_EQ(result->rows[1].path, "w4a8");
   EXPECT_EQ(result->rows[4].format, "int4_k2");
   EXPECT_EQ(result->rows[4].path, "int4_w4a8");
+  EXPECT_EQ(result->rows[6].format, "int4_k2");
+  EXPECT_EQ(result->rows[6].path, "int4_w4a16");
 }
 
 TEST(SweepRunnerTest, ShardsMergedEqualOneRun) {
@@ -83,7 +86,7 @@ TEST(SweepRunnerTest, ShardsMergedEqualOneRun) {
     options.shard_count = 3;
     absl::StatusOr<RunResult> part = RunSweep(config, options);
     ASSERT_TRUE(part.ok()) << part.status();
-    EXPECT_EQ(part->shard_cases, 8);
+    EXPECT_EQ(part->shard_cases, shard < 2 ? 11 : 10);  // 32 cases
     for (const ResultRow& row : part->rows) EXPECT_EQ(row.case_index % 3, shard);
     shards.push_back(part->rows);
   }

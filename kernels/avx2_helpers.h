@@ -40,6 +40,15 @@ struct Avx2Accumulator {
   static float Sum(__m256 v) { return SumLanes(v); }
 };
 
+// Floats rounded to nearest even BF16, as FloatToBf16 rounds (the values are finite).
+[[maybe_unused]] __m256 RoundToBf16Floats(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7FFF)));
+  return _mm256_castsi256_ps(
+      _mm256_and_si256(rounded, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+
 // The 8 bytes at p widened to int32 lanes.
 [[maybe_unused]] __m256i WidenBytes(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));

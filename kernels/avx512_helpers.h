@@ -138,13 +138,22 @@ __m512 LoadBlockScales(const uint8_t* scales) {
 [[maybe_unused]] __m512bh AsBf16(__m512i v) { return reinterpret_cast<__m512bh>(v); }
 #endif
 
+// The value of each 4-bit code as a float, lane = code: E2M1, and INT4 two's complement.
+[[maybe_unused]] __m512 E2m1Values() {
+  return _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f,
+                        -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+}
+[[maybe_unused]] __m512 Int4Values() {
+  return _mm512_setr_ps(0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f, -8.0f, -7.0f, -6.0f,
+                        -5.0f, -4.0f, -3.0f, -2.0f, -1.0f);
+}
+
 // 32 weights (16 code bytes of blocks A and B) decoded with their scales to BF16, code byte i
-// in dword lane i (low nibble in the low word): one vdpbf16ps / VNNI pair per lane.
-[[maybe_unused]] __m512i DecodePair(const uint8_t* codes, __m512 first_scale,
+// in dword lane i (low nibble in the low word): one vdpbf16ps / VNNI pair per lane. The table
+// (`values` x scale) is rounded to BF16 once, so each weight is its code's value x scale
+// rounded to nearest even.
+[[maybe_unused]] __m512i DecodePair(const uint8_t* codes, __m512 values, __m512 first_scale,
                                     __m512 second_scale) {
-  const __m512 e2m1_values = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
-                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f,
-                                            -6.0f);
   // Code byte i to bytes 0 and 2 of dword i; the high word then shifts right by 4.
   const __m512i spread_codes = _mm512_set_epi32(
       0x000F000F, 0x000E000E, 0x000D000D, 0x000C000C, 0x000B000B, 0x000A000A, 0x00090009,
@@ -156,8 +165,8 @@ __m512 LoadBlockScales(const uint8_t* scales) {
   const __m512i second_block = _mm512_set_epi32(
       0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010, 0x00100010,
       0x00100010, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i table = FloatsToBf16(_mm512_mul_ps(e2m1_values, second_scale),
-                                     _mm512_mul_ps(e2m1_values, first_scale));
+  const __m512i table = FloatsToBf16(_mm512_mul_ps(values, second_scale),
+                                     _mm512_mul_ps(values, first_scale));
   const __m512i packed =
       _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
   const __m512i nibbles = _mm512_srlv_epi16(
@@ -175,7 +184,7 @@ void DecodeSpan(const uint8_t* codes, const uint8_t* scales, int pairs, uint16_t
   for (int pair = 0; pair < pairs; ++pair) {
     _mm512_store_si512(
         out + 32 * pair,
-        DecodePair(codes + 16 * pair,
+        DecodePair(codes + 16 * pair, E2m1Values(),
                    _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair), block_scales),
                    _mm512_permutexvar_ps(_mm512_set1_epi32(2 * pair + 1), block_scales)));
   }

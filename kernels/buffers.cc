@@ -170,6 +170,7 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
     case GemmPath::kFp4W4A4Lut:
       return {max_m * k / 2, max_m * (k / kE2M1Block), max_m * int64_t{sizeof(float)}, floats};
     case GemmPath::kFp4W4A16:
+    case GemmPath::kInt4W4A16:
       return {max_m * k * int64_t{sizeof(Bf16)}, 0, 0, 0};
   }
   return {};
@@ -235,7 +236,8 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
       std::fill(tensor_scales + rows.begin, tensor_scales + rows.end(), *scale_2);
       return absl::OkStatus();
     }
-    case GemmPath::kFp4W4A16: {
+    case GemmPath::kFp4W4A16:
+    case GemmPath::kInt4W4A16: {
       auto* values = reinterpret_cast<Bf16*>(values_.data()) + row0 * k_;
       for (int64_t r = 0; r < rows.count; ++r) {
         for (int64_t c = 0; c < k_; ++c) values[r * k_ + c] = FloatToBf16(x(r, c));
@@ -253,7 +255,7 @@ absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t 
         "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0,
         max_m_));
   }
-  if (path_ == GemmPath::kFp4W4A16) {
+  if (path_ == GemmPath::kFp4W4A16 || path_ == GemmPath::kInt4W4A16) {
     std::memcpy(values_.data() + row0 * k_ * sizeof(Bf16), x, m * k_ * sizeof(Bf16));
     for (int64_t i = 0; i < m * k_; ++i) {
       const float v = Bf16ToFloat(x[i]);
@@ -296,6 +298,7 @@ absl::Status BufferA::FillArgs(RowRange rows, GemmArgs& args) const {
       return absl::OkStatus();
     }
     case GemmPath::kFp4W4A16:
+    case GemmPath::kInt4W4A16:
       args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data()) + r * k_;
       return absl::OkStatus();
   }
@@ -331,7 +334,8 @@ RowMatrixXf BufferA::Dequantize(int64_t m) const {
       }
       return out;
     }
-    case GemmPath::kFp4W4A16: {
+    case GemmPath::kFp4W4A16:
+    case GemmPath::kInt4W4A16: {
       const auto* values = reinterpret_cast<const Bf16*>(values_.data());
       for (int64_t i = 0; i < m * k_; ++i) out.data()[i] = Bf16ToFloat(values[i]);
       return out;

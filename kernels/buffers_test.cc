@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/microkernel_table.h"
 #include "quant/bf16.h"
 #include "quant/random_matrix.h"
 #include "quant/test_matchers.h"
@@ -62,8 +63,7 @@ TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryPath, BufferARangeTest,
-                         ::testing::Values(GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8,
-                                           GemmPath::kFp4W4A16, GemmPath::kInt4W4A8));
+                         ::testing::ValuesIn(AllPaths().begin(), AllPaths().end()));
 
 TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
   absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A8, 8, kK, kGroup);

@@ -14,11 +14,9 @@
 // exact in float. The activations are converted and permuted to match once per call, shared
 // by all columns.
 //
-// Decoded (every other case): each tile of 4 columns decodes with its scales to BF16 (vpermw
-// from a per-block-pair table, rounded to nearest even as the reference) one k chunk at a
-// time into L1, and every 4 x 4 tile of a block of up to 64 rows reuses it; code byte i sits
-// in dword lane i, low nibble in the low word, as vdpbf16ps pairs activation elements 2i and
-// 2i + 1, so activations are read as they are.
+// Decoded (every other case): kernels/w4a16_avx512_driver.h, each 32 weights by a vpermw from a
+// per-block-pair table of BF16 values (E2M1 x block scale, rounded to nearest even as the
+// reference).
 #include <cstring>
 
 #include "kernels/avx512_helpers.h"
@@ -27,12 +25,10 @@
 #include "kernels/simd.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/tile_loops.h"
+#include "kernels/w4a16_avx512_driver.h"
 
 namespace fp4moe::kernels {
 namespace {
-
-constexpr int kRowTile = 4;
-constexpr int kColumnTile = 4;
 
 // Index vectors and tables of the streaming way.
 struct StreamConstants {
@@ -96,9 +92,7 @@ template <ScaleKind kKind, int kRows>
       0x8888888888888888ull, _mm512_load_si512(kStream.scale_bytes),
       _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales))));
   const __m512 block_scales = DecodeTopByteScales<kKind>(scale_top);
-  const __m512 e2m1_values = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f,
-                                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f,
-                                            -6.0f);
+  const __m512 e2m1_values = E2m1Values();
   const __m512i codes_vector = _mm512_loadu_si512(codes);
   __m512 weights[8];
   for (int v = 0; v < 8; ++v) {
@@ -183,120 +177,34 @@ void Stream(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Decoded.
+// Decoded (kernels/w4a16_avx512_driver.h).
 
-// Rows sharing one decode of a column tile.
-constexpr int64_t kRowBlock = 64;
-// k elements decoded per column at a time (a multiple of 256): 4 KB for the tile, in L1.
-constexpr int64_t kDecodeChunk = 512;
-
-struct DecodeScratch {
-  alignas(64) uint16_t weights[kColumnTile][kDecodeChunk];
-  // The row block's accumulators across k chunks.
-  alignas(64) float acc[kRowBlock][kColumnTile][16];
+template <ScaleKind kKind>
+struct E2m1 {
+  // Decodes `length` weights (a multiple of 16) of `column` from k0 into `target`, zero-padded
+  // to a multiple of 32.
+  static void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t length,
+                            uint16_t* target) {
+    constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+    constexpr int kSpan = 256;  // 128 code bytes, 16 blocks: one vector of scales
+    const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
+    const uint8_t* scales = b.scales + (column * (b.k / 16) + k0 / 16) * kScaleBytes;
+    int64_t off = 0;
+    for (; off + kSpan <= length; off += kSpan) {
+      DecodeSpan<kKind>(codes + off / 2, scales + off / 16 * kScaleBytes, kSpan / 32,
+                        target + off);
+    }
+    if (off < length) {
+      // The end of k.
+      const int64_t tail = length - off;
+      const PaddedChunk<kSpan / 2, kSpan / 16 * 4> padded(codes + off / 2, tail / 2,
+                                                          scales + off / 16 * kScaleBytes,
+                                                          tail / 16 * kScaleBytes);
+      DecodeSpan<kKind>(padded.codes, padded.scales, static_cast<int>((tail + 31) / 32),
+                        target + off);
+    }
+  }
 };
-thread_local DecodeScratch decode_scratch;
-
-// Decodes `length` weights (a multiple of 16) of `column` from k0 into `target`, zero-padded
-// to a multiple of 32.
-template <ScaleKind kKind>
-void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t length,
-                   uint16_t* target) {
-  constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
-  constexpr int kSpan = 256;  // 128 code bytes, 16 blocks: one vector of scales
-  const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
-  const uint8_t* scales = b.scales + (column * (b.k / 16) + k0 / 16) * kScaleBytes;
-  int64_t off = 0;
-  for (; off + kSpan <= length; off += kSpan) {
-    DecodeSpan<kKind>(codes + off / 2, scales + off / 16 * kScaleBytes, kSpan / 32,
-                      target + off);
-  }
-  if (off < length) {
-    // The end of k.
-    const int64_t tail = length - off;
-    const PaddedChunk<kSpan / 2, kSpan / 16 * 4> padded(codes + off / 2, tail / 2,
-                                                        scales + off / 16 * kScaleBytes,
-                                                        tail / 16 * kScaleBytes);
-    DecodeSpan<kKind>(padded.codes, padded.scales, static_cast<int>((tail + 31) / 32),
-                      target + off);
-  }
-}
-
-// acc[r][col] (+)= kRows rows of A (from `a`, row stride lda) times the decoded chunk's
-// kColumns columns, over `length` elements.
-template <int kRows, int kColumns>
-void MultiplyDecoded(const uint16_t* a, int64_t lda, int64_t length, float (*acc)[kColumnTile][16],
-                     bool first_chunk) {
-  __m512 sum[kRows][kColumns];
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) {
-      sum[r][col] = first_chunk ? _mm512_setzero_ps() : _mm512_load_ps(acc[r][col]);
-    }
-  }
-  const auto step = [&](int64_t l, auto load_activations) {
-    __m512bh weights[kColumns];
-    for (int col = 0; col < kColumns; ++col) {
-      weights[col] = AsBf16(_mm512_load_si512(decode_scratch.weights[col] + l));
-    }
-    for (int r = 0; r < kRows; ++r) {
-      const __m512bh activations = AsBf16(load_activations(a + r * lda + l));
-      for (int col = 0; col < kColumns; ++col) {
-        sum[r][col] = _mm512_dpbf16_ps(sum[r][col], activations, weights[col]);
-      }
-    }
-  };
-  int64_t l = 0;
-  for (; l + 32 <= length; l += 32) {
-    step(l, [](const uint16_t* p) { return _mm512_loadu_si512(p); });
-  }
-  if (l < length) {
-    // 16 elements left at the end of k: only those activations exist.
-    step(l, [](const uint16_t* p) {
-      return _mm512_inserti64x4(_mm512_setzero_si512(),
-                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), 0);
-    });
-  }
-  for (int r = 0; r < kRows; ++r) {
-    for (int col = 0; col < kColumns; ++col) _mm512_store_ps(acc[r][col], sum[r][col]);
-  }
-}
-
-template <int kColumns>
-void MultiplyDecodedRows(const uint16_t* a, int64_t lda, int64_t rows, int64_t length,
-                         bool first_chunk) {
-  ForEachRowTile<kRowTile>(rows, [&](auto tile_rows, int64_t r) {
-    MultiplyDecoded<decltype(tile_rows)::value, kColumns>(a + r * lda, lda, length,
-                                                          decode_scratch.acc + r, first_chunk);
-  });
-}
-
-template <ScaleKind kKind, int kColumns>
-void DecodedColumns(const GemmArgs& args, int64_t first_row, int64_t rows, int64_t first_column) {
-  const int64_t k = args.b.k;
-  const uint16_t* a = args.a_bf16.values + first_row * k;
-  for (int64_t k0 = 0; k0 < k; k0 += kDecodeChunk) {
-    const int64_t length = k - k0 < kDecodeChunk ? k - k0 : kDecodeChunk;
-    for (int col = 0; col < kColumns; ++col) {
-      DecodeWeights<kKind>(args.b, first_column + col, k0, length, decode_scratch.weights[col]);
-    }
-    MultiplyDecodedRows<kColumns>(a + k0, k, rows, length, k0 == 0);
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* c = args.c + (first_row + r) * args.ldc + first_column;
-    for (int col = 0; col < kColumns; ++col) {
-      c[col] = HorizontalSum(_mm512_load_ps(decode_scratch.acc[r][col])) * args.b.tensor_scale;
-    }
-  }
-}
-
-template <ScaleKind kKind>
-void Decoded(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  ForEachRowBlock(args.m, kRowBlock, [&](int64_t first_row, int64_t rows) {
-    ForEachColumnTile<kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
-      DecodedColumns<kKind, decltype(columns)::value>(args, first_row, rows, j);
-    });
-  });
-}
 
 template <ScaleKind kKind>
 void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
@@ -313,7 +221,7 @@ void Multiply(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         return Stream<kKind, kStreamRows>(args, n_begin, n_end);
     }
   }
-  Decoded<kKind>(args, n_begin, n_end);
+  MultiplyDecodedW4a16<E2m1<kKind>>(args, n_begin, n_end);
 }
 
 }  // namespace

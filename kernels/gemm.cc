@@ -9,7 +9,11 @@ namespace fp4moe::kernels {
 
 bool PathTakesFormat(GemmPath path, WeightFormat format) {
   const bool int4 = format == WeightFormat::kInt4K2;
-  return (path == GemmPath::kInt4W4A8) == int4;
+  return (path == GemmPath::kInt4W4A8 || path == GemmPath::kInt4W4A16) == int4;
+}
+
+bool TakesBf16Activations(GemmPath path) {
+  return path == GemmPath::kFp4W4A16 || path == GemmPath::kInt4W4A16;
 }
 
 std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth) {
@@ -40,7 +44,7 @@ absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k
         c.n()));
   }
   if (group_size != b.block() ||
-      (kernel.path != GemmPath::kFp4W4A4Lut && kernel.path != GemmPath::kFp4W4A16 &&
+      (kernel.path != GemmPath::kFp4W4A4Lut && !TakesBf16Activations(kernel.path) &&
        a.group() != b.block())) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "gemm %s: group size %d, activations grouped by %d, weights by %d: all must agree",

@@ -35,6 +35,9 @@ std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth);
 // The path's weights family: E2M1 codes, or INT4.
 bool PathTakesFormat(GemmPath path, WeightFormat format);
 
+// Whether the path multiplies BF16 activations (W4A16 of either weights family).
+bool TakesBf16Activations(GemmPath path);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_GEMM_H_

@@ -45,8 +45,8 @@ ABSL_FLAG(std::vector<std::string>, shapes,
 ABSL_FLAG(std::vector<std::string>, ms, std::vector<std::string>({"1", "4", "32", "128", "1024"}),
           "activation rows");
 ABSL_FLAG(std::vector<std::string>, paths,
-          std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8"}),
-          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_w4a8)");
+          std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8", "int4_w4a16"}),
+          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 
@@ -88,7 +88,7 @@ const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int6
 
 void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
              double bandwidth, const PeakRates& peaks) {
-  const bool int4 = c.path == GemmPath::kInt4W4A8;
+  const bool int4 = PathTakesFormat(c.path, WeightFormat::kInt4K2);
   const std::vector<BufferB>* streamed =
       StreamedWeights(int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, c.n, c.k);
   absl::StatusOr<BufferA> a =

@@ -77,7 +77,7 @@ TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
   constexpr int64_t kN = 100, kK = 256, kGroup = 32, kBefore = 3, kAfter = 5;
   for (const Microkernel& kernel : AllMicrokernels()) {
     if (!CanRun(kernel, DetectedCpuFeatures())) continue;
-    const bool int4 = kernel.path == GemmPath::kInt4W4A8;
+    const bool int4 = PathTakesFormat(kernel.path, WeightFormat::kInt4K2);
     absl::StatusOr<BufferB> b = BufferB::Quantize(
         "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f),
         int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, kGroup);

@@ -23,6 +23,7 @@ enum class GemmPath : uint8_t {
   kFp4W4A8,     // E2M1 weights decoded to int8 (2 x value) x int8 activations
   kFp4W4A16,    // E2M1 weights decoded with their scales to BF16 x BF16 activations
   kInt4W4A8,    // INT4 K2 weights x int8 activations
+  kInt4W4A16,   // INT4 K2 weights decoded with their group scales to BF16 x BF16 activations
 };
 
 // How a weight block's scale is stored.

@@ -25,6 +25,7 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a8_scalar", GemmPath::kFp4W4A8, Isa::kScalar, kNative, fp4_w4a8_scalar},
     {"fp4_w4a16_scalar", GemmPath::kFp4W4A16, Isa::kScalar, kNative, fp4_w4a16_scalar},
     {"int4_w4a8_scalar", GemmPath::kInt4W4A8, Isa::kScalar, kNative, int4_w4a8_scalar},
+    {"int4_w4a16_scalar", GemmPath::kInt4W4A16, Isa::kScalar, kNative, int4_w4a16_scalar},
     // --- fp4_w4a4_lut kernels ---
     {"fp4_w4a4_lut_4x4_avx512", GemmPath::kFp4W4A4Lut, Isa::kAvx512, kNative,
      fp4_w4a4_lut_4x4_avx512},
@@ -54,6 +55,16 @@ const Microkernel kMicrokernels[] = {
     {"int4_w4a8_4x4_avx512_emulated", GemmPath::kInt4W4A8, Isa::kAvx512, kEmulated,
      int4_w4a8_4x4_avx512_emulated},
     {"int4_w4a8_4x2_avx2", GemmPath::kInt4W4A8, Isa::kAvx2, kNative, int4_w4a8_4x2_avx2},
+    // --- int4_w4a16 kernels (the W4A16 drivers with an INT4 decoder) ---
+    {"int4_w4a16_32x32_amx", GemmPath::kInt4W4A16, Isa::kAmx, kNative, int4_w4a16_32x32_amx,
+     kW4a16AmxMinRows},
+    {"int4_w4a16_32x32_amx_emulated", GemmPath::kInt4W4A16, Isa::kAmx, kEmulated,
+     int4_w4a16_32x32_amx_emulated, kW4a16AmxMinRows},
+    {"int4_w4a16_4x4_avx512", GemmPath::kInt4W4A16, Isa::kAvx512, kNative,
+     int4_w4a16_4x4_avx512},
+    {"int4_w4a16_4x4_avx512_emulated", GemmPath::kInt4W4A16, Isa::kAvx512, kEmulated,
+     int4_w4a16_4x4_avx512_emulated},
+    {"int4_w4a16_4x2_avx2", GemmPath::kInt4W4A16, Isa::kAvx2, kNative, int4_w4a16_4x2_avx2},
 };
 
 constexpr std::array<std::pair<Isa, std::string_view>, 4> kIsaNames = {{
@@ -63,12 +74,19 @@ constexpr std::array<std::pair<Isa, std::string_view>, 4> kIsaNames = {{
     {Isa::kAmx, "amx"},
 }};
 
-constexpr std::array<std::pair<GemmPath, std::string_view>, 4> kPathNames = {{
+constexpr std::array<std::pair<GemmPath, std::string_view>, 5> kPathNames = {{
     {GemmPath::kFp4W4A4Lut, "w4a4"},
     {GemmPath::kFp4W4A8, "w4a8"},
     {GemmPath::kFp4W4A16, "w4a16"},
     {GemmPath::kInt4W4A8, "int4_w4a8"},
+    {GemmPath::kInt4W4A16, "int4_w4a16"},
 }};
+
+constexpr std::array<GemmPath, kPathNames.size()> kAllPaths = [] {
+  std::array<GemmPath, kPathNames.size()> paths{};
+  for (size_t i = 0; i < paths.size(); ++i) paths[i] = kPathNames[i].first;
+  return paths;
+}();
 
 template <typename Enum, size_t N>
 absl::StatusOr<Enum> ParseName(const std::array<std::pair<Enum, std::string_view>, N>& names,
@@ -115,6 +133,7 @@ bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu) {
 
 std::string_view IsaName(Isa isa) { return NameOf(kIsaNames, isa); }
 absl::StatusOr<Isa> ParseIsa(std::string_view name) { return ParseName(kIsaNames, "ISA", name); }
+absl::Span<const GemmPath> AllPaths() { return kAllPaths; }
 std::string_view PathName(GemmPath path) { return NameOf(kPathNames, path); }
 absl::StatusOr<GemmPath> ParsePath(std::string_view name) {
   return ParseName(kPathNames, "GEMM path", name);

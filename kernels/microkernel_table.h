@@ -22,6 +22,8 @@ bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu);
 
 std::string_view IsaName(Isa isa);
 absl::StatusOr<Isa> ParseIsa(std::string_view name);
+// Every GEMM path, in the order of GemmPath.
+absl::Span<const GemmPath> AllPaths();
 std::string_view PathName(GemmPath path);
 absl::StatusOr<GemmPath> ParsePath(std::string_view name);
 

@@ -27,8 +27,7 @@ TEST(MicrokernelTableTest, NamesAreUniqueAndEveryPathHasAScalarKernel) {
     EXPECT_TRUE(names.insert(kernel.name).second) << kernel.name;
     EXPECT_GE(kernel.min_m, 1) << kernel.name;
   }
-  for (GemmPath path : {GemmPath::kFp4W4A4Lut, GemmPath::kFp4W4A8, GemmPath::kFp4W4A16,
-                        GemmPath::kInt4W4A8}) {
+  for (GemmPath path : AllPaths()) {
     absl::StatusOr<const Microkernel*> k = SelectMicrokernel(path, Isa::kScalar, Cpu(false, false, false));
     ASSERT_TRUE(k.ok()) << k.status();
     EXPECT_EQ((*k)->isa, Isa::kScalar);

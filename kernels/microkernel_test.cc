@@ -75,9 +75,10 @@ void ApplySpecial(Special special, int64_t block, RowMatrixXf& w, RowMatrixXf& x
 // The weights exactly as a kernel of `path` multiplies them.
 RowMatrixXf KernelWeights(const BufferB& b, GemmPath path) {
   RowMatrixXf w = b.Dequantize();
-  // W4A16 rounds each decoded weight (code x block scale) to BF16: a no-op for E4M3 and E8M0
-  // scales, a rounding for float32 scales (whose tensor scale is 1).
-  if (path == GemmPath::kFp4W4A16 && b.view().scale_kind == ScaleKind::kFloat32) {
+  // W4A16 rounds each decoded weight (code x block scale) to BF16: a no-op for E2M1 with E4M3
+  // and E8M0 scales, a rounding for float32 scales and INT4's BF16 ones (tensor scale 1).
+  if ((path == GemmPath::kFp4W4A16 && b.view().scale_kind == ScaleKind::kFloat32) ||
+      path == GemmPath::kInt4W4A16) {
     w = w.unaryExpr([](float v) { return RoundToBf16(v); });
   }
   return w;
@@ -115,6 +116,19 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format,
           << expected(i, j);
     }
   }
+  // Against the weights before the kernel's BF16 rounding: each weight moves by at most 2^-8
+  // of itself (round to nearest even to 8 significant bits: BF16's unit roundoff), which
+  // bounds the product by 2^-8 |A| |B|^T more.
+  const RowMatrixXf b_dequantized = b->Dequantize();
+  const RowMatrixXd unrounded = ReferenceGemm(a_ref, b_dequantized);
+  const RowMatrixXd rounded_bound =
+      AbsGemm(a_ref, b_dequantized) * ((c.k + 16) * std::ldexp(1.0, -24) + std::ldexp(1.0, -8));
+  for (int64_t i = 0; i < c.m; ++i) {
+    for (int64_t j = 0; j < c.n; ++j) {
+      ASSERT_LE(std::fabs(got(i, j) - unrounded(i, j)), rounded_bound(i, j) + 1e-30)
+          << kernel.name << " C[" << i << ", " << j << "] against unrounded weights";
+    }
+  }
   // Reported, not asserted: the error the formats add against unquantized float.
   const RowMatrixXd exact = ReferenceGemm(x, w);
   std::cout << absl::StrFormat("%-34s %-60s rel. error vs float %.4f\n", kernel.name, where,
@@ -129,9 +143,10 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
     GTEST_SKIP() << kernel.name << " needs " << IsaName(kernel.isa) << "; this CPU has "
                  << DetectedCpuFeatures().ToString();
   }
-  if (kernel.path == GemmPath::kInt4W4A8) {
+  if (PathTakesFormat(kernel.path, WeightFormat::kInt4K2)) {
     // 32 and 128 as checkpoints use them, 256 spans two AVX2 steps; 8, 16, 48 and 384 are
-    // groups the SIMD kernels leave to the scalar one.
+    // groups some SIMD kernels leave to the scalar one (W4A16: 8), and 48 and 384 do not divide
+    // the AMX kernels' 512-k blocks.
     for (int64_t group : {32, 128, 256, 8, 16, 48, 384}) {
       for (Case c : CasesFor(group)) {
         c.k = std::max<int64_t>(group, c.k / group * group);

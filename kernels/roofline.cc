@@ -7,11 +7,12 @@
 #include <cstring>
 
 #include "kernels/aligned_buffer.h"
+#include "kernels/gemm.h"
 
 namespace fp4moe::kernels {
 
 double PeakFor(const PeakRates& peaks, GemmPath path, Isa isa) {
-  const bool bf16 = path == GemmPath::kFp4W4A16;
+  const bool bf16 = TakesBf16Activations(path);
   switch (isa) {
     case Isa::kAmx:
       return bf16 ? peaks.amx_bf16 : peaks.amx_int8;

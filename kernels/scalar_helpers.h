@@ -8,6 +8,7 @@
 
 #include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
+#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -40,6 +41,30 @@ void Int8BlockGemm(const GemmArgs& args, int64_t n_begin, int64_t n_end, Decode 
                (DecodeBlockScale(b.scale_kind, b.scales, j * blocks + blk) * a_scales[blk]);
       }
       args.c[i * args.ldc + j] = acc * output_scale;
+    }
+  }
+}
+
+// C for 4-bit weights x BF16 activations: each weight, decode(code) x its block scale, rounded
+// to BF16 (what the BF16 tile and dot-product instructions take), products summed in float32;
+// the row's sum times tensor_scale.
+template <typename Decode>
+void Bf16WeightGemm(const GemmArgs& args, int64_t n_begin, int64_t n_end, Decode decode) {
+  const WeightsView& b = args.b;
+  const int64_t blocks = b.k / b.block;
+  for (int64_t i = 0; i < args.m; ++i) {
+    const uint16_t* a = args.a_bf16.values + i * b.k;
+    for (int64_t j = n_begin; j < n_end; ++j) {
+      const uint8_t* codes = b.codes + j * b.k / 2;
+      float acc = 0.0f;
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const float scale = DecodeBlockScale(b.scale_kind, b.scales, j * blocks + blk);
+        for (int64_t l = blk * b.block; l < (blk + 1) * b.block; ++l) {
+          const float w = RoundToBf16(decode(Nibble(codes, l)) * scale);
+          acc += w * Bf16ToFloat(a[l]);
+        }
+      }
+      args.c[i * args.ldc + j] = acc * b.tensor_scale;
     }
   }
 }

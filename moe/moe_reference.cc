@@ -6,7 +6,8 @@
 // exact int32 sums within a block only make it smaller). D per path:
 //   int8 per group:  scale = amax_group / 127, round to nearest: D = amax_group / 254
 //                    (times 1 + 4u for the float32 scale);
-//   BF16:            round to nearest even, 8 significant bits: D = 2^-9 |a|;
+//   BF16:            round to nearest even, 8 significant bits: D = 2^-8 |a| (the unit
+//                    roundoff of 8 bits, as 2^-24 is float32's);
 //   NVFP4 (W4A4):    block scale S <= amax_block / 6 (1 + 2^-4) + 2^-9 scale_2 (E4M3 keeps 3
 //                    mantissa bits, subnormal step and floor at 2^-9 of scale_2 =
 //                    amax_tensor / 2688); E2M1's widest gap is 2 S (between 4 S and 6 S) and
@@ -38,7 +39,7 @@ RowMatrixXd RoundingError(const RowMatrixXd& magnitude, const PathRounding& roun
     case PathRounding::Activations::kExact:
       break;
     case PathRounding::Activations::kBf16:
-      d = magnitude * 0x1p-9;
+      d = magnitude * 0x1p-8;
       break;
     case PathRounding::Activations::kInt8PerGroup:
     case PathRounding::Activations::kNvfp4: {
@@ -81,8 +82,14 @@ PathRounding RoundingOf(kernels::GemmPath path, WeightFormat format, int64_t gro
       r.group = group;
       break;
     case kernels::GemmPath::kFp4W4A16:
+    case kernels::GemmPath::kInt4W4A16:
       r.activations = PathRounding::Activations::kBf16;
-      if (format == WeightFormat::kFp4FloatScale) r.weight_relative_error = 0x1p-9;
+      // Each weight (code x scale) rounds to BF16: exact for E2M1 times an E4M3 or E8M0 scale
+      // (at most 6 significant bits), within 2^-8 relative (8 significant bits) for a float32
+      // or BF16 scale.
+      if (format == WeightFormat::kFp4FloatScale || format == WeightFormat::kInt4K2) {
+        r.weight_relative_error = 0x1p-8;
+      }
       break;
   }
   return r;

@@ -18,7 +18,7 @@ struct PathRounding {
   Activations activations = Activations::kExact;
   int64_t group = 0;  // kInt8PerGroup: elements sharing one scale
   // Largest relative change the kernel makes to a dequantized weight (W4A16 rounds
-  // weight * float32 scale to BF16; exact for E4M3 and E8M0 scales).
+  // weight * float32 or BF16 scale to BF16; exact for E4M3 and E8M0 scales).
   double weight_relative_error = 0.0;
 };
 

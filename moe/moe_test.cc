@@ -315,6 +315,7 @@ INSTANTIATE_TEST_SUITE_P(
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A8},
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A16},
                       FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A8},
+                      FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A16},
                       // W4A16 tiles beside W4A8 GEMVs where the CPU has AVX-512 (else W4A8).
                       FormatPath{WeightFormat::kNvfp4, std::nullopt}),
     [](const ::testing::TestParamInfo<FormatPath>& info) {

@@ -1,0 +1,263 @@
+#ifndef FP4MOE_KERNELS_W4A16_AMX_DRIVER_H_
+#define FP4MOE_KERNELS_W4A16_AMX_DRIVER_H_
+
+// The driver of the W4A16 AMX-BF16 kernels (TDPBF16PS) for every 4-bit format: only the panel
+// decoder's format part differs. Blocks of 32 rows x 32 columns use 4 accumulator tiles. The
+// weights of a chunk of up to 128 columns and one k block are decoded once (code x block scale,
+// rounded to BF16 as the reference) into the VNNI pair layout the B tiles want (row r: 16
+// columns x k 2r, 2r + 1) and reused for every row block; a row block's activations are packed
+// into contiguous tiles once per k block and reused for every column block. The tiles sum in
+// float over the k block, C adds the blocks and takes tensor_scale at the end.
+//
+// Loop order (//kernels:amx_sequence_benchmark on the Xeon: tile products with their operands
+// loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
+// block's packed activations (32 x kKBlock BF16) stay in L1 while the row block walks the
+// chunk's column blocks; the chunk's decoded panels stay in L2; the next row block's activations
+// and the next panel's codes are prefetched into L2 a few lines per k step.
+//
+// In an anonymous namespace like the per-ISA helpers (see kernels/microkernel.bzl on the ODR
+// trap): each kernel file instantiates its own copy. The format's part is a struct F with
+//   static __m512 Values();  // the value of each 4-bit code as a float, lane = code
+//   class Scales {           // the scales of one 16-column tile over one k block
+//    public:
+//     Scales(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc);
+//     void Step(int64_t kk, int64_t length);  // before the decode step at k0 + kk
+//     __m512 Run(int j) const;  // the 16 columns' scales of the step's k 8j .. 8j + 7
+//   };
+//   static __m512i PairBf16(__m512 even, __m512 odd);
+//       // the decoded weights of k 2i and 2i + 1 as BF16 VNNI pairs (even in the low word),
+//       // rounded as the format's reference rounds them
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/amx_helpers.h"
+#include "kernels/avx512_helpers.h"
+#include "kernels/microkernel.h"
+#include "kernels/simd.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+constexpr int kTileRows = 16;
+constexpr int kBlockRows = 32;
+constexpr int kBlockColumns = 32;
+// k per block (a multiple of 256): a row block's activations (32 KB) stay in L1, the chunk's
+// panels (128 KB) in L2.
+constexpr int64_t kKBlock = 512;
+// Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
+constexpr int kChunkTiles = 8;
+// k of one decode step: 64 code bytes per column, one vector.
+constexpr int64_t kDecodeStep = 128;
+
+// Tiles (see kernels/amx_helpers.h): accumulators 0..3 = C[row tile][column tile] at
+// 2 * row tile + column tile, activations 4 and 5 (row tiles), weights 6 and 7 (column tiles).
+
+// Per-thread scratch (no allocation per call).
+struct Scratch {
+  // Decoded weights of the chunk: per 16-column tile, kKBlock / 2 VNNI rows of 16 columns x 2
+  // consecutive k.
+  alignas(64) uint16_t panel[kChunkTiles][kKBlock / 2][32];
+  // A row block's activations over the k block as tiles (see PackRows).
+  alignas(64) uint16_t a_pack[kBlockRows * kKBlock];
+  alignas(64) float sums[kBlockRows][kBlockColumns];
+};
+thread_local Scratch scratch;
+
+// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0, k0 + kc) into the
+// VNNI rows of one panel tile. Per kDecodeStep of k, each column's 64 code bytes are one vector
+// and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
+// (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
+// bits of an index) and multiplied by the column's scale, is a B row. Transposing the codes
+// moves a quarter of the bytes that transposing the decoded BF16 would.
+template <typename F>
+void DecodeTile(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc,
+                uint16_t (*rows)[32]) {
+  const __m512 values = F::Values();
+  const int64_t code_row = b.k / 2;
+  typename F::Scales scales(b, n0, columns, k0, kc);
+  for (int64_t kk = 0; kk < kc; kk += kDecodeStep) {
+    const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;  // a multiple of 16
+    scales.Step(kk, length);
+    __m512i by_column[16], by_pairs[16];
+    for (int c = 0; c < 16; ++c) {
+      if (c >= columns) {
+        by_column[c] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
+      if (length == kDecodeStep) {
+        by_column[c] = _mm512_loadu_si512(codes);
+      } else {
+        alignas(64) uint8_t padded[kDecodeStep / 2] = {};
+        std::memcpy(padded, codes, length / 2);
+        by_column[c] = _mm512_load_si512(padded);
+      }
+    }
+    TransposeDwords(by_column, by_pairs);
+    // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
+    for (int j = 0; j < length / 8; ++j) {
+      const __m512 scale = scales.Run(j);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
+        const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
+        const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
+        _mm512_store_si512(rows[kk / 2 + 4 * j + q],
+                           F::PairBf16(_mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale),
+                                       _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale)));
+      }
+    }
+  }
+}
+
+// Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into the panel's first `tiles` tiles
+// (missing columns zero).
+template <typename F>
+void DecodePanel(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0,
+                 int64_t kc) {
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int tile_columns = columns - 16 * tile < 16 ? columns - 16 * tile : 16;
+    DecodeTile<F>(b, n0 + 16 * tile, tile_columns > 0 ? tile_columns : 0, k0, kc,
+                  scratch.panel[tile]);
+  }
+}
+
+// C[rows, columns] = (C if not the first k block) + scratch.sums, x tensor_scale after the
+// last k block.
+void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns, bool first,
+             bool last) {
+  const float scale = last ? args.b.tensor_scale : 1.0f;
+  const __m512 scales = _mm512_set1_ps(scale);
+  for (int r = 0; r < rows; ++r) {
+    float* c = args.c + (m0 + r) * args.ldc + n0;
+    if (columns == kBlockColumns) {
+      for (int half = 0; half < 2; ++half) {
+        const __m512 sum = _mm512_load_ps(&scratch.sums[r][16 * half]);
+        float* out = c + 16 * half;
+        _mm512_storeu_ps(
+            out, _mm512_mul_ps(first ? sum : _mm512_add_ps(sum, _mm512_loadu_ps(out)), scales));
+      }
+      continue;
+    }
+    for (int j = 0; j < columns; ++j) {
+      c[j] = ((first ? 0.0f : c[j]) + scratch.sums[r][j]) * scale;
+    }
+  }
+}
+
+// Rows [0, rows) (rows <= 32) of `a` (row stride k) over k [0, kc) packed as tiles into
+// scratch.a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero; only the first row
+// tile's 16 when rows <= 16, the second is not read), so that a tile load reads 1 or 2 KB in a
+// row. Tiles loaded from the activation rows themselves, 2k bytes apart,
+// fall into a few L1 sets (with k = 2048, every row of a block into the same one) and do not
+// stay in L1 across the column blocks.
+void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
+  const int packed_rows = rows > kTileRows ? kBlockRows : kTileRows;
+  for (int r = 0; r < packed_rows; ++r) {
+    const uint16_t* source = a + r * k;
+    for (int64_t kk = 0; kk < kc; kk += k_step) {
+      uint16_t* target = scratch.a_pack + kk * kBlockRows + r * k_step;
+      if (k_step == 32) {
+        _mm512_store_si512(target,
+                           r < rows ? _mm512_loadu_si512(source + kk) : _mm512_setzero_si512());
+      } else {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(target),
+                           r < rows ? _mm256_loadu_si256(
+                                          reinterpret_cast<const __m256i*>(source + kk))
+                                    : _mm256_setzero_si256());
+      }
+    }
+  }
+}
+
+// The packed row block (two row tiles, or one when it has at most 16 rows) x 32 columns over
+// the k block into scratch.sums.
+template <bool kTwoRowTiles>
+void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t kc, int k_step,
+                   RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher) {
+  _tile_zero(0);
+  _tile_zero(1);
+  if (kTwoRowTiles) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const int64_t a_stride = 2 * k_step;
+  for (int64_t kk = 0; kk < kc; kk += k_step) {
+    prefetcher.Next();
+    weight_prefetcher.Next();
+    const uint16_t* a = scratch.a_pack + kk * kBlockRows;
+    _tile_loadd(6, b0[kk / 2], 64);
+    _tile_loadd(7, b1[kk / 2], 64);
+    _tile_loadd(4, a, a_stride);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    if (kTwoRowTiles) {
+      _tile_loadd(5, a + kTileRows * k_step, a_stride);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  constexpr int64_t kSumsStride = sizeof scratch.sums[0];
+  _tile_stored(0, &scratch.sums[0][0], kSumsStride);
+  _tile_stored(1, &scratch.sums[0][16], kSumsStride);
+  if (kTwoRowTiles) {
+    _tile_stored(2, &scratch.sums[16][0], kSumsStride);
+    _tile_stored(3, &scratch.sums[16][16], kSumsStride);
+  }
+}
+
+// C[0:m, n_begin:n_end] for weights of the format F (k a multiple of 16).
+template <typename F>
+void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const WeightsView& b = args.b;
+  const int64_t m = args.m;
+  // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
+  const int k_step = b.k % 32 == 0 ? 32 : 16;
+  ConfigureTiles(2 * k_step);
+
+  const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
+  constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
+  for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
+    const int64_t chunk_columns = n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
+    // Whole column blocks: an odd last tile pairs with a zero one.
+    const int blocks = static_cast<int>((chunk_columns + kBlockColumns - 1) / kBlockColumns);
+    for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
+      const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
+      const bool first = k0 == 0;
+      const bool last = k0 + kc == b.k;
+      DecodePanel<F>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
+      const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
+      // The next panel's codes, a few lines per k step of every row block.
+      RowPrefetcher weight_prefetcher =
+          NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0, kKBlock,
+                              row_blocks * block_steps);
+      for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
+        const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
+        PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
+        // The rows the next row block packs, while this one runs.
+        RowPrefetcher prefetcher =
+            NextRowBlockPrefetcher(args.a_bf16.values, sizeof(uint16_t), m, b.k, m0, kBlockRows,
+                                   k0, kKBlock, block_steps);
+        for (int block = 0; block < blocks; ++block) {
+          const int64_t n0 = chunk + block * kBlockColumns;
+          const int columns =
+              n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
+          if (rows > kTileRows) {
+            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                k_step, prefetcher, weight_prefetcher);
+          } else {
+            MultiplyBlock<false>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                 k_step, prefetcher, weight_prefetcher);
+          }
+          AddSums(args, m0, rows, n0, columns, first, last);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_W4A16_AMX_DRIVER_H_
