@@ -64,12 +64,16 @@ absl::Status MoeConfig::Validate() const {
 
 absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t rows) {
   if (config.path.has_value()) return *config.path;
-  if (config.weight_format == WeightFormat::kInt4K2) return kernels::GemmPath::kInt4W4A8;
-  if (rows <= kStreamingMaxRows) return kernels::GemmPath::kFp4W4A8;
-  absl::StatusOr<const kernels::Microkernel*> bf16 =
-      kernels::SelectMicrokernel(kernels::GemmPath::kFp4W4A16, config.isa);
-  if (bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512) return kernels::GemmPath::kFp4W4A16;
-  return kernels::GemmPath::kFp4W4A8;
+  const bool int4 = config.weight_format == WeightFormat::kInt4K2;
+  const kernels::GemmPath int8_path =
+      int4 ? kernels::GemmPath::kInt4W4A8 : kernels::GemmPath::kFp4W4A8;
+  const kernels::GemmPath bf16_path =
+      int4 ? kernels::GemmPath::kInt4W4A16 : kernels::GemmPath::kFp4W4A16;
+  if (rows <= kStreamingMaxRows) return int8_path;
+  absl::StatusOr<const kernels::Microkernel*> bf16 = kernels::SelectMicrokernel(bf16_path, config.isa);
+  const kernels::Isa fast_enough = int4 ? kernels::Isa::kAmx : kernels::Isa::kAvx512;
+  if (bf16.ok() && (*bf16)->isa >= fast_enough) return bf16_path;
+  return int8_path;
 }
 
 }  // namespace fp4moe::moe

@@ -44,14 +44,17 @@ struct MoeConfig {
 inline constexpr int64_t kStreamingMaxRows = 12;
 
 // The path `config` runs a product of `rows` activation rows with on this CPU: the forced one;
-// for INT4 K2, kInt4W4A8; for E2M1 formats, kFp4W4A16 where an AVX-512 or AMX kernel of it
-// runs (BF16 activations are the most accurate, and such a kernel is fast), else kFp4W4A8.
-// Auto E2M1 products of at most kStreamingMaxRows rows take kFp4W4A8 in any case: its GEMV
-// streams the weights faster than W4A16's kernels, AMX included (Xeon, 16 threads, weights
-// streamed, 2048 x 7168 and 7168 x 2048: 8 rows 0.16 to 0.20 ms against 0.25 to 0.31, 12 rows
-// 0.20 to 0.32 against 0.26 to 0.31, even at 16), and its int8 activations, one scale per 16,
-// add far less error than the weights' 4 bits (README, Accuracy). W4A4 is used only
-// when forced. The default `rows` gives the path of the layer's tile kernel.
+// for E2M1 formats, kFp4W4A16 where an AVX-512 or AMX kernel of it runs (BF16 activations are
+// the most accurate, and such a kernel is fast), else kFp4W4A8; for INT4 K2, kInt4W4A16 where
+// an AMX kernel of it runs (BF16 tiles with the group scales folded into the weights beat the
+// INT8 tiles' per-group float epilogue), else kInt4W4A8 (VNNI beats AVX-512 BF16 dot
+// products). Auto products of at most kStreamingMaxRows rows take the int8 path (kFp4W4A8,
+// kInt4W4A8) in any case: its GEMV streams the weights faster than W4A16's kernels, AMX
+// included (Xeon, 16 threads, weights streamed, 2048 x 7168 and 7168 x 2048: 8 rows 0.16 to
+// 0.20 ms against 0.25 to 0.31, 12 rows 0.20 to 0.32 against 0.26 to 0.31, even at 16), and its
+// int8 activations, one scale per 16 or per group, add far less error than the weights' 4 bits
+// (README, Accuracy). W4A4 is used only when forced. The default `rows` gives the path of the
+// layer's tile kernel.
 absl::StatusOr<kernels::GemmPath> ResolvePath(
     const MoeConfig& config, int64_t rows = std::numeric_limits<int64_t>::max());
 

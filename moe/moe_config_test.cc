@@ -88,8 +88,12 @@ TEST(ResolvePathTest, ForcedPathWins) {
 TEST(ResolvePathTest, AutoPicksByFormatAndCpu) {
   MoeConfig c = SmallConfig();
   c.weight_format = WeightFormat::kInt4K2;
-  EXPECT_EQ(*ResolvePath(c), GemmPath::kInt4W4A8);
+  absl::StatusOr<const kernels::Microkernel*> int4_bf16 =
+      kernels::SelectMicrokernel(GemmPath::kInt4W4A16);
+  const bool amx_int4_bf16 = int4_bf16.ok() && (*int4_bf16)->isa == kernels::Isa::kAmx;
+  EXPECT_EQ(*ResolvePath(c), amx_int4_bf16 ? GemmPath::kInt4W4A16 : GemmPath::kInt4W4A8);
   EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kInt4W4A8);
+  EXPECT_EQ(*ResolvePath(c, kStreamingMaxRows), GemmPath::kInt4W4A8);
   c.weight_format = WeightFormat::kNvfp4;
   absl::StatusOr<const kernels::Microkernel*> bf16 =
       kernels::SelectMicrokernel(GemmPath::kFp4W4A16);

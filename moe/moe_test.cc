@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <new>
 #include <numeric>
 #include <optional>
 #include <random>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -316,6 +318,8 @@ INSTANTIATE_TEST_SUITE_P(
                       FormatPath{WeightFormat::kMxfp4, GemmPath::kFp4W4A16},
                       FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A8},
                       FormatPath{WeightFormat::kInt4K2, GemmPath::kInt4W4A16},
+                      // INT4 W4A16 tiles beside INT4 W4A8 GEMVs where the CPU has AMX.
+                      FormatPath{WeightFormat::kInt4K2, std::nullopt},
                       // W4A16 tiles beside W4A8 GEMVs where the CPU has AVX-512 (else W4A8).
                       FormatPath{WeightFormat::kNvfp4, std::nullopt}),
     [](const ::testing::TestParamInfo<FormatPath>& info) {
@@ -500,32 +504,39 @@ TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
   }
 }
 
-// On CPUs where auto NVFP4 layers mix paths (W4A16 tile kernel, W4A8 GEMV kernel), the layer
-// is the W4A8 layer for streaming products and the W4A16 layer for the others, bit for bit.
-TEST(MoeLayerTest, AutoNvfp4StreamsWithW4A8AndTilesWithW4A16) {
+// On CPUs where auto layers mix paths (a W4A16 tile kernel, an int8 GEMV kernel: NVFP4 with
+// AVX-512, INT4 K2 with AMX), the layer is the int8 layer for streaming products and the W4A16
+// layer for the others, bit for bit.
+TEST(MoeLayerTest, AutoLayersStreamWithInt8AndTileWithW4A16) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(62);
-  absl::StatusOr<std::unique_ptr<MoeLayer>> mixed =
-      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, std::nullopt), floats);
-  absl::StatusOr<std::unique_ptr<MoeLayer>> w4a8 =
-      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8), floats);
-  absl::StatusOr<std::unique_ptr<MoeLayer>> w4a16 =
-      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A16), floats);
-  ASSERT_TRUE(mixed.ok() && w4a8.ok() && w4a16.ok());
-  if ((*mixed)->kernel().path == (*mixed)->gemv_kernel().path) {
-    GTEST_SKIP() << "auto runs one path here: " << (*mixed)->kernel().name;
+  for (const auto& [format, int8_path, bf16_path] :
+       {std::tuple{WeightFormat::kNvfp4, GemmPath::kFp4W4A8, GemmPath::kFp4W4A16},
+        std::tuple{WeightFormat::kInt4K2, GemmPath::kInt4W4A8, GemmPath::kInt4W4A16}}) {
+    SCOPED_TRACE(TraitsOf(format).name);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> mixed =
+        MoeLayer::Create(SmallConfig(format, std::nullopt), floats);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> int8 =
+        MoeLayer::Create(SmallConfig(format, int8_path), floats);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> bf16 =
+        MoeLayer::Create(SmallConfig(format, bf16_path), floats);
+    ASSERT_TRUE(mixed.ok() && int8.ok() && bf16.ok());
+    if ((*mixed)->kernel().path == (*mixed)->gemv_kernel().path) {
+      std::cout << "auto runs one path here: " << (*mixed)->kernel().name << "\n";
+      continue;
+    }
+    ASSERT_EQ((*mixed)->gemv_kernel().name, (*int8)->gemv_kernel().name);
+    ASSERT_EQ((*mixed)->kernel().name, (*bf16)->kernel().name);
+    for (int64_t qlen : {int64_t{1}, kDecodeMaxTokens}) {
+      const Routing r = RandomRouting(qlen, 63);
+      const RowMatrixXf x = RandomMatrix(qlen, kHidden, 64);
+      EXPECT_EQ(RunLayer(**mixed, r, x), RunLayer(**int8, r, x)) << "qlen " << qlen;
+    }
+    const Routing r = RandomRouting(64, 65);
+    const RowMatrixXf x = RandomMatrix(64, kHidden, 66);
+    const RowMatrixXf out = RunLayer(**mixed, r, x);
+    ASSERT_FALSE((*mixed)->last_kernels_used().gemv) << "an expert got few tokens";
+    EXPECT_EQ(out, RunLayer(**bf16, r, x));
   }
-  ASSERT_EQ((*mixed)->gemv_kernel().name, (*w4a8)->gemv_kernel().name);
-  ASSERT_EQ((*mixed)->kernel().name, (*w4a16)->kernel().name);
-  for (int64_t qlen : {int64_t{1}, kDecodeMaxTokens}) {
-    const Routing r = RandomRouting(qlen, 63);
-    const RowMatrixXf x = RandomMatrix(qlen, kHidden, 64);
-    EXPECT_EQ(RunLayer(**mixed, r, x), RunLayer(**w4a8, r, x)) << "qlen " << qlen;
-  }
-  const Routing r = RandomRouting(64, 65);
-  const RowMatrixXf x = RandomMatrix(64, kHidden, 66);
-  const RowMatrixXf out = RunLayer(**mixed, r, x);
-  ASSERT_FALSE((*mixed)->last_kernels_used().gemv) << "an expert got few tokens";
-  EXPECT_EQ(out, RunLayer(**w4a16, r, x));
 }
 
 // --- errors ---
