@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,9 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "experiments/run_program.h"
 
 namespace fp4moe::experiments {
 namespace {
+
+constexpr char kAccuracyVsSpeed[] = "accuracy_vs_speed";
+constexpr char kSpeedVsQlen[] = "speed_vs_qlen";
+constexpr char kErrorVsDistribution[] = "error_vs_distribution";
 
 // One PNG: its data file and the gnuplot commands after the common preamble (DATA stands for
 // the data file's path).
@@ -42,7 +46,24 @@ class SeriesTable {
   std::vector<std::pair<std::string, std::vector<std::pair<double, double>>>> series_;
 };
 
-std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+// A string constant in a gnuplot script. Single quotes, because gnuplot runs `...` inside
+// double quotes as a shell command; in single quotes only '' is special. A line break would end
+// the command.
+std::string ScriptString(const std::string& s) {
+  std::string quoted = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      quoted += "''";
+    } else {
+      quoted += (c == '\n' || c == '\r') ? ' ' : c;
+    }
+  }
+  return quoted + "'";
+}
+
+// A string in a data file (a column header), where gnuplot reads double quotes only and runs
+// nothing.
+std::string DataString(const std::string& s) { return absl::StrCat("\"", s, "\""); }
 
 std::string FormatLabel(const ResultRow& r) {
   return r.format == "int4_k2" ? absl::StrFormat("int4_k2(G=%d)", r.group_size) : r.format;
@@ -61,7 +82,7 @@ Plot PointsPlot(const std::string& name, const SeriesTable& table, const std::st
     for (const auto& [x, y] : points) absl::StrAppendFormat(&plot.data, "%.9g %.9g\n", x, y);
     plot.data += "\n\n";
     clauses.push_back(absl::StrFormat("DATA index %d using 1:2 with %s title %s", i, style,
-                                      Quoted(key)));
+                                      ScriptString(key)));
   }
   plot.commands += absl::StrJoin(clauses, ", \\\n     ") + "\n";
   return plot;
@@ -78,7 +99,7 @@ std::vector<Plot> BuildPlots(const std::vector<ResultRow>& rows) {
   }
   if (!accuracy.series().empty()) {
     plots.push_back(PointsPlot(
-        "accuracy_vs_speed", accuracy, "points pointsize 1.5",
+        kAccuracyVsSpeed, accuracy, "points pointsize 1.5",
         "set title 'Output error against speed, per path'\nset logscale x\n"
         "set xlabel 'tokens/s'\nset ylabel 'relative Frobenius error of the output'\n"));
   }
@@ -110,7 +131,7 @@ std::vector<Plot> BuildPlots(const std::vector<ResultRow>& rows) {
         }
       }
     }
-    plots.push_back(PointsPlot("speed_vs_qlen", speed, "linespoints",
+    plots.push_back(PointsPlot(kSpeedVsQlen, speed, "linespoints",
                                "set title 'Speed against tokens per call'\nset logscale xy\n"
                                "set xlabel 'qlen (tokens per call)'\nset ylabel 'tokens/s'\n"));
   }
@@ -131,8 +152,8 @@ std::vector<Plot> BuildPlots(const std::vector<ResultRow>& rows) {
     ++count;
   }
   if (!keys.empty()) {
-    Plot plot{"error_vs_distribution", "distribution", ""};
-    for (const std::string& key : keys) absl::StrAppend(&plot.data, " ", Quoted(key));
+    Plot plot{kErrorVsDistribution, "distribution", ""};
+    for (const std::string& key : keys) absl::StrAppend(&plot.data, " ", DataString(key));
     plot.data += "\n";
     for (const std::string& d : distributions) {
       plot.data += d;
@@ -158,7 +179,7 @@ std::vector<Plot> BuildPlots(const std::vector<ResultRow>& rows) {
 
 }  // namespace
 
-bool GnuplotAvailable() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+bool GnuplotAvailable() { return FindOnPath("gnuplot").has_value(); }
 
 std::vector<std::string> PlotNames(const std::vector<ResultRow>& rows) {
   std::vector<std::string> names;
@@ -173,19 +194,27 @@ absl::StatusOr<std::vector<std::string>> WritePlots(const std::vector<ResultRow>
   if (error) {
     return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", dir, error.message()));
   }
+  // gnuplot runs in `dir` on its script's absolute path, and the script names its files without
+  // a directory: the directory's name, whatever it holds, is never gnuplot or shell syntax.
+  std::error_code absolute_error;
+  const std::filesystem::path absolute_dir = std::filesystem::absolute(dir, absolute_error);
+  if (absolute_error) {
+    return absl::InternalError(
+        absl::StrFormat("cannot resolve %s: %s", dir, absolute_error.message()));
+  }
   std::vector<std::string> written;
   for (const Plot& plot : BuildPlots(rows)) {
-    const std::string base = (std::filesystem::path(dir) / plot.name).string();
-    if (absl::Status s = WriteTextFile(base + ".dat", plot.data); !s.ok()) return s;
+    const std::filesystem::path base = absolute_dir / plot.name;
+    if (absl::Status s = WriteTextFile(base.string() + ".dat", plot.data); !s.ok()) return s;
     // noenhanced: names such as int4_k2 would otherwise print as subscripts.
     const std::string script = absl::StrFormat(
         "set terminal pngcairo size 1100,700 noenhanced\nset output %s\nDATA = %s\n"
         "set key outside right top\nset grid\n%s",
-        Quoted(base + ".png"), Quoted(base + ".dat"), plot.commands);
-    if (absl::Status s = WriteTextFile(base + ".gp", script); !s.ok()) return s;
-    const std::string command = absl::StrFormat("gnuplot %s", Quoted(base + ".gp"));
-    if (std::system(command.c_str()) != 0) {
-      return absl::InternalError(absl::StrFormat("`%s` failed", command));
+        ScriptString(plot.name + ".png"), ScriptString(plot.name + ".dat"), plot.commands);
+    if (absl::Status s = WriteTextFile(base.string() + ".gp", script); !s.ok()) return s;
+    if (absl::Status s = RunProgram({"gnuplot", base.string() + ".gp"}, absolute_dir.string());
+        !s.ok()) {
+      return s;
     }
     written.push_back(plot.name + ".png");
   }

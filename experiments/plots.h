@@ -9,6 +9,7 @@
 
 namespace fp4moe::experiments {
 
+// Whether an executable `gnuplot` is on $PATH (searched here: no shell is started).
 bool GnuplotAvailable();
 
 // Draws with gnuplot, into `dir` (created if missing), the PNGs the rows have data for:
@@ -16,6 +17,8 @@ bool GnuplotAvailable();
 // speed_vs_qlen.png (tokens/s against qlen, a series per measure/model/format/path) and
 // error_vs_distribution.png (mean output error per weight distribution, a bar per format and
 // path). Returns the file names written; the data (.dat) and script (.gp) stay beside them.
+// gnuplot is started without a shell, in `dir`, and the scripts name their files without a
+// directory (`cd dir && gnuplot NAME.gp` redraws one), so no character of `dir` is ever syntax.
 absl::StatusOr<std::vector<std::string>> WritePlots(const std::vector<ResultRow>& rows,
                                                     const std::string& dir);
 
