@@ -3,7 +3,8 @@
 //       --input=X.safetensors --output=Y.safetensors [--path=w4a8 --threads=N --format=nvfp4]
 // Experts are P.<e>.{gate,up,down}_proj, pre-quantized (io/checkpoint.h naming) or float
 // (quantized to --format on load). X holds hidden_states [T, H] (F32 or BF16), topk_ids [T, k]
-// (I32 or I64) and topk_weights [T, k] (F32); Y gets output [T, H] F32.
+// (I32 or I64) and topk_weights [T, k] (F32); Y gets output [T, H] F32. An output that is W or X
+// (any spelling or link) or not a regular file is refused before anything is read.
 #include <cstdio>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "files/output_paths.h"
 #include "io/moe_checkpoint.h"
 #include "kernels/microkernel_table.h"
 #include "quant/format.h"
@@ -38,6 +40,12 @@ absl::Status Run() {
   if (options.weights.empty() || options.prefix.empty() || options.input.empty() ||
       options.output.empty()) {
     return absl::InvalidArgumentError("--weights, --prefix, --input and --output are required");
+  }
+  if (absl::Status s = files::CheckOutputPaths(
+          {{"--weights", options.weights}, {"--input", options.input}},
+          {{"--output", options.output}});
+      !s.ok()) {
+    return s;
   }
   if (!absl::GetFlag(FLAGS_path).empty()) {
     absl::StatusOr<kernels::GemmPath> path = kernels::ParsePath(absl::GetFlag(FLAGS_path));

@@ -2,7 +2,8 @@
 // stored under the names of io/checkpoint.h:
 //   bazel run -c opt //io:quantize -- --input=IN.safetensors --output=OUT.safetensors
 //       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
-// Exit code 1 with a message on any error; the output is then not written.
+// Exit code 1 with a message on any error; the output is then not written. An output that is
+// the input (any spelling or link) or not a regular file is refused before anything is read.
 #include <cstdio>
 #include <string>
 
@@ -10,6 +11,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "files/output_paths.h"
 #include "io/quantize_checkpoint.h"
 #include "quant/format.h"
 
@@ -25,6 +27,10 @@ absl::Status Run() {
   const std::string input = absl::GetFlag(FLAGS_input), output = absl::GetFlag(FLAGS_output);
   if (input.empty() || output.empty()) {
     return absl::InvalidArgumentError("--input and --output are required");
+  }
+  if (absl::Status s = files::CheckOutputPaths({{"--input", input}}, {{"--output", output}});
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<WeightFormat> format = ParseWeightFormat(absl::GetFlag(FLAGS_format));
   if (!format.ok()) return format.status();

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs //io:quantize on small hand-made files: exit 0 and an output for good input; exit 1, a
-# message, and no output (not even a temporary file) for bad input.
+# message, and no output (not even a temporary file) for bad input, and for an output that is
+# the input or not a regular file, with the input unchanged.
 set -euo pipefail
-quantize=$1
+quantize=$(realpath "$1")  # absolute: one case runs from another directory
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/quantize.XXXXXX")
 
 # write_file PATH HEADER COUNT: the header's 8-byte little-endian length, the header, then
@@ -50,4 +51,40 @@ expect_failure "K not a multiple of 16" --input="$dir/k8.safetensors" --format=n
 expect_failure "missing input" --input="$dir/absent.safetensors" --format=mxfp4
 expect_failure "unknown format" --input="$dir/good.safetensors" --format=int3
 expect_failure "bad group size" --input="$dir/good.safetensors" --format=int4_k2 --group_size=12
+
+cp "$dir/good.safetensors" "$dir/good.copy"
+ln -s good.safetensors "$dir/symlink.safetensors"
+ln "$dir/good.safetensors" "$dir/hardlink.safetensors"
+mkdir "$dir/a_directory"
+mkfifo "$dir/a_fifo"
+expect_refused() {  # DESCRIPTION MESSAGE ARGS...
+  local description=$1 message=$2 rc=0
+  shift 2
+  "$quantize" --format=nvfp4 "$@" 2>"$dir/stderr" || rc=$?
+  cat "$dir/stderr"
+  [[ $rc == 1 ]] || { echo "$description: exit code $rc, expected 1"; exit 1; }
+  grep -qF -- "$message" "$dir/stderr" || { echo "$description: no '$message'"; exit 1; }
+  cmp "$dir/good.safetensors" "$dir/good.copy" || { echo "$description: input changed"; exit 1; }
+  if compgen -G "$dir/*.tmp-*" >/dev/null; then
+    echo "$description: temporary file left behind"; exit 1
+  fi
+}
+same="is the same file as input --input=$dir/good.safetensors: refusing to overwrite an input"
+expect_refused "the input's path" "$same" \
+  --input="$dir/good.safetensors" --output="$dir/good.safetensors"
+expect_refused "a ./ spelling" "$same" \
+  --input="$dir/good.safetensors" --output="$dir/./good.safetensors"
+expect_refused "a symlink" "$same" \
+  --input="$dir/good.safetensors" --output="$dir/symlink.safetensors"
+expect_refused "a hard link" "$same" \
+  --input="$dir/good.safetensors" --output="$dir/hardlink.safetensors"
+(cd "$dir" && expect_refused "relative and absolute" \
+  "--output=$dir/good.safetensors is the same file as input --input=good.safetensors" \
+  --input=good.safetensors --output="$dir/good.safetensors")
+expect_refused "a directory" "--output=$dir/a_directory exists and is a directory" \
+  --input="$dir/good.safetensors" --output="$dir/a_directory"
+[[ -d $dir/a_directory && -z $(ls -A "$dir/a_directory") ]] || { echo "directory changed"; exit 1; }
+expect_refused "a FIFO" "--output=$dir/a_fifo exists and is a FIFO" \
+  --input="$dir/good.safetensors" --output="$dir/a_fifo"
+[[ -p $dir/a_fifo ]] || { echo "the FIFO was replaced"; exit 1; }
 echo PASS
