@@ -23,6 +23,7 @@
 #include "experiments/report_writer.h"
 #include "experiments/sweep_config.h"
 #include "experiments/sweep_runner.h"
+#include "files/output_paths.h"
 #include "kernels/microkernel_table.h"
 
 ABSL_FLAG(std::string, config, "", "sweep textproto (experiments/configs/); empty: the quick default");
@@ -91,9 +92,6 @@ int Run() {
                                                               : EnvInt("TEST_SHARD_INDEX", 0);
   options.progress = absl::GetFlag(FLAGS_progress);
   options.stop = &stop_requested;
-  if (const char* status_file = std::getenv("TEST_SHARD_STATUS_FILE")) {
-    std::fclose(std::fopen(status_file, "w"));  // tells Bazel this binary shards
-  }
   const Output& output = config->proto.output();
   std::string csv = FlagOr(FLAGS_csv, output.csv());
   std::string markdown = FlagOr(FLAGS_markdown, output.markdown());
@@ -103,6 +101,20 @@ int Run() {
     if (!csv.empty()) csv = ShardPath(csv, options.shard_index, options.shard_count);
     markdown.clear();  // //experiments:merge writes the report of all shards
     plot_dir.clear();
+  }
+  // Every file this run may write, checked before the first is opened (the CSV is truncated
+  // when opened, long before the report is written).
+  std::vector<files::NamedPath> outputs = ReportFilePaths(
+      absl::GetFlag(FLAGS_markdown).empty() ? "the config's output.markdown" : "--markdown",
+      markdown, plot_dir);
+  outputs.insert(outputs.begin(),
+                 {absl::GetFlag(FLAGS_csv).empty() ? "the config's output.csv" : "--csv", csv});
+  if (absl::Status s = files::CheckOutputPaths({{"--config", config_path}}, outputs); !s.ok()) {
+    std::fprintf(stderr, "compare: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  if (const char* status_file = std::getenv("TEST_SHARD_STATUS_FILE")) {
+    std::fclose(std::fopen(status_file, "w"));  // tells Bazel this binary shards
   }
 
   std::optional<CsvWriter> csv_writer;

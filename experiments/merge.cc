@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "experiments/report_files.h"
 #include "experiments/report_writer.h"
+#include "files/output_paths.h"
 
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
 ABSL_FLAG(std::string, markdown, "", "Markdown report to write");
@@ -26,6 +27,18 @@ int Merge(const std::vector<std::string>& inputs) {
     std::fprintf(stderr, "merge: give the shards' CSV files\n");
     return 1;
   }
+  const std::string csv = UserPath(absl::GetFlag(FLAGS_csv));
+  const std::string markdown = UserPath(absl::GetFlag(FLAGS_markdown));
+  const std::string plot_dir = UserPath(absl::GetFlag(FLAGS_plot_dir));
+  std::vector<files::NamedPath> shard_paths;
+  for (const std::string& input : inputs) shard_paths.push_back({"shard CSV", UserPath(input)});
+  std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir);
+  outputs.insert(outputs.begin(), {"--csv", csv});
+  if (absl::Status s = files::CheckOutputPaths(shard_paths, outputs); !s.ok()) {
+    std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+
   std::vector<std::vector<ResultRow>> shards;
   for (const std::string& input : inputs) {
     absl::StatusOr<std::string> text = ReadTextFile(UserPath(input));
@@ -46,7 +59,6 @@ int Merge(const std::vector<std::string>& inputs) {
     std::printf("merge: %zu of %lld cases present (a shard missing or stopped early)\n",
                 rows->size(), static_cast<long long>(rows->front().case_count));
   }
-  const std::string csv = UserPath(absl::GetFlag(FLAGS_csv));
   if (!csv.empty()) {
     std::string text = CsvHeader() + "\n";
     for (const ResultRow& row : *rows) text += CsvLine(row) + "\n";
@@ -58,9 +70,7 @@ int Merge(const std::vector<std::string>& inputs) {
     }
     std::printf("csv: %s (%zu rows)\n", csv.c_str(), rows->size());
   }
-  if (absl::Status s = WriteReportFiles(*rows, UserPath(absl::GetFlag(FLAGS_markdown)),
-                                        UserPath(absl::GetFlag(FLAGS_plot_dir)));
-      !s.ok()) {
+  if (absl::Status s = WriteReportFiles(*rows, markdown, plot_dir); !s.ok()) {
     std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
     return 1;
   }

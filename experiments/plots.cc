@@ -19,6 +19,9 @@ namespace {
 constexpr char kAccuracyVsSpeed[] = "accuracy_vs_speed";
 constexpr char kSpeedVsQlen[] = "speed_vs_qlen";
 constexpr char kErrorVsDistribution[] = "error_vs_distribution";
+// Every plot BuildPlots can make, and the files each leaves in the plot directory.
+constexpr const char* kAllPlots[] = {kAccuracyVsSpeed, kSpeedVsQlen, kErrorVsDistribution};
+constexpr const char* kPlotExtensions[] = {".png", ".dat", ".gp"};
 
 // One PNG: its data file and the gnuplot commands after the common preamble (DATA stands for
 // the data file's path).
@@ -180,6 +183,14 @@ std::vector<Plot> BuildPlots(const std::vector<ResultRow>& rows) {
 }  // namespace
 
 bool GnuplotAvailable() { return FindOnPath("gnuplot").has_value(); }
+
+std::vector<std::string> PlotFileNames() {
+  std::vector<std::string> names;
+  for (const char* plot : kAllPlots) {
+    for (const char* extension : kPlotExtensions) names.push_back(absl::StrCat(plot, extension));
+  }
+  return names;
+}
 
 std::vector<std::string> PlotNames(const std::vector<ResultRow>& rows) {
   std::vector<std::string> names;

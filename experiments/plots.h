@@ -25,6 +25,11 @@ absl::StatusOr<std::vector<std::string>> WritePlots(const std::vector<ResultRow>
 // The PNG names WritePlots would write for `rows`, without drawing (for the report's links).
 std::vector<std::string> PlotNames(const std::vector<ResultRow>& rows);
 
+// Every file name WritePlots can write into its directory, whatever the rows (NAME.png,
+// NAME.dat and NAME.gp of each plot): what the tools check before they write anything, when
+// the rows are not known yet.
+std::vector<std::string> PlotFileNames();
+
 }  // namespace fp4moe::experiments
 
 #endif  // FP4MOE_EXPERIMENTS_PLOTS_H_

@@ -26,6 +26,18 @@ absl::Status EnsureParentDirectory(const std::string& path) {
   return absl::OkStatus();
 }
 
+std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
+                                              const std::string& markdown,
+                                              const std::string& plot_dir) {
+  std::vector<files::NamedPath> paths = {{markdown_label, markdown}};
+  if (!plot_dir.empty()) {
+    for (const std::string& name : PlotFileNames()) {
+      paths.push_back({"plot file", (std::filesystem::path(plot_dir) / name).string()});
+    }
+  }
+  return paths;
+}
+
 absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::string& markdown,
                               const std::string& plot_dir) {
   std::vector<std::string> links;

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "experiments/report_writer.h"
+#include "files/output_paths.h"
 
 namespace fp4moe::experiments {
 
@@ -16,6 +17,12 @@ namespace fp4moe::experiments {
 std::string UserPath(const std::string& path);
 
 absl::Status EnsureParentDirectory(const std::string& path);
+
+// Every file WriteReportFiles(rows, markdown, plot_dir) may write, whatever the rows, for
+// files::CheckOutputPaths: the report (under `markdown_label`) and each possible plot file.
+std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
+                                              const std::string& markdown,
+                                              const std::string& plot_dir);
 
 // The plots into plot_dir (skipped, saying so, where gnuplot is missing) and the Markdown report
 // linking them; an empty path skips that output. Prints where each went.
