@@ -7,7 +7,8 @@
 // rounded to BF16 as the reference) into the VNNI pair layout the B tiles want (row r: 16
 // columns x k 2r, 2r + 1) and reused for every row block; a row block's activations are packed
 // into contiguous tiles once per k block and reused for every column block. The tiles sum in
-// float over the k block, C adds the blocks and takes tensor_scale at the end.
+// float over the k block; a whole 32 x 32 block of C is loaded into them and stored back from
+// them, partial blocks add through scratch, and C takes tensor_scale at the end.
 //
 // Loop order (//kernels:amx_sequence_benchmark on the Xeon: tile products with their operands
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
@@ -170,16 +171,34 @@ void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
   }
 }
 
+// Where a block's sums start and end: tiles zeroed or loaded from `in`, stored to `out`
+// (row stride `stride` bytes; scratch.sums when out is null).
+struct BlockSums {
+  const float* in = nullptr;
+  float* out = nullptr;
+  int64_t stride = 0;
+};
+
 // The packed row block (two row tiles, or one when it has at most 16 rows) x 32 columns over
-// the k block into scratch.sums.
+// the k block, added to the sums `sums` says.
 template <bool kTwoRowTiles>
 void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t kc, int k_step,
-                   RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher) {
-  _tile_zero(0);
-  _tile_zero(1);
-  if (kTwoRowTiles) {
-    _tile_zero(2);
-    _tile_zero(3);
+                   RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher,
+                   const BlockSums& sums) {
+  if (sums.in == nullptr) {
+    _tile_zero(0);
+    _tile_zero(1);
+    if (kTwoRowTiles) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+  } else {
+    _tile_loadd(0, sums.in, sums.stride);
+    _tile_loadd(1, sums.in + 16, sums.stride);
+    if (kTwoRowTiles) {
+      _tile_loadd(2, sums.in + 16 * (sums.stride / 4), sums.stride);
+      _tile_loadd(3, sums.in + 16 * (sums.stride / 4) + 16, sums.stride);
+    }
   }
   const int64_t a_stride = 2 * k_step;
   for (int64_t kk = 0; kk < kc; kk += k_step) {
@@ -197,12 +216,13 @@ void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t k
       _tile_dpbf16ps(3, 5, 7);
     }
   }
-  constexpr int64_t kSumsStride = sizeof scratch.sums[0];
-  _tile_stored(0, &scratch.sums[0][0], kSumsStride);
-  _tile_stored(1, &scratch.sums[0][16], kSumsStride);
+  float* out = sums.out != nullptr ? sums.out : &scratch.sums[0][0];
+  const int64_t stride = sums.out != nullptr ? sums.stride : int64_t{sizeof scratch.sums[0]};
+  _tile_stored(0, out, stride);
+  _tile_stored(1, out + 16, stride);
   if (kTwoRowTiles) {
-    _tile_stored(2, &scratch.sums[16][0], kSumsStride);
-    _tile_stored(3, &scratch.sums[16][16], kSumsStride);
+    _tile_stored(2, out + 16 * (stride / 4), stride);
+    _tile_stored(3, out + 16 * (stride / 4) + 16, stride);
   }
 }
 
@@ -242,14 +262,25 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-          if (rows > kTileRows) {
+          float* c = args.c + m0 * args.ldc + n0;
+          if (rows == kBlockRows && columns == kBlockColumns) {
+            // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
+            // the last k block's go through scratch.sums where a tensor scale is left to apply.
+            const bool scale = last && args.b.tensor_scale != 1.0f;
+            const int64_t stride = args.ldc * int64_t{sizeof(float)};
             MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                k_step, prefetcher, weight_prefetcher);
+                                k_step, prefetcher, weight_prefetcher,
+                                {first ? nullptr : c, scale ? nullptr : c, stride});
+            if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
+          } else if (rows > kTileRows) {
+            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                k_step, prefetcher, weight_prefetcher, {});
+            AddSums(args, m0, rows, n0, columns, first, last);
           } else {
             MultiplyBlock<false>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                 k_step, prefetcher, weight_prefetcher);
+                                 k_step, prefetcher, weight_prefetcher, {});
+            AddSums(args, m0, rows, n0, columns, first, last);
           }
-          AddSums(args, m0, rows, n0, columns, first, last);
         }
       }
     }
