@@ -29,6 +29,7 @@
 #include "benchmark/benchmark.h"
 #include "kernels/benchmark_helpers.h"
 #include "kernels/buffers.h"
+#include "kernels/ceiling_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -46,7 +47,8 @@ ABSL_FLAG(std::vector<std::string>, ms, std::vector<std::string>({"1", "4", "32"
           "activation rows");
 ABSL_FLAG(std::vector<std::string>, paths,
           std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8", "int4_w4a16"}),
-          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*)");
+          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also "
+          "w4a16_no_decode, the W4A16 AMX driver with its weight decode skipped (AMX only)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 
@@ -135,7 +137,13 @@ int Main(int argc, char** argv) {
               bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
               absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
-    absl::StatusOr<GemmPath> path = ParsePath(path_name);
+    // The ceiling runs where the W4A16 AMX kernel would, on its buffers.
+    const bool no_decode = path_name == "w4a16_no_decode";
+    if (no_decode && !DetectedCpuFeatures().amx) {
+      std::fprintf(stderr, "gemm_benchmark: w4a16_no_decode needs AMX; skipped\n");
+      continue;
+    }
+    absl::StatusOr<GemmPath> path = no_decode ? GemmPath::kFp4W4A16 : ParsePath(path_name);
     if (!path.ok()) {
       std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
       return 1;
@@ -154,7 +162,8 @@ int Main(int argc, char** argv) {
           return 1;
         }
         absl::StatusOr<const Microkernel*> kernel =
-            SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
+            no_decode ? &kW4a16NoDecodeCeiling
+                      : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
         if (!kernel.ok()) {
           std::fprintf(stderr, "gemm_benchmark: %s\n",
                        std::string(kernel.status().message()).c_str());
