@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/numa.h"
@@ -167,11 +169,13 @@ constexpr int64_t kReduceColumns = 4 * kernels::kSliceColumns;
 }  // namespace
 
 MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
-                   const kernels::Microkernel* gemv_kernel, int64_t gemv_below_rows,
+                   const kernels::Microkernel* gemv_kernel,
+                   const kernels::Microkernel* gemv_path_tile_kernel, int64_t gemv_below_rows,
                    int numa_nodes)
     : config_(config),
       kernel_(kernel),
       gemv_kernel_(gemv_kernel),
+      gemv_path_tile_kernel_(gemv_path_tile_kernel),
       gemv_below_rows_(gemv_below_rows),
       numa_nodes_(numa_nodes),
       kernel_block_(KernelBlock(config)),
@@ -236,21 +240,30 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
                                           selected->status().message()));
     }
   }
-  // Products of up to kStreamingMaxRows rows run the streaming path's GEMV; rows from there
-  // to the tile kernel's min_m (none with the kernels' current thresholds) stay with it too.
-  const int64_t gemv_below_rows = *gemv_path == *path
-                                      ? (*kernel)->min_m
-                                      : std::max((*kernel)->min_m, kStreamingMaxRows + 1);
+  // Products of up to Int8PathMaxRows rows run the GEMV path; rows from there to the tile
+  // kernel's min_m (none with the kernels' current thresholds) stay with it too.
+  const int64_t gemv_below_rows =
+      *gemv_path == *path ? (*kernel)->min_m
+                          : std::max((*kernel)->min_m, Int8PathMaxRows(config) + 1);
+  // The GEMV path's own tile kernel, where it has one for its larger products (INT4 K2's AMX
+  // INT8 kernel); else the GEMV kernel again.
+  const kernels::Microkernel* gemv_path_tile_kernel = *gemv_kernel;
+  if (absl::StatusOr<const kernels::Microkernel*> selected = kernels::SelectMicrokernel(
+          *gemv_path, config.isa, kernels::DetectedCpuFeatures(), gemv_below_rows - 1);
+      selected.ok() && (*selected)->min_m < gemv_below_rows) {
+    gemv_path_tile_kernel = *selected;
+  }
   // Every decode product (qlen <= kDecodeMaxTokens rows) runs the GEMV kernel, so the decode
   // buffers are of its path.
-  static_assert(kDecodeMaxTokens <= kStreamingMaxRows);
+  static_assert(kDecodeMaxTokens <= kStreamingMaxRows && kDecodeMaxTokens <= kInt4Int8MaxRows);
   const int64_t gemv_rows = PrefillGemvRows(config, gemv_below_rows);
   if (absl::Status s = CheckWorkspaceFits(config, *path, *gemv_path, gemv_rows); !s.ok()) {
     return s;
   }
   const int numa_nodes = NumaNodesForParts();
   std::unique_ptr<MoeLayer> layer(
-      new MoeLayer(config, *kernel, *gemv_kernel, gemv_below_rows, numa_nodes));
+      new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
+                   numa_nodes));
   std::vector<absl::Status> part_status(config.tp_parts);
   if (numa_nodes > 1) {
     // Each part is packed by a thread on its node, so that its pages land there.
@@ -529,8 +542,7 @@ void MoeLayer::AssignJob(int64_t j, const Job& job) {
   gate_up_begin_[j + 1] =
       gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
   down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
-  (&KernelFor(job.rows.count) == kernel_ ? last_kernels_used_.tile : last_kernels_used_.gemv) =
-      true;
+  last_kernels_used_.Add(&KernelFor(job.rows.count));
 }
 
 void MoeLayer::ResetJobStates(int64_t job_count) {
@@ -622,11 +634,13 @@ std::string MoeLayer::KernelsLabel(KernelsUsed used, bool paths) const {
   const auto name = [paths](const kernels::Microkernel& kernel) {
     return paths ? std::string(kernels::PathName(kernel.path)) : std::string(kernel.name);
   };
-  std::string label = used.tile ? name(*kernel_) : "";
-  if (used.gemv && (!used.tile || name(*gemv_kernel_) != label)) {
-    absl::StrAppend(&label, label.empty() ? "" : "+", name(*gemv_kernel_));
+  std::vector<std::string> names;
+  for (const kernels::Microkernel* kernel : {kernel_, gemv_path_tile_kernel_, gemv_kernel_}) {
+    if (used.Has(kernel) && absl::c_find(names, name(*kernel)) == names.end()) {
+      names.push_back(name(*kernel));
+    }
   }
-  return label;
+  return absl::StrJoin(names, "+");
 }
 
 ExpertFloatWeights MoeLayer::DequantizedExpert(int64_t expert) const {

@@ -1,12 +1,14 @@
 #ifndef FP4MOE_MOE_MOE_H_
 #define FP4MOE_MOE_MOE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -66,34 +68,65 @@ class MoeLayer {
                        const float* routing_weights, const uint16_t* input, float* output);
 
   const MoeConfig& config() const { return config_; }
-  // The tile kernel, for products of at least gemv_below_rows() rows, and the one for
-  // products of fewer: a GEMV kernel, of the tile kernel's path, or of ResolvePath's path for
-  // streaming products (W4A8 beside W4A16 for auto E2M1 formats).
+  // The tile kernel, for products of at least gemv_below_rows() rows, and the kernels of the
+  // GEMV path for products of fewer: that path is the tile kernel's, or ResolvePath's for
+  // the int8 products of auto layers (W4A8 beside W4A16 for E2M1 formats, INT4 W4A8 beside
+  // INT4 W4A16 on AMX). Its GEMV kernel takes the fewest rows, and its own tile kernel, where
+  // it has one (INT4 W4A8 on AMX), those from that kernel's min_m; else both are the GEMV.
   const kernels::Microkernel& kernel() const { return *kernel_; }
   const kernels::Microkernel& gemv_kernel() const { return *gemv_kernel_; }
-  // kernel().min_m where both kernels are of one path, else at least kStreamingMaxRows + 1.
+  const kernels::Microkernel& gemv_path_tile_kernel() const { return *gemv_path_tile_kernel_; }
+  // kernel().min_m where both paths are one, else at least Int8PathMaxRows + 1.
   int64_t gemv_below_rows() const { return gemv_below_rows_; }
   // The kernel an expert's products run with for `rows` activation rows. A decode call
   // (qlen <= kDecodeMaxTokens) gives every chosen expert qlen rows; a prefill call gives each
-  // expert the tokens routed to it, so one call may run both kernels.
+  // expert the tokens routed to it, so one call may run all three kernels.
   const kernels::Microkernel& KernelFor(int64_t rows) const {
-    return RunsGemv(rows) ? *gemv_kernel_ : *kernel_;
+    if (!RunsGemv(rows)) return *kernel_;
+    return rows >= gemv_path_tile_kernel_->min_m ? *gemv_path_tile_kernel_ : *gemv_kernel_;
   }
-  // Whether products of `rows` rows run the GEMV kernel.
+  // Whether products of `rows` rows run on the GEMV path.
   bool RunsGemv(int64_t rows) const { return rows < gemv_below_rows_; }
-  // Which kernels the last Forward that passed its argument checks ran products with.
+  // A set of the layer's kernels: which the last Forward that passed its argument checks ran
+  // products with.
   struct KernelsUsed {
-    bool tile = false;  // kernel()
-    bool gemv = false;  // gemv_kernel()
+    std::array<const kernels::Microkernel*, 3> kernels = {};
+    void Add(const kernels::Microkernel* kernel) {
+      for (const kernels::Microkernel*& k : kernels) {
+        if (k == kernel) return;
+        if (k == nullptr) {
+          k = kernel;
+          return;
+        }
+      }
+    }
+    void Add(const KernelsUsed& other) {
+      for (const kernels::Microkernel* k : other.kernels) {
+        if (k != nullptr) Add(k);
+      }
+    }
+    bool Has(const kernels::Microkernel* kernel) const {
+      return absl::c_linear_search(kernels, kernel);
+    }
   };
   KernelsUsed last_kernels_used() const { return last_kernels_used_; }
+  // All three kernels of the layer.
+  KernelsUsed AllKernels() const {
+    KernelsUsed all;
+    for (const kernels::Microkernel* k : {kernel_, gemv_path_tile_kernel_, gemv_kernel_}) {
+      all.Add(k);
+    }
+    return all;
+  }
   // The kernels of `used`, tile kernel first, joined by '+': their names, or with `paths` their
-  // paths' names (once where both kernels share a path).
+  // paths' names (each name once).
   std::string KernelsLabel(KernelsUsed used, bool paths = false) const;
   // The kernel whose peak bounds calls that ran `used`: the tile kernel where it ran (the
-  // higher peak, so that the roof does not flatter), else the GEMV kernel.
+  // higher peak, so that the roof does not flatter), else the GEMV path's tile kernel, else
+  // the GEMV kernel.
   const kernels::Microkernel& RoofKernel(KernelsUsed used) const {
-    return used.tile ? *kernel_ : *gemv_kernel_;
+    if (used.Has(kernel_)) return *kernel_;
+    return used.Has(gemv_path_tile_kernel_) ? *gemv_path_tile_kernel_ : *gemv_kernel_;
   }
   // The block of K the kernels' scales cover, which int8 activations are grouped by: 16 for
   // every E2M1 format (MXFP4's 32 is stored twice), group_size for INT4 K2.
@@ -151,7 +184,9 @@ class MoeLayer {
   using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
-           const kernels::Microkernel* gemv_kernel, int64_t gemv_below_rows, int numa_nodes);
+           const kernels::Microkernel* gemv_kernel,
+           const kernels::Microkernel* gemv_path_tile_kernel, int64_t gemv_below_rows,
+           int numa_nodes);
   // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
   // must be assigned first), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
@@ -193,6 +228,7 @@ class MoeLayer {
   MoeConfig config_;
   const kernels::Microkernel* kernel_;
   const kernels::Microkernel* gemv_kernel_;  // for products of fewer than gemv_below_rows_ rows
+  const kernels::Microkernel* gemv_path_tile_kernel_;  // of those, from its min_m
   int64_t gemv_below_rows_;
   int numa_nodes_;
   int64_t kernel_block_;

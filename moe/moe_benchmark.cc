@@ -232,9 +232,7 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
       return;
     }
     bytes += touched_bytes[r];
-    const MoeLayer::KernelsUsed call = layers[l]->last_kernels_used();
-    used.tile |= call.tile;
-    used.gemv |= call.gemv;
+    used.Add(layers[l]->last_kernels_used());
   }
   bytes /= std::max<int64_t>(1, iteration);
   const double ops = 2.0 * qlen * k * 3 * model.hidden * model.intermediate;

@@ -62,6 +62,10 @@ absl::Status MoeConfig::Validate() const {
   return absl::OkStatus();
 }
 
+int64_t Int8PathMaxRows(const MoeConfig& config) {
+  return config.weight_format == WeightFormat::kInt4K2 ? kInt4Int8MaxRows : kStreamingMaxRows;
+}
+
 absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t rows) {
   if (config.path.has_value()) return *config.path;
   const bool int4 = config.weight_format == WeightFormat::kInt4K2;
@@ -69,7 +73,7 @@ absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t r
       int4 ? kernels::GemmPath::kInt4W4A8 : kernels::GemmPath::kFp4W4A8;
   const kernels::GemmPath bf16_path =
       int4 ? kernels::GemmPath::kInt4W4A16 : kernels::GemmPath::kFp4W4A16;
-  if (rows <= kStreamingMaxRows) return int8_path;
+  if (rows <= Int8PathMaxRows(config)) return int8_path;
   absl::StatusOr<const kernels::Microkernel*> bf16 = kernels::SelectMicrokernel(bf16_path, config.isa);
   const kernels::Isa fast_enough = int4 ? kernels::Isa::kAmx : kernels::Isa::kAvx512;
   if (bf16.ok() && (*bf16)->isa >= fast_enough) return bf16_path;

@@ -43,14 +43,24 @@ struct MoeConfig {
 // decode call, and those of the experts that few tokens chose in a prefill call.
 inline constexpr int64_t kStreamingMaxRows = 12;
 
+// Auto INT4 K2 layers run products of up to this many rows on kInt4W4A8: its AVX-512 GEMV, and
+// from 8 rows its AMX INT8 kernel, which beats kInt4W4A16 on AMX there (Xeon, 16 threads,
+// weights streamed, 2048 x 7168 and 7168 x 2048: 16 rows 0.24 to 0.26 ms against 0.28 to 0.30,
+// 32 rows even, 64 rows 0.69 to 0.70 against 0.56 to 0.61).
+inline constexpr int64_t kInt4Int8MaxRows = 31;
+
+// The most rows an auto layer of `config` runs a product of on its int8 path: kStreamingMaxRows
+// for E2M1 formats, kInt4Int8MaxRows for INT4 K2.
+int64_t Int8PathMaxRows(const MoeConfig& config);
+
 // The path `config` runs a product of `rows` activation rows with on this CPU: the forced one;
 // for E2M1 formats, kFp4W4A16 where an AVX-512 or AMX kernel of it runs (BF16 activations are
 // the most accurate, and such a kernel is fast), else kFp4W4A8; for INT4 K2, kInt4W4A16 where
 // an AMX kernel of it runs (BF16 tiles with the group scales folded into the weights beat the
 // INT8 tiles' per-group float epilogue), else kInt4W4A8 (VNNI beats AVX-512 BF16 dot
-// products). Auto products of at most kStreamingMaxRows rows take the int8 path (kFp4W4A8,
-// kInt4W4A8) in any case: its GEMV streams the weights faster than W4A16's kernels, AMX
-// included (Xeon, 16 threads, weights streamed, 2048 x 7168 and 7168 x 2048: 8 rows 0.16 to
+// products). Auto products of at most Int8PathMaxRows rows take the int8 path (kFp4W4A8,
+// kInt4W4A8) in any case: for E2M1 formats its GEMV streams the weights faster than W4A16's
+// kernels, AMX included (Xeon, 16 threads, weights streamed, 2048 x 7168 and 7168 x 2048: 8 rows 0.16 to
 // 0.20 ms against 0.25 to 0.31, 12 rows 0.20 to 0.32 against 0.26 to 0.31, even at 16), and its
 // int8 activations, one scale per 16 or per group, add far less error than the weights' 4 bits
 // (README, Accuracy). W4A4 is used only when forced. The default `rows` gives the path of the

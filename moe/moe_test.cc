@@ -169,7 +169,7 @@ void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloat
   std::printf("%-48s kernels %-44s error/bound max %.3f, relative RMS error vs float weights "
               "%.4f\n",
               what.c_str(),
-              layer.KernelsLabel({/*tile=*/true, /*gemv=*/true}).c_str(),
+              layer.KernelsLabel(layer.AllKernels()).c_str(),
               worst_ratio, relative_rms);
 }
 
@@ -425,14 +425,15 @@ TEST(MoeLayerTest, LastKernelsUsedAreWhatKernelForSays) {
   for (int64_t qlen : {int64_t{1}, kDecodeMaxTokens}) {  // decode: every expert runs qlen rows
     const Routing r = RandomRouting(qlen, 19);
     RunLayer(**layer, r, RandomMatrix(qlen, kHidden, 20));
-    const bool tile = &l.KernelFor(qlen) == &l.kernel();
-    EXPECT_EQ(l.last_kernels_used().tile, tile) << "qlen " << qlen;
-    EXPECT_EQ(l.last_kernels_used().gemv, !tile) << "qlen " << qlen;
+    // That kernel alone.
+    const MoeLayer::KernelsUsed used = l.last_kernels_used();
+    EXPECT_EQ(used.kernels[0], &l.KernelFor(qlen)) << "qlen " << qlen;
+    EXPECT_EQ(used.kernels[1], nullptr) << "qlen " << qlen;
   }
   const Routing r = RandomRouting(kMaxLen, 21);
   RunLayer(**layer, r, RandomMatrix(kMaxLen, kHidden, 22));
   // Prefill: 3 of 8 experts per token give every expert far more than min_m of the rows.
-  EXPECT_TRUE(l.last_kernels_used().tile);
+  EXPECT_TRUE(l.last_kernels_used().Has(&l.kernel()));
 }
 
 TEST(MoeLayerTest, TensorPartsAgreeUpToFloatRounding) {
@@ -490,17 +491,28 @@ TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
 
 TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(61);
-  MoeConfig config = SmallConfig(WeightFormat::kMxfp4, GemmPath::kFp4W4A8);
-  config.path.reset();
-  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, floats);
-  ASSERT_TRUE(layer.ok()) << layer.status();
-  EXPECT_EQ((*layer)->kernel().path, *ResolvePath(config));
-  EXPECT_EQ((*layer)->gemv_kernel().path, *ResolvePath(config, 1));
-  EXPECT_NE((*layer)->kernel().path, GemmPath::kFp4W4A4Lut);
-  if ((*layer)->gemv_kernel().path != (*layer)->kernel().path) {
-    // Every streaming product runs the GEMV kernel, every other one the tile kernel.
-    EXPECT_EQ(&(*layer)->KernelFor(kStreamingMaxRows), &(*layer)->gemv_kernel());
-    EXPECT_EQ(&(*layer)->KernelFor(kStreamingMaxRows + 1), &(*layer)->kernel());
+  for (WeightFormat format : {WeightFormat::kMxfp4, WeightFormat::kInt4K2}) {
+    SCOPED_TRACE(TraitsOf(format).name);
+    MoeConfig config = SmallConfig(format, std::nullopt);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, floats);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    const MoeLayer& l = **layer;
+    EXPECT_EQ(l.kernel().path, *ResolvePath(config));
+    EXPECT_EQ(l.gemv_kernel().path, *ResolvePath(config, 1));
+    EXPECT_EQ(l.gemv_path_tile_kernel().path, l.gemv_kernel().path);
+    EXPECT_NE(l.kernel().path, GemmPath::kFp4W4A4Lut);
+    if (l.gemv_kernel().path == l.kernel().path) continue;
+    // Every product of up to Int8PathMaxRows rows runs on the int8 path, every other one the
+    // tile kernel; on that path, the GEMV below its tile kernel's min_m.
+    const int64_t int8_rows = Int8PathMaxRows(config);
+    for (int64_t rows : {int64_t{1}, int64_t{8}, int8_rows, int8_rows + 1, int64_t{1000}}) {
+      EXPECT_EQ(l.KernelFor(rows).path, *ResolvePath(config, rows)) << rows << " rows";
+    }
+    EXPECT_EQ(&l.KernelFor(int8_rows + 1), &l.kernel());
+    EXPECT_EQ(&l.KernelFor(1), &l.gemv_kernel());
+    EXPECT_EQ(&l.KernelFor(int8_rows), int8_rows >= l.gemv_path_tile_kernel().min_m
+                                           ? &l.gemv_path_tile_kernel()
+                                           : &l.gemv_kernel());
   }
 }
 
@@ -534,7 +546,9 @@ TEST(MoeLayerTest, AutoLayersStreamWithInt8AndTileWithW4A16) {
     const Routing r = RandomRouting(64, 65);
     const RowMatrixXf x = RandomMatrix(64, kHidden, 66);
     const RowMatrixXf out = RunLayer(**mixed, r, x);
-    ASSERT_FALSE((*mixed)->last_kernels_used().gemv) << "an expert got few tokens";
+    ASSERT_FALSE((*mixed)->last_kernels_used().Has(&(*mixed)->gemv_kernel()) ||
+                 (*mixed)->last_kernels_used().Has(&(*mixed)->gemv_path_tile_kernel()))
+        << "an expert got few tokens";
     EXPECT_EQ(out, RunLayer(**bf16, r, x));
   }
 }
