@@ -4,13 +4,17 @@
 // Kernels that bound a design from above, for benchmarks only: not in the microkernel table,
 // never chosen for a product, their results not the product of the weights.
 
+#include "absl/types/span.h"
 #include "kernels/microkernel.h"
 
 namespace fp4moe::kernels {
 
-// The W4A16 AMX driver with the weight decode skipped (native AMX only): what the driver's
-// loops, packing and tile products cost without the decode. Takes kFp4W4A16 buffers.
-extern const Microkernel kW4a16NoDecodeCeiling;
+// The W4A16 AMX driver (native AMX only; kFp4W4A16 buffers) with its weight decode left out
+// (w4a16_no_decode_32x32_amx), then also its activation packing
+// (w4a16_no_decode_no_packing_32x32_amx), then also its reads and writes of C: the tile loads
+// and products of its loops (w4a16_tile_products_32x32_amx), then also its software
+// prefetches (w4a16_tile_products_no_prefetch_32x32_amx).
+absl::Span<const Microkernel> W4a16AmxCeilings();
 
 }  // namespace fp4moe::kernels
 

@@ -24,6 +24,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
@@ -47,8 +48,10 @@ ABSL_FLAG(std::vector<std::string>, ms, std::vector<std::string>({"1", "4", "32"
           "activation rows");
 ABSL_FLAG(std::vector<std::string>, paths,
           std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8", "int4_w4a16"}),
-          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also "
-          "w4a16_no_decode, the W4A16 AMX driver with its weight decode skipped (AMX only)");
+          "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
+          "the W4A16 driver's ceilings (kernels/ceiling_kernels.h) by name without _32x32_amx: "
+          "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
+          "w4a16_tile_products_no_prefetch");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 
@@ -137,13 +140,16 @@ int Main(int argc, char** argv) {
               bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
               absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
-    // The ceiling runs where the W4A16 AMX kernel would, on its buffers.
-    const bool no_decode = path_name == "w4a16_no_decode";
-    if (no_decode && !DetectedCpuFeatures().amx) {
-      std::fprintf(stderr, "gemm_benchmark: w4a16_no_decode needs AMX; skipped\n");
+    // A ceiling runs on the W4A16 kernels' buffers.
+    const Microkernel* ceiling = nullptr;
+    for (const Microkernel& kernel : W4a16AmxCeilings()) {
+      if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) ceiling = &kernel;
+    }
+    if (ceiling != nullptr && !DetectedCpuFeatures().amx) {
+      std::fprintf(stderr, "gemm_benchmark: %s needs AMX; skipped\n", path_name.c_str());
       continue;
     }
-    absl::StatusOr<GemmPath> path = no_decode ? GemmPath::kFp4W4A16 : ParsePath(path_name);
+    absl::StatusOr<GemmPath> path = ceiling != nullptr ? ceiling->path : ParsePath(path_name);
     if (!path.ok()) {
       std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
       return 1;
@@ -162,8 +168,7 @@ int Main(int argc, char** argv) {
           return 1;
         }
         absl::StatusOr<const Microkernel*> kernel =
-            no_decode ? &kW4a16NoDecodeCeiling
-                      : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
+            ceiling != nullptr ? ceiling : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
         if (!kernel.ok()) {
           std::fprintf(stderr, "gemm_benchmark: %s\n",
                        std::string(kernel.status().message()).c_str());

@@ -54,6 +54,16 @@ constexpr int64_t kDecodeStep = 128;
 // Tiles (see kernels/amx_helpers.h): accumulators 0..3 = C[row tile][column tile] at
 // 2 * row tile + column tile, activations 4 and 5 (row tiles), weights 6 and 7 (column tiles).
 
+// What the driver leaves out, for the ceilings of kernels/ceiling_kernels.h (which specialize
+// it); real kernels leave out nothing.
+template <typename F>
+struct DriverOmits {
+  static constexpr bool kDecode = false;   // the panels keep what they hold
+  static constexpr bool kPacking = false;  // the packed activations keep what they hold
+  static constexpr bool kSums = false;     // C is neither read nor written
+  static constexpr bool kPrefetches = false;  // nothing is prefetched
+};
+
 // Per-thread scratch (no allocation per call).
 struct Scratch {
   // Decoded weights of the chunk: per 16-column tile, kKBlock / 2 VNNI rows of 16 columns x 2
@@ -116,10 +126,12 @@ void DecodeTile(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
 template <typename F>
 void DecodePanel(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0,
                  int64_t kc) {
-  for (int tile = 0; tile < tiles; ++tile) {
-    const int tile_columns = columns - 16 * tile < 16 ? columns - 16 * tile : 16;
-    DecodeTile<F>(b, n0 + 16 * tile, tile_columns > 0 ? tile_columns : 0, k0, kc,
-                  scratch.panel[tile]);
+  if constexpr (!DriverOmits<F>::kDecode) {
+    for (int tile = 0; tile < tiles; ++tile) {
+      const int tile_columns = columns - 16 * tile < 16 ? columns - 16 * tile : 16;
+      DecodeTile<F>(b, n0 + 16 * tile, tile_columns > 0 ? tile_columns : 0, k0, kc,
+                    scratch.panel[tile]);
+    }
   }
 }
 
@@ -249,21 +261,30 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
       // The next panel's codes, a few lines per k step of every row block.
       RowPrefetcher weight_prefetcher =
-          NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0, kKBlock,
-                              row_blocks * block_steps);
+          DriverOmits<F>::kPrefetches
+              ? RowPrefetcher()
+              : NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0,
+                                    kKBlock, row_blocks * block_steps);
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
-        PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
+        if constexpr (!DriverOmits<F>::kPacking) {
+          PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
+        }
         // The rows the next row block packs, while this one runs.
         RowPrefetcher prefetcher =
-            NextRowBlockPrefetcher(args.a_bf16.values, sizeof(uint16_t), m, b.k, m0, kBlockRows,
-                                   k0, kKBlock, block_steps);
+            DriverOmits<F>::kPrefetches
+                ? RowPrefetcher()
+                : NextRowBlockPrefetcher(args.a_bf16.values, sizeof(uint16_t), m, b.k, m0,
+                                         kBlockRows, k0, kKBlock, block_steps);
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
           float* c = args.c + m0 * args.ldc + n0;
-          if (rows == kBlockRows && columns == kBlockColumns) {
+          if constexpr (DriverOmits<F>::kSums) {
+            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
+                                k_step, prefetcher, weight_prefetcher, {});
+          } else if (rows == kBlockRows && columns == kBlockColumns) {
             // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
             // the last k block's go through scratch.sums where a tensor scale is left to apply.
             const bool scale = last && args.b.tensor_scale != 1.0f;

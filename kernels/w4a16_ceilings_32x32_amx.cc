@@ -1,29 +1,48 @@
-// The ceiling of the W4A16 AMX driver (kernels/w4a16_amx_driver.h), for benchmarks only: the
-// same loops, activation packing, tile products, prefetches and sums, with the weight decode
-// skipped (the panels keep whatever they hold). Beside a real W4A16 kernel it shows what the
-// decode costs; its results are not a product of the weights.
-#include "kernels/ceiling_kernels.h"
-
+// Ceilings of the W4A16 AMX driver (kernels/w4a16_amx_driver.h), for benchmarks only: the same
+// loops and tile products with parts of the work left out (the weight decode; then also the
+// activation packing; then also reading and writing C; then also the software prefetches), so
+// that beside a real W4A16 kernel they show what each part costs. Their results are not a
+// product of the weights.
 #include <cstdint>
 
+#include "kernels/ceiling_kernels.h"
 #include "kernels/microkernel.h"
 #include "kernels/w4a16_amx_driver.h"
 
 namespace fp4moe::kernels {
 namespace {
 
-struct NoDecode {};
+// A ceiling that leaves out the decode, and the packing unless kPacks, and C unless kReadsC,
+// and the prefetches unless kPrefetching.
+template <bool kPacks, bool kReadsC, bool kPrefetching>
+struct Omitting {};
 
-template <>
-void DecodePanel<NoDecode>(const WeightsView&, int64_t, int, int, int64_t, int64_t) {}
+template <bool kPacks, bool kReadsC, bool kPrefetching>
+struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching>> {
+  static constexpr bool kDecode = true;
+  static constexpr bool kPacking = !kPacks;
+  static constexpr bool kSums = !kReadsC;
+  static constexpr bool kPrefetches = !kPrefetching;
+};
 
-void W4a16NoDecode(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<NoDecode>(args, n_begin, n_end);
+template <bool kPacks, bool kReadsC, bool kPrefetching>
+void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching>>(args, n_begin, n_end);
 }
+
+constexpr Microkernel kCeilings[] = {
+    {"w4a16_no_decode_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<true, true, true>},
+    {"w4a16_no_decode_no_packing_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, true, true>},
+    {"w4a16_tile_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, false, true>},
+    {"w4a16_tile_products_no_prefetch_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, false, false>},
+};
 
 }  // namespace
 
-const Microkernel kW4a16NoDecodeCeiling = {"w4a16_no_decode_32x32_amx", GemmPath::kFp4W4A16,
-                                           Isa::kAmx, /*emulated=*/false, W4a16NoDecode};
+absl::Span<const Microkernel> W4a16AmxCeilings() { return kCeilings; }
 
 }  // namespace fp4moe::kernels

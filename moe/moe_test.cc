@@ -543,8 +543,9 @@ TEST(MoeLayerTest, AutoLayersStreamWithInt8AndTileWithW4A16) {
       const RowMatrixXf x = RandomMatrix(qlen, kHidden, 64);
       EXPECT_EQ(RunLayer(**mixed, r, x), RunLayer(**int8, r, x)) << "qlen " << qlen;
     }
-    const Routing r = RandomRouting(64, 65);
-    const RowMatrixXf x = RandomMatrix(64, kHidden, 66);
+    // 256 tokens give every expert about 96 rows, far above Int8PathMaxRows.
+    const Routing r = RandomRouting(256, 65);
+    const RowMatrixXf x = RandomMatrix(256, kHidden, 66);
     const RowMatrixXf out = RunLayer(**mixed, r, x);
     ASSERT_FALSE((*mixed)->last_kernels_used().Has(&(*mixed)->gemv_kernel()) ||
                  (*mixed)->last_kernels_used().Has(&(*mixed)->gemv_path_tile_kernel()))
