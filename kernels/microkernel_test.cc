@@ -42,6 +42,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {3, 40, 288},                                  // k ending in a partial 128-element chunk
       {33, 48, 256},                                 // more rows than a 16-row tile, odd
       {70, 150, 1536},  // full 32-row blocks and a tail over several k blocks, 150 columns
+      {1040, 40, 1024},  // more than 32 AMX row blocks, over two k blocks
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
       {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
