@@ -25,6 +25,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/peak_probe.h"
 #include "kernels/roofline.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"
@@ -151,6 +152,13 @@ class Runner {
     return it->second;
   }
 
+  // The peak rates on `threads` threads (AMX's measured, as the bandwidth is).
+  const kernels::PeakRates& Peaks(int64_t threads) {
+    auto [it, inserted] = peaks_.try_emplace(threads);
+    if (inserted) it->second = kernels::MeasurePeakRates();
+    return it->second;
+  }
+
   const RowMatrixXf& GemmWeights(const Case& c) {
     const std::string key = absl::StrFormat("%s/%s/%s/%d", c.model->name,
                                             ProjectionName(c.projection), c.distribution->name,
@@ -231,7 +239,7 @@ class Runner {
     SetAccuracy(row, CompareMatrices(out.ToMatrix(m).topRows(checked).cast<double>(), exact));
     if (sweep_.speed()) {
       SetSpeed(row, *timing, first.streamed_bytes(), ops, Bandwidth(row.threads),
-               kernels::PeakFor(kernels::PeakRates{}, *path, (*kernel)->isa));
+               kernels::PeakFor(Peaks(row.threads), *path, (*kernel)->isa));
     }
     return absl::OkStatus();
   }
@@ -350,7 +358,7 @@ class Runner {
       }
       const Microkernel& kernel = layer_->RoofKernel(used);
       SetSpeed(row, *timing, bytes, 2.0 * q * k * 3 * h * inter, Bandwidth(row.threads),
-               kernels::PeakFor(kernels::PeakRates{}, kernel.path, kernel.isa));
+               kernels::PeakFor(Peaks(row.threads), kernel.path, kernel.isa));
     }
     return absl::OkStatus();
   }
@@ -358,6 +366,7 @@ class Runner {
   const SweepConfig& config_;
   const Sweep& sweep_;
   std::map<int64_t, double> bandwidth_;
+  std::map<int64_t, kernels::PeakRates> peaks_;
   // One entry each: cases come ordered so that neighbours share weights and layers.
   std::string gemm_weights_key_, packed_key_, moe_weights_key_, layer_key_;
   RowMatrixXf gemm_weights_;

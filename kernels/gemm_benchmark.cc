@@ -134,6 +134,7 @@ int Main(int argc, char** argv) {
     isa = *parsed;
   }
   const PeakRates peaks = PeakRatesFromFlags();
+  std::printf("%s\n", PeakRatesLine(peaks).c_str());
   const double bandwidth = MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s; weights %s\n",
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,

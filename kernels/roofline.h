@@ -8,7 +8,8 @@
 namespace fp4moe::kernels {
 
 // Peak arithmetic rates (operations per second, one multiply-add = 2) of the whole machine for
-// each kind of product. The defaults are the figures measured on the benchmark Xeon (AMX) or
+// each kind of product. The defaults are figures of one benchmark Xeon (AMX, measured there;
+// kernels/peak_probe.h measures them on the machine at hand, and the benchmarks use that) or
 // derived from its issue width (AVX-512: 2 x 512-bit ports at ~2 GHz on 16 cores); benchmarks
 // let the user override them.
 struct PeakRates {

@@ -1,10 +1,14 @@
 #include "kernels/roofline_flags.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/str_format.h"
+#include "kernels/cpu_features.h"
+#include "kernels/peak_probe.h"
 
-ABSL_FLAG(double, peak_amx_int8, fp4moe::kernels::PeakRates().amx_int8, "AMX INT8 peak, ops/s");
-ABSL_FLAG(double, peak_amx_bf16, fp4moe::kernels::PeakRates().amx_bf16,
-          "AMX BF16 peak, flops/s");
+ABSL_FLAG(double, peak_amx_int8, 0,
+          "AMX INT8 peak, ops/s (0: measured at start where the CPU has AMX)");
+ABSL_FLAG(double, peak_amx_bf16, 0,
+          "AMX BF16 peak, flops/s (0: measured at start where the CPU has AMX)");
 ABSL_FLAG(double, peak_avx512_int8, fp4moe::kernels::PeakRates().avx512_int8,
           "AVX-512 VNNI peak, ops/s");
 ABSL_FLAG(double, peak_avx512_bf16, fp4moe::kernels::PeakRates().avx512_bf16,
@@ -13,12 +17,25 @@ ABSL_FLAG(double, peak_avx512_bf16, fp4moe::kernels::PeakRates().avx512_bf16,
 namespace fp4moe::kernels {
 
 PeakRates PeakRatesFromFlags() {
-  PeakRates peaks;
-  peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
-  peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
+  PeakRates peaks = MeasurePeakRates();
+  if (absl::GetFlag(FLAGS_peak_amx_int8) > 0) peaks.amx_int8 = absl::GetFlag(FLAGS_peak_amx_int8);
+  if (absl::GetFlag(FLAGS_peak_amx_bf16) > 0) peaks.amx_bf16 = absl::GetFlag(FLAGS_peak_amx_bf16);
   peaks.avx512_int8 = absl::GetFlag(FLAGS_peak_avx512_int8);
   peaks.avx512_bf16 = absl::GetFlag(FLAGS_peak_avx512_bf16);
   return peaks;
+}
+
+std::string PeakRatesLine(const PeakRates& peaks) {
+  const bool measured = DetectedCpuFeatures().amx;
+  return absl::StrFormat(
+      "roofline peaks: AMX BF16 %.1f TFLOPS, AMX INT8 %.1f TOPS (%s%s), AVX-512 BF16 %.1f, "
+      "VNNI %.1f",
+      peaks.amx_bf16 / 1e12, peaks.amx_int8 / 1e12,
+      measured ? "tile-product probe now" : "no AMX here: PeakRates' figures",
+      absl::GetFlag(FLAGS_peak_amx_bf16) > 0 || absl::GetFlag(FLAGS_peak_amx_int8) > 0
+          ? ", flags override"
+          : "",
+      peaks.avx512_bf16 / 1e12, peaks.avx512_int8 / 1e12);
 }
 
 }  // namespace fp4moe::kernels

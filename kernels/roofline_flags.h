@@ -1,13 +1,18 @@
 #ifndef FP4MOE_KERNELS_ROOFLINE_FLAGS_H_
 #define FP4MOE_KERNELS_ROOFLINE_FLAGS_H_
 
+#include <string>
+
 #include "kernels/roofline.h"
 
 namespace fp4moe::kernels {
 
-// The peak rates given by the --peak_* flags (defaults: PeakRates'), for the benchmarks'
-// rooflines.
+// The peak rates given by the --peak_* flags, for the benchmarks' rooflines: by default the AMX
+// rates measured now (MeasurePeakRates) and PeakRates' other figures.
 PeakRates PeakRatesFromFlags();
+
+// One line for a benchmark's header: the AMX peaks of `peaks` and where they came from.
+std::string PeakRatesLine(const PeakRates& peaks);
 
 }  // namespace fp4moe::kernels
 

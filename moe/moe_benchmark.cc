@@ -277,6 +277,7 @@ int Main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_routings) <= 0) return Fail("--routings must be positive");
   const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
+  std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
   const double bandwidth =
       kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s\n",
