@@ -38,6 +38,30 @@ namespace {
   _tile_loadconfig(&config);
 }
 
+// The accumulators zeroed, and one 2 x 2 block of tile products into them (accumulators 0..3
+// += activations 4, 5 x weights 6, 7; BF16 or signed INT8 pairs).
+[[maybe_unused]] [[gnu::always_inline]] inline void ZeroAccumulators() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+template <bool kBf16>
+[[gnu::always_inline]] inline void TileProducts() {
+  if constexpr (kBf16) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  } else {
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+  }
+}
+
 // The cache lines of a block of rows (`rows` rows of `bytes` bytes, `stride` apart), prefetched
 // into L2 a few at a time over the tile products that run before the block is used: a burst
 // of hundreds of prefetches waits for fill buffers and stalls the tile loads behind it.

@@ -72,29 +72,6 @@ template <bool kColumnScalesOnly>
   }
 }
 
-// Tile numbers are literals: the native intrinsics paste them into the assembly.
-[[gnu::always_inline]] inline void ZeroAccumulators() {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-}
-
-template <bool kBf16>
-[[gnu::always_inline]] inline void Products() {
-  if constexpr (kBf16) {
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    _tile_dpbf16ps(2, 5, 6);
-    _tile_dpbf16ps(3, 5, 7);
-  } else {
-    _tile_dpbssd(0, 4, 6);
-    _tile_dpbssd(1, 4, 7);
-    _tile_dpbssd(2, 5, 6);
-    _tile_dpbssd(3, 5, 7);
-  }
-}
-
 template <Sequence kSequence, bool kBf16>
 void RunSequence(benchmark::State& state) {
   if (!DetectedCpuFeatures().amx) {
@@ -131,7 +108,7 @@ void RunSequence(benchmark::State& state) {
         _tile_loadd(7, step + 48 * k_bytes, 64);
       }
       if constexpr (kSequence == Sequence::kProducts || kSequence == Sequence::kLoads) {
-        Products<kBf16>();
+        TileProducts<kBf16>();
       } else {
         ZeroAccumulators();
         // The previous step's sums are scaled before this step's are stored over the other
@@ -149,7 +126,7 @@ void RunSequence(benchmark::State& state) {
           _tile_dpbssd(3, 5, 7);
           ScaleTile<kColumnOnly>(3, previous, block, column_scales, row_scales);
         } else {
-          Products<kBf16>();
+          TileProducts<kBf16>();
           if constexpr (kSequence == Sequence::kStoreScale) {
             for (int t = 0; t < kProductsPerStep; ++t) {
               ScaleTile<false>(t, previous, block, column_scales, row_scales);
