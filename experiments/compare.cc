@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -114,7 +116,14 @@ int Run() {
     return 1;
   }
   if (const char* status_file = std::getenv("TEST_SHARD_STATUS_FILE")) {
-    std::fclose(std::fopen(status_file, "w"));  // tells Bazel this binary shards
+    // Tells Bazel this binary shards.
+    std::FILE* file = std::fopen(status_file, "w");
+    if (file == nullptr) {
+      std::fprintf(stderr, "compare: cannot write TEST_SHARD_STATUS_FILE=%s: %s\n", status_file,
+                   std::strerror(errno));
+      return 1;
+    }
+    std::fclose(file);
   }
 
   std::optional<CsvWriter> csv_writer;

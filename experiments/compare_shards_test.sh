@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # compare's files from a sharded run joined by merge equal those of one run; a bad config runs
-# nothing; Ctrl-C stops after the current case with a readable CSV.
+# nothing; Ctrl-C stops after the current case with a readable CSV; a shard status file that
+# cannot be written is an error.
 set -euo pipefail
 compare=$1 merge=$2 tiny=$3
 tmp="${TEST_TMPDIR:-$(mktemp -d)}"
@@ -43,3 +44,12 @@ wait "$pid" || status=$?
 rows=$(($(wc -l <"$tmp/slow.csv") - 1))
 [ "$rows" -ge 1 ] && [ "$rows" -lt 32 ] || { echo "$rows rows after SIGINT"; exit 1; }
 "$merge" "$tmp/slow.csv" >/dev/null  # the stopped run's CSV reads back
+
+# A shard status file (Bazel's TEST_SHARD_STATUS_FILE) in a missing directory is one clear error,
+# not a crash, and nothing is written.
+status=0
+TEST_SHARD_STATUS_FILE="$tmp/missing/dir/status" "$compare" --config="$config" \
+  --csv="$tmp/status/r.csv" --progress=false >/dev/null 2>"$tmp/status.err" || status=$?
+[ "$status" -eq 1 ] || { echo "exit $status with a status file in a missing directory"; exit 1; }
+grep -q "cannot write TEST_SHARD_STATUS_FILE" "$tmp/status.err" || { cat "$tmp/status.err"; exit 1; }
+[ ! -e "$tmp/status/r.csv" ] || { echo "a CSV was written"; exit 1; }
