@@ -283,9 +283,10 @@ void ResolveLists(const Sweep& sweep, Checker& check, SweepConfig& config) {
   }
   config.qlens.assign(sweep.qlen().begin(), sweep.qlen().end());
   for (int i = 0; i < sweep.threads_size(); ++i) {
-    if (sweep.threads(i) < 0) {
+    if (sweep.threads(i) < 0 || sweep.threads(i) > moe::kMaxThreads) {
       check.Error("threads", i,
-                  absl::StrFormat("threads must be 0 (all) or positive, got %d", sweep.threads(i)));
+                  absl::StrFormat("threads must be 0 (all) or in [1, %d], got %d",
+                                  moe::kMaxThreads, sweep.threads(i)));
     }
   }
   config.threads = OrDefault(sweep.threads(), 0);

@@ -110,6 +110,9 @@ TEST(SweepConfigTest, SemanticErrors) {
               HasSubstr("does not take int4_k2"));
   EXPECT_THAT(ErrorOf(std::string(kTinyModel) + "format { name: \"nvfp4\" }\n"),
               HasSubstr("give at least one qlen"));
+  EXPECT_THAT(ErrorOf(std::string(kTinyModel) +
+                      "format { name: \"nvfp4\" }\nqlen: 1\nthreads: 100000\n"),
+              AllOf(HasSubstr("bad.textproto:4:1"), HasSubstr("threads must be 0 (all) or in")));
   EXPECT_THAT(ErrorOf("model { hidden: 256 }\nformat { name: \"nvfp4\" }\nqlen: 1\n"),
               HasSubstr("needs hidden, intermediate, experts and top_k"));
   // The MoE down projection of each TP part has K = intermediate / tp_parts = 32: not a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs //io:forward on a small float MoE layer written by hand: exit 0 and an output; then an
-# output that is one of its inputs (any spelling or link) or not a regular file: exit 1, a
-# message, both inputs unchanged and nothing written.
+# output that is one of its inputs (any spelling or link) or not a regular file, and --threads
+# beyond any machine: exit 1, a message, both inputs unchanged and nothing written.
 set -euo pipefail
 forward=$1
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/forward.XXXXXX")
@@ -57,4 +57,13 @@ expect_refused "a symlink to the input" "$dir/x_link.safetensors" \
 expect_refused "a hard link to the weights" "$dir/w_hard.safetensors" \
   "is the same file as input --weights=$dir/w.safetensors$refusal"
 expect_refused "a directory" "$dir/a_directory" "exists and is a directory"
+
+# More threads than any machine has: one message, not a crash in the OpenMP runtime.
+rc=0
+"$forward" --weights="$dir/w.safetensors" --prefix=m --input="$dir/x.safetensors" \
+  --output="$dir/threads.safetensors" --threads=100000 2>"$dir/stderr" || rc=$?
+cat "$dir/stderr"
+[[ $rc == 1 ]] || { echo "--threads=100000: exit code $rc, expected 1"; exit 1; }
+grep -qF "num_threads: must be in [1, 1024], got 100000" "$dir/stderr" || exit 1
+[[ ! -e $dir/threads.safetensors ]] || { echo "--threads=100000: output written"; exit 1; }
 echo PASS

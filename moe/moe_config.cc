@@ -30,8 +30,9 @@ absl::Status MoeConfig::Validate() const {
   if (max_len <= 0) {
     return FieldError("max_len", absl::StrFormat("must be positive, got %d", max_len));
   }
-  if (num_threads <= 0) {
-    return FieldError("num_threads", absl::StrFormat("must be positive, got %d", num_threads));
+  if (num_threads <= 0 || num_threads > kMaxThreads) {
+    return FieldError("num_threads", absl::StrFormat("must be in [1, %d], got %d", kMaxThreads,
+                                                     num_threads));
   }
   if (tp_parts <= 0) {
     return FieldError("tp_parts", absl::StrFormat("must be positive, got %d", tp_parts));

@@ -39,6 +39,11 @@ struct MoeConfig {
   int64_t part_intermediate_size() const { return intermediate_size / tp_parts; }
 };
 
+// The most threads a layer or a sweep case may ask for: more than any machine fp4moe runs on
+// has cores (libgomp crashed creating 100000), so a larger count is a typo, refused with a
+// message rather than a crash.
+inline constexpr int kMaxThreads = 1024;
+
 // Products of at most this many activation rows stream their weights: every product of a
 // decode call, and those of the experts that few tokens chose in a prefill call.
 inline constexpr int64_t kStreamingMaxRows = 12;
