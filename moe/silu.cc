@@ -12,9 +12,11 @@ namespace {
 // nearly exact), e^r by Cephes' expf polynomial (relative error below 2e-7 on that interval,
 // about 1.5 units in the last place), times 2^n put into the exponent bits. y is clamped to
 // [-86, 89]: at -86, e^y (4e-38) keeps 2^(n - 1) a normal float and 1 + e^y rounds to 1 as
-// for any smaller y; above 88.72 the result is infinity anyway.
+// for any smaller y; above 88.72 the result is infinity anyway. NaN takes -86 too, so that the
+// exponent bits never come from converting NaN to an integer (the caller's NaN gate still makes
+// the output NaN).
 inline float Exp(float y) {
-  const float clamped = y < -86.0f ? -86.0f : (y > 89.0f ? 89.0f : y);
+  const float clamped = y > 89.0f ? 89.0f : (y >= -86.0f ? y : -86.0f);
   const float z = clamped * 1.44269504088896341f;
   // Round to nearest by adding and removing 1.5 * 2^23 (|z| < 2^22).
   const float n = (z + 12582912.0f) - 12582912.0f;

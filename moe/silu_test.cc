@@ -42,5 +42,19 @@ TEST(SiluMulTest, ExtremeInputsStayFinite) {
   EXPECT_EQ(gate[3], 0.0f);
 }
 
+TEST(SiluMulTest, NanStaysNanAndInfinitiesStayDefined) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> gate = {nan, inf, -inf, 3e38f, -3e38f};
+  std::vector<float> up = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+  std::vector<float> out(gate.size());
+  SiluMul(gate.data(), up.data(), out.data(), gate.size());
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], inf);
+  EXPECT_TRUE(out[2] == 0.0f || std::isnan(out[2]));  // -inf / inf
+  EXPECT_EQ(out[3], 3e38f);
+  EXPECT_EQ(out[4], 0.0f);
+}
+
 }  // namespace
 }  // namespace fp4moe::moe
