@@ -56,12 +56,14 @@ absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::stri
     return absl::NotFoundError(absl::StrFormat(
         "%s: no experts '%s.<e>.{gate,up,down}_proj.*'", file.path(), prefix));
   }
-  const int64_t count = *indices.rbegin() + 1;
+  // Experts 0 .. count - 1, each present: the first missing one is below the count of indices
+  // (no arithmetic on the largest index, which a name may make 2^63 - 1).
+  const int64_t count = static_cast<int64_t>(indices.size());
   for (int64_t e = 0; e < count; ++e) {
     if (indices.count(e) == 0) {
       return absl::NotFoundError(absl::StrFormat(
           "%s: expert %d of '%s' is missing (experts up to %d are present)", file.path(), e,
-          prefix, count - 1));
+          prefix, *indices.rbegin()));
     }
   }
   LoadedExperts loaded;

@@ -243,6 +243,23 @@ TEST(MoeCheckpointTest, LoadExpertsCountsAndChecksShapes) {
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("expert 2 of")));
   EXPECT_THAT(Load(WriteExperts("none.safetensors", 0, unchanged)),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no experts")));
+  {
+    // An expert index of 2^63 - 1 beside experts 0..2: a missing expert, not an overflow.
+    SafetensorsWriter huge;
+    const absl::StatusOr<SafetensorsFile> good_file =
+        SafetensorsFile::Open(TestPath("good.safetensors"));
+    ASSERT_TRUE(good_file.ok());
+    for (const std::string& name : good_file->names()) {
+      ASSERT_TRUE(huge.AddCopy(**good_file->Get(name)).ok());
+    }
+    const std::vector<float> one(64, 1.0f);
+    ASSERT_TRUE(huge.AddF32(ExpertName(INT64_MAX, "gate_proj") + ".weight", {1, 64}, one).ok());
+    ASSERT_TRUE(huge.Write(TestPath("huge_index.safetensors")).ok());
+    EXPECT_THAT(Load(TestPath("huge_index.safetensors")),
+                StatusIs(absl::StatusCode::kNotFound,
+                         HasSubstr("expert 3 of 'model.layers.0.mlp.experts' is missing (experts "
+                                   "up to 9223372036854775807 are present)")));
+  }
 
   // Expert 1's up_proj quantized while the rest are float.
   SafetensorsWriter mixed;
