@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "experiments/report_files.h"
 #include "experiments/report_writer.h"
+#include "files/input_files.h"
 #include "files/output_paths.h"
 
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
@@ -41,7 +42,9 @@ int Merge(const std::vector<std::string>& inputs) {
 
   std::vector<std::vector<ResultRow>> shards;
   for (const std::string& input : inputs) {
-    absl::StatusOr<std::string> text = ReadTextFile(UserPath(input));
+    // A shard of the largest ready sweep is tens of kilobytes; 256 MB is a wrong file.
+    absl::StatusOr<std::string> text =
+        files::ReadRegularFile(UserPath(input), "shard CSV", int64_t{256} << 20);
     absl::StatusOr<std::vector<ResultRow>> rows =
         text.ok() ? ParseCsv(*text, input) : absl::StatusOr<std::vector<ResultRow>>(text.status());
     if (!rows.ok()) {

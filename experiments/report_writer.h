@@ -87,7 +87,6 @@ class CsvWriter {
 };
 
 absl::Status WriteTextFile(const std::string& path, std::string_view text);
-absl::StatusOr<std::string> ReadTextFile(const std::string& path);
 
 }  // namespace fp4moe::experiments
 

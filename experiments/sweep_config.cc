@@ -1,14 +1,13 @@
 #include "experiments/sweep_config.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "files/input_files.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "kernels/gemm.h"
@@ -420,11 +419,10 @@ absl::StatusOr<SweepConfig> ParseSweepConfig(std::string_view text, std::string_
 }
 
 absl::StatusOr<SweepConfig> LoadSweepConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrFormat("cannot read sweep config %s", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseSweepConfig(text.str(), path);
+  // A sweep config is a few kilobytes; a megabyte is a wrong file.
+  absl::StatusOr<std::string> text = files::ReadRegularFile(path, "sweep config", 1 << 20);
+  if (!text.ok()) return text.status();
+  return ParseSweepConfig(*text, path);
 }
 
 }  // namespace fp4moe::experiments

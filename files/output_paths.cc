@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "files/input_files.h"
 
 namespace fp4moe::files {
 namespace {
@@ -24,15 +25,6 @@ namespace fs = std::filesystem;
 std::string Describe(const NamedPath& p) {
   return absl::StartsWith(p.label, "-") ? absl::StrCat(p.label, "=", p.path)
                                         : absl::StrCat(p.label, " ", p.path);
-}
-
-const char* Kind(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  return "not a regular file";
 }
 
 // What a path names: the file itself where it exists (stat follows symlinks), else the
@@ -99,7 +91,7 @@ absl::Status CheckOutputPaths(const std::vector<NamedPath>& inputs,
     if (id->file && !S_ISREG(id->file->st_mode)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s exists and is %s, not a regular file: refusing to write over it",
-          Describe(output), Kind(id->file->st_mode)));
+          Describe(output), NonRegularKind(id->file->st_mode)));
     }
     for (const auto& [other, other_id] : checked_outputs) {
       if (SameFile(*id, other_id)) {

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "files/input_files.h"
 #include "nlohmann/json.hpp"
 #include "quant/bf16.h"
 
@@ -199,8 +200,11 @@ int64_t TensorView::numel() const { return *CheckedNumel(shape); }
 absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   SafetensorsFile file;
   file.path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "cannot open", path);
+  // A FIFO, a device or a directory is refused on the open file (opened without blocking, so a
+  // FIFO does not wait for a writer).
+  absl::StatusOr<int> opened = files::OpenRegularFile(path, "safetensors file");
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const int error = errno;

@@ -1,6 +1,7 @@
 #include "io/safetensors.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -193,6 +194,20 @@ TEST(SafetensorsTest, TruncatedFilesAreErrors) {
 TEST(SafetensorsTest, MissingFileIsNotFound) {
   EXPECT_THAT(SafetensorsFile::Open(TestPath("nothing_here.safetensors")),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("nothing_here")));
+}
+
+// A FIFO (whose blocking open would wait for a writer), a device and a directory: one error
+// each, at once.
+TEST(SafetensorsTest, WhatIsNotARegularFileIsRefusedWithoutWaiting) {
+  const std::string fifo = TestPath("a_fifo.safetensors");
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(SafetensorsFile::Open(fifo),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a FIFO")));
+  EXPECT_THAT(SafetensorsFile::Open("/dev/zero"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a character device")));
+  EXPECT_THAT(SafetensorsFile::Open(TestPath("")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a directory")));
 }
 
 TEST(SafetensorsTest, HeaderLengthBeyondTheFileIsAnError) {
