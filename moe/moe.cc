@@ -1,40 +1,26 @@
+// MoeLayer's construction: kernel selection, weight packing per part and the workspace sized
+// from the config (checked against the machine's memory first), and what the layer tells about
+// its kernels and weights.
+
 #include "moe/moe.h"
 
 #include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/numa.h"
 #include "moe/parallel.h"
-#include "moe/silu.h"
-#include "quant/bf16.h"
 
 namespace fp4moe::moe {
 namespace {
-
-int SliceCount(int64_t n, int64_t slice_columns) {
-  return static_cast<int>((n + slice_columns - 1) / slice_columns);
-}
-
-// Prefill jobs of at least kWideSliceRows rows take slices of kWideSliceColumns: a tile kernel
-// packs or re-reads the job's whole input for every slice, so narrow slices of a long input
-// repeat that work (the W4A16 AMX kernel at m = 128, k = 7168, 16 threads: 2.6 to 2.9 TFLOPS on
-// 64-column slices, 3.1 on 128). Only where the call still has kMinItemsPerThread items per
-// thread, so that skewed routing (one expert, all tokens) keeps every thread busy.
-constexpr int64_t kWideSliceRows = 32;
-constexpr int64_t kWideSliceColumns = 4 * kernels::kSliceColumns;
-constexpr int64_t kMinItemsPerThread = 4;
 
 int64_t DecodeSlots(const MoeConfig& config) {
   return std::min<int64_t>(config.expert_num, kDecodeMaxTokens * config.num_experts_per_tok);
@@ -112,59 +98,6 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_
       config.max_len, config.num_experts_per_tok, workspace / 1e9, prefill / 1e9,
       memory / 1e9));
 }
-
-// Whether every value of the row is finite: one vectorisable pass with no early exit.
-bool RowFinite(const float* x, int64_t n) {
-  float poison = 0.0f;  // x * 0 is NaN exactly where x is NaN or infinite
-#pragma omp simd reduction(+ : poison)
-  for (int64_t i = 0; i < n; ++i) poison += x[i] * 0.0f;
-  return poison == 0.0f;
-}
-
-bool RowFinite(const uint16_t* x, int64_t n) {
-  int non_finite = 0;  // all exponent bits set: infinity or NaN
-#pragma omp simd reduction(| : non_finite)
-  for (int64_t i = 0; i < n; ++i) non_finite |= (x[i] & 0x7F80) == 0x7F80;
-  return non_finite == 0;
-}
-
-absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden, int threads) {
-  bool finite = true;
-  // Prefill inputs are large enough (up to ~100 MB) for the scan to be worth a team.
-#pragma omp parallel for schedule(static) num_threads(threads) if (qlen > kDecodeMaxTokens) \
-    reduction(&& : finite)
-  for (int64_t t = 0; t < qlen; ++t) {
-    finite = finite && (input.f32 != nullptr ? RowFinite(input.f32 + t * hidden, hidden)
-                                             : RowFinite(input.bf16 + t * hidden, hidden));
-  }
-  if (finite) return absl::OkStatus();
-  // Find the first offender for the message.
-  for (int64_t i = 0; i < qlen * hidden; ++i) {
-    const float v = input.f32 != nullptr ? input.f32[i] : Bf16ToFloat(input.bf16[i]);
-    if (!std::isfinite(v)) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "Forward: input[token %d, column %d] = %g is not finite", i / hidden, i % hidden, v));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Spins until `flag` is set: pause (the sibling hyperthread gets the core), and after a
-// while yield, in case the thread that will set it is waiting for this core.
-void WaitFor(const std::atomic<bool>& flag) {
-  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
-    if (spins < 4096) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      std::this_thread::yield();
-    }
-  }
-}
-
-// Columns of an output row one decode reduction item sums.
-constexpr int64_t kReduceColumns = 4 * kernels::kSliceColumns;
 
 }  // namespace
 
@@ -338,296 +271,6 @@ absl::StatusOr<MoeLayer::Activations> MoeLayer::CreateActivations(kernels::GemmP
     activations.gemv = std::make_unique<kernels::BufferA>(std::move(*gemv));
   }
   return activations;
-}
-
-absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
-                               const float* routing_weights, const float* input, float* output) {
-  if (in_use_.exchange(true, std::memory_order_acquire)) {
-    return absl::FailedPreconditionError(
-        "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
-        "serves one call at a time; use one layer per concurrent caller)");
-  }
-  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {input, nullptr}, output);
-  in_use_.store(false, std::memory_order_release);
-  return s;
-}
-
-absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
-                               const float* routing_weights, const uint16_t* input,
-                               float* output) {
-  if (in_use_.exchange(true, std::memory_order_acquire)) {
-    return absl::FailedPreconditionError(
-        "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
-        "serves one call at a time; use one layer per concurrent caller)");
-  }
-  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {nullptr, input}, output);
-  in_use_.store(false, std::memory_order_release);
-  return s;
-}
-
-absl::Status MoeLayer::ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
-                                      const float* routing_weights, Input input,
-                                      float* output) {
-  const struct {
-    const void* pointer;
-    const char* name;
-  } pointers[] = {{expert_ids, "expert_ids"},
-                  {routing_weights, "routing_weights"},
-                  {input.f32 != nullptr ? static_cast<const void*>(input.f32) : input.bf16,
-                   "input"},
-                  {output, "output"}};
-  for (const auto& p : pointers) {
-    if (p.pointer == nullptr) {
-      return absl::InvalidArgumentError(absl::StrFormat("Forward: %s is null", p.name));
-    }
-  }
-  if (qlen <= 0 || qlen > config_.max_len) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Forward: qlen = %d is outside [1, max_len = %d]", qlen, config_.max_len));
-  }
-  if (k <= 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("Forward: k = %d must be positive", k));
-  }
-  if (k > config_.expert_num) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Forward: k = %d exceeds expert_num = %d", k, config_.expert_num));
-  }
-  if (k > config_.num_experts_per_tok) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Forward: k = %d exceeds the configured num_experts_per_tok = %d (the workspace is "
-        "sized for it)",
-        k, config_.num_experts_per_tok));
-  }
-  if (absl::Status s =
-          ValidateRouting(qlen, k, config_.expert_num, expert_ids, routing_weights);
-      !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("Forward: ", s.message()));
-  }
-  if (absl::Status s = CheckFinite(input, qlen, config_.hidden_size, config_.num_threads);
-      !s.ok()) {
-    return s;
-  }
-  last_kernels_used_ = {};
-  return qlen <= kDecodeMaxTokens
-             ? Decode(qlen, k, expert_ids, routing_weights, input, output)
-             : Prefill(qlen, k, expert_ids, routing_weights, input, output);
-}
-
-absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
-                               const float* routing_weights, Input input, float* output) {
-  grouping_.Group(qlen, k, expert_ids);
-  const absl::Span<const int64_t> active = grouping_.active_experts();
-  const int64_t hidden = config_.hidden_size;
-  // Every active expert at once, each on its own rows of the arenas: the GEMV kernel's jobs
-  // first (the second activation buffers hold only theirs), then the tile kernel's.
-  const int64_t count = static_cast<int64_t>(active.size());
-  const bool wide_slices =
-      count * (2 * SliceCount(config_.part_intermediate_size(), kWideSliceColumns) +
-               SliceCount(config_.hidden_size, kWideSliceColumns)) >=
-      kMinItemsPerThread * config_.num_threads;
-  int64_t gemv_row = 0, tile_row = 0;
-  for (int64_t e : active) {
-    if (RunsGemv(grouping_.rows(e))) tile_row += grouping_.rows(e);
-  }
-  for (int64_t j = 0; j < count; ++j) {
-    const int64_t e = active[j];
-    const int64_t rows = grouping_.rows(e);
-    int64_t& row0 = RunsGemv(rows) ? gemv_row : tile_row;
-    AssignJob(j, {e,
-                  {row0, rows},
-                  &prefill_input_->quantized.For(KernelFor(rows).path),
-                  wide_slices && rows >= kWideSliceRows ? kWideSliceColumns
-                                                        : kernels::kSliceColumns});
-    row0 += rows;
-  }
-  ResetJobStates(count);
-  FirstError errors;
-  // One parallel region: zeroing, gather, experts and scatter-add are its phases.
-  scheduler_->Parallel(ExpertItems(count), [&] {
-    // The scatter-add, after a barrier, adds to the zeroed output.
-#pragma omp for schedule(static) nowait
-    for (int64_t t = 0; t < qlen; ++t) {
-      std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
-    }
-    // Gather each expert's token rows into its rows of the input arena and quantize them once
-    // for all parts.
-#pragma omp for schedule(dynamic)
-    for (int64_t j = 0; j < count; ++j) {
-      const Job& job = jobs_[j];
-      const int64_t* tokens = grouping_.tokens(job.expert);
-      PrefillInput& in = *prefill_input_;
-      if (input.f32 != nullptr) {
-        auto* gathered = reinterpret_cast<float*>(in.gathered.data()) + job.rows.begin * hidden;
-        for (int64_t r = 0; r < job.rows.count; ++r) {
-          std::memcpy(gathered + r * hidden, input.f32 + tokens[r] * hidden,
-                      hidden * sizeof(float));
-        }
-        errors.Record(job.input->Set(
-            "moe input", Eigen::Map<const RowMatrixXf>(gathered, job.rows.count, hidden),
-            job.rows.begin));
-      } else {
-        auto* gathered =
-            reinterpret_cast<uint16_t*>(in.gathered.data()) + job.rows.begin * hidden;
-        for (int64_t r = 0; r < job.rows.count; ++r) {
-          std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
-                      hidden * sizeof(uint16_t));
-        }
-        errors.Record(job.input->SetBf16("moe input", gathered, job.rows.count, job.rows.begin));
-      }
-    }
-    RunExperts(
-        /*phase=*/0, count, [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
-        errors);
-#pragma omp barrier
-    ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(), output);
-  });
-  for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
-  return errors.status();
-}
-
-absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
-                              const float* routing_weights, Input input, float* output) {
-  // Every chosen expert runs once over all qlen tokens (rows of tokens that did not choose
-  // it are computed and dropped): with few tokens the cost is streaming the weights, which
-  // this does once per expert, with no grouping or gathering.
-  int64_t count = 0;
-  for (int64_t i = 0; i < qlen * k; ++i) {
-    const int64_t e = expert_ids[i];
-    if (job_of_expert_[e] >= 0) continue;
-    AssignJob(count++, {e, {0, qlen}, decode_input_.get()});
-  }
-  const int64_t hidden = config_.hidden_size;
-  absl::Status status =
-      input.f32 != nullptr
-          ? decode_input_->Set("moe input", Eigen::Map<const RowMatrixXf>(input.f32, qlen, hidden))
-          : decode_input_->SetBf16("moe input", input.bf16, qlen);
-  if (status.ok()) {
-    ResetJobStates(count);
-    FirstError errors;
-    const int64_t chunks = (hidden + kReduceColumns - 1) / kReduceColumns;
-    scheduler_->Parallel(ExpertItems(count), [&] {
-      RunExperts(
-          /*phase=*/0, count,
-          [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; }, errors);
-#pragma omp barrier
-      // output = the weighted sum of the slots' down rows, written whole (no zeroing first),
-      // by column chunks so that every thread takes part; each element is summed by one
-      // thread in slot then part order, the order of the prefill's scatter-add.
-#pragma omp for schedule(static)
-      for (int64_t item = 0; item < qlen * chunks; ++item) {
-        const int64_t t = item / chunks;
-        const int64_t c0 = item % chunks * kReduceColumns;
-        const int64_t c1 = std::min(hidden, c0 + kReduceColumns);
-        float* out = output + t * hidden;
-        std::fill(out + c0, out + c1, 0.0f);
-        for (int j = 0; j < k; ++j) {
-          const int64_t job = job_of_expert_[expert_ids[t * k + j]];
-          const float w = routing_weights[t * k + j];
-          for (const Part& part : parts_) {
-            const float* down = part.decode[job].down.data() + t * hidden;
-            for (int64_t c = c0; c < c1; ++c) out[c] += w * down[c];
-          }
-        }
-      }
-    });
-    status = errors.status();
-  }
-  for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
-  return status;
-}
-
-void MoeLayer::AssignJob(int64_t j, const Job& job) {
-  jobs_[j] = job;
-  job_of_expert_[job.expert] = j;
-  gate_up_begin_[j + 1] =
-      gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
-  down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
-  last_kernels_used_.Add(&KernelFor(job.rows.count));
-}
-
-void MoeLayer::ResetJobStates(int64_t job_count) {
-  for (int p = 0; p < config_.tp_parts; ++p) {
-    for (int64_t j = 0; j < job_count; ++j) {
-      JobState& state = job_states_[p * jobs_.size() + j];
-      state.done.store(0, std::memory_order_relaxed);
-      state.ready.store(false, std::memory_order_relaxed);
-    }
-  }
-}
-
-int64_t MoeLayer::ExpertItems(int64_t job_count) const {
-  return gate_up_begin_[job_count] + down_begin_[job_count];
-}
-
-void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
-                          FirstError& errors) {
-  const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  // Work items are (part, expert, slice of gate, of up, or of down), gate and up
-  // apart so that the last items of the phase are short: an expert with many tokens is spread
-  // over many threads instead of stalling one. All gate and up items come first, in job
-  // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
-  // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
-  // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
-  // ever waits for items already claimed by threads that do not wait.)
-  const int64_t gate_up_items = gate_up_begin_[job_count];
-  // The job whose items of one kind (begin: gate_up_begin_ or down_begin_) hold `item`.
-  const auto job_of = [job_count](const std::vector<int64_t>& begin, int64_t item) {
-    return std::upper_bound(begin.begin() + 1, begin.begin() + job_count + 1, item) -
-           (begin.begin() + 1);
-  };
-  scheduler_->ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
-    const bool gate_up = item < gate_up_items;
-    const int64_t j =
-        gate_up ? job_of(gate_up_begin_, item) : job_of(down_begin_, item - gate_up_items);
-    const Job& job = jobs_[j];
-    const ExpertPart& w = parts_[part].experts[job.expert];
-    ExpertBuffers& buffers = buffers_of(parts_[part], j);
-    JobState& state = job_states_[part * jobs_.size() + j];
-    const kernels::Microkernel& kernel = KernelFor(job.rows.count);
-    if (gate_up) {
-      const int gate_up_slices = SliceCount(inter, job.slice_columns);
-      const int64_t r = item - gate_up_begin_[j];
-      const bool up = r % 2 == 1;
-      errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
-                                  up ? w.up : w.gate, up ? buffers.up : buffers.gate,
-                                  static_cast<int>(r / 2), gate_up_slices));
-      if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
-        float* gate = buffers.gate.data() + job.rows.begin * inter;
-        SiluMul(gate, buffers.up.data() + job.rows.begin * inter, gate, job.rows.count * inter);
-        errors.Record(buffers.intermediate.For(kernel.path)
-                          .Set("moe intermediate",
-                               Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
-                               job.rows.begin));
-        state.ready.store(true, std::memory_order_release);
-      }
-      return;
-    }
-    WaitFor(state.ready);
-    errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
-                                buffers.intermediate.For(kernel.path), w.down, buffers.down,
-                                static_cast<int>(item - gate_up_items - down_begin_[j]),
-                                SliceCount(hidden, job.slice_columns)));
-  });
-}
-
-void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
-                          const float* routing_weights, const int64_t* row_of_slot,
-                          float* output) {
-  const int64_t hidden = config_.hidden_size;
-  // One token per iteration: each output row has one writer, and a fixed summation order.
-#pragma omp for schedule(static)
-  for (int64_t t = 0; t < qlen; ++t) {
-    float* out = output + t * hidden;
-    for (int j = 0; j < k; ++j) {
-      const int64_t job = job_of_expert_[expert_ids[t * k + j]];
-      const int64_t row = jobs_[job].rows.begin + row_of_slot[t * k + j];
-      const float w = routing_weights[t * k + j];
-      for (const Part& part : parts_) {
-        const float* down = part.prefill->down.data() + row * hidden;
-        for (int64_t c = 0; c < hidden; ++c) out[c] += w * down[c];
-      }
-    }
-  }
 }
 
 std::string MoeLayer::KernelsLabel(KernelsUsed used, bool paths) const {

@@ -1,0 +1,109 @@
+// The experts in flight: their jobs, work items (slices of gate, up and down per part) and the
+// run that claims them, with SiLU between gate-up and down.
+
+#include "moe/moe.h"
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "moe/parallel.h"
+#include "moe/silu.h"
+#include "moe/slice_count.h"
+
+namespace fp4moe::moe {
+namespace {
+
+// Spins until `flag` is set: pause (the sibling hyperthread gets the core), and after a
+// while yield, in case the thread that will set it is waiting for this core.
+void WaitFor(const std::atomic<bool>& flag) {
+  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
+    if (spins < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+}  // namespace
+
+void MoeLayer::AssignJob(int64_t j, const Job& job) {
+  jobs_[j] = job;
+  job_of_expert_[job.expert] = j;
+  gate_up_begin_[j + 1] =
+      gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
+  down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
+  last_kernels_used_.Add(&KernelFor(job.rows.count));
+}
+
+void MoeLayer::ResetJobStates(int64_t job_count) {
+  for (int p = 0; p < config_.tp_parts; ++p) {
+    for (int64_t j = 0; j < job_count; ++j) {
+      JobState& state = job_states_[p * jobs_.size() + j];
+      state.done.store(0, std::memory_order_relaxed);
+      state.ready.store(false, std::memory_order_relaxed);
+    }
+  }
+}
+
+int64_t MoeLayer::ExpertItems(int64_t job_count) const {
+  return gate_up_begin_[job_count] + down_begin_[job_count];
+}
+
+void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
+                          FirstError& errors) {
+  const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
+  // Work items are (part, expert, slice of gate, of up, or of down), gate and up
+  // apart so that the last items of the phase are short: an expert with many tokens is spread
+  // over many threads instead of stalling one. All gate and up items come first, in job
+  // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
+  // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
+  // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
+  // ever waits for items already claimed by threads that do not wait.)
+  const int64_t gate_up_items = gate_up_begin_[job_count];
+  // The job whose items of one kind (begin: gate_up_begin_ or down_begin_) hold `item`.
+  const auto job_of = [job_count](const std::vector<int64_t>& begin, int64_t item) {
+    return std::upper_bound(begin.begin() + 1, begin.begin() + job_count + 1, item) -
+           (begin.begin() + 1);
+  };
+  scheduler_->ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
+    const bool gate_up = item < gate_up_items;
+    const int64_t j =
+        gate_up ? job_of(gate_up_begin_, item) : job_of(down_begin_, item - gate_up_items);
+    const Job& job = jobs_[j];
+    const ExpertPart& w = parts_[part].experts[job.expert];
+    ExpertBuffers& buffers = buffers_of(parts_[part], j);
+    JobState& state = job_states_[part * jobs_.size() + j];
+    const kernels::Microkernel& kernel = KernelFor(job.rows.count);
+    if (gate_up) {
+      const int gate_up_slices = SliceCount(inter, job.slice_columns);
+      const int64_t r = item - gate_up_begin_[j];
+      const bool up = r % 2 == 1;
+      errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
+                                  up ? w.up : w.gate, up ? buffers.up : buffers.gate,
+                                  static_cast<int>(r / 2), gate_up_slices));
+      if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
+        float* gate = buffers.gate.data() + job.rows.begin * inter;
+        SiluMul(gate, buffers.up.data() + job.rows.begin * inter, gate, job.rows.count * inter);
+        errors.Record(buffers.intermediate.For(kernel.path)
+                          .Set("moe intermediate",
+                               Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
+                               job.rows.begin));
+        state.ready.store(true, std::memory_order_release);
+      }
+      return;
+    }
+    WaitFor(state.ready);
+    errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
+                                buffers.intermediate.For(kernel.path), w.down, buffers.down,
+                                static_cast<int>(item - gate_up_items - down_begin_[j]),
+                                SliceCount(hidden, job.slice_columns)));
+  });
+}
+
+}  // namespace fp4moe::moe
