@@ -1,5 +1,7 @@
 #include "moe/moe_config.h"
 
+#include <limits>
+
 #include "absl/strings/str_format.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -29,6 +31,13 @@ absl::Status MoeConfig::Validate() const {
   }
   if (max_len <= 0) {
     return FieldError("max_len", absl::StrFormat("must be positive, got %d", max_len));
+  }
+  // The workspace counts max_len x num_experts_per_tok routed rows in 64 bits.
+  if (max_len > std::numeric_limits<int64_t>::max() / num_experts_per_tok) {
+    return FieldError("max_len",
+                      absl::StrFormat("%d tokens x num_experts_per_tok = %d routed rows do not "
+                                      "fit 64 bits",
+                                      max_len, num_experts_per_tok));
   }
   if (num_threads <= 0 || num_threads > kMaxThreads) {
     return FieldError("num_threads", absl::StrFormat("must be in [1, %d], got %d", kMaxThreads,

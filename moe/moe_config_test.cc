@@ -53,6 +53,7 @@ TEST(MoeConfigTest, EachBadFieldIsNamed) {
        "MoeConfig.intermediate_size"},
       {[](MoeConfig& c) { c.path = GemmPath::kInt4W4A8; }, "MoeConfig.path"},
       {[](MoeConfig& c) { c.num_threads = 100000; }, "MoeConfig.num_threads"},
+      {[](MoeConfig& c) { c.max_len = int64_t{1} << 62; }, "MoeConfig.max_len"},
       {[](MoeConfig& c) {
          c.weight_format = WeightFormat::kInt4K2;
          c.path = GemmPath::kFp4W4A16;
