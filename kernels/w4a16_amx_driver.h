@@ -280,26 +280,27 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-          float* c = args.c + m0 * args.ldc + n0;
+          const uint16_t(*b0)[32] = scratch.panel[2 * block];
+          const uint16_t(*b1)[32] = scratch.panel[2 * block + 1];
           if constexpr (DriverOmits<F>::kSums) {
-            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                k_step, prefetcher, weight_prefetcher, {});
+            MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
           } else if (rows == kBlockRows && columns == kBlockColumns) {
             // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
             // the last k block's go through scratch.sums where a tensor scale is left to apply.
+            float* c = args.c + m0 * args.ldc + n0;
             const bool scale = last && args.b.tensor_scale != 1.0f;
             const int64_t stride = args.ldc * int64_t{sizeof(float)};
-            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                k_step, prefetcher, weight_prefetcher,
+            MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher,
                                 {first ? nullptr : c, scale ? nullptr : c, stride});
             if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
-          } else if (rows > kTileRows) {
-            MultiplyBlock<true>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                k_step, prefetcher, weight_prefetcher, {});
-            AddSums(args, m0, rows, n0, columns, first, last);
           } else {
-            MultiplyBlock<false>(scratch.panel[2 * block], scratch.panel[2 * block + 1], kc,
-                                 k_step, prefetcher, weight_prefetcher, {});
+            // Partial blocks add through scratch.sums (one row tile where they have at most 16
+            // rows).
+            if (rows > kTileRows) {
+              MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+            } else {
+              MultiplyBlock<false>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+            }
             AddSums(args, m0, rows, n0, columns, first, last);
           }
         }
