@@ -3,7 +3,7 @@
 // tiles, and each group's int32 tiles scaled into float accumulators (weight scale per column
 // x activation scale per row, both per group).
 //
-// What bounds it (//kernels:amx_sequence_benchmark on the Xeon, 16 threads, G = 32): a tile
+// What bounds it (//benchmarks:amx_sequence_benchmark on the Xeon, 16 threads, G = 32): a tile
 // product over 32 bytes of k takes as long as one over 64 (17 TOPS for the products alone,
 // 11 with their tile loads, 10.8 with a tile store per group), and the float scaling of every
 // group's sums costs as much again unless it overlaps the tile products. So the kernel:

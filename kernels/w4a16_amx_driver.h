@@ -10,7 +10,7 @@
 // float over the k block; a whole 32 x 32 block of C is loaded into them and stored back from
 // them, partial blocks add through scratch, and C takes tensor_scale at the end.
 //
-// Loop order (//kernels:amx_sequence_benchmark on the Xeon: tile products with their operands
+// Loop order (//benchmarks:amx_sequence_benchmark on the Xeon: tile products with their operands
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5, from L3 3.5): per k block, a row
 // block's packed activations (32 x kKBlock BF16) stay in L1 while the row block walks the
 // chunk's column blocks; the chunk's decoded panels stay in L2; the next row block's activations
@@ -54,7 +54,7 @@ constexpr int64_t kDecodeStep = 128;
 // Tiles (see kernels/amx_helpers.h): accumulators 0..3 = C[row tile][column tile] at
 // 2 * row tile + column tile, activations 4 and 5 (row tiles), weights 6 and 7 (column tiles).
 
-// What the driver leaves out, for the ceilings of kernels/ceiling_kernels.h (which specialize
+// What the driver leaves out, for the ceilings of benchmarks/ceiling_kernels.h (which specialize
 // it); real kernels leave out nothing.
 template <typename F>
 struct DriverOmits {

@@ -5,7 +5,7 @@
 // product of the weights.
 #include <cstdint>
 
-#include "kernels/ceiling_kernels.h"
+#include "benchmarks/ceiling_kernels.h"
 #include "kernels/microkernel.h"
 #include "kernels/w4a16_amx_driver.h"
 

@@ -1,6 +1,6 @@
 // Latency and throughput of the whole MoE layer on real model shapes, with its roofline.
 //
-//   bazel run -c opt //moe:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
+//   bazel run -c opt //benchmarks:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
 //
 // Each (model, format) runs the layer's auto path; the label names the kernels the calls ran (the
 // tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both joined by '+').
@@ -35,11 +35,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
-#include "kernels/benchmark_helpers.h"
+#include "benchmarks/benchmark_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/roofline.h"
-#include "kernels/roofline_flags.h"
+#include "benchmarks/roofline_flags.h"
 #include "moe/expert_weights.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"

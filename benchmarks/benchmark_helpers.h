@@ -1,7 +1,7 @@
-#ifndef FP4MOE_KERNELS_BENCHMARK_HELPERS_H_
-#define FP4MOE_KERNELS_BENCHMARK_HELPERS_H_
+#ifndef FP4MOE_BENCHMARKS_BENCHMARK_HELPERS_H_
+#define FP4MOE_BENCHMARKS_BENCHMARK_HELPERS_H_
 
-// What the Google Benchmark binaries (kernels:gemm_benchmark, moe:moe_benchmark) share: how a
+// What the Google Benchmark binaries (benchmarks:gemm_benchmark, benchmarks:moe_benchmark) share: how a
 // case is registered and the roofline counters it reports.
 
 #include <string>
@@ -28,4 +28,4 @@ void SetRooflineCounters(benchmark::State& state, double bytes, double ops, doub
 
 }  // namespace fp4moe::kernels
 
-#endif  // FP4MOE_KERNELS_BENCHMARK_HELPERS_H_
+#endif  // FP4MOE_BENCHMARKS_BENCHMARK_HELPERS_H_

@@ -1,4 +1,4 @@
-#include "kernels/roofline_flags.h"
+#include "benchmarks/roofline_flags.h"
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"

@@ -1,5 +1,5 @@
-#ifndef FP4MOE_KERNELS_ROOFLINE_FLAGS_H_
-#define FP4MOE_KERNELS_ROOFLINE_FLAGS_H_
+#ifndef FP4MOE_BENCHMARKS_ROOFLINE_FLAGS_H_
+#define FP4MOE_BENCHMARKS_ROOFLINE_FLAGS_H_
 
 #include <string>
 
@@ -16,4 +16,4 @@ std::string PeakRatesLine(const PeakRates& peaks);
 
 }  // namespace fp4moe::kernels
 
-#endif  // FP4MOE_KERNELS_ROOFLINE_FLAGS_H_
+#endif  // FP4MOE_BENCHMARKS_ROOFLINE_FLAGS_H_

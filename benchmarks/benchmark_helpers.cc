@@ -1,4 +1,4 @@
-#include "kernels/benchmark_helpers.h"
+#include "benchmarks/benchmark_helpers.h"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
-#ifndef FP4MOE_KERNELS_CEILING_KERNELS_H_
-#define FP4MOE_KERNELS_CEILING_KERNELS_H_
+#ifndef FP4MOE_BENCHMARKS_CEILING_KERNELS_H_
+#define FP4MOE_BENCHMARKS_CEILING_KERNELS_H_
 
 // Kernels that bound a design from above, for benchmarks only: not in the microkernel table,
 // never chosen for a product, their results not the product of the weights.
@@ -18,4 +18,4 @@ absl::Span<const Microkernel> W4a16AmxCeilings();
 
 }  // namespace fp4moe::kernels
 
-#endif  // FP4MOE_KERNELS_CEILING_KERNELS_H_
+#endif  // FP4MOE_BENCHMARKS_CEILING_KERNELS_H_

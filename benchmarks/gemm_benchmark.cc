@@ -1,6 +1,6 @@
 // GEMM throughput of each path's best kernel on real expert shapes, with its roofline.
 //
-//   bazel run -c opt //kernels:gemm_benchmark -- [--stream_bytes=N] [--benchmark_filter=RE]
+//   bazel run -c opt //benchmarks:gemm_benchmark -- [--stream_bytes=N] [--benchmark_filter=RE]
 //
 // Weights stream from DRAM: the benchmark keeps enough copies of the weight matrix to exceed
 // --stream_bytes and multiplies by the next copy each iteration. The default is 4 GiB: with
@@ -28,14 +28,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
-#include "kernels/benchmark_helpers.h"
+#include "benchmarks/benchmark_helpers.h"
 #include "kernels/buffers.h"
-#include "kernels/ceiling_kernels.h"
+#include "benchmarks/ceiling_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/roofline.h"
-#include "kernels/roofline_flags.h"
+#include "benchmarks/roofline_flags.h"
 #include "quant/random_matrix.h"
 
 ABSL_FLAG(int64_t, stream_bytes, int64_t{4} << 30,
@@ -49,7 +49,7 @@ ABSL_FLAG(std::vector<std::string>, ms, std::vector<std::string>({"1", "4", "32"
 ABSL_FLAG(std::vector<std::string>, paths,
           std::vector<std::string>({"w4a4", "w4a8", "w4a16", "int4_w4a8", "int4_w4a16"}),
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
-          "the W4A16 driver's ceilings (kernels/ceiling_kernels.h) by name without _32x32_amx: "
+          "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
           "w4a16_tile_products_no_prefetch");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");

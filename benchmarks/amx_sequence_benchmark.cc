@@ -3,7 +3,7 @@
 // format work. Every step is a 2 x 2 block: 4 tile products of 16 x 16 outputs over
 // `k_bytes` bytes of k (64 fills the tiles; 32 is one INT4 K2 group of int8).
 //
-//   bazel run -c opt //kernels:amx_sequence_benchmark -- --benchmark_filter=...
+//   bazel run -c opt //benchmarks:amx_sequence_benchmark -- --benchmark_filter=...
 //
 // Sequences:
 //   products       tile products only, operands already in tiles (the TMUL peak)
