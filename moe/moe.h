@@ -196,6 +196,9 @@ class MoeLayer {
   absl::StatusOr<Activations> CreateActivations(kernels::GemmPath path, int64_t k, int64_t rows,
                                                 int64_t gemv_rows) const;
 
+  // ForwardChecked with the layer held for this call alone (an error if another call holds it).
+  absl::Status ForwardAlone(int64_t qlen, int k, const int64_t* expert_ids,
+                            const float* routing_weights, Input input, float* output);
   absl::Status ForwardChecked(int64_t qlen, int k, const int64_t* expert_ids,
                               const float* routing_weights, Input input, float* output);
   absl::Status Prefill(int64_t qlen, int k, const int64_t* expert_ids,

@@ -71,25 +71,23 @@ constexpr int64_t kReduceColumns = 4 * kernels::kSliceColumns;
 
 absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
                                const float* routing_weights, const float* input, float* output) {
-  if (in_use_.exchange(true, std::memory_order_acquire)) {
-    return absl::FailedPreconditionError(
-        "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
-        "serves one call at a time; use one layer per concurrent caller)");
-  }
-  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {input, nullptr}, output);
-  in_use_.store(false, std::memory_order_release);
-  return s;
+  return ForwardAlone(qlen, k, expert_ids, routing_weights, {input, nullptr}, output);
 }
 
 absl::Status MoeLayer::Forward(int64_t qlen, int k, const int64_t* expert_ids,
                                const float* routing_weights, const uint16_t* input,
                                float* output) {
+  return ForwardAlone(qlen, k, expert_ids, routing_weights, {nullptr, input}, output);
+}
+
+absl::Status MoeLayer::ForwardAlone(int64_t qlen, int k, const int64_t* expert_ids,
+                                    const float* routing_weights, Input input, float* output) {
   if (in_use_.exchange(true, std::memory_order_acquire)) {
     return absl::FailedPreconditionError(
         "MoeLayer::Forward: another Forward call is running on this layer (its workspace "
         "serves one call at a time; use one layer per concurrent caller)");
   }
-  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, {nullptr, input}, output);
+  absl::Status s = ForwardChecked(qlen, k, expert_ids, routing_weights, input, output);
   in_use_.store(false, std::memory_order_release);
   return s;
 }
