@@ -44,8 +44,8 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
 } > "$work/gen/kernel_traps.cc"
 
 codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
-safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc "${codes[@]}")
-sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc
+safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc files/input_files.cc "${codes[@]}")
+sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files/input_files.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
             kernels/buffers.cc kernels/aligned_buffer.cc kernels/block_scale.cc
