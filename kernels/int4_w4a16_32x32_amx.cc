@@ -5,13 +5,13 @@
 // work, where the INT8 tiles of int4_w4a8 scale every group's sums in float. Groups that are
 // not a multiple of 16 (the format takes any divisor of k) go to the scalar kernel.
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_amx_driver.h"
+#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -31,9 +31,8 @@ struct Int4 {
       const auto* bf16 = reinterpret_cast<const uint16_t*>(b.scales);
       for (int g = 0; g < groups; ++g) {
         for (int c = 0; c < 16; ++c) {
-          const uint32_t bits =
-              c < columns ? uint32_t{bf16[(n0 + c) * row_groups + first_group_ + g]} << 16 : 0;
-          std::memcpy(&by_group_[g][c], &bits, sizeof bits);
+          by_group_[g][c] =
+              c < columns ? Bf16ToFloat(bf16[(n0 + c) * row_groups + first_group_ + g]) : 0.0f;
         }
       }
     }

@@ -4,13 +4,13 @@
 // rounded to BF16 as the reference rounds each weight, make two 8-entry tables (codes 0..7 and
 // 8..15, i.e. -8..-1); vpermps looks a nibble's low 3 bits up in both and its top bit picks one.
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_avx2_driver.h"
+#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -19,10 +19,7 @@ struct Int4 {
   static void ChunkScales(const WeightsView& b, int64_t column, int64_t first_run, int64_t runs,
                           float* out) {
     const auto* scales = reinterpret_cast<const uint16_t*>(b.scales) + column * (b.k / b.block);
-    for (int64_t i = 0; i < runs; ++i) {
-      const uint32_t bits = uint32_t{scales[16 * (first_run + i) / b.block]} << 16;
-      std::memcpy(&out[i], &bits, sizeof bits);
-    }
+    for (int64_t i = 0; i < runs; ++i) out[i] = Bf16ToFloat(scales[16 * (first_run + i) / b.block]);
   }
 
   static void Decode(float scale, __m256i codes, __m256& even, __m256& odd) {

@@ -11,16 +11,10 @@
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_avx512_driver.h"
+#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
-
-float Bf16Scale(uint16_t bits) {
-  const uint32_t wide = uint32_t{bits} << 16;
-  float value;
-  std::memcpy(&value, &wide, sizeof value);
-  return value;
-}
 
 struct Int4 {
   static void DecodeWeights(const WeightsView& b, int64_t column, int64_t k0, int64_t length,
@@ -32,9 +26,9 @@ struct Int4 {
       const int64_t k = k0 + off;
       const bool full = off + 32 <= length;
       // The second run of 16 exists unless k ends after the first.
-      const __m512 first = _mm512_set1_ps(Bf16Scale(scales[k / b.block]));
+      const __m512 first = _mm512_set1_ps(Bf16ToFloat(scales[k / b.block]));
       const __m512 second =
-          full ? _mm512_set1_ps(Bf16Scale(scales[(k + 16) / b.block])) : _mm512_setzero_ps();
+          full ? _mm512_set1_ps(Bf16ToFloat(scales[(k + 16) / b.block])) : _mm512_setzero_ps();
       if (full) {
         _mm512_store_si512(target + off, DecodePair(codes + off / 2, values, first, second));
       } else {
