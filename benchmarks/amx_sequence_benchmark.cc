@@ -16,6 +16,11 @@
 //   store_scale_interleaved  the same, each tile's scaling placed after one tile product
 //   store_column_scale       interleaved, with column scales only (activation scales per
 //                  row, not per group)
+//   bf16/split/<a>/<b>/<c_every>  BF16 products with A tiles from a buffer of <a> bytes and B
+//                  tiles from one of <b> bytes (a design that keeps one operand in L1 and streams
+//                  the other from L2 or beyond), the 4 accumulators stored to and reloaded from
+//                  a contiguous 512 KB C buffer every <c_every> steps (0: never, C stays in the
+//                  tiles over the whole k, as a k-blocked driver does not)
 // Counters: TOPS (2 x 16 x 16 x k ops per product, all threads; TFLOPS for bf16) and
 // ns_per_product (per thread). README's Performance section has the Xeon's figures.
 #include <cstdint>
@@ -158,8 +163,71 @@ void RunSequence(benchmark::State& state) {
                                               benchmark::Counter::kInvert);
 }
 
+// Bf16 products with the A and B tiles from separate buffers and C moved every few steps (see
+// the header comment).
+void RunSplitOperands(benchmark::State& state) {
+  if (!DetectedCpuFeatures().amx) {
+    state.SkipWithError("this CPU has no AMX");
+    return;
+  }
+  const int64_t a_bytes = state.range(0);
+  const int64_t b_bytes = state.range(1);
+  const int c_every = static_cast<int>(state.range(2));
+  constexpr int64_t kCBytes = 512 << 10;
+  constexpr int64_t kOperandStepBytes = 2 * 16 * 64;  // two tiles of one operand
+  constexpr int64_t kCBlockBytes = 32 * 32 * sizeof(float);
+  AlignedBuffer a(a_bytes), b(b_bytes), c(kCBytes);
+  std::memset(a.data(), 1, a_bytes);
+  std::memset(b.data(), 1, b_bytes);
+  std::memset(c.data(), 0, kCBytes);
+  ConfigureTiles(64);
+  auto* a_tiles = static_cast<const uint8_t*>(a.data());
+  auto* b_tiles = static_cast<const uint8_t*>(b.data());
+  auto* c_blocks = static_cast<uint8_t*>(c.data());
+  int64_t a_position = 0, b_position = 0, c_position = 0;
+  const int64_t a_positions = a_bytes / kOperandStepBytes;
+  const int64_t b_positions = b_bytes / kOperandStepBytes;
+  ZeroAccumulators();
+  int steps_since_c = 0;
+  for (auto _ : state) {
+    for (int s = 0; s < kStepsPerIteration; ++s) {
+      const uint8_t* a_step = a_tiles + a_position * kOperandStepBytes;
+      const uint8_t* b_step = b_tiles + b_position * kOperandStepBytes;
+      a_position = a_position + 1 == a_positions ? 0 : a_position + 1;
+      b_position = b_position + 1 == b_positions ? 0 : b_position + 1;
+      _tile_loadd(4, a_step, 64);
+      _tile_loadd(5, a_step + 1024, 64);
+      _tile_loadd(6, b_step, 64);
+      _tile_loadd(7, b_step + 1024, 64);
+      TileProducts<true>();
+      if (c_every != 0 && ++steps_since_c == c_every) {
+        steps_since_c = 0;
+        // This block's sums out, the next block's in (rows of 128 bytes: a 32 x 32 block).
+        float* out = reinterpret_cast<float*>(c_blocks + c_position * kCBlockBytes);
+        _tile_stored(0, out, 128);
+        _tile_stored(1, out + 16, 128);
+        _tile_stored(2, out + 512, 128);
+        _tile_stored(3, out + 528, 128);
+        c_position = c_position + 1 == kCBytes / kCBlockBytes ? 0 : c_position + 1;
+        const float* in = reinterpret_cast<const float*>(c_blocks + c_position * kCBlockBytes);
+        _tile_loadd(0, in, 128);
+        _tile_loadd(1, in + 16, 128);
+        _tile_loadd(2, in + 512, 128);
+        _tile_loadd(3, in + 528, 128);
+      }
+    }
+  }
+  _tile_stored(0, c_blocks, 128);
+  benchmark::DoNotOptimize(c_blocks[0]);
+  _tile_release();
+  const double products =
+      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
+  state.counters["TOPS"] =
+      benchmark::Counter(products * 2.0 * 16 * 16 * 32 * 1e-12, benchmark::Counter::kIsRate);
+}
+
 void Threads(benchmark::internal::Benchmark* b) {
-  for (int threads : {1, 2, 16}) b->Threads(threads);
+  for (int threads : {1, 2, 8, 16}) b->Threads(threads);
   b->UseRealTime();
 }
 
@@ -183,6 +251,10 @@ BENCHMARK(RunSequence<Sequence::kStoreScaleInterleaved, false>)
     ->Apply(Threads);
 BENCHMARK(RunSequence<Sequence::kStoreColumnScale, false>)
     ->Name("int8/store_column_scale")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})
+    ->Apply(Threads);
+BENCHMARK(RunSplitOperands)
+    ->Name("bf16/split")->ArgNames({"a", "b", "c_every"})
+    ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64}})
     ->Apply(Threads);
 
 }  // namespace

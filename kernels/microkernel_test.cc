@@ -42,7 +42,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {3, 40, 288},                                  // k ending in a partial 128-element chunk
       {33, 48, 256},                                 // more rows than a 16-row tile, odd
       {70, 150, 1536},  // full 32-row blocks and a tail over several k blocks, 150 columns
-      {1040, 40, 1024},  // more than 32 AMX row blocks, over two k blocks
+      {1040, 40, 1024},  // more than 32 AMX row blocks (two k blocks for AMX-INT8)
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
       {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
@@ -147,7 +147,7 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
   if (PathTakesFormat(kernel.path, WeightFormat::kInt4K2)) {
     // 32 and 128 as checkpoints use them, 256 spans two AVX2 steps; 8, 16, 48 and 384 are
     // groups some SIMD kernels leave to the scalar one (W4A16: 8), and 48 and 384 do not divide
-    // the AMX kernels' 512-k blocks.
+    // the AMX kernels' k blocks (512 for INT8, 1024 for BF16).
     for (int64_t group : {32, 128, 256, 8, 16, 48, 384}) {
       for (Case c : CasesFor(group)) {
         c.k = std::max<int64_t>(group, c.k / group * group);
