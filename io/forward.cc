@@ -56,7 +56,7 @@ absl::Status Run() {
   options.output = files::UserPath(absl::GetFlag(FLAGS_output));
   const bool model = !options.model.empty();
   if (model ? (options.layer < 0 || !options.weights.empty() || !options.prefix.empty())
-            : (options.weights.empty() || options.prefix.empty())) {
+            : (options.weights.empty() || options.prefix.empty() || options.layer >= 0)) {
     return absl::InvalidArgumentError(
         "give either --model and --layer, or --weights and --prefix (with --input and --output)");
   }

@@ -3,16 +3,13 @@
 
 // A model folder's config.json, for the families whose routed experts fp4moe runs: the shapes
 // of a MoE layer, which layers have routed experts, the router's settings and the names of
-// the layer's tensors.
-//
-// | family                 | experts             | expert tensors of layer N, expert E           |
-// |------------------------|---------------------|-----------------------------------------------|
-// | DeepseekV3ForCausalLM  | n_routed_experts    | model.layers.N.mlp.experts.E.{gate,up,down}_proj |
-// |   (also Kimi-K2)       |                     | (+ mlp.shared_experts.*, mlp.gate)           |
-// | Qwen3MoeForCausalLM    | num_experts         | model.layers.N.mlp.experts.E.{gate,up,down}_proj |
-// | MixtralForCausalLM     | num_local_experts   | model.layers.N.block_sparse_moe.experts.E.{w1,w3,w2} |
-//
-// Mixtral's w1 is the gate, w3 the up and w2 the down projection.
+// the layer's tensors. Expert E of layer N:
+// - DeepseekV3ForCausalLM (DeepSeek-V3/R1, and Kimi-K2 with model_type "kimi_k2"), with
+//   n_routed_experts: model.layers.N.mlp.experts.E.{gate,up,down}_proj, the shared expert
+//   model.layers.N.mlp.shared_experts.*, the router model.layers.N.mlp.gate;
+// - Qwen3MoeForCausalLM, with num_experts: the same names, no shared expert;
+// - MixtralForCausalLM, with num_local_experts: model.layers.N.block_sparse_moe.experts.E.w1
+//   (gate), .w3 (up), .w2 (down), the router model.layers.N.block_sparse_moe.gate.
 
 #include <array>
 #include <cstdint>

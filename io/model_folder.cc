@@ -105,7 +105,8 @@ bool ModelFolder::contains(std::string_view name) const {
 std::vector<std::string> ModelFolder::NamesWithPrefix(std::string_view prefix) const {
   std::vector<std::string> names;
   for (auto it = shard_of_.lower_bound(prefix);
-       it != shard_of_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix; ++it) {
+       it != shard_of_.end() && std::string_view(it->first).substr(0, prefix.size()) == prefix;
+       ++it) {
     names.push_back(it->first);
   }
   return names;

@@ -23,6 +23,7 @@ from safetensors.numpy import save_file
 from safetensors import safe_open
 
 F32 = np.float32
+BF16 = ml_dtypes.bfloat16
 np.float8_e4m3fn = ml_dtypes.float8_e4m3fn
 np.bfloat16 = ml_dtypes.bfloat16
 E2M1 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6], dtype=F32)
@@ -82,6 +83,8 @@ def forward(folder, layer, inputs, extra=()):
     if r.returncode != 0:
         fail("%s layer %d: exit %d" % (folder, layer, r.returncode))
         return None
+    if "loaded in" not in r.stderr or "forward in" not in r.stderr:
+        fail("%s layer %d: no line saying what ran and how long it took" % (folder, layer))
     with safe_open(y, "np") as f:
         return {k: f.get_tensor(k) for k in f.keys()}, r.stderr
 
@@ -233,9 +236,9 @@ def kimi_case():
     tensors = {}
     for e, expert in enumerate(experts):
         for p, w in zip(["gate_proj", "up_proj", "down_proj"], expert):
-            tensors["model.layers.0.mlp.experts.%d.%s.weight" % (e, p)] = w.astype(ml_dtypes.bfloat16)
+            tensors["model.layers.0.mlp.experts.%d.%s.weight" % (e, p)] = w.astype(BF16)
     for p, w in zip(["gate_proj", "up_proj", "down_proj"], shared):
-        tensors["model.layers.0.mlp.shared_experts.%s.weight" % p] = w.astype(ml_dtypes.bfloat16)
+        tensors["model.layers.0.mlp.shared_experts.%s.weight" % p] = w.astype(BF16)
     router = (RNG.standard_normal((6, H)) * 0.1).astype(F32)
     bias = (RNG.standard_normal(6) * 0.05).astype(F32)
     tensors["model.layers.0.mlp.gate.weight"] = router
@@ -244,8 +247,9 @@ def kimi_case():
     x = RNG.standard_normal((4, H)).astype(F32)
     ids, w = route_deepseek(x.astype(np.float64) @ router.T.astype(np.float64),
                             bias.astype(np.float64), config)
-    check_run("kimi bf16 router, shared MLP of two widths", forward(folder, 0, {"hidden_states": x}),
-              x, [f64(e) for e in experts], ids, w, f64(shared))
+    check_run("kimi bf16 router, shared MLP of two widths",
+              forward(folder, 0, {"hidden_states": x}), x, [f64(e) for e in experts], ids, w,
+              f64(shared))
     # Routing given in the input is used as given, and written back.
     given_ids = np.array([[5, 0], [1, 2], [3, 3], [4, 1]], dtype=np.int64)
     given_w = np.array([[0.5, 0.25], [1, 2], [0.5, 0.5], [0.1, 0.9]], dtype=F32)
@@ -268,7 +272,7 @@ def qwen3_case():
     tensors = {}
     for e, expert in enumerate(experts):
         for p, w in zip(["gate_proj", "up_proj", "down_proj"], expert):
-            tensors["model.layers.1.mlp.experts.%d.%s.weight" % (e, p)] = w.astype(ml_dtypes.bfloat16)
+            tensors["model.layers.1.mlp.experts.%d.%s.weight" % (e, p)] = w.astype(BF16)
     router = (RNG.standard_normal((8, H)) * 0.1).astype(ml_dtypes.bfloat16)
     tensors["model.layers.1.mlp.gate.weight"] = router
     folder = write_folder("qwen3", config, tensors)
@@ -374,6 +378,8 @@ def error_cases(deepseek, qwen3, qwen3_tensors, int4_tensors, mixtral):
                  "layer 2 is outside the model's layers 0 to 1")
     expect_error("mlp_only_layers", ["--model=" + qwen3, "--layer=0"] + common,
                  "listed in mlp_only_layers")
+    expect_error("both modes", ["--model=" + deepseek, "--layer=1", "--weights=" + x,
+                                "--prefix=p"] + common, "give either --model and --layer")
     expect_error("not a folder", ["--model=" + x, "--layer=0"] + common, "not a directory")
     # The index puts a tensor in the other shard.
     def move_router(weight_map):
@@ -383,8 +389,9 @@ def error_cases(deepseek, qwen3, qwen3_tensors, int4_tensors, mixtral):
     moved = derived_folder("moved", deepseek, edit_index=move_router)
     expect_error("index and shard disagree", ["--model=" + moved, "--layer=1"] + common,
                  "no tensor 'model.layers.1.mlp.gate.weight', which")
+    outside = "../mixtral/model-00001-of-00002.safetensors"
     escape = derived_folder("escape", mixtral, edit_index=lambda m: m.update(
-        {"model.layers.0.block_sparse_moe.gate.weight": "../mixtral/model-00001-of-00002.safetensors"}))
+        {"model.layers.0.block_sparse_moe.gate.weight": outside}))
     expect_error("shard outside the folder", ["--model=" + escape, "--layer=0"] + common,
                  "which is not the name of a file in the folder")
     missing = derived_folder("missing_shard", mixtral, edit_index=lambda m: m.update(
@@ -427,7 +434,8 @@ def error_cases(deepseek, qwen3, qwen3_tensors, int4_tensors, mixtral):
 
 def relative_paths(mixtral):
     """Under bazel run, relative paths mean the directory bazel was run from."""
-    save_file({"hidden_states": np.ones((1, H), dtype=F32)}, os.path.join(WORK, "x_rel.safetensors"))
+    save_file({"hidden_states": np.ones((1, H), dtype=F32)},
+              os.path.join(WORK, "x_rel.safetensors"))
     env = dict(os.environ, BUILD_WORKING_DIRECTORY=WORK)
     r = run(["--model=" + os.path.basename(mixtral), "--layer=0", "--input=x_rel.safetensors",
              "--output=y_rel.safetensors"], env=env, cwd="/")
