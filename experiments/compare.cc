@@ -26,6 +26,7 @@
 #include "experiments/sweep_config.h"
 #include "experiments/sweep_runner.h"
 #include "files/output_paths.h"
+#include "files/user_paths.h"
 #include "kernels/microkernel_table.h"
 
 ABSL_FLAG(std::string, config, "", "sweep textproto (experiments/configs/); empty: the quick default");
@@ -57,7 +58,7 @@ int EnvInt(const char* name, int fallback) {
 
 std::string FlagOr(const absl::Flag<std::string>& flag, const std::string& configured) {
   const std::string value = absl::GetFlag(flag);
-  return UserPath(value.empty() ? configured : value);
+  return files::UserPath(value.empty() ? configured : value);
 }
 
 // out.csv -> out.shard-1-of-4.csv
@@ -69,7 +70,7 @@ std::string ShardPath(const std::string& path, int index, int count) {
 }
 
 int Run() {
-  const std::string config_path = UserPath(absl::GetFlag(FLAGS_config));
+  const std::string config_path = files::UserPath(absl::GetFlag(FLAGS_config));
   absl::StatusOr<SweepConfig> config =
       config_path.empty()
           ? ParseSweepConfig(kQuickSweepConfig, "experiments/configs/quick.textproto (embedded)")

@@ -15,6 +15,7 @@
 #include "experiments/report_writer.h"
 #include "files/input_files.h"
 #include "files/output_paths.h"
+#include "files/user_paths.h"
 
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
 ABSL_FLAG(std::string, markdown, "", "Markdown report to write");
@@ -28,11 +29,13 @@ int Merge(const std::vector<std::string>& inputs) {
     std::fprintf(stderr, "merge: give the shards' CSV files\n");
     return 1;
   }
-  const std::string csv = UserPath(absl::GetFlag(FLAGS_csv));
-  const std::string markdown = UserPath(absl::GetFlag(FLAGS_markdown));
-  const std::string plot_dir = UserPath(absl::GetFlag(FLAGS_plot_dir));
+  const std::string csv = files::UserPath(absl::GetFlag(FLAGS_csv));
+  const std::string markdown = files::UserPath(absl::GetFlag(FLAGS_markdown));
+  const std::string plot_dir = files::UserPath(absl::GetFlag(FLAGS_plot_dir));
   std::vector<files::NamedPath> shard_paths;
-  for (const std::string& input : inputs) shard_paths.push_back({"shard CSV", UserPath(input)});
+  for (const std::string& input : inputs) {
+    shard_paths.push_back({"shard CSV", files::UserPath(input)});
+  }
   std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir);
   outputs.insert(outputs.begin(), {"--csv", csv});
   if (absl::Status s = files::CheckOutputPaths(shard_paths, outputs); !s.ok()) {
@@ -44,7 +47,7 @@ int Merge(const std::vector<std::string>& inputs) {
   for (const std::string& input : inputs) {
     // A shard of the largest ready sweep is tens of kilobytes; 256 MB is a wrong file.
     absl::StatusOr<std::string> text =
-        files::ReadRegularFile(UserPath(input), "shard CSV", int64_t{256} << 20);
+        files::ReadRegularFile(files::UserPath(input), "shard CSV", int64_t{256} << 20);
     absl::StatusOr<std::vector<ResultRow>> rows =
         text.ok() ? ParseCsv(*text, input) : absl::StatusOr<std::vector<ResultRow>>(text.status());
     if (!rows.ok()) {

@@ -1,19 +1,12 @@
 #include "experiments/report_files.h"
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "experiments/plots.h"
 
 namespace fp4moe::experiments {
-
-std::string UserPath(const std::string& path) {
-  const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY");
-  if (path.empty() || cwd == nullptr || std::filesystem::path(path).is_absolute()) return path;
-  return (std::filesystem::path(cwd) / path).string();
-}
 
 absl::Status EnsureParentDirectory(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();

@@ -12,10 +12,6 @@
 
 namespace fp4moe::experiments {
 
-// `bazel run` starts binaries in their runfiles: a relative path means the directory the user
-// ran bazel from ($BUILD_WORKING_DIRECTORY).
-std::string UserPath(const std::string& path);
-
 absl::Status EnsureParentDirectory(const std::string& path);
 
 // Every file WriteReportFiles(rows, markdown, plot_dir) may write, whatever the rows, for

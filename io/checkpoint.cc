@@ -280,6 +280,10 @@ absl::StatusOr<moe::QuantizedTensor> ReadQuantized(const SafetensorsFile& file,
   }
 }
 
+std::pair<int64_t, int64_t> QuantizedShape(const moe::QuantizedTensor& t) {
+  return std::visit([](const auto& q) { return std::make_pair(q.rows, q.cols); }, t);
+}
+
 absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, ConstRowMatrixRef w,
                                                     WeightFormat format, int64_t group_size) {
   switch (format) {

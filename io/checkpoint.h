@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -64,6 +65,9 @@ absl::StatusOr<std::optional<WeightFormat>> StoredFormat(const SafetensorsFile& 
 // A quantized weight in whichever naming it is stored.
 absl::StatusOr<moe::QuantizedTensor> ReadQuantized(const SafetensorsFile& file,
                                                    std::string_view name);
+
+// [rows, cols] of a quantized tensor of any format.
+std::pair<int64_t, int64_t> QuantizedShape(const moe::QuantizedTensor& t);
 
 // quant's quantizer for `format` (group_size for INT4 K2 only).
 absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, ConstRowMatrixRef w,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <set>
 #include <utility>
@@ -44,10 +45,6 @@ std::set<int64_t> ExpertIndices(const SafetensorsFile& file, std::string_view pr
   return experts;
 }
 
-std::pair<int64_t, int64_t> ShapeOf(const moe::QuantizedTensor& t) {
-  return std::visit([](const auto& q) { return std::make_pair(q.rows, q.cols); }, t);
-}
-
 }  // namespace
 
 absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::string_view prefix) {
@@ -86,7 +83,7 @@ absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::stri
         absl::StatusOr<moe::QuantizedTensor> q = ReadQuantized(file, name);
         if (!q.ok()) return q.status();
         quantized[p] = *std::move(q);
-        shape = ShapeOf(quantized[p]);
+        shape = QuantizedShape(quantized[p]);
         if (const auto* int4 = std::get_if<Int4K2Tensor>(&quantized[p])) {
           if (e == 0 && p == 0) loaded.group_size = int4->group_size;
           if (int4->group_size != loaded.group_size) {
@@ -127,6 +124,64 @@ absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::stri
   return loaded;
 }
 
+absl::StatusOr<const TensorView*> ReadHiddenStates(const SafetensorsFile& input,
+                                                   int64_t hidden_size) {
+  absl::StatusOr<const TensorView*> hidden = input.Get("hidden_states");
+  if (!hidden.ok()) return hidden.status();
+  const TensorView& h = **hidden;
+  if ((h.dtype != Dtype::kF32 && h.dtype != Dtype::kBf16) || h.shape.size() != 2 ||
+      h.shape[1] != hidden_size) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor 'hidden_states' is %s %s, expected F32 or BF16 [T, %d] (H of the experts)",
+        input.path(), DtypeName(h.dtype), ShapeString(h.shape), hidden_size));
+  }
+  return hidden;
+}
+
+absl::StatusOr<TokenRouting> ReadTokenRouting(const SafetensorsFile& input, int64_t tokens) {
+  absl::StatusOr<const TensorView*> ids_view = input.Get("topk_ids");
+  if (!ids_view.ok()) return ids_view.status();
+  if ((*ids_view)->shape.size() != 2 || (*ids_view)->shape[0] != tokens ||
+      (*ids_view)->shape[1] < 1 || (*ids_view)->shape[1] > std::numeric_limits<int>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: tensor 'topk_ids' is %s, expected [T = %d, k]", input.path(),
+                        ShapeString((*ids_view)->shape), tokens));
+  }
+  TokenRouting routing;
+  routing.k = static_cast<int>((*ids_view)->shape[1]);
+  absl::StatusOr<std::vector<int64_t>> ids = input.ReadIntegers("topk_ids");
+  if (!ids.ok()) return ids.status();
+  routing.ids = *std::move(ids);
+  absl::StatusOr<const TensorView*> weights =
+      input.Get("topk_weights", Dtype::kF32, {tokens, routing.k});
+  if (!weights.ok()) return weights.status();
+  routing.weights.resize(tokens * routing.k);
+  if (!routing.weights.empty()) {
+    std::memcpy(routing.weights.data(), (*weights)->bytes.data(), (*weights)->bytes.size());
+  }
+  return routing;
+}
+
+absl::StatusOr<std::vector<float>> ForwardTensor(moe::MoeLayer& layer, const TensorView& hidden,
+                                                 const TokenRouting& routing) {
+  const int64_t tokens = hidden.shape[0];
+  std::vector<float> output(tokens * layer.config().hidden_size);
+  absl::Status forward;
+  if (hidden.dtype == Dtype::kF32) {
+    std::vector<float> x(hidden.numel());
+    std::memcpy(x.data(), hidden.bytes.data(), hidden.bytes.size());
+    forward = layer.Forward(tokens, routing.k, routing.ids.data(), routing.weights.data(),
+                            x.data(), output.data());
+  } else {
+    std::vector<uint16_t> x(hidden.numel());
+    std::memcpy(x.data(), hidden.bytes.data(), hidden.bytes.size());
+    forward = layer.Forward(tokens, routing.k, routing.ids.data(), routing.weights.data(),
+                            x.data(), output.data());
+  }
+  if (!forward.ok()) return forward;
+  return output;
+}
+
 absl::Status RunForward(const ForwardOptions& options) {
   absl::StatusOr<SafetensorsFile> weights = SafetensorsFile::Open(options.weights);
   if (!weights.ok()) return weights.status();
@@ -134,38 +189,15 @@ absl::Status RunForward(const ForwardOptions& options) {
   if (!experts.ok()) return experts.status();
   absl::StatusOr<SafetensorsFile> input = SafetensorsFile::Open(options.input);
   if (!input.ok()) return input.status();
-
-  absl::StatusOr<const TensorView*> hidden = input->Get("hidden_states");
+  absl::StatusOr<const TensorView*> hidden = ReadHiddenStates(*input, experts->hidden_size);
   if (!hidden.ok()) return hidden.status();
-  const TensorView& h = **hidden;
-  if ((h.dtype != Dtype::kF32 && h.dtype != Dtype::kBf16) || h.shape.size() != 2 ||
-      h.shape[1] != experts->hidden_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: tensor 'hidden_states' is %s %s, expected F32 or BF16 [T, %d] (H of the experts)",
-        input->path(), DtypeName(h.dtype), ShapeString(h.shape), experts->hidden_size));
-  }
-  const int64_t tokens = h.shape[0];
-  absl::StatusOr<const TensorView*> ids_view = input->Get("topk_ids");
-  if (!ids_view.ok()) return ids_view.status();
-  if ((*ids_view)->shape.size() != 2 || (*ids_view)->shape[0] != tokens) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: tensor 'topk_ids' is %s, expected [T = %d, k]", input->path(),
-                        ShapeString((*ids_view)->shape), tokens));
-  }
-  const int64_t k = (*ids_view)->shape[1];
-  absl::StatusOr<std::vector<int64_t>> ids = input->ReadIntegers("topk_ids");
-  if (!ids.ok()) return ids.status();
-  absl::StatusOr<const TensorView*> routing =
-      input->Get("topk_weights", Dtype::kF32, {tokens, k});
+  const int64_t tokens = (*hidden)->shape[0];
+  absl::StatusOr<TokenRouting> routing = ReadTokenRouting(*input, tokens);
   if (!routing.ok()) return routing.status();
-  std::vector<float> routing_weights(tokens * k);
-  if (!routing_weights.empty()) {
-    std::memcpy(routing_weights.data(), (*routing)->bytes.data(), (*routing)->bytes.size());
-  }
 
   moe::MoeConfig config;
   config.expert_num = experts->count();
-  config.num_experts_per_tok = static_cast<int>(k);
+  config.num_experts_per_tok = routing->k;
   config.hidden_size = experts->hidden_size;
   config.intermediate_size = experts->intermediate_size;
   config.max_len = tokens;
@@ -187,23 +219,11 @@ absl::Status RunForward(const ForwardOptions& options) {
       experts->format ? moe::MoeLayer::Create(config, experts->quantized_experts)
                       : moe::MoeLayer::Create(config, experts->float_experts);
   if (!layer.ok()) return layer.status();
-
-  std::vector<float> output(tokens * experts->hidden_size);
-  absl::Status forward;
-  if (h.dtype == Dtype::kF32) {
-    std::vector<float> x(h.numel());
-    std::memcpy(x.data(), h.bytes.data(), h.bytes.size());
-    forward = (*layer)->Forward(tokens, static_cast<int>(k), ids->data(), routing_weights.data(),
-                                x.data(), output.data());
-  } else {
-    std::vector<uint16_t> x(h.numel());
-    std::memcpy(x.data(), h.bytes.data(), h.bytes.size());
-    forward = (*layer)->Forward(tokens, static_cast<int>(k), ids->data(), routing_weights.data(),
-                                x.data(), output.data());
-  }
-  if (!forward.ok()) return forward;
+  absl::StatusOr<std::vector<float>> output = ForwardTensor(**layer, **hidden, *routing);
+  if (!output.ok()) return output.status();
   SafetensorsWriter writer;
-  if (absl::Status s = writer.AddF32("output", {tokens, experts->hidden_size}, output); !s.ok()) {
+  if (absl::Status s = writer.AddF32("output", {tokens, experts->hidden_size}, *output);
+      !s.ok()) {
     return s;
   }
   return writer.Write(options.output);

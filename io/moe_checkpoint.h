@@ -12,6 +12,7 @@
 #include "io/safetensors.h"
 #include "kernels/microkernel.h"
 #include "moe/expert_weights.h"
+#include "moe/moe.h"
 #include "quant/format.h"
 
 namespace fp4moe::io {
@@ -36,8 +37,30 @@ struct LoadedExperts {
 // the expert and the projection.
 absl::StatusOr<LoadedExperts> LoadExperts(const SafetensorsFile& file, std::string_view prefix);
 
+// hidden_states [T, H] of an input file: F32 or BF16, with H = hidden_size.
+absl::StatusOr<const TensorView*> ReadHiddenStates(const SafetensorsFile& input,
+                                                   int64_t hidden_size);
+
+// A token's experts and routing weights, [T, k] each.
+struct TokenRouting {
+  int k = 0;
+  std::vector<int64_t> ids;
+  std::vector<float> weights;
+};
+// topk_ids [T, k] (I32 or I64) and topk_weights [T, k] (F32) of an input file.
+absl::StatusOr<TokenRouting> ReadTokenRouting(const SafetensorsFile& input, int64_t tokens);
+
+// Runs `layer` on hidden_states (F32 or BF16 [T, H], as ReadHiddenStates checks them):
+// output [T, H].
+absl::StatusOr<std::vector<float>> ForwardTensor(moe::MoeLayer& layer, const TensorView& hidden,
+                                                 const TokenRouting& routing);
+
 struct ForwardOptions {
-  std::string weights, prefix, input, output;
+  // Single-file mode: experts `<prefix>.<e>.*` of `weights`. Model mode: layer `layer` of the
+  // model folder `model` (io/model_forward.h).
+  std::string weights, prefix, model;
+  int64_t layer = -1;
+  std::string input, output;
   std::optional<kernels::GemmPath> path;  // nullopt: the layer's default
   int threads = 1;
   // Float weights are quantized to this (default NVFP4); quantized ones must match it.

@@ -4,6 +4,7 @@
 //       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
 // Exit code 1 with a message on any error; the output is then not written. An output that is
 // the input (any spelling or link) or not a regular file is refused before anything is read.
+// Relative paths under `bazel run` are relative to where bazel was run.
 #include <cstdio>
 #include <string>
 
@@ -12,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "files/output_paths.h"
+#include "files/user_paths.h"
 #include "io/quantize_checkpoint.h"
 #include "quant/format.h"
 
@@ -24,7 +26,8 @@ namespace fp4moe::io {
 namespace {
 
 absl::Status Run() {
-  const std::string input = absl::GetFlag(FLAGS_input), output = absl::GetFlag(FLAGS_output);
+  const std::string input = files::UserPath(absl::GetFlag(FLAGS_input));
+  const std::string output = files::UserPath(absl::GetFlag(FLAGS_output));
   if (input.empty() || output.empty()) {
     return absl::InvalidArgumentError("--input and --output are required");
   }
