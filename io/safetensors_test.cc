@@ -226,18 +226,15 @@ TEST(SafetensorsTest, HeaderLengthBeyondTheFileIsAnError) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("header length")));
 }
 
-// A file of an F16 tensor 'h' [h_rows, 1024] and an I32 tensor 'i' [i_rows, 1024], sparse: no
-// byte of the data section is written.
+// A file of an F16 tensor 'h' [h_rows, 1024] and an I32 tensor 'i' [i_rows, 1024], sparse.
 std::string SparseFile(const std::string& name, int64_t h_rows, int64_t i_rows) {
-  const std::string path = TestPath(name);
   const int64_t h_bytes = h_rows * 1024 * 2, i_bytes = i_rows * 1024 * 4;
-  const std::string header = absl::StrFormat(
-      R"({"h":{"dtype":"F16","shape":[%d,1024],"data_offsets":[0,%d]},)"
-      R"("i":{"dtype":"I32","shape":[%d,1024],"data_offsets":[%d,%d]}})",
-      h_rows, h_bytes, i_rows, h_bytes, h_bytes + i_bytes);
-  WriteFileBytes(path, SafetensorsBytes(header, ""));
-  EXPECT_EQ(::truncate(path.c_str(), 8 + header.size() + h_bytes + i_bytes), 0);
-  return path;
+  return WriteSparseSafetensors(
+      name,
+      absl::StrFormat(R"({"h":{"dtype":"F16","shape":[%d,1024],"data_offsets":[0,%d]},)"
+                      R"("i":{"dtype":"I32","shape":[%d,1024],"data_offsets":[%d,%d]}})",
+                      h_rows, h_bytes, i_rows, h_bytes, h_bytes + i_bytes),
+      h_bytes + i_bytes);
 }
 
 // Tensors whose float (or I64) copies are larger than this machine's memory: refused before
