@@ -1,6 +1,7 @@
 #include "io/moe_checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <set>
@@ -9,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "io/checkpoint.h"
+#include "io/sizes.h"
 #include "moe/moe.h"
 
 namespace fp4moe::io {
@@ -46,6 +49,29 @@ std::set<int64_t> ExpertIndices(const SafetensorsFile& file, std::string_view pr
 
 std::pair<int64_t, int64_t> ShapeOf(const moe::QuantizedTensor& t) {
   return std::visit([](const auto& q) { return std::make_pair(q.rows, q.cols); }, t);
+}
+
+std::string Label(const SafetensorsFile& file, const TensorView& tensor) {
+  return absl::StrFormat("%s: tensor '%s'", file.path(), tensor.name);
+}
+
+// A copy of an F32 tensor's values.
+absl::Status ReadFloats(const SafetensorsFile& file, const TensorView& tensor,
+                        std::vector<float>& values) {
+  if (absl::Status s = AllocateChecked(Label(file, tensor), tensor.numel(), sizeof(float),
+                                       [&] { values.resize(tensor.numel()); });
+      !s.ok()) {
+    return s;
+  }
+  if (!values.empty()) std::memcpy(values.data(), tensor.bytes.data(), tensor.bytes.size());
+  return absl::OkStatus();
+}
+
+std::optional<int64_t> FirstNonFinite(absl::Span<const float> values) {
+  const auto it = std::find_if(values.begin(), values.end(),
+                               [](float v) { return !std::isfinite(v); });
+  if (it == values.end()) return std::nullopt;
+  return it - values.begin();
 }
 
 }  // namespace
@@ -153,14 +179,22 @@ absl::Status RunForward(const ForwardOptions& options) {
                         ShapeString((*ids_view)->shape), tokens));
   }
   const int64_t k = (*ids_view)->shape[1];
+  if (k > experts->count()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor 'topk_ids' routes each token to k = %d experts, more than the %d there are",
+        input->path(), k, experts->count()));
+  }
   absl::StatusOr<std::vector<int64_t>> ids = input->ReadIntegers("topk_ids");
   if (!ids.ok()) return ids.status();
   absl::StatusOr<const TensorView*> routing =
       input->Get("topk_weights", Dtype::kF32, {tokens, k});
   if (!routing.ok()) return routing.status();
-  std::vector<float> routing_weights(tokens * k);
-  if (!routing_weights.empty()) {
-    std::memcpy(routing_weights.data(), (*routing)->bytes.data(), (*routing)->bytes.size());
+  std::vector<float> routing_weights;
+  if (absl::Status s = ReadFloats(*input, **routing, routing_weights); !s.ok()) return s;
+  if (const std::optional<int64_t> i = FirstNonFinite(routing_weights)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor 'topk_weights' [token %d, slot %d] = %g is not finite", input->path(),
+        *i / k, *i % k, routing_weights[*i]));
   }
 
   moe::MoeConfig config;
@@ -188,20 +222,51 @@ absl::Status RunForward(const ForwardOptions& options) {
                       : moe::MoeLayer::Create(config, experts->float_experts);
   if (!layer.ok()) return layer.status();
 
-  std::vector<float> output(tokens * experts->hidden_size);
+  std::vector<float> output;
+  const std::string output_label = absl::StrFormat("%s: tensor 'output'", options.output);
+  if (absl::Status s = AllocateChecked(output_label, h.numel(), sizeof(float),
+                                       [&] { output.resize(h.numel()); });
+      !s.ok()) {
+    return s;
+  }
   absl::Status forward;
   if (h.dtype == Dtype::kF32) {
-    std::vector<float> x(h.numel());
-    std::memcpy(x.data(), h.bytes.data(), h.bytes.size());
+    std::vector<float> x;
+    if (absl::Status s = ReadFloats(*input, h, x); !s.ok()) return s;
     forward = (*layer)->Forward(tokens, static_cast<int>(k), ids->data(), routing_weights.data(),
                                 x.data(), output.data());
   } else {
-    std::vector<uint16_t> x(h.numel());
+    std::vector<uint16_t> x;
+    if (absl::Status s = AllocateChecked(Label(*input, h), h.numel(), sizeof(uint16_t),
+                                         [&] { x.resize(h.numel()); });
+        !s.ok()) {
+      return s;
+    }
     std::memcpy(x.data(), h.bytes.data(), h.bytes.size());
     forward = (*layer)->Forward(tokens, static_cast<int>(k), ids->data(), routing_weights.data(),
                                 x.data(), output.data());
   }
-  if (!forward.ok()) return forward;
+  if (!forward.ok()) {
+    return absl::Status(forward.code(),
+                        absl::StrFormat("experts '%s' of %s on %s: %s", options.prefix,
+                                        weights->path(), input->path(), forward.message()));
+  }
+  // Finite inputs (Forward checks hidden_states; the weights and topk_weights are checked when
+  // read) can still overflow float, through large scales or routing weights.
+  if (const std::optional<int64_t> i = FirstNonFinite(output)) {
+    const int64_t token = *i / experts->hidden_size;
+    std::vector<std::string> routes;
+    for (int64_t j = 0; j < k; ++j) {
+      routes.push_back(absl::StrFormat("expert %d with weight %g", (*ids)[token * k + j],
+                                       routing_weights[token * k + j]));
+    }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s [token %d, column %d] = %g is not finite although every input is: the experts' "
+        "weights or scales, or topk_weights, overflow float (token %d goes to %s); nothing "
+        "written",
+        output_label, token, *i % experts->hidden_size, output[*i], token,
+        absl::StrJoin(routes, ", ")));
+  }
   SafetensorsWriter writer;
   if (absl::Status s = writer.AddF32("output", {tokens, experts->hidden_size}, output); !s.ok()) {
     return s;
