@@ -361,7 +361,8 @@ TEST(MoeCheckpointTest, ForwardRefusesBadRoutingAndNonFiniteOutput) {
   ASSERT_TRUE(too_many.Write(options.input).ok());
   EXPECT_THAT(RunForward(options),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("'topk_ids' routes each token to k = 5 experts, more than the 4")));
+                       HasSubstr("'topk_ids' routes each token to k = 5 experts, more than "
+                                 "the 4")));
   EXPECT_NE(::access(options.output.c_str(), F_OK), 0);
 }
 

@@ -56,7 +56,8 @@ for format in nvfp4 int4_k2; do
   "$quantize" --input="$dir/good.safetensors" --output="$dir/quantized.safetensors" \
     --format="$format"
   expect_failure "$format input" --input="$dir/quantized.safetensors" --format=mxfp4
-  grep -qF "the checkpoint is already quantized" "$dir/stderr" || { echo "$format: no message"; exit 1; }
+  grep -qF "the checkpoint is already quantized" "$dir/stderr" ||
+    { echo "$format: no message"; exit 1; }
 done
 
 cp "$dir/good.safetensors" "$dir/good.copy"

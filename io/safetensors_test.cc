@@ -247,10 +247,12 @@ TEST(SafetensorsTest, ReadsLargerThanMemoryAreRefused) {
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_THAT(file->ReadMatrix("h"),
               StatusIs(absl::StatusCode::kResourceExhausted,
-                       AllOf(HasSubstr("tensor 'h' as float"), HasSubstr("more than this machine's"))));
+                       AllOf(HasSubstr("tensor 'h' as float"),
+                             HasSubstr("more than this machine's"))));
   EXPECT_THAT(file->ReadIntegers("i"),
               StatusIs(absl::StatusCode::kResourceExhausted,
-                       AllOf(HasSubstr("tensor 'i' as I64"), HasSubstr("more than this machine's"))));
+                       AllOf(HasSubstr("tensor 'i' as I64"),
+                             HasSubstr("more than this machine's"))));
 }
 
 // Under a process memory limit (ulimit -v) allocations fail below the machine's memory: the
