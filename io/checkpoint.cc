@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "io/sizes.h"
 #include "quant/bf16.h"
 
 namespace fp4moe::io {
@@ -38,7 +40,12 @@ absl::StatusOr<const TensorView*> ReadE2M1Codes(const SafetensorsFile& file,
                                       DtypeName((*codes)->dtype), ShapeString((*codes)->shape)));
   }
   rows = (*codes)->shape[0];
-  cols = 2 * (*codes)->shape[1];
+  const std::optional<int64_t> k = CheckedProduct({2, (*codes)->shape[1]});
+  if (!k) {
+    return ShapeError(file, name,
+                      absl::StrFormat("K = 2 x %d overflows 64 bits", (*codes)->shape[1]));
+  }
+  cols = *k;
   if (cols % block != 0) {
     return ShapeError(file, name,
                       absl::StrFormat("K = %d is not a multiple of the block %d", cols, block));
@@ -46,8 +53,11 @@ absl::StatusOr<const TensorView*> ReadE2M1Codes(const SafetensorsFile& file,
   return codes;
 }
 
-std::vector<uint8_t> ToVector(absl::Span<const uint8_t> bytes) {
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+// A copy of a tensor's bytes.
+absl::Status CopyBytes(const SafetensorsFile& file, const TensorView& tensor,
+                       std::vector<uint8_t>& copy) {
+  return AllocateChecked(Label(file, tensor.name), tensor.bytes.size(), 1,
+                         [&] { copy.assign(tensor.bytes.begin(), tensor.bytes.end()); });
 }
 
 }  // namespace
@@ -140,12 +150,18 @@ absl::StatusOr<Nvfp4Weight> ReadNvfp4(const SafetensorsFile& file, std::string_v
   if (!scales.ok()) return scales.status();
   absl::StatusOr<float> scale_2 = file.ReadScalar(base + ".weight_scale_2");
   if (!scale_2.ok()) return scale_2.status();
-  t.packed = ToVector((*codes)->bytes);
-  t.scales = ToVector((*scales)->bytes);
+  if (absl::Status s = CopyBytes(file, **codes, t.packed); !s.ok()) return s;
+  if (absl::Status s = CopyBytes(file, **scales, t.scales); !s.ok()) return s;
   t.scale_2 = *scale_2;
-  if (file.contains(base + ".input_scale")) {
-    absl::StatusOr<float> input_scale = file.ReadScalar(base + ".input_scale");
+  const std::string input_scale_name = base + ".input_scale";
+  if (file.contains(input_scale_name)) {
+    absl::StatusOr<float> input_scale = file.ReadScalar(input_scale_name);
     if (!input_scale.ok()) return input_scale.status();
+    // Checked like scale_2: it is a divisor of the activations wherever it is used.
+    if (!(*input_scale > 0.0f) || !std::isfinite(*input_scale)) {
+      return ShapeError(file, input_scale_name,
+                        absl::StrFormat("%g is not finite and positive", *input_scale));
+    }
     w.input_scale = *input_scale;
   }
   if (absl::Status s = CheckConsistent(Label(file, name), t); !s.ok()) return s;
@@ -161,8 +177,8 @@ absl::StatusOr<Mxfp4Tensor> ReadMxfp4(const SafetensorsFile& file, std::string_v
   absl::StatusOr<const TensorView*> scales =
       file.Get(base + ".weight_scale", Dtype::kU8, {t.rows, t.cols / Mxfp4Tensor::kBlock});
   if (!scales.ok()) return scales.status();
-  t.packed = ToVector((*codes)->bytes);
-  t.scales = ToVector((*scales)->bytes);
+  if (absl::Status s = CopyBytes(file, **codes, t.packed); !s.ok()) return s;
+  if (absl::Status s = CopyBytes(file, **scales, t.scales); !s.ok()) return s;
   if (absl::Status s = CheckConsistent(Label(file, name), t); !s.ok()) return s;
   return t;
 }
@@ -197,7 +213,11 @@ absl::StatusOr<Int4K2Tensor> ReadInt4K2(const SafetensorsFile& file, std::string
   }
   t.group_size = t.cols / s.shape[1];
   t.scale_type = s.dtype == Dtype::kBf16 ? Int4ScaleType::kBf16 : Int4ScaleType::kFloat32;
-  t.scales.resize(s.numel());
+  if (absl::Status st = AllocateChecked(Label(file, scale_name), s.numel(), sizeof(float),
+                                        [&] { t.scales.resize(s.numel()); });
+      !st.ok()) {
+    return st;
+  }
   for (size_t i = 0; i < t.scales.size(); ++i) {
     if (s.dtype == Dtype::kBf16) {
       Bf16 bits;
@@ -207,8 +227,13 @@ absl::StatusOr<Int4K2Tensor> ReadInt4K2(const SafetensorsFile& file, std::string
       std::memcpy(&t.scales[i], s.bytes.data() + 4 * i, 4);
     }
   }
-  t.packed.assign(t.rows * t.cols / 2, 0);
+  // Two codes per byte: as many bytes as the words have (rows x K/8 words of 4 bytes).
   const absl::Span<const uint8_t> word_bytes = (*words)->bytes;
+  if (absl::Status st = AllocateChecked(Label(file, (*words)->name), word_bytes.size(), 1,
+                                        [&] { t.packed.assign(word_bytes.size(), 0); });
+      !st.ok()) {
+    return st;
+  }
   for (size_t w = 0; w < word_bytes.size() / 4; ++w) {
     uint32_t word;
     std::memcpy(&word, word_bytes.data() + 4 * w, 4);

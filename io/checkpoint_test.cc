@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/quantize_checkpoint.h"
@@ -139,6 +140,7 @@ struct RawNvfp4 {
   std::vector<int64_t> weight_shape = {kRows, kCols / 2}, scale_shape = {kRows, kCols / 16};
   Nvfp4Tensor t = *QuantizeNvfp4("w", Weights(4));
   bool with_scale_2 = true;
+  std::optional<float> input_scale;
 
   absl::StatusOr<Nvfp4Weight> Read(const std::string& name) const {
     SafetensorsWriter writer;
@@ -149,6 +151,7 @@ struct RawNvfp4 {
     if (with_scale_2) {
       EXPECT_TRUE(writer.AddF32("w.weight_scale_2", {1}, {t.scale_2}).ok());
     }
+    if (input_scale) EXPECT_TRUE(writer.AddF32("w.input_scale", {}, {*input_scale}).ok());
     const SafetensorsFile file = WriteAndOpen(writer, name);
     return ReadNvfp4(file, "w");
   }
@@ -194,6 +197,53 @@ TEST(CheckpointTest, Nvfp4ReaderRejectsBadTensors) {
   missing_scale_2.with_scale_2 = false;
   EXPECT_THAT(missing_scale_2.Read("nvfp4_missing.safetensors"),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("'w.weight_scale_2'")));
+}
+
+// The optional activation scale is checked like scale_2 when present.
+TEST(CheckpointTest, Nvfp4InputScaleIsFiniteAndPositive) {
+  RawNvfp4 with_input_scale;
+  with_input_scale.input_scale = 0.5f;
+  EXPECT_THAT(with_input_scale.Read("nvfp4_input_scale.safetensors")->input_scale,
+              Optional(0.5f));
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(), 0.0f, -2.0f}) {
+    RawNvfp4 raw;
+    raw.input_scale = bad;
+    EXPECT_THAT(raw.Read("nvfp4_bad_input_scale.safetensors"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("tensor 'w.input_scale': " + absl::StrFormat("%g", bad) +
+                                   " is not finite and positive")));
+  }
+}
+
+// Sizes a header allows but arithmetic or memory does not: K = 2 x a column count of 2^62
+// (empty, so the file holds it), and codes larger than this machine's memory (a sparse file).
+TEST(CheckpointTest, SizesThatOverflowOrCannotFitAreErrors) {
+  SafetensorsWriter empty;
+  ASSERT_TRUE(empty.Add("w.weight", Dtype::kU8, {0, int64_t{1} << 62}, {}).ok());
+  ASSERT_TRUE(empty.Add("w.weight_scale", Dtype::kF8E4M3, {0, 1}, {}).ok());
+  ASSERT_TRUE(empty.AddF32("w.weight_scale_2", {}, {1.0f}).ok());
+  EXPECT_THAT(ReadNvfp4(WriteAndOpen(empty, "nvfp4_k_overflow.safetensors"), "w"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'w.weight': K = 2 x 4611686018427387904 overflows 64 bits")));
+
+  const int64_t memory = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
+  const int64_t rows = memory / 1024 + 1, code_bytes = rows * 1024, scale_bytes = rows * 128;
+  const std::string path = WriteSparseSafetensors(
+      "nvfp4_larger_than_memory.safetensors",
+      absl::StrFormat(R"({"w.weight":{"dtype":"U8","shape":[%d,1024],"data_offsets":[0,%d]},)"
+                      R"("w.weight_scale":{"dtype":"F8_E4M3","shape":[%d,128],)"
+                      R"("data_offsets":[%d,%d]},)"
+                      R"("w.weight_scale_2":{"dtype":"F32","shape":[],"data_offsets":[%d,%d]}})",
+                      rows, code_bytes, rows, code_bytes, code_bytes + scale_bytes,
+                      code_bytes + scale_bytes, code_bytes + scale_bytes + 4),
+      code_bytes + scale_bytes + 4);
+  absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_THAT(ReadNvfp4(*file, "w"),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("tensor 'w.weight'"),
+                             HasSubstr("more than this machine's"))));
 }
 
 TEST(CheckpointTest, Int4K2ReaderRejectsBadTensors) {
@@ -297,6 +347,41 @@ TEST(QuantizeCheckpointTest, QuantizesWeightsLikeTheQuantizersAndCopiesTheRest) 
   }
 }
 
+// A checkpoint quantized already, by this tool or in another naming, is refused: quantizing
+// would copy its packed weights and quantize only what it kept in float.
+TEST(QuantizeCheckpointTest, QuantizedCheckpointsAreRefused) {
+  const std::string input = WriteFloatCheckpoint("float_in3.safetensors");
+  const std::string quantized = TestPath("quantized_once.safetensors");
+  const std::string output = TestPath("quantized_twice.safetensors");
+  const struct {
+    WeightFormat format;
+    const char* message;
+  } cases[] = {
+      {WeightFormat::kNvfp4, "tensor 'a.weight_scale' holds block scales"},
+      {WeightFormat::kMxfp4, "tensor 'a.weight_scale' holds block scales"},
+      {WeightFormat::kInt4K2, "tensor 'a.weight_packed' holds INT4 words"},
+  };
+  for (const auto& c : cases) {
+    ASSERT_TRUE(QuantizeCheckpoint(input, quantized, c.format, 32).ok());
+    EXPECT_THAT(QuantizeCheckpoint(quantized, output, WeightFormat::kNvfp4, 32),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(quantized), HasSubstr(c.message),
+                               HasSubstr("already quantized"))));
+    EXPECT_NE(::access(output.c_str(), F_OK), 0);
+  }
+  // DeepSeek-V3's FP8 weights: F8_E4M3 with a float scale per 128 x 128 block.
+  SafetensorsWriter fp8;
+  ASSERT_TRUE(fp8.Add("w.weight", Dtype::kF8E4M3, {1, 2}, std::vector<uint8_t>{0x38, 0x40}).ok());
+  ASSERT_TRUE(fp8.AddF32("w.weight_scale_inv", {1, 1}, {0.5f}).ok());
+  ASSERT_TRUE(fp8.AddF32("x.weight", {1, 16}, std::vector<float>(16, 1.0f)).ok());
+  const std::string fp8_path = TestPath("fp8.safetensors");
+  ASSERT_TRUE(fp8.Write(fp8_path).ok());
+  EXPECT_THAT(QuantizeCheckpoint(fp8_path, output, WeightFormat::kNvfp4, 32),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor 'w.weight_scale_inv' holds FP8 block scales")));
+  EXPECT_NE(::access(output.c_str(), F_OK), 0);
+}
+
 TEST(QuantizeCheckpointTest, ErrorsLeaveNoOutput) {
   const std::string output = TestPath("never_written.safetensors");
   const std::string input = WriteFloatCheckpoint("float_in2.safetensors");
@@ -308,13 +393,14 @@ TEST(QuantizeCheckpointTest, ErrorsLeaveNoOutput) {
               StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("no checkpoint naming")));
   EXPECT_NE(::access(output.c_str(), F_OK), 0);
 
+  // A float weight beside a tensor of the name its INT4 K2 form takes.
   SafetensorsWriter colliding;
-  ASSERT_TRUE(colliding.AddF32("a.weight", {1, 16}, std::vector<float>(16, 1.0f)).ok());
-  ASSERT_TRUE(colliding.AddF32("a.weight_scale", {1}, {1.0f}).ok());
+  ASSERT_TRUE(colliding.AddF32("a.weight", {1, 32}, std::vector<float>(32, 1.0f)).ok());
+  ASSERT_TRUE(colliding.AddI32("a.weight_shape", {2}, {1, 32}).ok());
   const std::string colliding_path = TestPath("colliding.safetensors");
   ASSERT_TRUE(colliding.Write(colliding_path).ok());
-  EXPECT_THAT(QuantizeCheckpoint(colliding_path, output, WeightFormat::kNvfp4, 32),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a.weight_scale'")));
+  EXPECT_THAT(QuantizeCheckpoint(colliding_path, output, WeightFormat::kInt4K2, 32),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'a.weight_shape'")));
   EXPECT_NE(::access(output.c_str(), F_OK), 0);
 
   const std::string truncated = TestPath("truncated_in.safetensors");

@@ -116,7 +116,7 @@ absl::StatusOr<std::string> RunModelForward(const ForwardOptions& options) {
   const TokenRouting all =
       WithSharedExpert(*routing, tokens, layer->routed_experts, layer->shared_slots);
   const Clock::time_point forward_start = Clock::now();
-  absl::StatusOr<std::vector<float>> output = ForwardTensor(**moe_layer, **hidden, all);
+  absl::StatusOr<std::vector<float>> output = ForwardTensor(**moe_layer, **hidden, all, options.output);
   if (!output.ok()) return output.status();
   const double forward_seconds = SecondsSince(forward_start);
 

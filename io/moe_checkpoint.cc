@@ -1,6 +1,7 @@
 #include "io/moe_checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -10,7 +11,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "io/checkpoint.h"
+#include "io/sizes.h"
 #include "moe/moe.h"
 
 namespace fp4moe::io {
@@ -43,6 +46,44 @@ std::set<int64_t> ExpertIndices(const SafetensorsFile& file, std::string_view pr
     }
   }
   return experts;
+}
+
+std::string Label(const SafetensorsFile& file, const TensorView& tensor) {
+  return absl::StrFormat("%s: tensor '%s'", file.path(), tensor.name);
+}
+
+// A copy of an F32 tensor's values.
+absl::Status ReadFloats(const SafetensorsFile& file, const TensorView& tensor,
+                        std::vector<float>& values) {
+  if (absl::Status s = AllocateChecked(Label(file, tensor), tensor.numel(), sizeof(float),
+                                       [&] { values.resize(tensor.numel()); });
+      !s.ok()) {
+    return s;
+  }
+  if (!values.empty()) std::memcpy(values.data(), tensor.bytes.data(), tensor.bytes.size());
+  return absl::OkStatus();
+}
+
+std::optional<int64_t> FirstNonFinite(absl::Span<const float> values) {
+  const auto it = std::find_if(values.begin(), values.end(),
+                               [](float v) { return !std::isfinite(v); });
+  if (it == values.end()) return std::nullopt;
+  return it - values.begin();
+}
+
+// Runs `layer` on a copy of hidden_states of element type T (float for F32, uint16_t for BF16).
+template <typename T>
+absl::Status ForwardCopy(moe::MoeLayer& layer, const TensorView& hidden,
+                         const TokenRouting& routing, const std::string& label, float* output) {
+  std::vector<T> x;
+  if (absl::Status s =
+          AllocateChecked(label, hidden.numel(), sizeof(T), [&] { x.resize(hidden.numel()); });
+      !s.ok()) {
+    return s;
+  }
+  if (!x.empty()) std::memcpy(x.data(), hidden.bytes.data(), hidden.bytes.size());
+  return layer.Forward(hidden.shape[0], routing.k, routing.ids.data(), routing.weights.data(),
+                       x.data(), output);
 }
 
 }  // namespace
@@ -155,30 +196,48 @@ absl::StatusOr<TokenRouting> ReadTokenRouting(const SafetensorsFile& input, int6
   absl::StatusOr<const TensorView*> weights =
       input.Get("topk_weights", Dtype::kF32, {tokens, routing.k});
   if (!weights.ok()) return weights.status();
-  routing.weights.resize(tokens * routing.k);
-  if (!routing.weights.empty()) {
-    std::memcpy(routing.weights.data(), (*weights)->bytes.data(), (*weights)->bytes.size());
+  if (absl::Status s = ReadFloats(input, **weights, routing.weights); !s.ok()) return s;
+  if (const std::optional<int64_t> i = FirstNonFinite(routing.weights)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor 'topk_weights' [token %d, slot %d] = %g is not finite", input.path(),
+        *i / routing.k, *i % routing.k, routing.weights[*i]));
   }
   return routing;
 }
 
 absl::StatusOr<std::vector<float>> ForwardTensor(moe::MoeLayer& layer, const TensorView& hidden,
-                                                 const TokenRouting& routing) {
-  const int64_t tokens = hidden.shape[0];
-  std::vector<float> output(tokens * layer.config().hidden_size);
-  absl::Status forward;
-  if (hidden.dtype == Dtype::kF32) {
-    std::vector<float> x(hidden.numel());
-    std::memcpy(x.data(), hidden.bytes.data(), hidden.bytes.size());
-    forward = layer.Forward(tokens, routing.k, routing.ids.data(), routing.weights.data(),
-                            x.data(), output.data());
-  } else {
-    std::vector<uint16_t> x(hidden.numel());
-    std::memcpy(x.data(), hidden.bytes.data(), hidden.bytes.size());
-    forward = layer.Forward(tokens, routing.k, routing.ids.data(), routing.weights.data(),
-                            x.data(), output.data());
+                                                 const TokenRouting& routing,
+                                                 std::string_view output_path) {
+  const int64_t hidden_size = layer.config().hidden_size;
+  std::vector<float> output;
+  const std::string output_label = absl::StrFormat("%s: tensor 'output'", output_path);
+  const std::string input_label = absl::StrFormat("a copy of tensor '%s'", hidden.name);
+  if (absl::Status s = AllocateChecked(output_label, hidden.numel(), sizeof(float),
+                                       [&] { output.resize(hidden.numel()); });
+      !s.ok()) {
+    return s;
   }
+  const absl::Status forward =
+      hidden.dtype == Dtype::kF32
+          ? ForwardCopy<float>(layer, hidden, routing, input_label, output.data())
+          : ForwardCopy<uint16_t>(layer, hidden, routing, input_label, output.data());
   if (!forward.ok()) return forward;
+  // Finite inputs (Forward checks hidden_states; the weights and topk_weights are checked when
+  // read) can still overflow float, through large scales or routing weights.
+  if (const std::optional<int64_t> i = FirstNonFinite(output)) {
+    const int64_t token = *i / hidden_size;
+    std::vector<std::string> routes;
+    for (int j = 0; j < routing.k; ++j) {
+      routes.push_back(absl::StrFormat("expert %d with weight %g",
+                                       routing.ids[token * routing.k + j],
+                                       routing.weights[token * routing.k + j]));
+    }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s [token %d, column %d] = %g is not finite although every input is: the experts' "
+        "weights or scales, or topk_weights, overflow float (token %d goes to %s); nothing "
+        "written",
+        output_label, token, *i % hidden_size, output[*i], token, absl::StrJoin(routes, ", ")));
+  }
   return output;
 }
 
@@ -194,6 +253,11 @@ absl::Status RunForward(const ForwardOptions& options) {
   const int64_t tokens = (*hidden)->shape[0];
   absl::StatusOr<TokenRouting> routing = ReadTokenRouting(*input, tokens);
   if (!routing.ok()) return routing.status();
+  if (routing->k > experts->count()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: tensor 'topk_ids' routes each token to k = %d experts, more than the %d there are",
+        input->path(), routing->k, experts->count()));
+  }
 
   moe::MoeConfig config;
   config.expert_num = experts->count();
@@ -219,8 +283,14 @@ absl::Status RunForward(const ForwardOptions& options) {
       experts->format ? moe::MoeLayer::Create(config, experts->quantized_experts)
                       : moe::MoeLayer::Create(config, experts->float_experts);
   if (!layer.ok()) return layer.status();
-  absl::StatusOr<std::vector<float>> output = ForwardTensor(**layer, **hidden, *routing);
-  if (!output.ok()) return output.status();
+  absl::StatusOr<std::vector<float>> output =
+      ForwardTensor(**layer, **hidden, *routing, options.output);
+  if (!output.ok()) {
+    return absl::Status(output.status().code(),
+                        absl::StrFormat("experts '%s' of %s on %s: %s", options.prefix,
+                                        weights->path(), input->path(),
+                                        output.status().message()));
+  }
   SafetensorsWriter writer;
   if (absl::Status s = writer.AddF32("output", {tokens, experts->hidden_size}, *output);
       !s.ok()) {

@@ -51,9 +51,10 @@ struct TokenRouting {
 absl::StatusOr<TokenRouting> ReadTokenRouting(const SafetensorsFile& input, int64_t tokens);
 
 // Runs `layer` on hidden_states (F32 or BF16 [T, H], as ReadHiddenStates checks them):
-// output [T, H].
+// output [T, H], or an error naming `output_path`'s tensor where finite inputs overflow float.
 absl::StatusOr<std::vector<float>> ForwardTensor(moe::MoeLayer& layer, const TensorView& hidden,
-                                                 const TokenRouting& routing);
+                                                 const TokenRouting& routing,
+                                                 std::string_view output_path);
 
 struct ForwardOptions {
   // Single-file mode: experts `<prefix>.<e>.*` of `weights`. Model mode: layer `layer` of the

@@ -1,9 +1,12 @@
 #include "io/moe_checkpoint.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <random>
 #include <string>
@@ -172,7 +175,8 @@ TEST(MoeCheckpointTest, QuantizedExpertsFromFilesMatchMemory) {
   }
 }
 
-TEST(MoeCheckpointTest, FloatExpertsAreQuantizedToTheRequestedFormat) {
+// RandomExperts() as float weights.
+std::string WriteRandomExperts(const std::string& name) {
   const std::vector<moe::ExpertFloatWeights> experts = RandomExperts();
   SafetensorsWriter writer;
   for (int64_t e = 0; e < kExperts; ++e) {
@@ -180,8 +184,14 @@ TEST(MoeCheckpointTest, FloatExpertsAreQuantizedToTheRequestedFormat) {
     AddFloat(writer, ExpertName(e, "up_proj"), experts[e].up);
     AddFloat(writer, ExpertName(e, "down_proj"), experts[e].down);
   }
-  const std::string weights = TestPath("float_experts.safetensors");
-  ASSERT_TRUE(writer.Write(weights).ok());
+  const std::string path = TestPath(name);
+  EXPECT_TRUE(writer.Write(path).ok());
+  return path;
+}
+
+TEST(MoeCheckpointTest, FloatExpertsAreQuantizedToTheRequestedFormat) {
+  const std::vector<moe::ExpertFloatWeights> experts = RandomExperts();
+  const std::string weights = WriteRandomExperts("float_experts.safetensors");
   const Inputs inputs;
   ForwardOptions options = Options(weights, inputs.Write("inputs_f.safetensors", false));
   options.format = WeightFormat::kInt4K2;
@@ -311,6 +321,49 @@ TEST(MoeCheckpointTest, ForwardRejectsInputsThatDoNotFit) {
                        HasSubstr("stored as mxfp4, but --format asks for nvfp4")));
   ForwardOptions missing_input = Options(mxfp4, TestPath("no_inputs.safetensors"));
   EXPECT_THAT(RunForward(missing_input), StatusIs(absl::StatusCode::kNotFound, HasSubstr("no_inputs")));
+}
+
+// Routing that the file gets wrong, and finite inputs whose output overflows float: an error
+// naming the tensor, and no output file.
+TEST(MoeCheckpointTest, ForwardRefusesBadRoutingAndNonFiniteOutput) {
+  const std::string weights = WriteRandomExperts("float_experts_2.safetensors");
+  ForwardOptions options = Options(weights, "");
+  options.output = TestPath("never_written.safetensors");
+
+  Inputs overflowing;  // each expert's output times 3e38 overflows where it exceeds 1.2
+  overflowing.weights.assign(overflowing.weights.size(), 3e38f);
+  options.input = overflowing.Write("inputs_overflowing.safetensors", false);
+  EXPECT_THAT(RunForward(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("never_written.safetensors: tensor 'output' [token "),
+                             HasSubstr("is not finite although every input is"),
+                             HasSubstr("with weight 3e+38"))));
+  EXPECT_NE(::access(options.output.c_str(), F_OK), 0);
+
+  Inputs infinite;
+  infinite.weights[3] = std::numeric_limits<float>::infinity();
+  options.input = infinite.Write("inputs_infinite.safetensors", false);
+  EXPECT_THAT(RunForward(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("inputs_infinite.safetensors: tensor 'topk_weights' [token 1, "
+                                 "slot 1] = inf is not finite")));
+
+  // k = 5 of 4 experts.
+  const Inputs inputs;
+  SafetensorsWriter too_many;
+  ASSERT_TRUE(too_many.AddF32("hidden_states", {kTokens, kHidden},
+                              absl::MakeConstSpan(inputs.hidden.data(), inputs.hidden.size()))
+                  .ok());
+  ASSERT_TRUE(too_many.AddI32("topk_ids", {kTokens, 5}, std::vector<int32_t>(kTokens * 5)).ok());
+  ASSERT_TRUE(
+      too_many.AddF32("topk_weights", {kTokens, 5}, std::vector<float>(kTokens * 5, 0.2f)).ok());
+  options.input = TestPath("inputs_k5.safetensors");
+  ASSERT_TRUE(too_many.Write(options.input).ok());
+  EXPECT_THAT(RunForward(options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'topk_ids' routes each token to k = 5 experts, more than "
+                                 "the 4")));
+  EXPECT_NE(::access(options.output.c_str(), F_OK), 0);
 }
 
 }  // namespace

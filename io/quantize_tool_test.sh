@@ -51,6 +51,14 @@ expect_failure "K not a multiple of 16" --input="$dir/k8.safetensors" --format=n
 expect_failure "missing input" --input="$dir/absent.safetensors" --format=mxfp4
 expect_failure "unknown format" --input="$dir/good.safetensors" --format=int3
 expect_failure "bad group size" --input="$dir/good.safetensors" --format=int4_k2 --group_size=12
+# An input quantized already (by quantize itself) is refused, not quantized again.
+for format in nvfp4 int4_k2; do
+  "$quantize" --input="$dir/good.safetensors" --output="$dir/quantized.safetensors" \
+    --format="$format"
+  expect_failure "$format input" --input="$dir/quantized.safetensors" --format=mxfp4
+  grep -qF "the checkpoint is already quantized" "$dir/stderr" ||
+    { echo "$format: no message"; exit 1; }
+done
 
 cp "$dir/good.safetensors" "$dir/good.copy"
 ln -s good.safetensors "$dir/symlink.safetensors"

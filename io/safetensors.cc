@@ -11,14 +11,14 @@
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <set>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "files/input_files.h"
+#include "io/safetensors_header.h"
+#include "io/sizes.h"
 #include "nlohmann/json.hpp"
 #include "quant/bf16.h"
 
@@ -27,7 +27,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kMetadataKey = "__metadata__";
 constexpr int64_t kLengthFieldBytes = 8;
 
 struct DtypeInfo {
@@ -78,80 +77,10 @@ T Load(absl::Span<const uint8_t> bytes, int64_t i) {
   return value;
 }
 
-// A non-negative JSON integer that fits int64, or nullopt.
-std::optional<int64_t> AsCount(const json& v) {
-  if (!v.is_number_unsigned()) return std::nullopt;
-  const uint64_t u = v.get<uint64_t>();
-  if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-  return static_cast<int64_t>(u);
-}
-
-std::optional<int64_t> CheckedNumel(absl::Span<const int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (__builtin_mul_overflow(n, d, &n)) return std::nullopt;
-  }
-  return n;
-}
-
 absl::Status TensorError(const std::string& path, std::string_view tensor,
                          std::string_view message) {
   return absl::InvalidArgumentError(
       absl::StrFormat("%s: tensor '%s': %s", path, tensor, message));
-}
-
-// Parses one header entry into `view` (bytes left unset).
-absl::Status ParseEntry(const std::string& path, const std::string& name, const json& entry,
-                        TensorView& view, int64_t& begin, int64_t& end) {
-  if (!entry.is_object()) return TensorError(path, name, "header entry is not a JSON object");
-  const auto dtype_it = entry.find("dtype");
-  if (dtype_it == entry.end() || !dtype_it->is_string()) {
-    return TensorError(path, name, "no \"dtype\" string");
-  }
-  absl::StatusOr<Dtype> dtype = ParseDtype(dtype_it->get<std::string>());
-  if (!dtype.ok()) return TensorError(path, name, std::string(dtype.status().message()));
-  const auto shape_it = entry.find("shape");
-  if (shape_it == entry.end() || !shape_it->is_array()) {
-    return TensorError(path, name, "no \"shape\" array");
-  }
-  std::vector<int64_t> shape;
-  for (const json& d : *shape_it) {
-    std::optional<int64_t> dim = AsCount(d);
-    if (!dim) {
-      return TensorError(path, name,
-                         absl::StrCat("shape ", shape_it->dump(),
-                                      " has an entry that is not a non-negative integer"));
-    }
-    shape.push_back(*dim);
-  }
-  const auto offsets_it = entry.find("data_offsets");
-  if (offsets_it == entry.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
-      !AsCount((*offsets_it)[0]) || !AsCount((*offsets_it)[1])) {
-    return TensorError(path, name,
-                       "\"data_offsets\" is not [begin, end] of non-negative integers");
-  }
-  begin = *AsCount((*offsets_it)[0]);
-  end = *AsCount((*offsets_it)[1]);
-  if (end < begin) {
-    return TensorError(path, name,
-                       absl::StrFormat("data_offsets [%d, %d] end before begin", begin, end));
-  }
-  const std::optional<int64_t> numel = CheckedNumel(shape);
-  int64_t expected_bytes = 0;
-  if (!numel || __builtin_mul_overflow(*numel, DtypeBytes(*dtype), &expected_bytes)) {
-    return TensorError(path, name,
-                       absl::StrCat("shape ", ShapeString(shape), " overflows 64 bits"));
-  }
-  if (end - begin != expected_bytes) {
-    return TensorError(
-        path, name,
-        absl::StrFormat("data_offsets [%d, %d] span %d bytes, but %s %s needs %d", begin, end,
-                        end - begin, DtypeName(*dtype), ShapeString(shape), expected_bytes));
-  }
-  view.name = name;
-  view.dtype = *dtype;
-  view.shape = std::move(shape);
-  return absl::OkStatus();
 }
 
 absl::Status TooShortError(const std::string& path, int64_t size) {
@@ -195,7 +124,8 @@ std::string ShapeString(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-int64_t TensorView::numel() const { return *CheckedNumel(shape); }
+// Every view's shape was checked when its file was opened.
+int64_t TensorView::numel() const { return *CheckedProduct(shape); }
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
   SafetensorsFile file;
@@ -249,92 +179,18 @@ absl::Status SafetensorsFile::Index(const uint8_t* data, int64_t size) {
                         "(truncated or not a safetensors file)",
                         path, header_length, size - kLengthFieldBytes));
   }
-  const auto* header_begin = reinterpret_cast<const char*>(data + kLengthFieldBytes);
+  if (header_length > static_cast<uint64_t>(kMaxHeaderBytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: header length %d exceeds the format's limit of %d bytes", path,
+                        header_length, kMaxHeaderBytes));
+  }
   const int64_t data_begin = kLengthFieldBytes + static_cast<int64_t>(header_length);
-  const int64_t data_size = size - data_begin;
-
-  // nlohmann keeps the last of duplicate keys silently; the callback sees every top-level one.
-  std::set<std::string> seen;
-  std::string duplicate;
-  const auto note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::key && depth == 1 &&
-        !seen.insert(parsed.get<std::string>()).second && duplicate.empty()) {
-      duplicate = parsed.get<std::string>();
-    }
-    return true;
-  };
-  json header;
-  try {
-    header = json::parse(header_begin, header_begin + header_length, note_keys);
-  } catch (const json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: header is not valid JSON: %s", path, e.what()));
-  }
-  if (!header.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: header is not a JSON object", path));
-  }
-  if (!duplicate.empty()) return TensorError(path, duplicate, "name appears twice in the header");
-
-  struct Extent {
-    int64_t begin, end;
-    std::string name;
-  };
-  std::vector<Extent> extents;
-  for (const auto& [name, entry] : header.items()) {
-    if (name == kMetadataKey) {
-      if (!entry.is_object()) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: __metadata__ is not a JSON object", path));
-      }
-      for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string()) {
-          return absl::InvalidArgumentError(
-              absl::StrFormat("%s: __metadata__ value of \"%s\" is not a string", path, key));
-        }
-        metadata_[key] = value.get<std::string>();
-      }
-      continue;
-    }
-    TensorView view;
-    int64_t begin = 0, end = 0;
-    if (absl::Status s = ParseEntry(path, name, entry, view, begin, end); !s.ok()) return s;
-    if (end > data_size) {
-      return TensorError(path, name,
-                         absl::StrFormat("data_offsets [%d, %d] lie beyond the %d-byte data "
-                                         "section (truncated file?)",
-                                         begin, end, data_size));
-    }
-    view.bytes = absl::MakeConstSpan(data + data_begin + begin, end - begin);
-    extents.push_back({begin, end, name});
-    tensors_.emplace(name, std::move(view));
-  }
-
-  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
-    return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
-  });
-  int64_t covered = 0;
-  for (size_t i = 0; i < extents.size(); ++i) {
-    const Extent& e = extents[i];
-    if (e.begin < covered) {
-      return TensorError(path, e.name,
-                         absl::StrFormat("data_offsets [%d, %d] overlap tensor '%s' [%d, %d]",
-                                         e.begin, e.end, extents[i - 1].name,
-                                         extents[i - 1].begin, extents[i - 1].end));
-    }
-    if (e.begin > covered) {
-      return TensorError(path, e.name,
-                         absl::StrFormat("data_offsets [%d, %d] leave bytes [%d, %d) of the "
-                                         "data section unused",
-                                         e.begin, e.end, covered, e.begin));
-    }
-    covered = e.end;
-  }
-  if (covered != data_size) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: tensors cover %d bytes of the %d-byte data section (trailing bytes)", path,
-        covered, data_size));
-  }
+  absl::StatusOr<SafetensorsHeader> header = ParseSafetensorsHeader(
+      std::string_view(reinterpret_cast<const char*>(data + kLengthFieldBytes), header_length),
+      absl::MakeConstSpan(data + data_begin, size - data_begin), path);
+  if (!header.ok()) return header.status();
+  metadata_ = std::move(header->metadata);
+  tensors_ = std::move(header->tensors);
   return absl::OkStatus();
 }
 
@@ -400,9 +256,14 @@ absl::StatusOr<RowMatrixXf> SafetensorsFile::ReadMatrix(std::string_view name) c
     return TensorError(path_, name,
                        absl::StrCat("has shape ", ShapeString(t.shape), ", expected 2-D"));
   }
-  RowMatrixXf m(t.shape[0], t.shape[1]);
-  float* out = m.data();
   const int64_t n = t.numel();
+  RowMatrixXf m;
+  if (absl::Status s = AllocateChecked(absl::StrFormat("%s: tensor '%s' as float", path_, name), n,
+                                       sizeof(float), [&] { m.resize(t.shape[0], t.shape[1]); });
+      !s.ok()) {
+    return s;
+  }
+  float* out = m.data();
   switch (t.dtype) {
     case Dtype::kF32:
       if (n > 0) std::memcpy(out, t.bytes.data(), n * sizeof(float));
@@ -437,14 +298,19 @@ absl::StatusOr<std::vector<int64_t>> SafetensorsFile::ReadIntegers(std::string_v
   absl::StatusOr<const TensorView*> found = Get(name);
   if (!found.ok()) return found.status();
   const TensorView& t = **found;
-  std::vector<int64_t> values(t.numel());
-  if (t.dtype == Dtype::kI32) {
-    for (size_t i = 0; i < values.size(); ++i) values[i] = Load<int32_t>(t.bytes, i);
-  } else if (t.dtype == Dtype::kI64) {
-    for (size_t i = 0; i < values.size(); ++i) values[i] = Load<int64_t>(t.bytes, i);
-  } else {
+  if (t.dtype != Dtype::kI32 && t.dtype != Dtype::kI64) {
     return TensorError(path_, name,
                        absl::StrFormat("is %s, expected I32 or I64", DtypeName(t.dtype)));
+  }
+  std::vector<int64_t> values;
+  if (absl::Status s =
+          AllocateChecked(absl::StrFormat("%s: tensor '%s' as I64", path_, name), t.numel(),
+                          sizeof(int64_t), [&] { values.resize(t.numel()); });
+      !s.ok()) {
+    return s;
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    values[i] = t.dtype == Dtype::kI32 ? Load<int32_t>(t.bytes, i) : Load<int64_t>(t.bytes, i);
   }
   return values;
 }
@@ -464,15 +330,23 @@ absl::Status SafetensorsWriter::Add(std::string_view name, Dtype dtype,
     return absl::InvalidArgumentError(absl::StrFormat(
         "tensor '%s': shape %s has a negative dimension", name, ShapeString(shape)));
   }
-  const std::optional<int64_t> numel = CheckedNumel(shape);
-  if (!numel || static_cast<int64_t>(bytes.size()) != *numel * DtypeBytes(dtype)) {
+  const std::optional<int64_t> numel = CheckedProduct(shape);
+  const std::optional<int64_t> size =
+      numel ? CheckedProduct({*numel, DtypeBytes(dtype)}) : std::nullopt;
+  if (!size || static_cast<int64_t>(bytes.size()) != *size) {
     return absl::InvalidArgumentError(
         absl::StrFormat("tensor '%s': %d bytes do not hold %s %s", name, bytes.size(),
                         DtypeName(dtype), ShapeString(shape)));
   }
-  tensors_.emplace(std::string(name),
-                   Entry{dtype, std::vector<int64_t>(shape.begin(), shape.end()),
-                         std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  // The writer holds a copy of every tensor until Write.
+  Entry entry{dtype, std::vector<int64_t>(shape.begin(), shape.end()), {}};
+  if (absl::Status s = AllocateChecked(absl::StrFormat("tensor '%s' to write", name),
+                                       bytes.size(), 1,
+                                       [&] { entry.bytes.assign(bytes.begin(), bytes.end()); });
+      !s.ok()) {
+    return s;
+  }
+  tensors_.emplace(std::string(name), std::move(entry));
   return absl::OkStatus();
 }
 

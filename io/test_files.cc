@@ -1,5 +1,7 @@
 #include "io/test_files.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <iterator>
 
@@ -28,6 +30,14 @@ std::string SafetensorsBytes(std::string_view header, std::string_view data) {
   bytes.append(header);
   bytes.append(data);
   return bytes;
+}
+
+std::string WriteSparseSafetensors(std::string_view name, std::string_view header,
+                                   int64_t data_bytes) {
+  const std::string path = TestPath(name);
+  WriteFileBytes(path, SafetensorsBytes(header, ""));
+  EXPECT_EQ(::truncate(path.c_str(), 8 + header.size() + data_bytes), 0) << path;
+  return path;
 }
 
 }  // namespace fp4moe::io

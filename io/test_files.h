@@ -1,6 +1,7 @@
 #ifndef FP4MOE_IO_TEST_FILES_H_
 #define FP4MOE_IO_TEST_FILES_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,10 @@ void WriteFileBytes(const std::string& path, std::string_view bytes);
 std::string ReadFileBytes(const std::string& path);
 // A safetensors file's bytes: the 8-byte length of `header`, `header`, `data`.
 std::string SafetensorsBytes(std::string_view header, std::string_view data);
+// Writes a safetensors file of `header` and a data section of `data_bytes` zeros without writing
+// them (a sparse file, for tensors as large as memory); returns its path.
+std::string WriteSparseSafetensors(std::string_view name, std::string_view header,
+                                   int64_t data_bytes);
 
 }  // namespace fp4moe::io
 

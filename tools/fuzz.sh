@@ -44,7 +44,8 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
 } > "$work/gen/kernel_traps.cc"
 
 codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
-safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc files/input_files.cc "${codes[@]}")
+safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc io/safetensors_header.cc io/sizes.cc
+                  files/input_files.cc "${codes[@]}")
 sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files/input_files.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
@@ -74,7 +75,8 @@ link safetensors_fuzzer "${safetensors_srcs[@]}"
 link sweep_config_fuzzer "${sweep_srcs[@]}"
 
 # Seeds. Safetensors: a file with every kind of entry (F32 matrix, BF16 vector, I32 scalar,
-# an empty tensor, metadata), and an empty header.
+# an empty tensor, metadata), an empty header, and the inputs that once crashed the reader
+# (io/testdata/safetensors, which //io:safetensors_header_test also runs).
 safetensors_file() {  # HEADER DATA(printf escapes) > file
   local n=${#1}
   printf "$(printf '\\x%02x' $((n & 255)) $((n >> 8 & 255)) 0 0 0 0 0 0)%s$2" "$1"
@@ -84,6 +86,7 @@ safetensors_file '{"__metadata__":{"format":"pt"},"m":{"dtype":"F32","shape":[2,
   '\0\0\200\77\0\0\0\100\0\0\100\100\0\0\200\100\200\77\0\300\7\0\0\0' \
   > "$work/seeds/safetensors/every_kind"
 safetensors_file '{}' '' > "$work/seeds/safetensors/empty"
+cp io/testdata/safetensors/* "$work/seeds/safetensors/"
 cp experiments/configs/*.textproto experiments/testdata/*.textproto "$work/seeds/sweep_config/"
 
 # Dictionaries: the header's keys and dtypes; the Sweep's field names.
@@ -93,12 +96,18 @@ done > "$work/safetensors.dict"
 sed -n 's/^ *\(optional\|repeated\) [a-zA-Z0-9_]* \([a-z_]*\) = .*/"\2"/p' experiments/sweep.proto \
   | sort -u > "$work/sweep_config.dict"
 
+# Inputs up to 1 MB (the size limit of sweep configs): libFuzzer's default of 4096 bytes cannot
+# nest deep enough to overflow a recursive parser's stack (the nesting that crashed the
+# safetensors reader took 100k levels).
+max_len=1048576
+
 crashes=$(mktemp -d "${TMPDIR:-/tmp}/fp4moe-fuzz.XXXXXX")
 failed=0
 for name in safetensors sweep_config; do
   mkdir -p "$work/corpus/$name"
   if "$work/${name}_fuzzer" "$work/corpus/$name" "$work/seeds/$name" \
-      -dict="$work/$name.dict" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -dict="$work/$name.dict" -max_len=$max_len -max_total_time="$seconds" \
+      -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$crashes/$name-" > "$work/$name.log" 2>&1; then
     echo "fuzz: ${name}_fuzzer: $(grep -o 'Done [0-9]* runs in [0-9]* second' "$work/$name.log" |
       sed 's/Done //; s/ second/ s/'), no crash"
