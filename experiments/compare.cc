@@ -190,7 +190,6 @@ int Run() {
   };
   signal(SIGINT, OnInterrupt);
   absl::StatusOr<RunResult> result = RunSweep(*config, options);
-  signal(SIGINT, SIG_DFL);
   deferred.emplace();
   csv_temp_path = nullptr;
   if (!result.ok() || !write_status.ok()) {

@@ -3,12 +3,13 @@
 #include <signal.h>
 
 #include <atomic>
+#include <iterator>
 
 namespace fp4moe::files {
 namespace {
 
 constexpr int kDeferred[] = {SIGINT, SIGTERM, SIGHUP};
-struct sigaction previous[sizeof(kDeferred) / sizeof(kDeferred[0])];
+struct sigaction previous[std::size(kDeferred)];
 std::atomic<int> recorded{0};
 
 void Record(int signal) { recorded = signal; }
@@ -20,16 +21,20 @@ DeferredInterrupts::DeferredInterrupts() {
   struct sigaction record = {};
   record.sa_handler = Record;
   sigemptyset(&record.sa_mask);
-  for (size_t i = 0; i < sizeof(kDeferred) / sizeof(kDeferred[0]); ++i) {
+  for (size_t i = 0; i < std::size(kDeferred); ++i) {
     sigaction(kDeferred[i], &record, &previous[i]);
+    if (previous[i].sa_handler == SIG_IGN) sigaction(kDeferred[i], &previous[i], nullptr);
   }
 }
 
 DeferredInterrupts::~DeferredInterrupts() {
-  for (size_t i = 0; i < sizeof(kDeferred) / sizeof(kDeferred[0]); ++i) {
+  for (size_t i = 0; i < std::size(kDeferred); ++i) {
     sigaction(kDeferred[i], &previous[i], nullptr);
   }
-  if (const int signal = recorded.exchange(0); signal != 0) raise(signal);
+  if (const int signal_number = recorded.exchange(0); signal_number != 0) {
+    ::signal(signal_number, SIG_DFL);
+    ::raise(signal_number);
+  }
 }
 
 }  // namespace fp4moe::files

@@ -1,33 +1,48 @@
 #include "files/deferred_interrupts.h"
 
 #include <signal.h>
+#include <unistd.h>
 
-#include <atomic>
+#include <cstdlib>
 
 #include "gtest/gtest.h"
 
 namespace fp4moe::files {
 namespace {
 
-std::atomic<int> interrupts{0};
-void CountInterrupt(int) { ++interrupts; }
+void Ignore(int) {}
 
-TEST(DeferredInterruptsTest, ASignalArrivingMeanwhileIsRaisedAtTheEnd) {
-  auto old_handler = ::signal(SIGINT, CountInterrupt);
-  interrupts = 0;
-  {
-    DeferredInterrupts deferred;
-    ::raise(SIGINT);
-    EXPECT_EQ(interrupts, 0);  // only recorded
-  }
-  EXPECT_EQ(interrupts, 1);  // raised again, to the handler found before
-  {
-    DeferredInterrupts deferred;
-  }
-  EXPECT_EQ(interrupts, 1);  // nothing recorded, nothing raised
-  ::raise(SIGINT);
-  EXPECT_EQ(interrupts, 2);  // the handler is back
-  ::signal(SIGINT, old_handler);
+TEST(DeferredInterruptsDeathTest, ASignalArrivingMeanwhileEndsTheProcessAtTheEnd) {
+  EXPECT_EXIT(
+      {
+        ::signal(SIGINT, Ignore);  // even where the tool had a handler of its own
+        {
+          DeferredInterrupts deferred;
+          ::raise(SIGINT);
+          (void)!::write(STDERR_FILENO, "still running", 13);  // only recorded
+        }
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGINT), "still running");
+  EXPECT_EXIT(
+      {
+        { DeferredInterrupts deferred; }
+        std::exit(3);
+      },
+      ::testing::ExitedWithCode(3), "");
+}
+
+TEST(DeferredInterruptsDeathTest, AnIgnoredSignalStaysIgnored) {
+  EXPECT_EXIT(
+      {
+        ::signal(SIGTERM, SIG_IGN);
+        {
+          DeferredInterrupts deferred;
+          ::raise(SIGTERM);
+        }
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
