@@ -71,12 +71,23 @@ grep -q "^$rows of 32 cases" "$tmp/out/slow.md" || { echo "the report is not of 
 "$merge" "$tmp/out/slow.csv" >/dev/null  # the stopped run's CSV reads back
 rm -r "$tmp/out"
 
-"$compare" --config="$tmp/slow.textproto" --csv="$tmp/out/slow.csv" --progress=false \
-  >"$tmp/slow.out" &
+# Cases slow enough that none ends between the two: once the CSV's header is written, Ctrl-C,
+# and Ctrl-C again once compare says it will stop after the current case.
+sed 's/^repetitions: .*/repetitions: 100000000/' "$tiny" >"$tmp/slower.textproto"
+"$compare" --config="$tmp/slower.textproto" --csv="$tmp/out/slow.csv" --progress=false \
+  >/dev/null 2>"$tmp/slow.err" &
 pid=$!
-wait_for_rows "$tmp/slow.out"
+for _ in $(seq 300); do
+  compgen -G "$tmp/out/slow.csv.tmp-*" >/dev/null && break
+  sleep 0.1
+done
+compgen -G "$tmp/out/slow.csv.tmp-*" >/dev/null || { echo "no CSV being written"; exit 1; }
 kill -INT "$pid"
-sleep 0.2
+for _ in $(seq 300); do
+  grep -q "stopping after the current case" "$tmp/slow.err" && break
+  sleep 0.1
+done
+grep -q "stopping after the current case" "$tmp/slow.err" || { echo "the first Ctrl-C: no word"; exit 1; }
 kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
