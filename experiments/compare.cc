@@ -19,20 +19,24 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "experiments/quick_config.h"
 #include "experiments/report_files.h"
 #include "experiments/report_writer.h"
 #include "experiments/sweep_config.h"
 #include "experiments/sweep_runner.h"
+#include "files/deferred_interrupts.h"
 #include "files/output_paths.h"
+#include "files/output_set.h"
 #include "files/user_paths.h"
 #include "kernels/microkernel_table.h"
 
 ABSL_FLAG(std::string, config, "", "sweep textproto (experiments/configs/); empty: the quick default");
-ABSL_FLAG(int, shard_index, -1, "run cases i with i % shard_count == shard_index (default: "
-                                "$TEST_SHARD_INDEX, else 0)");
-ABSL_FLAG(int, shard_count, 0, "number of shards (default: $TEST_TOTAL_SHARDS, else 1)");
+ABSL_FLAG(std::optional<int>, shard_index, std::nullopt,
+          "run cases i with i % shard_count == shard_index (default: $TEST_SHARD_INDEX, else 0)");
+ABSL_FLAG(std::optional<int>, shard_count, std::nullopt,
+          "number of shards (default: $TEST_TOTAL_SHARDS, else 1)");
 ABSL_FLAG(std::string, csv, "", "CSV path, instead of the config's output.csv");
 ABSL_FLAG(std::string, markdown, "", "Markdown report path, instead of output.markdown");
 ABSL_FLAG(std::string, plot_dir, "", "plot directory, instead of output.plot_dir");
@@ -43,17 +47,34 @@ namespace fp4moe::experiments {
 namespace {
 
 std::atomic<bool> stop_requested{false};
+// The CSV's temporary file while the sweep runs, for a second Ctrl-C to remove.
+std::atomic<const char*> csv_temp_path{nullptr};
 
 void OnInterrupt(int) {
-  stop_requested = true;
-  signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends at once
-  static const char kMessage[] = "\ncompare: stopping after the current case (Ctrl-C again to quit)\n";
+  if (stop_requested.exchange(true)) {
+    // The second Ctrl-C ends at once, writing nothing.
+    if (const char* temp = csv_temp_path.load()) unlink(temp);
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+    return;
+  }
+  static const char kMessage[] =
+      "\ncompare: stopping after the current case (Ctrl-C again to quit, writing nothing)\n";
   (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
 }
 
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
+// The flag if given, else the environment variable (Bazel's sharding) if set, else `fallback`.
+absl::StatusOr<int> FlagEnvOr(const absl::Flag<std::optional<int>>& flag, const char* flag_name,
+                              const char* env, int fallback) {
+  if (const std::optional<int> value = absl::GetFlag(flag)) return *value;
+  const char* text = std::getenv(env);
+  if (text == nullptr || *text == '\0') return fallback;
+  int value = 0;
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("$%s=%s is not a number (give --%s)", env, text, flag_name));
+  }
+  return value;
 }
 
 std::string FlagOr(const absl::Flag<std::string>& flag, const std::string& configured) {
@@ -89,10 +110,19 @@ int Run() {
     config->isa = *isa;
   }
   RunOptions options;
-  options.shard_count = absl::GetFlag(FLAGS_shard_count) > 0 ? absl::GetFlag(FLAGS_shard_count)
-                                                             : EnvInt("TEST_TOTAL_SHARDS", 1);
-  options.shard_index = absl::GetFlag(FLAGS_shard_index) >= 0 ? absl::GetFlag(FLAGS_shard_index)
-                                                              : EnvInt("TEST_SHARD_INDEX", 0);
+  absl::StatusOr<int> shard_count =
+      FlagEnvOr(FLAGS_shard_count, "shard_count", "TEST_TOTAL_SHARDS", 1);
+  absl::StatusOr<int> shard_index =
+      FlagEnvOr(FLAGS_shard_index, "shard_index", "TEST_SHARD_INDEX", 0);
+  absl::Status shard = !shard_count.ok()   ? shard_count.status()
+                       : !shard_index.ok() ? shard_index.status()
+                                           : CheckShard(*shard_index, *shard_count);
+  if (!shard.ok()) {
+    std::fprintf(stderr, "compare: %s; nothing was run\n", std::string(shard.message()).c_str());
+    return 1;
+  }
+  options.shard_count = *shard_count;
+  options.shard_index = *shard_index;
   options.progress = absl::GetFlag(FLAGS_progress);
   options.stop = &stop_requested;
   const Output& output = config->proto.output();
@@ -127,15 +157,22 @@ int Run() {
     std::fclose(file);
   }
 
-  std::optional<CsvWriter> csv_writer;
+  // Every file is written under a temporary name and all are renamed into place together at
+  // the end: on any error none is left, not even the CSV written row by row meanwhile. Once the
+  // sweep is over, a Ctrl-C waits until the files are all in place or all removed (`deferred`
+  // outlives `output_files`, whose destruction removes them).
+  std::optional<files::DeferredInterrupts> deferred;
+  files::OutputSet output_files;
+  files::OutputFile* csv_file = nullptr;
   if (!csv.empty()) {
-    absl::Status parent = EnsureParentDirectory(csv);
-    absl::StatusOr<CsvWriter> opened = parent.ok() ? CsvWriter::Open(csv) : parent;
-    if (!opened.ok()) {
-      std::fprintf(stderr, "compare: %s\n", std::string(opened.status().message()).c_str());
+    absl::StatusOr<files::OutputFile*> created = CreateOutputFile(output_files, csv);
+    absl::Status s = created.ok() ? (*created)->Write(CsvHeader() + "\n") : created.status();
+    if (!s.ok()) {
+      std::fprintf(stderr, "compare: %s\n", std::string(s.message()).c_str());
       return 1;
     }
-    csv_writer.emplace(*std::move(opened));
+    csv_file = *created;
+    csv_temp_path = csv_file->temp_path().c_str();
   }
   std::printf("fp4moe compare: sweep %s%s\n\n%s\n", config->name.c_str(),
               sharded ? absl::StrFormat(", shard %d of %d", options.shard_index,
@@ -147,28 +184,34 @@ int Run() {
   options.on_row = [&](const ResultRow& row) {
     std::printf("%s\n", TextTableLine(row).c_str());
     std::fflush(stdout);
-    if (csv_writer && write_status.ok()) write_status = csv_writer->Append(row);
+    if (csv_file != nullptr && write_status.ok()) {
+      write_status = csv_file->Write(CsvLine(row) + "\n");
+      if (!write_status.ok()) stop_requested = true;  // the run is lost: no case more
+    }
   };
   signal(SIGINT, OnInterrupt);
   absl::StatusOr<RunResult> result = RunSweep(*config, options);
-  signal(SIGINT, SIG_DFL);
-  if (!result.ok()) {
-    std::fprintf(stderr, "compare: %s\n", std::string(result.status().message()).c_str());
-    return 1;
-  }
-  if (!write_status.ok()) {
-    std::fprintf(stderr, "compare: %s: %s\n", csv.c_str(),
-                 std::string(write_status.message()).c_str());
+  deferred.emplace();
+  csv_temp_path = nullptr;
+  if (!result.ok() || !write_status.ok()) {
+    const absl::Status& error = result.ok() ? write_status : result.status();
+    std::fprintf(stderr, "compare: %s; no file was written\n",
+                 std::string(error.message()).c_str());
     return 1;
   }
   std::printf("\n%zu of %lld cases of this %s run", result->rows.size(),
               static_cast<long long>(result->shard_cases), sharded ? "shard's" : "sweep's");
   std::printf("%s\n", result->stopped ? " (stopped by Ctrl-C)" : "");
-  if (!csv.empty()) std::printf("csv: %s\n", csv.c_str());
-  if (absl::Status s = WriteReportFiles(result->rows, markdown, plot_dir); !s.ok()) {
-    std::fprintf(stderr, "compare: %s\n", std::string(s.message()).c_str());
+  absl::StatusOr<std::vector<std::string>> written =
+      WriteReportFiles(result->rows, markdown, plot_dir, output_files);
+  const absl::Status committed = written.ok() ? output_files.Commit() : written.status();
+  if (!committed.ok()) {
+    std::fprintf(stderr, "compare: %s; no file was written\n",
+                 std::string(committed.message()).c_str());
     return 1;
   }
+  if (!csv.empty()) std::printf("csv: %s\n", csv.c_str());
+  for (const std::string& line : *written) std::printf("%s\n", line.c_str());
   if (sharded && !csv.empty()) {
     std::printf("join the shards' CSVs with bazel run //experiments:merge\n");
   }

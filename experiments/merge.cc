@@ -1,5 +1,6 @@
 // Joins the CSVs of a sharded sweep (compare --shard_index/--shard_count) into the CSV, Markdown
-// report and plots one unsharded run would have written: rows in case order.
+// report and plots one unsharded run would have written: rows in case order. Only a whole set of
+// one config's shards, each given once (experiments/shard_merge.h); all the files or none.
 //
 //   bazel run //experiments:merge -- --csv=all.csv --markdown=report.md --plot_dir=plots
 //       out.shard-0-of-2.csv out.shard-1-of-2.csv
@@ -13,8 +14,11 @@
 #include "absl/strings/str_format.h"
 #include "experiments/report_files.h"
 #include "experiments/report_writer.h"
+#include "experiments/shard_merge.h"
+#include "files/deferred_interrupts.h"
 #include "files/input_files.h"
 #include "files/output_paths.h"
+#include "files/output_set.h"
 #include "files/user_paths.h"
 
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
@@ -43,7 +47,7 @@ int Merge(const std::vector<std::string>& inputs) {
     return 1;
   }
 
-  std::vector<std::vector<ResultRow>> shards;
+  std::vector<ShardCsv> shards;
   for (const std::string& input : inputs) {
     // A shard of the largest ready sweep is tens of kilobytes; 256 MB is a wrong file.
     absl::StatusOr<std::string> text =
@@ -54,32 +58,38 @@ int Merge(const std::vector<std::string>& inputs) {
       std::fprintf(stderr, "merge: %s\n", std::string(rows.status().message()).c_str());
       return 1;
     }
-    shards.push_back(*std::move(rows));
+    shards.push_back({input, *std::move(rows)});
   }
-  absl::StatusOr<std::vector<ResultRow>> rows = MergeRows(std::move(shards));
+  absl::StatusOr<std::vector<ResultRow>> rows = MergeShards(shards);
   if (!rows.ok()) {
     std::fprintf(stderr, "merge: %s\n", std::string(rows.status().message()).c_str());
     return 1;
   }
   if (!rows->empty() && static_cast<int64_t>(rows->size()) != rows->front().case_count) {
-    std::printf("merge: %zu of %lld cases present (a shard missing or stopped early)\n",
-                rows->size(), static_cast<long long>(rows->front().case_count));
+    std::printf("merge: %zu of %lld cases present (a shard stopped early)\n", rows->size(),
+                static_cast<long long>(rows->front().case_count));
   }
+  // All the files or none (files::OutputSet); a Ctrl-C waits until they are in place or removed.
+  files::DeferredInterrupts deferred;
+  files::OutputSet output_files;
+  absl::Status status;
   if (!csv.empty()) {
     std::string text = CsvHeader() + "\n";
     for (const ResultRow& row : *rows) text += CsvLine(row) + "\n";
-    absl::Status s = EnsureParentDirectory(csv);
-    if (s.ok()) s = WriteTextFile(csv, text);
-    if (!s.ok()) {
-      std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
-      return 1;
-    }
-    std::printf("csv: %s (%zu rows)\n", csv.c_str(), rows->size());
+    absl::StatusOr<files::OutputFile*> file = CreateOutputFile(output_files, csv);
+    status = file.ok() ? (*file)->Write(text) : file.status();
   }
-  if (absl::Status s = WriteReportFiles(*rows, markdown, plot_dir); !s.ok()) {
-    std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
+  absl::StatusOr<std::vector<std::string>> written =
+      status.ok() ? WriteReportFiles(*rows, markdown, plot_dir, output_files)
+                  : absl::StatusOr<std::vector<std::string>>(status);
+  if (written.ok()) status = output_files.Commit();
+  if (!written.ok() || !status.ok()) {
+    std::fprintf(stderr, "merge: %s; no file was written\n",
+                 std::string((written.ok() ? status : written.status()).message()).c_str());
     return 1;
   }
+  if (!csv.empty()) std::printf("csv: %s (%zu rows)\n", csv.c_str(), rows->size());
+  for (const std::string& line : *written) std::printf("%s\n", line.c_str());
   return 0;
 }
 

@@ -13,18 +13,11 @@ cp "$config" "$tmp/config.copy"
 shard="$tmp/r.shard-0-of-2.csv"
 cp "$shard" "$tmp/shard.copy"
 
-# expect_refused DESCRIPTION MESSAGE COMMAND...: exit 1 with MESSAGE on stderr, the config and
-# the shard unchanged, and nothing under $tmp/new (where each case's other outputs go).
-expect_refused() {
-  local description=$1 message=$2 rc=0
-  shift 2
-  "$@" >/dev/null 2>"$tmp/stderr" || rc=$?
-  cat "$tmp/stderr"
-  [[ $rc == 1 ]] || { echo "$description: exit code $rc, expected 1"; exit 1; }
-  grep -qF -- "$message" "$tmp/stderr" || { echo "$description: no '$message'"; exit 1; }
-  cmp "$config" "$tmp/config.copy" || { echo "$description: the config changed"; exit 1; }
-  cmp "$shard" "$tmp/shard.copy" || { echo "$description: the shard changed"; exit 1; }
-  [[ ! -e $tmp/new ]] || { echo "$description: wrote $(find "$tmp/new")"; exit 1; }
+# Every refusal (expect_refused) leaves the config and the shard unchanged.
+source "$(dirname "${BASH_SOURCE[0]}")/expect_refused.sh"
+inputs_unchanged() {
+  cmp "$config" "$tmp/config.copy" || { echo "$1: the config changed"; exit 1; }
+  cmp "$shard" "$tmp/shard.copy" || { echo "$1: the shard changed"; exit 1; }
 }
 refusal=": refusing to overwrite an input"
 

@@ -9,10 +9,13 @@
 #include "absl/status/status.h"
 #include "experiments/report_writer.h"
 #include "files/output_paths.h"
+#include "files/output_set.h"
 
 namespace fp4moe::experiments {
 
-absl::Status EnsureParentDirectory(const std::string& path);
+// A new file of `outputs` for `path`, its missing directories created with it.
+absl::StatusOr<files::OutputFile*> CreateOutputFile(files::OutputSet& outputs,
+                                                    const std::string& path);
 
 // Every file WriteReportFiles(rows, markdown, plot_dir) may write, whatever the rows, for
 // files::CheckOutputPaths: the report (under `markdown_label`) and each possible plot file.
@@ -21,9 +24,12 @@ std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
                                               const std::string& plot_dir);
 
 // The plots into plot_dir (skipped, saying so, where gnuplot is missing) and the Markdown report
-// linking them; an empty path skips that output. Prints where each went.
-absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::string& markdown,
-                              const std::string& plot_dir);
+// linking them, as files of `outputs` (in place once it commits); an empty path skips that
+// output. Returns a line per output saying where it goes, to print once committed.
+absl::StatusOr<std::vector<std::string>> WriteReportFiles(const std::vector<ResultRow>& rows,
+                                                          const std::string& markdown,
+                                                          const std::string& plot_dir,
+                                                          files::OutputSet& outputs);
 
 }  // namespace fp4moe::experiments
 

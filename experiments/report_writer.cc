@@ -59,6 +59,9 @@ const std::vector<Column>& Columns() {
   static const std::vector<Column>* columns = new std::vector<Column>{
       MakeColumn("case_index", &ResultRow::case_index),
       MakeColumn("case_count", &ResultRow::case_count),
+      MakeColumn("shard_index", &ResultRow::shard_index),
+      MakeColumn("shard_count", &ResultRow::shard_count),
+      MakeColumn("config_hash", &ResultRow::config_hash),
       MakeColumn("sweep", &ResultRow::sweep),
       MakeColumn("measure", &ResultRow::measure),
       MakeColumn("model", &ResultRow::model),
@@ -233,40 +236,6 @@ ResultRow RoundTripped(const ResultRow& row) {
   return *ParseRecord(CsvLine(row), "RoundTripped");
 }
 
-absl::StatusOr<std::vector<ResultRow>> MergeRows(std::vector<std::vector<ResultRow>> shards) {
-  std::vector<ResultRow> rows;
-  for (std::vector<ResultRow>& shard : shards) {
-    for (ResultRow& row : shard) rows.push_back(std::move(row));
-  }
-  std::stable_sort(rows.begin(), rows.end(), [](const ResultRow& a, const ResultRow& b) {
-    return a.case_index < b.case_index;
-  });
-  for (size_t i = 1; i < rows.size(); ++i) {
-    if (rows[i].case_index == rows[i - 1].case_index) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "case %d appears twice (the same shard given twice?)", rows[i].case_index));
-    }
-    if (rows[i].sweep != rows[0].sweep || rows[i].case_count != rows[0].case_count) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "rows of different sweeps: %s (%d cases) and %s (%d cases)", rows[0].sweep,
-          rows[0].case_count, rows[i].sweep, rows[i].case_count));
-    }
-  }
-  // Accuracy is the same anywhere; speed figures are only comparable from one machine.
-  const ResultRow* timed = nullptr;
-  for (const ResultRow& row : rows) {
-    if (std::isnan(row.time_median_us)) continue;
-    if (timed != nullptr && row.cpu != timed->cpu) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "speed rows from two machines: case %d on '%s', case %d on '%s'; run the speed "
-          "shards of a sweep on one machine",
-          timed->case_index, timed->cpu, row.case_index, row.cpu));
-    }
-    timed = &row;
-  }
-  return rows;
-}
-
 std::string MarkdownReport(const std::vector<ResultRow>& rows,
                            const std::vector<std::string>& plot_links) {
   if (rows.empty()) return "# Sweep\n\nNo finished cases.\n";
@@ -335,27 +304,6 @@ std::string TextTableLine(const ResultRow& r) {
                                 Num(r.time_median_us, "%.1f"), SpreadPercent(r),
                                 Num(r.tokens_per_s, "%.4g"), Num(r.gb_per_s, "%.2f"),
                                 Num(r.roofline_fraction, "%.2f"));
-}
-
-absl::StatusOr<CsvWriter> CsvWriter::Open(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  if (file == nullptr) {
-    return absl::PermissionDeniedError(absl::StrFormat("cannot write %s", path));
-  }
-  std::fprintf(file, "%s\n", CsvHeader().c_str());
-  std::fflush(file);
-  return CsvWriter(file);
-}
-
-CsvWriter::~CsvWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-}
-
-absl::Status CsvWriter::Append(const ResultRow& row) {
-  if (std::fprintf(file_, "%s\n", CsvLine(row).c_str()) < 0 || std::fflush(file_) != 0) {
-    return absl::DataLossError("writing a CSV row failed");
-  }
-  return absl::OkStatus();
 }
 
 absl::Status WriteTextFile(const std::string& path, std::string_view text) {

@@ -22,6 +22,8 @@ inline constexpr double kNotMeasured = std::numeric_limits<double>::quiet_NaN();
 struct ResultRow {
   int64_t case_index = 0;
   int64_t case_count = 0;  // cases in the whole sweep, all shards together
+  int64_t shard_index = 0, shard_count = 1;  // the run's shard: case_index % count == index
+  std::string config_hash;  // ConfigHash of the sweep, so that merge joins one config's shards
   std::string sweep;
   std::string measure;     // gemm, moe
   std::string model;
@@ -59,32 +61,12 @@ absl::StatusOr<std::vector<ResultRow>> ParseCsv(std::string_view text, std::stri
 // The row as it reads back from its CSV line (numbers at CSV precision): what reports use.
 ResultRow RoundTripped(const ResultRow& row);
 
-// Rows of several shards in case order; an error on a case index seen twice or rows of
-// different sweeps.
-absl::StatusOr<std::vector<ResultRow>> MergeRows(std::vector<std::vector<ResultRow>> shards);
-
 // `plot_links`: PNG paths to show in the report (relative to it); may be empty.
 std::string MarkdownReport(const std::vector<ResultRow>& rows,
                            const std::vector<std::string>& plot_links);
 
 std::string TextTableHeader();
 std::string TextTableLine(const ResultRow& row);
-
-// A CSV file whose rows are on disk as soon as they are added (a stopped sweep leaves a
-// readable file).
-class CsvWriter {
- public:
-  static absl::StatusOr<CsvWriter> Open(const std::string& path);
-  CsvWriter(CsvWriter&& other) noexcept : file_(other.file_) { other.file_ = nullptr; }
-  CsvWriter(const CsvWriter&) = delete;
-  CsvWriter& operator=(const CsvWriter&) = delete;
-  ~CsvWriter();
-  absl::Status Append(const ResultRow& row);
-
- private:
-  explicit CsvWriter(std::FILE* file) : file_(file) {}
-  std::FILE* file_;
-};
 
 absl::Status WriteTextFile(const std::string& path, std::string_view text);
 

@@ -61,32 +61,6 @@ TEST(ReportWriterTest, ParseCsvRejectsForeignFiles) {
   EXPECT_THAT(std::string(short_row.status().message()), HasSubstr("x.csv:2"));
 }
 
-TEST(ReportWriterTest, MergeOrdersByCaseAndRejectsDuplicates) {
-  absl::StatusOr<std::vector<ResultRow>> merged =
-      MergeRows({{Row(1, "gemm")}, {Row(2, "moe"), Row(0, "gemm")}});
-  ASSERT_TRUE(merged.ok()) << merged.status();
-  ASSERT_EQ(merged->size(), 3u);
-  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ((*merged)[i].case_index, i);
-  EXPECT_FALSE(MergeRows({{Row(1, "gemm")}, {Row(1, "gemm")}}).ok());
-  ResultRow other = Row(2, "gemm");
-  other.sweep = "other";
-  EXPECT_FALSE(MergeRows({{Row(1, "gemm")}, {other}}).ok());
-}
-
-TEST(ReportWriterTest, MergeKeepsSpeedFiguresToOneMachine) {
-  ResultRow here = Row(0, "gemm"), there = Row(1, "gemm");
-  there.cpu = "other-host (avx2=1 avx512=1 amx=1)";
-  // Accuracy-only rows may come from anywhere.
-  EXPECT_TRUE(MergeRows({{here}, {there}}).ok());
-  here.time_median_us = 10;
-  there.time_median_us = 12;
-  absl::StatusOr<std::vector<ResultRow>> mixed = MergeRows({{here}, {there}});
-  ASSERT_FALSE(mixed.ok());
-  EXPECT_THAT(std::string(mixed.status().message()), HasSubstr("two machines"));
-  there.cpu = here.cpu;
-  EXPECT_TRUE(MergeRows({{here}, {there}}).ok());
-}
-
 TEST(ReportWriterTest, MarkdownHasATablePerMeasureAndListsSkips) {
   ResultRow skipped = Row(2, "gemm");
   skipped.note = "skipped: no kernel";

@@ -8,7 +8,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "files/input_files.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -423,6 +425,27 @@ absl::StatusOr<SweepConfig> LoadSweepConfig(const std::string& path) {
   absl::StatusOr<std::string> text = files::ReadRegularFile(path, "sweep config", 1 << 20);
   if (!text.ok()) return text.status();
   return ParseSweepConfig(*text, path);
+}
+
+std::string ConfigHash(const SweepConfig& config) {
+  Sweep canonical = config.proto;
+  canonical.clear_output();
+  if (config.isa) canonical.set_isa(std::string(kernels::IsaName(*config.isa)));
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    canonical.SerializeToCodedStream(&coded);
+  }
+  // 64-bit FNV-1a: the same in every process and build, which absl::Hash (seeded per process)
+  // is not.
+  uint64_t hash = 0xcbf29ce484222325u;
+  for (const unsigned char byte : bytes) {
+    hash ^= byte;
+    hash *= 0x100000001b3u;
+  }
+  return absl::StrFormat("%016x", hash);
 }
 
 }  // namespace fp4moe::experiments

@@ -78,6 +78,12 @@ struct SweepConfig {
 absl::StatusOr<SweepConfig> ParseSweepConfig(std::string_view text, std::string_view file_name);
 absl::StatusOr<SweepConfig> LoadSweepConfig(const std::string& path);
 
+// 16 hex digits that identify what a sweep measures: a hash of its proto, serialized
+// deterministically, with the ISA in force (--isa may override the config's) and without
+// `output` (where the files go changes no result). Every row records it, so that merge can
+// refuse shards of different configs.
+std::string ConfigHash(const SweepConfig& config);
+
 }  // namespace fp4moe::experiments
 
 #endif  // FP4MOE_EXPERIMENTS_SWEEP_CONFIG_H_

@@ -123,5 +123,27 @@ TEST(SweepConfigTest, SemanticErrors) {
               HasSubstr("intermediate / tp_parts 4"));
 }
 
+TEST(SweepConfigTest, ConfigHashIdentifiesWhatIsMeasured) {
+  const std::string tiny = ReadFile("experiments/testdata/tiny.textproto");
+  auto hash = [](const std::string& text) {
+    absl::StatusOr<SweepConfig> config = ParseSweepConfig(text, "tiny.textproto");
+    EXPECT_TRUE(config.ok()) << config.status();
+    return config.ok() ? ConfigHash(*config) : "";
+  };
+  const std::string base = hash(tiny);
+  EXPECT_THAT(base, ::testing::MatchesRegex("[0-9a-f]{16}"));
+  EXPECT_EQ(hash(tiny), base);  // the same in every run
+  // Where the files go is not what is measured.
+  EXPECT_EQ(hash(tiny + "output { csv: \"elsewhere.csv\" plot_dir: \"p\" }\n"), base);
+  EXPECT_NE(hash(tiny + "qlen: 7\n"), base);
+  EXPECT_NE(hash(tiny + "speed: false\n"), base);
+  // The ISA in force counts, whether the config or --isa (SweepConfig::isa) sets it.
+  absl::StatusOr<SweepConfig> forced = ParseSweepConfig(tiny, "tiny.textproto");
+  ASSERT_TRUE(forced.ok());
+  forced->isa = kernels::Isa::kAvx2;
+  EXPECT_NE(ConfigHash(*forced), base);
+  EXPECT_EQ(ConfigHash(*forced), hash(tiny + "isa: \"avx2\"\n"));
+}
+
 }  // namespace
 }  // namespace fp4moe::experiments

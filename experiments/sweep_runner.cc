@@ -118,12 +118,17 @@ std::string CaseLabel(const Case& c) {
 
 class Runner {
  public:
-  explicit Runner(const SweepConfig& config) : config_(config), sweep_(config.proto) {}
+  Runner(const SweepConfig& config, const RunOptions& options)
+      : config_(config), sweep_(config.proto), options_(options),
+        config_hash_(ConfigHash(config)) {}
 
   absl::StatusOr<ResultRow> Run(const Case& c, int64_t case_count) {
     ResultRow row;
     row.case_index = c.index;
     row.case_count = case_count;
+    row.shard_index = options_.shard_index;
+    row.shard_count = options_.shard_count;
+    row.config_hash = config_hash_;
     row.sweep = config_.name;
     row.measure = std::string(MeasureName(c.measure));
     row.model = c.model->name;
@@ -365,6 +370,8 @@ class Runner {
 
   const SweepConfig& config_;
   const Sweep& sweep_;
+  const RunOptions& options_;
+  const std::string config_hash_;
   std::map<int64_t, double> bandwidth_;
   std::map<int64_t, kernels::PeakRates> peaks_;
   // One entry each: cases come ordered so that neighbours share weights and layers.
@@ -432,13 +439,21 @@ std::vector<Case> EnumerateCases(const SweepConfig& config) {
   return cases;
 }
 
-absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& options) {
-  if (options.shard_count <= 0 || options.shard_index < 0 ||
-      options.shard_index >= options.shard_count) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "shard %d of %d: want 0 <= shard_index < shard_count", options.shard_index,
-        options.shard_count));
+absl::Status CheckShard(int shard_index, int shard_count) {
+  if (shard_count <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("shard count %d: want at least 1", shard_count));
   }
+  if (shard_index < 0 || shard_index >= shard_count) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "shard index %d of %d shards: want 0 <= shard_index < %d", shard_index, shard_count,
+        shard_count));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& options) {
+  if (absl::Status s = CheckShard(options.shard_index, options.shard_count); !s.ok()) return s;
   const std::vector<Case> cases = EnumerateCases(config);
   std::vector<const Case*> mine;
   for (const Case& c : cases) {
@@ -446,7 +461,7 @@ absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& 
   }
   RunResult result;
   result.shard_cases = static_cast<int64_t>(mine.size());
-  Runner runner(config);
+  Runner runner(config, options);
   const Clock::time_point start = Clock::now();
   Clock::time_point last_report = start;
   const bool terminal = isatty(STDERR_FILENO);

@@ -53,6 +53,10 @@ struct RunResult {
   bool stopped = false;
 };
 
+// OK when 0 <= shard_index < shard_count, else an error saying what is wrong: RunSweep checks
+// it, and compare before it writes anything.
+absl::Status CheckShard(int shard_index, int shard_count);
+
 absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& options);
 
 }  // namespace fp4moe::experiments

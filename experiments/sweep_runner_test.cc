@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "experiments/report_writer.h"
+#include "experiments/shard_merge.h"
 #include "experiments/sweep_config.h"
 #include "gtest/gtest.h"
 
@@ -79,7 +80,7 @@ TEST(SweepRunnerTest, ShardsMergedEqualOneRun) {
   const SweepConfig config = Tiny(false);  // accuracy only: deterministic rows
   absl::StatusOr<RunResult> whole = RunSweep(config, Quiet());
   ASSERT_TRUE(whole.ok()) << whole.status();
-  std::vector<std::vector<ResultRow>> shards;
+  std::vector<ShardCsv> shards;
   for (int shard = 0; shard < 3; ++shard) {
     RunOptions options = Quiet();
     options.shard_index = shard;
@@ -87,10 +88,15 @@ TEST(SweepRunnerTest, ShardsMergedEqualOneRun) {
     absl::StatusOr<RunResult> part = RunSweep(config, options);
     ASSERT_TRUE(part.ok()) << part.status();
     EXPECT_EQ(part->shard_cases, shard < 2 ? 11 : 10);  // 32 cases
-    for (const ResultRow& row : part->rows) EXPECT_EQ(row.case_index % 3, shard);
-    shards.push_back(part->rows);
+    for (const ResultRow& row : part->rows) {
+      EXPECT_EQ(row.case_index % 3, shard);
+      EXPECT_EQ(row.shard_index, shard);
+      EXPECT_EQ(row.shard_count, 3);
+      EXPECT_EQ(row.config_hash, ConfigHash(config));
+    }
+    shards.push_back({"shard " + std::to_string(shard), part->rows});
   }
-  absl::StatusOr<std::vector<ResultRow>> merged = MergeRows(shards);
+  absl::StatusOr<std::vector<ResultRow>> merged = MergeShards(shards);
   ASSERT_TRUE(merged.ok()) << merged.status();
   ASSERT_EQ(merged->size(), whole->rows.size());
   for (size_t i = 0; i < merged->size(); ++i) {
@@ -114,6 +120,11 @@ TEST(SweepRunnerTest, RejectsBadShards) {
   options.shard_index = 2;
   options.shard_count = 2;
   EXPECT_FALSE(RunSweep(Tiny(false), options).ok());
+  EXPECT_TRUE(CheckShard(1, 2).ok());
+  EXPECT_EQ(CheckShard(2, 2).message(), "shard index 2 of 2 shards: want 0 <= shard_index < 2");
+  EXPECT_EQ(CheckShard(-1, 2).message(), "shard index -1 of 2 shards: want 0 <= shard_index < 2");
+  EXPECT_EQ(CheckShard(0, 0).message(), "shard count 0: want at least 1");
+  EXPECT_EQ(CheckShard(0, -3).message(), "shard count -3: want at least 1");
 }
 
 }  // namespace

@@ -60,6 +60,14 @@ for format in nvfp4 int4_k2; do
     { echo "$format: no message"; exit 1; }
 done
 
+# A full disk, as a file size limit (1 kB; the output is 1.2 kB): writes fail with EFBIG.
+write_file "$dir/large.safetensors" \
+  '{"a.weight":{"dtype":"F32","shape":[32,64],"data_offsets":[0,8192]}}' 2048
+(ulimit -f 1; trap '' XFSZ; exec "$quantize" --input="$dir/large.safetensors" \
+  --output="$dir/large_out.safetensors" --format=nvfp4) 2>"$dir/stderr" && exit 1
+grep -q "File too large" "$dir/stderr" || { cat "$dir/stderr"; echo "full disk: no message"; exit 1; }
+if compgen -G "$dir/large_out.safetensors*" >/dev/null; then echo "full disk: output left"; exit 1; fi
+
 cp "$dir/good.safetensors" "$dir/good.copy"
 ln -s good.safetensors "$dir/symlink.safetensors"
 ln "$dir/good.safetensors" "$dir/hardlink.safetensors"

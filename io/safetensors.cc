@@ -1,6 +1,5 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "files/input_files.h"
+#include "files/output_set.h"
 #include "io/safetensors_header.h"
 #include "io/sizes.h"
 #include "nlohmann/json.hpp"
@@ -90,20 +90,6 @@ absl::Status TooShortError(const std::string& path, int64_t size) {
 
 absl::Status ErrnoError(int error, std::string_view what, const std::string& path) {
   return absl::ErrnoToStatus(error, absl::StrFormat("%s %s", what, path));
-}
-
-absl::Status WriteAll(int fd, const void* data, size_t size, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t written = ::write(fd, p, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(errno, "cannot write", path);
-    }
-    p += written;
-    size -= static_cast<size_t>(written);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -389,24 +375,20 @@ absl::Status SafetensorsWriter::Write(const std::string& path) const {
   uint8_t length_field[kLengthFieldBytes];
   for (int i = 0; i < 8; ++i) length_field[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
 
-  std::string temp_path = path + ".tmp-XXXXXX";
-  const int fd = ::mkstemp(temp_path.data());
-  if (fd < 0) return ErrnoError(errno, "cannot create a temporary file beside", path);
-  absl::Status status = WriteAll(fd, length_field, sizeof(length_field), temp_path);
-  if (status.ok()) status = WriteAll(fd, header_text.data(), header_text.size(), temp_path);
+  // An OutputSet of one file: written beside `path`, renamed over it only once whole and
+  // synced, never over a device or FIFO, and removed on any error.
+  files::OutputSet outputs;
+  absl::StatusOr<files::OutputFile*> file = outputs.Create(path);
+  if (!file.ok()) return file.status();
+  absl::Status status = (*file)->Write(std::string_view(
+      reinterpret_cast<const char*>(length_field), sizeof(length_field)));
+  if (status.ok()) status = (*file)->Write(header_text);
   for (const auto& [name, entry] : tensors_) {
-    if (!status.ok()) break;
-    status = WriteAll(fd, entry.bytes.data(), entry.bytes.size(), temp_path);
+    if (!status.ok()) return status;
+    status = (*file)->Write(std::string_view(reinterpret_cast<const char*>(entry.bytes.data()),
+                                             entry.bytes.size()));
   }
-  // mkstemp creates the file private to its owner; a checkpoint is readable like any output.
-  if (status.ok() && ::fchmod(fd, 0644) != 0) status = ErrnoError(errno, "cannot chmod", temp_path);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError(errno, "cannot sync", temp_path);
-  if (::close(fd) != 0 && status.ok()) status = ErrnoError(errno, "cannot close", temp_path);
-  if (status.ok() && ::rename(temp_path.c_str(), path.c_str()) != 0) {
-    status = ErrnoError(errno, absl::StrCat("cannot rename ", temp_path, " to"), path);
-  }
-  if (!status.ok()) ::unlink(temp_path.c_str());
-  return status;
+  return status.ok() ? outputs.Commit() : status;
 }
 
 }  // namespace fp4moe::io

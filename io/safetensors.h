@@ -88,8 +88,9 @@ class SafetensorsFile {
 };
 
 // Collects tensors and writes them as one safetensors file, atomically: the file is written
-// under a temporary name in the destination's directory and renamed over the destination, so
-// a failure leaves no partial output behind.
+// under a temporary name in the destination's directory and renamed over the destination
+// (files::OutputSet), so a failure leaves no partial output behind; a destination that exists
+// and is not a regular file (a device, a FIFO, a directory) is refused, never replaced.
 class SafetensorsWriter {
  public:
   // InvalidArgument for a duplicate or reserved name, a negative dimension, or `bytes` whose

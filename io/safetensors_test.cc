@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -137,6 +138,26 @@ TEST(SafetensorsTest, WriteIntoAMissingDirectoryFailsWithoutOutput) {
   EXPECT_THAT(AllDtypesWriter().Write(path),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("no_such_dir")));
   EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+TEST(SafetensorsTest, WriteNeverReplacesWhatIsNotARegularFile) {
+  const std::string fifo = TestPath("a_fifo.safetensors");
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(AllDtypesWriter().Write(fifo),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a_fifo.safetensors exists and is a FIFO, not a regular file")));
+  struct stat st;
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  const std::string dir = TestPath("a_directory.safetensors");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  EXPECT_THAT(AllDtypesWriter().Write(dir),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exists and is a directory")));
+  for (const std::filesystem::directory_entry& e :
+       std::filesystem::directory_iterator(std::filesystem::path(fifo).parent_path())) {
+    EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << "left behind: " << e.path();
+  }
 }
 
 TEST(SafetensorsTest, WriterRejectsBadTensors) {
