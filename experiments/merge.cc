@@ -19,6 +19,7 @@
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
 ABSL_FLAG(std::string, markdown, "", "Markdown report to write");
 ABSL_FLAG(std::string, plot_dir, "", "directory for the plots");
+ABSL_FLAG(std::string, json, "", "the rows as JSON (Google Benchmark's layout)");
 
 namespace fp4moe::experiments {
 namespace {
@@ -31,9 +32,10 @@ int Merge(const std::vector<std::string>& inputs) {
   const std::string csv = UserPath(absl::GetFlag(FLAGS_csv));
   const std::string markdown = UserPath(absl::GetFlag(FLAGS_markdown));
   const std::string plot_dir = UserPath(absl::GetFlag(FLAGS_plot_dir));
+  const std::string json = UserPath(absl::GetFlag(FLAGS_json));
   std::vector<files::NamedPath> shard_paths;
   for (const std::string& input : inputs) shard_paths.push_back({"shard CSV", UserPath(input)});
-  std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir);
+  std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir, json);
   outputs.insert(outputs.begin(), {"--csv", csv});
   if (absl::Status s = files::CheckOutputPaths(shard_paths, outputs); !s.ok()) {
     std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
@@ -73,7 +75,7 @@ int Merge(const std::vector<std::string>& inputs) {
     }
     std::printf("csv: %s (%zu rows)\n", csv.c_str(), rows->size());
   }
-  if (absl::Status s = WriteReportFiles(*rows, markdown, plot_dir); !s.ok()) {
+  if (absl::Status s = WriteReportFiles(*rows, markdown, plot_dir, json); !s.ok()) {
     std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
     return 1;
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "experiments/plots.h"
+#include "experiments/report_json.h"
 
 namespace fp4moe::experiments {
 
@@ -28,8 +29,9 @@ absl::Status EnsureParentDirectory(const std::string& path) {
 
 std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
                                               const std::string& markdown,
-                                              const std::string& plot_dir) {
-  std::vector<files::NamedPath> paths = {{markdown_label, markdown}};
+                                              const std::string& plot_dir,
+                                              const std::string& json) {
+  std::vector<files::NamedPath> paths = {{markdown_label, markdown}, {"--json", json}};
   if (!plot_dir.empty()) {
     for (const std::string& name : PlotFileNames()) {
       paths.push_back({"plot file", (std::filesystem::path(plot_dir) / name).string()});
@@ -39,7 +41,7 @@ std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
 }
 
 absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::string& markdown,
-                              const std::string& plot_dir) {
+                              const std::string& plot_dir, const std::string& json) {
   std::vector<std::string> links;
   if (!plot_dir.empty()) {
     if (!GnuplotAvailable()) {
@@ -60,6 +62,11 @@ absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::str
     if (absl::Status s = EnsureParentDirectory(markdown); !s.ok()) return s;
     if (absl::Status s = WriteTextFile(markdown, MarkdownReport(rows, links)); !s.ok()) return s;
     std::printf("report: %s\n", markdown.c_str());
+  }
+  if (!json.empty()) {
+    if (absl::Status s = EnsureParentDirectory(json); !s.ok()) return s;
+    if (absl::Status s = WriteTextFile(json, JsonReport(rows)); !s.ok()) return s;
+    std::printf("json: %s\n", json.c_str());
   }
   return absl::OkStatus();
 }

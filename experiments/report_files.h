@@ -18,16 +18,19 @@ std::string UserPath(const std::string& path);
 
 absl::Status EnsureParentDirectory(const std::string& path);
 
-// Every file WriteReportFiles(rows, markdown, plot_dir) may write, whatever the rows, for
-// files::CheckOutputPaths: the report (under `markdown_label`) and each possible plot file.
+// Every file WriteReportFiles(rows, markdown, plot_dir, json) may write, whatever the rows, for
+// files::CheckOutputPaths: the report (under `markdown_label`), each possible plot file and the
+// JSON (under --json).
 std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
                                               const std::string& markdown,
-                                              const std::string& plot_dir);
+                                              const std::string& plot_dir,
+                                              const std::string& json);
 
-// The plots into plot_dir (skipped, saying so, where gnuplot is missing) and the Markdown report
-// linking them; an empty path skips that output. Prints where each went.
+// The plots into plot_dir (skipped, saying so, where gnuplot is missing), the Markdown report
+// linking them and the rows as JSON (JsonReport); an empty path skips that output. Prints where
+// each went.
 absl::Status WriteReportFiles(const std::vector<ResultRow>& rows, const std::string& markdown,
-                              const std::string& plot_dir);
+                              const std::string& plot_dir, const std::string& json);
 
 }  // namespace fp4moe::experiments
 
