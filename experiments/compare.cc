@@ -40,6 +40,7 @@ ABSL_FLAG(std::optional<int>, shard_count, std::nullopt,
 ABSL_FLAG(std::string, csv, "", "CSV path, instead of the config's output.csv");
 ABSL_FLAG(std::string, markdown, "", "Markdown report path, instead of output.markdown");
 ABSL_FLAG(std::string, plot_dir, "", "plot directory, instead of output.plot_dir");
+ABSL_FLAG(std::string, json, "", "also write the rows as JSON (Google Benchmark's layout) here");
 ABSL_FLAG(std::string, isa, "", "force one ISA's kernels (scalar, avx2, avx512, amx)");
 ABSL_FLAG(bool, progress, true, "a progress line with ETA on stderr");
 
@@ -129,17 +130,19 @@ int Run() {
   std::string csv = FlagOr(FLAGS_csv, output.csv());
   std::string markdown = FlagOr(FLAGS_markdown, output.markdown());
   std::string plot_dir = FlagOr(FLAGS_plot_dir, output.plot_dir());
+  std::string json = files::UserPath(absl::GetFlag(FLAGS_json));
   const bool sharded = options.shard_count > 1;
   if (sharded) {
     if (!csv.empty()) csv = ShardPath(csv, options.shard_index, options.shard_count);
     markdown.clear();  // //experiments:merge writes the report of all shards
     plot_dir.clear();
+    json.clear();
   }
   // Every file this run may write, checked before the first is opened (the CSV is truncated
   // when opened, long before the report is written).
   std::vector<files::NamedPath> outputs = ReportFilePaths(
       absl::GetFlag(FLAGS_markdown).empty() ? "the config's output.markdown" : "--markdown",
-      markdown, plot_dir);
+      markdown, plot_dir, json);
   outputs.insert(outputs.begin(),
                  {absl::GetFlag(FLAGS_csv).empty() ? "the config's output.csv" : "--csv", csv});
   if (absl::Status s = files::CheckOutputPaths({{"--config", config_path}}, outputs); !s.ok()) {
@@ -203,7 +206,7 @@ int Run() {
               static_cast<long long>(result->shard_cases), sharded ? "shard's" : "sweep's");
   std::printf("%s\n", result->stopped ? " (stopped by Ctrl-C)" : "");
   absl::StatusOr<std::vector<std::string>> written =
-      WriteReportFiles(result->rows, markdown, plot_dir, output_files);
+      WriteReportFiles(result->rows, markdown, plot_dir, json, output_files);
   const absl::Status committed = written.ok() ? output_files.Commit() : written.status();
   if (!committed.ok()) {
     std::fprintf(stderr, "compare: %s; no file was written\n",

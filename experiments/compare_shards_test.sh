@@ -10,15 +10,16 @@ config="$tmp/tiny_accuracy.textproto"
 { cat "$tiny"; echo 'speed: false'; } >"$config"  # accuracy only: deterministic rows
 
 "$compare" --config="$config" --csv="$tmp/one/r.csv" --markdown="$tmp/one/r.md" \
-  --plot_dir="$tmp/one/plots" --progress=false >/dev/null
+  --plot_dir="$tmp/one/plots" --json="$tmp/one/r.json" --progress=false >/dev/null
 for i in 0 1 2; do
   "$compare" --config="$config" --shard_index=$i --shard_count=3 --csv="$tmp/parts/r.csv" \
     --progress=false >/dev/null
 done
 "$merge" --csv="$tmp/merged/r.csv" --markdown="$tmp/merged/r.md" --plot_dir="$tmp/merged/plots" \
-  "$tmp"/parts/r.shard-{2,0,1}-of-3.csv >/dev/null
+  --json="$tmp/merged/r.json" "$tmp"/parts/r.shard-{2,0,1}-of-3.csv >/dev/null
 diff "$tmp/one/r.csv" "$tmp/merged/r.csv"
 diff "$tmp/one/r.md" "$tmp/merged/r.md"
+diff "$tmp/one/r.json" "$tmp/merged/r.json"
 if [ -d "$tmp/one/plots" ]; then
   for dat in "$tmp"/one/plots/*.dat; do diff "$dat" "$tmp/merged/plots/$(basename "$dat")"; done
 fi

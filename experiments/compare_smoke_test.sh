@@ -15,5 +15,14 @@ done
 if grep -q skipped <<<"$out"; then echo "a path was skipped"; exit 1; fi
 rows=$(($(wc -l <"$out_dir/quick.csv") - 1))
 [ "$rows" -eq 22 ] || { echo "quick.csv has $rows rows, want 22"; exit 1; }
+# Storage per weight, scales included: E2M1 with an E4M3 per 16 (NVFP4), a float per 16, an
+# E8M0 per 32 (MXFP4); INT4 with a BF16 per 32.
+python3 - "$out_dir/quick.csv" <<'PY'
+import csv, sys
+want = {"nvfp4": 4.5, "fp4_float_scale": 6.0, "mxfp4": 4.25, "int4_k2": 4.5}
+for row in csv.DictReader(open(sys.argv[1])):
+    assert float(row["bits_per_weight"]) == want[row["format"]], row
+PY
+grep -q "^## Summary" "$out_dir/quick.md" || { echo "no summary in the report"; exit 1; }
 grep -q "^## GEMM" "$out_dir/quick.md" || { echo "no GEMM table in the report"; exit 1; }
 grep -q "^## MoE layer" "$out_dir/quick.md" || { echo "no MoE table in the report"; exit 1; }

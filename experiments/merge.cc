@@ -24,6 +24,7 @@
 ABSL_FLAG(std::string, csv, "", "merged CSV to write");
 ABSL_FLAG(std::string, markdown, "", "Markdown report to write");
 ABSL_FLAG(std::string, plot_dir, "", "directory for the plots");
+ABSL_FLAG(std::string, json, "", "the rows as JSON (Google Benchmark's layout)");
 
 namespace fp4moe::experiments {
 namespace {
@@ -36,11 +37,12 @@ int Merge(const std::vector<std::string>& inputs) {
   const std::string csv = files::UserPath(absl::GetFlag(FLAGS_csv));
   const std::string markdown = files::UserPath(absl::GetFlag(FLAGS_markdown));
   const std::string plot_dir = files::UserPath(absl::GetFlag(FLAGS_plot_dir));
+  const std::string json = files::UserPath(absl::GetFlag(FLAGS_json));
   std::vector<files::NamedPath> shard_paths;
   for (const std::string& input : inputs) {
     shard_paths.push_back({"shard CSV", files::UserPath(input)});
   }
-  std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir);
+  std::vector<files::NamedPath> outputs = ReportFilePaths("--markdown", markdown, plot_dir, json);
   outputs.insert(outputs.begin(), {"--csv", csv});
   if (absl::Status s = files::CheckOutputPaths(shard_paths, outputs); !s.ok()) {
     std::fprintf(stderr, "merge: %s\n", std::string(s.message()).c_str());
@@ -80,7 +82,7 @@ int Merge(const std::vector<std::string>& inputs) {
     status = file.ok() ? (*file)->Write(text) : file.status();
   }
   absl::StatusOr<std::vector<std::string>> written =
-      status.ok() ? WriteReportFiles(*rows, markdown, plot_dir, output_files)
+      status.ok() ? WriteReportFiles(*rows, markdown, plot_dir, json, output_files)
                   : absl::StatusOr<std::vector<std::string>>(status);
   if (written.ok()) status = output_files.Commit();
   if (!written.ok() || !status.ok()) {

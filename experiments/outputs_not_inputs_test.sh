@@ -60,6 +60,12 @@ ln "$shard" "$tmp/shard_hard.md"
 expect_refused "merge --markdown=a hard link to a shard" \
   "--markdown=$tmp/shard_hard.md is the same file as input shard CSV $shard$refusal" \
   "$merge" --csv="$tmp/new/r.csv" --markdown="$tmp/shard_hard.md" "$shard"
+expect_refused "merge --json=a shard" \
+  "--json=$shard is the same file as input shard CSV $shard$refusal" \
+  "$merge" --csv="$tmp/new/r.csv" --json="$shard" "$shard"
+expect_refused "compare --json=its config" \
+  "--json=$config is the same file as input --config=$config$refusal" \
+  "$compare" --progress=false --config="$config" --csv="$tmp/new/r.csv" --json="$config"
 ln -s "$shard" "$tmp/plots/accuracy_vs_speed.png"
 expect_refused "merge, a plot symlinked to a shard" \
   "plot file $tmp/plots/accuracy_vs_speed.png is the same file as input shard CSV $shard$refusal" \

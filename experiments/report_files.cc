@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "experiments/plots.h"
+#include "experiments/report_json.h"
 
 namespace fp4moe::experiments {
 namespace {
@@ -39,8 +40,9 @@ absl::StatusOr<files::OutputFile*> CreateOutputFile(files::OutputSet& outputs,
 
 std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
                                               const std::string& markdown,
-                                              const std::string& plot_dir) {
-  std::vector<files::NamedPath> paths = {{markdown_label, markdown}};
+                                              const std::string& plot_dir,
+                                              const std::string& json) {
+  std::vector<files::NamedPath> paths = {{markdown_label, markdown}, {"--json", json}};
   if (!plot_dir.empty()) {
     for (const std::string& name : PlotFileNames()) {
       paths.push_back({"plot file", (std::filesystem::path(plot_dir) / name).string()});
@@ -52,6 +54,7 @@ std::vector<files::NamedPath> ReportFilePaths(const std::string& markdown_label,
 absl::StatusOr<std::vector<std::string>> WriteReportFiles(const std::vector<ResultRow>& rows,
                                                           const std::string& markdown,
                                                           const std::string& plot_dir,
+                                                          const std::string& json,
                                                           files::OutputSet& outputs) {
   std::vector<std::string> written;
   std::vector<std::string> links;
@@ -87,6 +90,12 @@ absl::StatusOr<std::vector<std::string>> WriteReportFiles(const std::vector<Resu
     if (!file.ok()) return file.status();
     if (absl::Status s = (*file)->Write(MarkdownReport(rows, links)); !s.ok()) return s;
     written.push_back(absl::StrFormat("report: %s", markdown));
+  }
+  if (!json.empty()) {
+    absl::StatusOr<files::OutputFile*> file = CreateOutputFile(outputs, json);
+    if (!file.ok()) return file.status();
+    if (absl::Status s = (*file)->Write(JsonReport(rows)); !s.ok()) return s;
+    written.push_back(absl::StrFormat("json: %s", json));
   }
   return written;
 }

@@ -14,6 +14,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "experiments/report_summary.h"
+#include "experiments/row_facts.h"
 
 namespace fp4moe::experiments {
 namespace {
@@ -21,13 +23,14 @@ namespace {
 // absl::string_view throughout: Debian's abseil does not alias it to std::string_view.
 struct Column {
   const char* name;
+  bool number;
   std::function<std::string(const ResultRow&)> get;
   std::function<bool(absl::string_view, ResultRow&)> set;
 };
 
 template <typename T>
 Column MakeColumn(const char* name, T ResultRow::*member) {
-  Column c{name, nullptr, nullptr};
+  Column c{name, !std::is_same_v<T, std::string>, nullptr, nullptr};
   if constexpr (std::is_same_v<T, std::string>) {
     c.get = [member](const ResultRow& r) { return r.*member; };
     c.set = [member](absl::string_view text, ResultRow& r) {
@@ -88,6 +91,8 @@ const std::vector<Column>& Columns() {
       MakeColumn("time_median_us", &ResultRow::time_median_us),
       MakeColumn("time_min_us", &ResultRow::time_min_us),
       MakeColumn("time_max_us", &ResultRow::time_max_us),
+      MakeColumn("time_q1_us", &ResultRow::time_q1_us),
+      MakeColumn("time_q3_us", &ResultRow::time_q3_us),
       MakeColumn("tokens_per_s", &ResultRow::tokens_per_s),
       MakeColumn("gb_per_s", &ResultRow::gb_per_s),
       MakeColumn("tops", &ResultRow::tops),
@@ -95,6 +100,10 @@ const std::vector<Column>& Columns() {
       MakeColumn("bound", &ResultRow::bound),
       MakeColumn("bandwidth_gb_per_s", &ResultRow::bandwidth_gb_per_s),
       MakeColumn("cpu", &ResultRow::cpu),
+      MakeColumn("cpu_model", &ResultRow::cpu_model),
+      MakeColumn("isa", &ResultRow::isa),
+      MakeColumn("working_set_bytes", &ResultRow::working_set_bytes),
+      MakeColumn("l3_bytes", &ResultRow::l3_bytes),
       MakeColumn("note", &ResultRow::note),
   };
   return *columns;
@@ -165,8 +174,15 @@ std::string Num(double value, const char* format) {
 }
 
 std::string SpreadPercent(const ResultRow& r) {
-  if (std::isnan(r.time_median_us) || r.time_median_us <= 0) return "-";
-  return absl::StrFormat("%.1f", 100 * (r.time_max_us - r.time_min_us) / r.time_median_us);
+  if (!(r.time_median_us > 0)) return "-";
+  return Num(100 * (r.time_max_us - r.time_min_us) / r.time_median_us, "%.1f");
+}
+
+// The interquartile range over the median, flagged where it makes the timing noisy.
+std::string NoisePercent(const ResultRow& r) {
+  const double noise = TimingNoise(r);
+  if (std::isnan(noise)) return "-";
+  return absl::StrFormat("%.1f%s", 100 * noise, NoisyTiming(r) ? " **noisy**" : "");
 }
 
 std::string MarkdownTable(const std::vector<const ResultRow*>& rows, bool moe) {
@@ -174,8 +190,9 @@ std::string MarkdownTable(const std::vector<const ResultRow*>& rows, bool moe) {
       "| # | model | ", moe ? "experts / top-k" : "proj [N, K]",
       " | distribution | seed | format | G | path | kernel | qlen | threads | ", moe ? "TP | " : "",
       "bits/w | ", moe ? "" : "W rel.err | ",
-      "rel.err | max abs | cosine | median us | spread % | tokens/s | GB/s | TOPS | roofline |\n");
-  constexpr int kColumns = 22;  // both tables: moe swaps W rel.err for TP
+      "rel.err | max abs | cosine | median us | spread % | IQR % | tokens/s | GB/s | TOPS | "
+      "roofline |\n");
+  constexpr int kColumns = 23;  // both tables: moe swaps W rel.err for TP
   for (int i = 0; i < kColumns; ++i) out += i == 0 ? "|---|" : "---|";
   out += "\n";
   for (const ResultRow* r : rows) {
@@ -192,7 +209,8 @@ std::string MarkdownTable(const std::vector<const ResultRow*>& rows, bool moe) {
     if (!moe) cells.push_back(Num(r->weight_rel_err, "%.5f"));
     for (std::string cell :
          {Num(r->rel_err, "%.5f"), Num(r->max_abs_err, "%.4g"), Num(r->cosine, "%.6f"),
-          Num(r->time_median_us, "%.1f"), SpreadPercent(*r), Num(r->tokens_per_s, "%.4g"),
+          Num(r->time_median_us, "%.1f"), SpreadPercent(*r), NoisePercent(*r),
+          Num(r->tokens_per_s, "%.4g"),
           Num(r->gb_per_s, "%.2f"), Num(r->tops, "%.3f"), Num(r->roofline_fraction, "%.2f")}) {
       cells.push_back(std::move(cell));
     }
@@ -236,6 +254,12 @@ ResultRow RoundTripped(const ResultRow& row) {
   return *ParseRecord(CsvLine(row), "RoundTripped");
 }
 
+std::vector<RowField> RowFields(const ResultRow& row) {
+  std::vector<RowField> fields;
+  for (const Column& c : Columns()) fields.push_back({c.name, c.get(row), c.number});
+  return fields;
+}
+
 std::string MarkdownReport(const std::vector<ResultRow>& rows,
                            const std::vector<std::string>& plot_links) {
   if (rows.empty()) return "# Sweep\n\nNo finished cases.\n";
@@ -247,8 +271,13 @@ std::string MarkdownReport(const std::vector<ResultRow>& rows,
     }
   }
   std::string out = absl::StrFormat(
-      "# Sweep `%s`\n\n%d of %d cases. CPU: %s. Read bandwidth (probe, most threads): %s GB/s.\n",
-      first.sweep, rows.size(), first.case_count, first.cpu, Num(bandwidth, "%.1f"));
+      "# Sweep `%s`\n\n%d of %d cases. CPU: %s, %s. Read bandwidth (probe, most threads): %s "
+      "GB/s.\n",
+      first.sweep, rows.size(), first.case_count, first.cpu_model, first.cpu,
+      Num(bandwidth, "%.1f"));
+  if (std::string summary = MarkdownSummary(rows); !summary.empty()) {
+    absl::StrAppend(&out, "\n", summary);
+  }
   std::vector<const ResultRow*> gemm, moe, skipped;
   for (const ResultRow& r : rows) {
     if (!r.note.empty()) {
@@ -272,14 +301,16 @@ std::string MarkdownReport(const std::vector<ResultRow>& rows,
                             r->model, r->format, r->path, r->note);
     }
   }
-  absl::StrAppend(
+  absl::StrAppendFormat(
       &out,
       "\nrel.err, max abs, cosine: the output against Eigen in double on the float weights and "
       "activations (first tokens of each call). W rel.err: the dequantized weights against the "
-      "float ones. median us, spread %: median time of a call and (max - min) / median over "
-      "the repetitions. GB/s: packed weight bytes streamed per second. TOPS: 2 x MACs per "
-      "second. roofline: the larger of the memory roof (bytes at the probed bandwidth) and the "
-      "compute roof (operations at the ISA's peak) over the measured time; 1 = on the roof.\n");
+      "float ones. median us, spread %%, IQR %%: median time of a call, (max - min) / median and "
+      "(third - first quartile) / median over the repetitions (noisy above %.0f%%). GB/s: packed "
+      "weight bytes streamed per second. TOPS: 2 x MACs per second. roofline: the larger of the "
+      "memory roof (bytes at the probed bandwidth) and the compute roof (operations at the ISA's "
+      "peak) over the measured time; 1 = on the roof.\n",
+      100 * kNoisyTimingThreshold);
   if (!plot_links.empty()) {
     absl::StrAppend(&out, "\n## Plots\n\n");
     for (const std::string& link : plot_links) absl::StrAppendFormat(&out, "![%s](%s)\n", link, link);

@@ -46,11 +46,17 @@ struct ResultRow {
   // The output against the Eigen double reference on the float weights and activations.
   double rel_err = kNotMeasured, max_abs_err = kNotMeasured, cosine = kNotMeasured;
   double time_median_us = kNotMeasured, time_min_us = kNotMeasured, time_max_us = kNotMeasured;
+  // The first and third quartiles of the repetitions' times: how far the median can be trusted.
+  double time_q1_us = kNotMeasured, time_q3_us = kNotMeasured;
   double tokens_per_s = kNotMeasured, gb_per_s = kNotMeasured, tops = kNotMeasured;
   double roofline_fraction = kNotMeasured;  // of the larger roof; 1 = on the roof
   std::string bound;                        // memory or compute (the larger roof)
   double bandwidth_gb_per_s = kNotMeasured;  // the probe's read bandwidth
-  std::string cpu;
+  std::string cpu;        // host name and ISA levels: merged speed rows must share it
+  std::string cpu_model;  // the CPU's model name
+  std::string isa;        // the ISA of each kernel that ran, joined by +; empty for Eigen
+  int64_t working_set_bytes = 0;  // the weight bytes the timed calls cycle through
+  int64_t l3_bytes = 0;           // the machine's L3 cache (0: unknown)
   std::string note;  // why a case was skipped
 };
 
@@ -60,6 +66,15 @@ std::string CsvLine(const ResultRow& row);  // no newline
 absl::StatusOr<std::vector<ResultRow>> ParseCsv(std::string_view text, std::string_view file);
 // The row as it reads back from its CSV line (numbers at CSV precision): what reports use.
 ResultRow RoundTripped(const ResultRow& row);
+
+// One CSV column of a row, for writers of other forms (JSON): its name, its CSV text, and
+// whether that text is a number (an empty one: not measured).
+struct RowField {
+  const char* name;
+  std::string text;
+  bool number;
+};
+std::vector<RowField> RowFields(const ResultRow& row);
 
 // `plot_links`: PNG paths to show in the report (relative to it); may be empty.
 std::string MarkdownReport(const std::vector<ResultRow>& rows,

@@ -77,6 +77,27 @@ TEST(ReportWriterTest, MarkdownHasATablePerMeasureAndListsSkips) {
   EXPECT_THAT(MarkdownReport({Row(0, "gemm")}, {}), Not(HasSubstr("## MoE")));
 }
 
+TEST(ReportWriterTest, MarkdownOpensWithTheSummaryAndFlagsNoisyTimings) {
+  ResultRow quiet = Row(0, "gemm"), noisy = Row(1, "gemm");
+  for (ResultRow* r : {&quiet, &noisy}) {
+    r->time_median_us = 100;
+    r->time_q1_us = 98;
+    r->time_q3_us = 103;
+    r->tokens_per_s = 4e4;
+  }
+  noisy.path = "w4a16";
+  noisy.time_q3_us = 130;  // IQR 32% of the median
+  const std::string report = MarkdownReport({quiet, noisy}, {});
+  const size_t summary = report.find("## Summary"), table = report.find("## GEMM");
+  ASSERT_NE(summary, std::string::npos);
+  EXPECT_LT(summary, table);
+  EXPECT_THAT(report, HasSubstr("| median us | spread % | IQR % | tokens/s |"));
+  // No min and max: no spread, where it printed nan.
+  EXPECT_THAT(report, HasSubstr("| 100.0 | - | 5.0 | 4e+04 |"));
+  EXPECT_THAT(report, HasSubstr("| 100.0 | - | 32.0 **noisy** | 4e+04 |"));
+  EXPECT_THAT(report, HasSubstr("| nvfp4 | w4a16 | - | 0.07312 | noisy (1 of 1) |"));
+}
+
 TEST(ReportWriterTest, TextTableShowsMissingSpeedAsDash) {
   const std::string line = TextTableLine(Row(0, "gemm"));
   EXPECT_THAT(line, HasSubstr("nvfp4"));

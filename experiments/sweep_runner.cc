@@ -17,10 +17,14 @@
 
 #include <Eigen/Core>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "experiments/machine.h"
 #include "experiments/metrics.h"
+#include "experiments/progress_eta.h"
 #include "kernels/buffers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
@@ -33,17 +37,6 @@
 #include "quant/reference_gemm.h"
 
 namespace fp4moe::experiments {
-namespace {
-
-// Host name and ISA: merged speed figures must all come from one machine.
-std::string MachineName() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return absl::StrCat(host, " (", kernels::DetectedCpuFeatures().ToString(), ")");
-}
-
-}  // namespace
-
 namespace {
 
 using kernels::BufferA;
@@ -69,6 +62,7 @@ RowMatrixXf WeightMatrix(int64_t rows, int64_t cols, uint64_t seed, const Weight
 
 struct Timing {
   double median_seconds = kNotMeasured, min_seconds = kNotMeasured, max_seconds = kNotMeasured;
+  double q1_seconds = kNotMeasured, q3_seconds = kNotMeasured;
 };
 
 // One warm-up call, then `repetitions` timed ones (none with speed off: one call for accuracy).
@@ -83,7 +77,9 @@ absl::StatusOr<Timing> TimeCalls(bool speed, int repetitions,
     seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   std::sort(seconds.begin(), seconds.end());
-  return Timing{seconds[seconds.size() / 2], seconds.front(), seconds.back()};
+  const size_t n = seconds.size();
+  return Timing{seconds[n / 2], seconds.front(), seconds.back(), seconds[n / 4],
+                seconds[(3 * n) / 4]};
 }
 
 void SetSpeed(ResultRow& row, const Timing& t, double bytes, double ops, double bandwidth,
@@ -92,6 +88,8 @@ void SetSpeed(ResultRow& row, const Timing& t, double bytes, double ops, double 
   row.time_median_us = t.median_seconds * 1e6;
   row.time_min_us = t.min_seconds * 1e6;
   row.time_max_us = t.max_seconds * 1e6;
+  row.time_q1_us = t.q1_seconds * 1e6;
+  row.time_q3_us = t.q3_seconds * 1e6;
   row.tokens_per_s = row.qlen / t.median_seconds;
   row.gb_per_s = bytes / t.median_seconds / 1e9;
   row.tops = ops / t.median_seconds / 1e12;
@@ -142,7 +140,9 @@ class Runner {
     row.qlen = c.qlen;
     row.threads = c.threads > 0 ? c.threads : omp_get_max_threads();
     row.tp_parts = c.tp_parts;
-    row.cpu = MachineName();
+    row.cpu = HostAndFeatures();
+    row.cpu_model = CpuModelName();
+    row.l3_bytes = L3CacheBytes();
     omp_set_num_threads(static_cast<int>(row.threads));
     Eigen::setNbThreads(static_cast<int>(row.threads));
     absl::Status status = c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row);
@@ -202,7 +202,9 @@ class Runner {
       packed_key_ = packed_key;
     }
     const BufferB& first = packed_.front();
-    row.bits_per_weight = 8.0 * first.streamed_bytes() / (n * k);
+    // Storage, not what BufferB streams: it keeps MXFP4's scale once per 16 for the kernels.
+    row.bits_per_weight = TraitsOf(*c.format).bits_per_weight(c.group_size);
+    row.working_set_bytes = first.streamed_bytes() * static_cast<int64_t>(packed_.size());
     row.weight_rel_err = weight_error_.relative_frobenius;
     row.weight_cosine = weight_error_.cosine;
 
@@ -220,6 +222,7 @@ class Runner {
       return absl::OkStatus();
     }
     row.kernel = (*kernel)->name;
+    row.isa = std::string(kernels::IsaName((*kernel)->isa));
     absl::StatusOr<BufferA> a = BufferA::Create(*path, m, k, first.block());
     if (!a.ok()) return a.status();
     if (absl::Status s = a->Set("x", x); !s.ok()) return s;
@@ -255,6 +258,7 @@ class Runner {
     row.path = "eigen";
     row.kernel = "eigen_float32";
     row.bits_per_weight = 32;
+    row.working_set_bytes = 4 * w.size();
     row.weight_rel_err = 0;
     row.weight_cosine = 1;
     RowMatrixXf out(x.rows(), w.rows());
@@ -324,7 +328,7 @@ class Runner {
     }
     const int64_t h = c.model->hidden, inter = c.model->intermediate, q = c.qlen;
     const int k = c.model->top_k;
-    row.bits_per_weight = 8.0 * layer_->expert_streamed_bytes(0) / (3.0 * h * inter);
+    row.bits_per_weight = TraitsOf(*c.format).bits_per_weight(c.group_size);
 
     // k distinct experts per token with positive weights summing to 1.
     std::mt19937_64 rng(c.seed * 7919 + q);
@@ -352,17 +356,24 @@ class Runner {
     const moe::MoeLayer::KernelsUsed used = layer_->last_kernels_used();
     row.kernel = layer_->KernelsLabel(used);
     row.path = layer_->KernelsLabel(used, /*paths=*/true);
+    std::vector<std::string> isas;
+    for (const Microkernel* kernel : used.kernels) {
+      const std::string isa(kernel != nullptr ? kernels::IsaName(kernel->isa) : "");
+      if (!isa.empty() && absl::c_find(isas, isa) == isas.end()) isas.push_back(isa);
+    }
+    row.isa = absl::StrJoin(isas, "+");
+    // The weights of the experts routed to: the same ones in every timed call.
+    for (int64_t e : std::set<int64_t>(ids.begin(), ids.end())) {
+      row.working_set_bytes += layer_->expert_streamed_bytes(e);
+    }
     const int64_t checked = std::min(q, sweep_.accuracy_tokens());
     const moe::MoeReferenceResult exact = moe::ReferenceMoe(
         floats, checked, k, ids.data(), weights.data(), x.topRows(checked), moe::PathRounding{});
     SetAccuracy(row, CompareMatrices(out.topRows(checked).cast<double>(), exact.output));
     if (sweep_.speed()) {
-      double bytes = 0;
-      for (int64_t e : std::set<int64_t>(ids.begin(), ids.end())) {
-        bytes += layer_->expert_streamed_bytes(e);
-      }
       const Microkernel& kernel = layer_->RoofKernel(used);
-      SetSpeed(row, *timing, bytes, 2.0 * q * k * 3 * h * inter, Bandwidth(row.threads),
+      SetSpeed(row, *timing, row.working_set_bytes, 2.0 * q * k * 3 * h * inter,
+               Bandwidth(row.threads),
                kernels::PeakFor(Peaks(row.threads), kernel.path, kernel.isa));
     }
     return absl::OkStatus();
@@ -384,9 +395,10 @@ class Runner {
   absl::Status layer_error_;
 };
 
-std::string Duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  return s >= 60 ? absl::StrFormat("%dm%02ds", s / 60, s % 60) : absl::StrFormat("%ds", s);
+// Cases of one kind cost about the same: format and path change the time less than these.
+std::string CaseKind(const Case& c) {
+  return absl::StrFormat("%s/%s/%d/%d/%d", MeasureName(c.measure), c.model->name, c.qlen,
+                         c.threads, c.tp_parts);
 }
 
 }  // namespace
@@ -462,7 +474,11 @@ absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& 
   RunResult result;
   result.shard_cases = static_cast<int64_t>(mine.size());
   Runner runner(config, options);
+  std::vector<std::string> kinds;
+  for (const Case* c : mine) kinds.push_back(CaseKind(*c));
+  EtaEstimator eta(kinds);
   const Clock::time_point start = Clock::now();
+  Clock::time_point case_start = start;
   Clock::time_point last_report = start;
   const bool terminal = isatty(STDERR_FILENO);
   for (size_t done = 0; done < mine.size(); ++done) {
@@ -482,13 +498,14 @@ absl::StatusOr<RunResult> RunSweep(const SweepConfig& config, const RunOptions& 
     if (options.on_row) options.on_row(*row);
     result.rows.push_back(*std::move(row));
     const Clock::time_point now = Clock::now();
+    eta.Finished(std::chrono::duration<double>(now - case_start).count());
+    case_start = now;
     // On a terminal the line is redrawn after each case; in a log, one line per 10 s.
     if (options.progress && (terminal || now - last_report > std::chrono::seconds(10))) {
       const double elapsed = std::chrono::duration<double>(now - start).count();
-      const double eta = elapsed / (done + 1) * (mine.size() - done - 1);
-      std::fprintf(stderr, "%s[%zu/%zu] %s  elapsed %s, ETA %s%s", terminal ? "\r\033[K" : "",
+      std::fprintf(stderr, "%s[%zu/%zu] %s  elapsed %s, %s%s", terminal ? "\r\033[K" : "",
                    done + 1, mine.size(), CaseLabel(*mine[done]).c_str(),
-                   Duration(elapsed).c_str(), Duration(eta).c_str(), terminal ? "" : "\n");
+                   Duration(elapsed).c_str(), eta.Text().c_str(), terminal ? "" : "\n");
       last_report = now;
     }
   }

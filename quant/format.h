@@ -1,6 +1,7 @@
 #ifndef FP4MOE_QUANT_FORMAT_H_
 #define FP4MOE_QUANT_FORMAT_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -29,8 +30,10 @@ struct FormatTraits {
   bool has_tensor_scale;
 
   int bytes_per_block() const { return block_size * element_bits / 8 + scale_bytes; }
-  // Storage per weight, scales included (the per-tensor scale is negligible).
-  double bits_per_weight() const { return 8.0 * bytes_per_block() / block_size; }
+  // Storage per weight, scales included (the per-tensor scale is negligible), with `block`
+  // elements per scale (INT4 K2's group size) or the format's own block.
+  double bits_per_weight(int64_t block) const { return element_bits + 8.0 * scale_bytes / block; }
+  double bits_per_weight() const { return bits_per_weight(block_size); }
 };
 
 absl::Span<const FormatTraits> AllWeightFormats();

@@ -15,6 +15,9 @@ TEST(FormatTest, TableDescribesStorageCost) {
   EXPECT_DOUBLE_EQ(TraitsOf(WeightFormat::kMxfp4).bits_per_weight(), 4.25);
   EXPECT_DOUBLE_EQ(TraitsOf(WeightFormat::kInt4K2).bits_per_weight(), 4.5);
   EXPECT_EQ(TraitsOf(WeightFormat::kNvfp4).bytes_per_block(), 9);
+  // INT4 K2's BF16 scale per group of 64 or 128.
+  EXPECT_DOUBLE_EQ(TraitsOf(WeightFormat::kInt4K2).bits_per_weight(64), 4.25);
+  EXPECT_DOUBLE_EQ(TraitsOf(WeightFormat::kInt4K2).bits_per_weight(128), 4.125);
 }
 
 TEST(FormatTest, NamesRoundTrip) {
