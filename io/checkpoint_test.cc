@@ -1,7 +1,5 @@
 #include "io/checkpoint.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -14,6 +12,7 @@
 #include "io/quantize_checkpoint.h"
 #include "io/safetensors.h"
 #include "io/test_files.h"
+#include "kernels/cpu_features.h"
 #include "quant/bf16.h"
 #include "quant/random_matrix.h"
 #include "quant/test_matchers.h"
@@ -227,7 +226,7 @@ TEST(CheckpointTest, SizesThatOverflowOrCannotFitAreErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("'w.weight': K = 2 x 4611686018427387904 overflows 64 bits")));
 
-  const int64_t memory = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
+  const int64_t memory = kernels::PhysicalMemoryBytes();
   const int64_t rows = memory / 1024 + 1, code_bytes = rows * 1024, scale_bytes = rows * 128;
   const std::string path = WriteSparseSafetensors(
       "nvfp4_larger_than_memory.safetensors",

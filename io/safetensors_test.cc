@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "io/test_files.h"
+#include "kernels/cpu_features.h"
 #include "quant/bf16.h"
 #include "quant/test_matchers.h"
 
@@ -261,7 +262,7 @@ std::string SparseFile(const std::string& name, int64_t h_rows, int64_t i_rows) 
 // Tensors whose float (or I64) copies are larger than this machine's memory: refused before
 // anything is allocated, not std::bad_alloc.
 TEST(SafetensorsTest, ReadsLargerThanMemoryAreRefused) {
-  const int64_t memory = int64_t{sysconf(_SC_PHYS_PAGES)} * sysconf(_SC_PAGESIZE);
+  const int64_t memory = kernels::PhysicalMemoryBytes();
   const std::string path = SparseFile("larger_than_memory.safetensors",
                                       memory / (4 * 1024) + 1, memory / (8 * 1024) + 1);
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);

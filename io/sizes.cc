@@ -1,8 +1,7 @@
 #include "io/sizes.h"
 
-#include <unistd.h>
-
 #include "absl/strings/str_format.h"
+#include "kernels/cpu_features.h"
 
 namespace fp4moe::io {
 
@@ -21,10 +20,8 @@ absl::Status CheckFitsMemory(std::string_view what, int64_t count, int64_t eleme
         "%s: %d elements of %d bytes overflow 64 bits", what, count, element_bytes));
   }
   const int64_t bytes = *product;
-  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
-  const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
-  if (static_cast<double>(bytes) <= memory) return absl::OkStatus();
+  const double memory = static_cast<double>(kernels::PhysicalMemoryBytes());
+  if (memory == 0 || static_cast<double>(bytes) <= memory) return absl::OkStatus();
   return absl::ResourceExhaustedError(
       absl::StrFormat("%s: needs %d bytes (%.1f GB) in memory, more than this machine's %.1f GB",
                       what, bytes, bytes / 1e9, memory / 1e9));

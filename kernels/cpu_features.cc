@@ -57,4 +57,10 @@ const CpuFeatures& DetectedCpuFeatures() {
   return features;
 }
 
+int64_t PhysicalMemoryBytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_bytes <= 0) return 0;
+  return int64_t{pages} * page_bytes;
+}
+
 }  // namespace fp4moe::kernels

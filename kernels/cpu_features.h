@@ -1,6 +1,7 @@
 #ifndef FP4MOE_KERNELS_CPU_FEATURES_H_
 #define FP4MOE_KERNELS_CPU_FEATURES_H_
 
+#include <cstdint>
 #include <string>
 
 namespace fp4moe::kernels {
@@ -19,6 +20,10 @@ struct CpuFeatures {
 };
 
 const CpuFeatures& DetectedCpuFeatures();
+
+// This machine's physical memory in bytes, or 0 where the OS does not say: what work sized by
+// user input (workspaces, copies of tensors) is checked against before it is allocated.
+int64_t PhysicalMemoryBytes();
 
 }  // namespace fp4moe::kernels
 

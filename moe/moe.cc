@@ -5,7 +5,6 @@
 #include "moe/moe.h"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/numa.h"
@@ -87,10 +87,8 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_
       prefill + (parts * DecodeSlots(config) * decode_slot_row +
                  static_cast<double>(InputBytesPerRow(config, gemv_path))) *
                     decode_rows;
-  const long pages = sysconf(_SC_PHYS_PAGES), page_bytes = sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_bytes <= 0) return absl::OkStatus();  // unknown: let allocation tell
-  const double memory = static_cast<double>(pages) * static_cast<double>(page_bytes);
-  if (workspace <= memory) return absl::OkStatus();
+  const double memory = static_cast<double>(kernels::PhysicalMemoryBytes());
+  if (memory == 0 || workspace <= memory) return absl::OkStatus();  // 0: let allocation tell
   return absl::ResourceExhaustedError(absl::StrFormat(
       "MoeLayer::Create: the workspace for max_len = %d tokens x num_experts_per_tok = %d "
       "routed rows would take %.1f GB (%.1f GB of it the prefill arenas), more than this "
