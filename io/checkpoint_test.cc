@@ -150,7 +150,9 @@ struct RawNvfp4 {
     if (with_scale_2) {
       EXPECT_TRUE(writer.AddF32("w.weight_scale_2", {1}, {t.scale_2}).ok());
     }
-    if (input_scale) EXPECT_TRUE(writer.AddF32("w.input_scale", {}, {*input_scale}).ok());
+    if (input_scale) {
+      EXPECT_TRUE(writer.AddF32("w.input_scale", {}, {*input_scale}).ok());
+    }
     const SafetensorsFile file = WriteAndOpen(writer, name);
     return ReadNvfp4(file, "w");
   }
