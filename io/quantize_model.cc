@@ -202,6 +202,15 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
       ++progress.done;  // dequantized into its weight
       continue;
     }
+    if (absl::EndsWith(name, kFp8Scale) && folder.config().fp8_block != ModelConfig().fp8_block) {
+      // config.json's FP8 quantization_config, which gave the block, is replaced: readers
+      // would assume the default.
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: FP8 weight '%s' is not quantized and its blocks are %d x %d, which the new "
+          "config.json could not tell: quantize it too (--include) or use 128 x 128 blocks",
+          (*file)->path(), BaseName(name, kFp8Scale), folder.config().fp8_block[0],
+          folder.config().fp8_block[1]));
+    }
     if (absl::EndsWith(name, kWeight) && t.shape.size() == 2) {
       unquantized.push_back(BaseName(name, kWeight));
     }

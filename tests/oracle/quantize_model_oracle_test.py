@@ -109,6 +109,29 @@ def deepseek_folder():
     return folder
 
 
+def fp8_folder():
+    """DeepSeek's FP8 release in small: experts and shared expert F8_E4M3 in 128 x 128 blocks."""
+    config = {"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
+              "hidden_size": H, "num_hidden_layers": 1, "n_routed_experts": 4,
+              "num_experts_per_tok": 2, "moe_intermediate_size": I, "first_k_dense_replace": 0,
+              "n_shared_experts": 1, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
+              "routed_scaling_factor": 1.0,
+              "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
+                                      "weight_block_size": [128, 128]}}
+    tensors = {"model.layers.0.mlp.gate.weight":
+               (mf.RNG.standard_normal((4, H)) * 0.1).astype(np.float32),
+               "model.layers.0.mlp.gate.e_score_correction_bias": np.zeros(4, np.float32)}
+    experts = [("model.layers.0.mlp.experts.%d." % e, x)
+               for e, x in enumerate(mf.float_experts(4, scale=1.0))]
+    experts.append(("model.layers.0.mlp.shared_experts.", mf.float_experts(1, scale=1.0)[0]))
+    for base, expert in experts:
+        for p, w in zip(["gate_proj", "up_proj", "down_proj"], expert):
+            codes, scale = mf.fp8_blocks(w)
+            tensors[base + p + ".weight"] = codes
+            tensors[base + p + ".weight_scale_inv"] = scale
+    return mf.write_folder("q_fp8", config, tensors)
+
+
 def mixtral_folder():
     config = {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral",
               "hidden_size": H, "num_hidden_layers": 1, "num_local_experts": 4,
@@ -142,6 +165,8 @@ def check_output(label, source, out, fmt, quantized):
             mf.fail("%s: total_size %s, expected %d" % (label, index["metadata"], size))
     expected_names = set()
     for name, (shard, dtype, shape, data) in src.items():
+        if name.endswith(".weight_scale_inv") and name[:-len(".weight_scale_inv")] in quantized:
+            continue  # FP8 block scales, dequantized into their weight
         base = name[:-len(".weight")]
         if base in quantized:
             for suffix, want_dtype in QUANTIZED_NAMES[fmt].items():
@@ -160,6 +185,7 @@ def check_output(label, source, out, fmt, quantized):
     config_in = json.load(open(os.path.join(source, "config.json")))
     config_out = json.load(open(os.path.join(out, "config.json")))
     q = config_out.pop("quantization_config", {})
+    config_in.pop("quantization_config", None)  # FP8's, replaced
     if config_out != config_in:
         mf.fail("%s: config.json differs from the source's beyond quantization_config" % label)
     if any(q.get(k) != v for k, v in CONVENTIONS[fmt].items()):
@@ -170,7 +196,7 @@ def check_output(label, source, out, fmt, quantized):
                 (4, "int", True, 32, "group"):
             mf.fail("%s: compressed-tensors weights %s" % (label, w))
     for name, text in OTHER_FILES.items():
-        if open(os.path.join(out, name), "rb").read() != text:
+        if os.path.exists(os.path.join(source, name)) and open(os.path.join(out, name), "rb").read() != text:
             mf.fail("%s: %s not copied" % (label, name))
 
 
@@ -210,7 +236,7 @@ def run_ok(label, args):
     return True
 
 
-def good_cases(deepseek, mixtral):
+def good_cases(deepseek, mixtral, fp8):
     for fmt in ["nvfp4", "mxfp4", "int4_k2"]:
         for label, source, layer, family in [("deepseek", deepseek, 1, "deepseek"),
                                              ("mixtral", mixtral, 0, "mixtral")]:
@@ -219,6 +245,11 @@ def good_cases(deepseek, mixtral):
                 check_output("%s %s" % (label, fmt), source, out, fmt,
                              experts_of(layer, 4, family))
                 check_forward("%s %s" % (label, fmt), source, out, layer, fmt)
+    # FP8 experts are dequantized, then quantized; the shared expert stays FP8 with its scales.
+    out = os.path.join(mf.WORK, "fp8_nvfp4")
+    if run_ok("fp8", ["--model=" + fp8, "--output=" + out, "--format=nvfp4"]):
+        check_output("fp8", fp8, out, "nvfp4", experts_of(0, 4, "deepseek"))
+        check_forward("fp8", fp8, out, 0, "nvfp4")
     # --exclude keeps expert 0 in BF16; --include adds the shared expert.
     out = os.path.join(mf.WORK, "deepseek_selected")
     shared = {"model.layers.1.mlp.shared_experts." + p for p in ["gate_proj", "up_proj",
@@ -248,7 +279,7 @@ def file_size_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 
 
-def error_cases(deepseek):
+def error_cases(deepseek, fp8):
     args = ["--model=" + deepseek, "--format=nvfp4"]
     existing = os.path.join(mf.WORK, "existing")
     os.makedirs(existing)
@@ -265,6 +296,11 @@ def error_cases(deepseek):
                  os.path.join(mf.WORK, "twice"))
     expect_error("bad regex", args + ["--include=("], "not a valid regular expression",
                  os.path.join(mf.WORK, "bad_regex"))
+    # FP8 left unquantized in blocks other than the default, which the new config cannot tell.
+    blocks = mf.derived_folder("q_fp8_64", fp8, edit_config=lambda c: c[
+        "quantization_config"].update(weight_block_size=[64, 64]))
+    expect_error("fp8 blocks kept", ["--model=" + blocks, "--format=nvfp4", "--exclude=.*"],
+                 "is not quantized and its blocks are 64 x 64", os.path.join(mf.WORK, "fp8_64"))
     # The second shard is cut short: the first is written by then.
     broken = os.path.join(mf.WORK, "q_broken")
     shutil.copytree(deepseek, broken)
@@ -286,9 +322,9 @@ def relative_paths(mixtral):
 
 
 def main():
-    deepseek, mixtral = deepseek_folder(), mixtral_folder()
-    good_cases(deepseek, mixtral)
-    error_cases(deepseek)
+    deepseek, mixtral, fp8 = deepseek_folder(), mixtral_folder(), fp8_folder()
+    good_cases(deepseek, mixtral, fp8)
+    error_cases(deepseek, fp8)
     relative_paths(mixtral)
     print("%d failures" % len(mf.FAILURES))
     return 1 if mf.FAILURES else 0
