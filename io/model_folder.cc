@@ -70,6 +70,7 @@ absl::StatusOr<std::unique_ptr<ModelFolder>> ModelFolder::Open(const std::string
 
 absl::Status ModelFolder::ReadIndex() {
   weights_path_ = Join(dir_, kIndex);
+  indexed_ = true;
   absl::StatusOr<std::string> text =
       files::ReadRegularFile(weights_path_, "model index", kMaxIndexBytes);
   if (!text.ok()) return text.status();

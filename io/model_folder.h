@@ -36,6 +36,12 @@ class ModelFolder {
   // no shard holds it.
   absl::StatusOr<const SafetensorsFile*> ShardOf(std::string_view name);
   absl::StatusOr<const TensorView*> Get(std::string_view name);
+  // Whether the weights come from model.safetensors.index.json (else one model.safetensors).
+  bool indexed() const { return indexed_; }
+  // Each shard's file name and the tensors the index puts in it, by file name.
+  const std::map<std::string, std::vector<std::string>>& names_by_shard() const {
+    return names_in_shard_;
+  }
   // How many shards have been opened so far.
   int shards_opened() const { return static_cast<int>(open_shards_.size()); }
 
@@ -47,6 +53,7 @@ class ModelFolder {
 
   std::string dir_;
   std::string weights_path_;
+  bool indexed_ = false;
   ModelConfig config_;
   std::map<std::string, std::string, std::less<>> shard_of_;  // tensor -> shard file name
   std::map<std::string, std::vector<std::string>> names_in_shard_;

@@ -2,6 +2,9 @@
 // stored under the names of io/checkpoint.h:
 //   bazel run -c opt //io:quantize -- --input=IN.safetensors --output=OUT.safetensors
 //       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
+// or the routed experts of a model folder (io/quantize_model.h) into a new folder:
+//   bazel run -c opt //io:quantize -- --model=DIR --output=OUTDIR --format=...
+//       [--group_size=32 --include=REGEX --exclude=REGEX]
 // Exit code 1 with a message on any error; the output is then not written. An output that is
 // the input (any spelling or link) or not a regular file is refused before anything is read.
 // Relative paths under `bazel run` are relative to where bazel was run.
@@ -15,17 +18,43 @@
 #include "files/output_paths.h"
 #include "files/user_paths.h"
 #include "io/quantize_checkpoint.h"
+#include "io/quantize_model.h"
 #include "quant/format.h"
 
 ABSL_FLAG(std::string, input, "", "safetensors file to read");
-ABSL_FLAG(std::string, output, "", "safetensors file to write");
+ABSL_FLAG(std::string, model, "", "model folder to read (instead of --input)");
+ABSL_FLAG(std::string, output, "", "safetensors file to write (with --model: a new folder)");
 ABSL_FLAG(std::string, format, "", "nvfp4, mxfp4 or int4_k2");
 ABSL_FLAG(int64_t, group_size, 32, "INT4 K2 group size along K");
+ABSL_FLAG(std::string, include, "",
+          "with --model: regex of more 2-D *.weight tensors to quantize (whole names)");
+ABSL_FLAG(std::string, exclude, "", "with --model: regex of tensors not to quantize");
 
 namespace fp4moe::io {
 namespace {
 
+absl::Status RunModel() {
+  QuantizeModelOptions options;
+  options.model = files::UserPath(absl::GetFlag(FLAGS_model));
+  options.output = files::UserPath(absl::GetFlag(FLAGS_output));
+  if (!absl::GetFlag(FLAGS_input).empty() || options.output.empty()) {
+    return absl::InvalidArgumentError(
+        "give either --input and --output (a file) or --model and --output (a folder)");
+  }
+  absl::StatusOr<WeightFormat> format = ParseWeightFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) return format.status();
+  options.format = *format;
+  options.group_size = absl::GetFlag(FLAGS_group_size);
+  options.include = absl::GetFlag(FLAGS_include);
+  options.exclude = absl::GetFlag(FLAGS_exclude);
+  return QuantizeModel(options);
+}
+
 absl::Status Run() {
+  if (!absl::GetFlag(FLAGS_model).empty()) return RunModel();
+  if (!absl::GetFlag(FLAGS_include).empty() || !absl::GetFlag(FLAGS_exclude).empty()) {
+    return absl::InvalidArgumentError("--include and --exclude go with --model");
+  }
   const std::string input = files::UserPath(absl::GetFlag(FLAGS_input));
   const std::string output = files::UserPath(absl::GetFlag(FLAGS_output));
   if (input.empty() || output.empty()) {
@@ -46,7 +75,8 @@ absl::Status Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "--input=IN.safetensors --output=OUT.safetensors --format=nvfp4|mxfp4|int4_k2 "
-      "[--group_size=N]");
+      "[--group_size=N]\n  or --model=DIR --output=OUTDIR --format=... [--group_size=N "
+      "--include=REGEX --exclude=REGEX]");
   absl::ParseCommandLine(argc, argv);
   const absl::Status status = fp4moe::io::Run();
   if (!status.ok()) {

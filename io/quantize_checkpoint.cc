@@ -18,6 +18,8 @@ bool IsFloatMatrix(const TensorView& t) {
          (t.dtype == Dtype::kF32 || t.dtype == Dtype::kBf16 || t.dtype == Dtype::kF16);
 }
 
+constexpr absl::string_view kFp8ScaleSuffix = ".weight_scale_inv";
+
 // Names only quantized checkpoints have, beside their packed `.weight` (or instead of it).
 constexpr struct {
   absl::string_view suffix, what;
@@ -25,32 +27,35 @@ constexpr struct {
     {".weight_packed", "INT4 words (compressed-tensors)"},
     {".weight_scale", "block scales (NVFP4, MXFP4 or compressed-tensors)"},
     {".weight_scale_2", "an NVFP4 tensor scale"},
-    {".weight_scale_inv", "FP8 block scales"},
+    {kFp8ScaleSuffix, "FP8 block scales"},
 };
+
+}  // namespace
 
 // Quantizing a quantized checkpoint would copy its packed weights and quantize what it kept in
 // float: a mixed checkpoint, not what was asked for.
-absl::Status CheckNotQuantized(const SafetensorsFile& file) {
-  for (const std::string& name : file.names()) {
+absl::Status CheckNotQuantized(const std::vector<std::string>& names, std::string_view where,
+                               bool allow_fp8) {
+  for (const std::string& name : names) {
     for (const auto& [suffix, what] : kQuantizedNames) {
+      if (allow_fp8 && suffix == kFp8ScaleSuffix) continue;
       if (absl::EndsWith(name, suffix)) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: tensor '%s' holds %s: the checkpoint is already quantized, and quantize "
-            "reads float checkpoints only",
-            file.path(), name, what));
+            "reads float checkpoints%s only",
+            where, name, what, allow_fp8 ? " (and FP8 with block scales)" : ""));
       }
     }
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
                                 WeightFormat format, int64_t group_size) {
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(input);
   if (!file.ok()) return file.status();
-  if (absl::Status s = CheckNotQuantized(*file); !s.ok()) return s;
+  if (absl::Status s = CheckNotQuantized(file->names(), file->path(), /*allow_fp8=*/false);
+      !s.ok()) return s;
   SafetensorsWriter writer;
   for (const auto& [key, value] : file->metadata()) writer.SetMetadata(key, value);
   for (const std::string& name : file->names()) {

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "quant/format.h"
@@ -13,6 +15,12 @@ namespace fp4moe::io {
 // quant's quantizer (group_size for INT4 K2 only), stores it under the naming of
 // io/checkpoint.h, copies every other tensor and the metadata unchanged, and writes `output`
 // atomically: on any error nothing is written.
+// Refuses tensor names only quantized checkpoints have (packed weights, block scales), naming
+// `where` and the tensor. `allow_fp8` lets FP8's weight_scale_inv through, for readers that
+// dequantize FP8 weights first.
+absl::Status CheckNotQuantized(const std::vector<std::string>& names, std::string_view where,
+                               bool allow_fp8);
+
 absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
                                 WeightFormat format, int64_t group_size);
 

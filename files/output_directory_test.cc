@@ -1,0 +1,84 @@
+#include "files/output_directory.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fp4moe::files {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class OutputDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = ::testing::TempDir() + "/output_directory.XXXXXX";
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+  }
+  std::vector<std::string> Listing() const {
+    std::vector<std::string> names;
+    for (const fs::directory_entry& e : fs::recursive_directory_iterator(dir_)) {
+      names.push_back(fs::relative(e.path(), dir_).string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  fs::path dir_;
+};
+
+TEST_F(OutputDirectoryTest, CommitRenamesTheTemporaryDirectoryIntoPlace) {
+  auto out = OutputDirectory::Create((dir_ / "out").string());
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::ofstream((fs::path((*out)->temp_path()) / "a.txt").string()) << "a";
+  EXPECT_EQ(Listing().size(), 2u);  // the temporary directory and its file
+  ASSERT_TRUE((*out)->Commit().ok());
+  out->reset();
+  EXPECT_THAT(Listing(), ElementsAre("out", "out/a.txt"));
+}
+
+TEST_F(OutputDirectoryTest, WithoutCommitNothingRemains) {
+  {
+    auto out = OutputDirectory::Create((dir_ / "out/").string());
+    ASSERT_TRUE(out.ok()) << out.status();
+    fs::create_directory(fs::path((*out)->temp_path()) / "sub");
+    std::ofstream((fs::path((*out)->temp_path()) / "sub/b").string()) << "b";
+  }
+  EXPECT_THAT(Listing(), ElementsAre());
+}
+
+TEST_F(OutputDirectoryTest, RefusesAnExistingPath) {
+  fs::create_directory(dir_ / "out");
+  auto out = OutputDirectory::Create((dir_ / "out").string());
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("exists: refusing to overwrite it"));
+  EXPECT_THAT(Listing(), ElementsAre("out"));
+}
+
+TEST_F(OutputDirectoryTest, CommitRefusesAPathThatAppearedMeanwhile) {
+  auto out = OutputDirectory::Create((dir_ / "out").string());
+  ASSERT_TRUE(out.ok()) << out.status();
+  fs::create_directory(dir_ / "out");  // empty: a plain rename would replace it
+  const absl::Status status = (*out)->Commit();
+  EXPECT_THAT(status.message(), HasSubstr("cannot rename"));
+  out->reset();
+  EXPECT_THAT(Listing(), ElementsAre("out"));
+}
+
+TEST_F(OutputDirectoryTest, RefusesAMissingParent) {
+  auto out = OutputDirectory::Create((dir_ / "no/out").string());
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("cannot create a temporary directory beside"));
+}
+
+}  // namespace
+}  // namespace fp4moe::files

@@ -1,0 +1,325 @@
+#include "io/quantize_model.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <set>
+#include <system_error>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "files/input_files.h"
+#include "files/output_directory.h"
+#include "files/output_set.h"
+#include "io/checkpoint.h"
+#include "io/model_folder.h"
+#include "io/model_weights.h"
+#include "io/quantize_checkpoint.h"
+#include "io/safetensors.h"
+#include "nlohmann/json.hpp"
+
+namespace fp4moe::io {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr char kConfig[] = "config.json";
+constexpr char kIndex[] = "model.safetensors.index.json";
+constexpr int64_t kMaxConfigBytes = int64_t{16} << 20;
+constexpr absl::string_view kWeight = ".weight";
+constexpr absl::string_view kFp8Scale = ".weight_scale_inv";
+
+// Which weights are quantized: the routed experts' projections, widened by --include and
+// narrowed by --exclude.
+class Selection {
+ public:
+  static absl::StatusOr<Selection> Make(const ModelConfig& config,
+                                        const QuantizeModelOptions& options) {
+    Selection s;
+    for (int64_t layer = 0; layer < config.num_layers; ++layer) {
+      if (!config.CheckMoeLayer(layer).ok()) continue;
+      for (int64_t e = 0; e < config.num_experts; ++e) {
+        for (int p : {kGateProj, kUpProj, kDownProj}) {
+          s.experts_.insert(config.ExpertName(layer, e, p) + std::string(kWeight));
+        }
+      }
+    }
+    for (const auto& [flag, text, regex] :
+         {std::tuple("--include", options.include, &s.include_),
+          std::tuple("--exclude", options.exclude, &s.exclude_)}) {
+      if (text.empty()) continue;
+      try {
+        *regex = std::regex(text, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s=%s is not a valid regular expression: %s", flag, text, e.what()));
+      }
+    }
+    return s;
+  }
+
+  // Whether `name` is asked for. `matrix`: whether it is a 2-D tensor of a dtype that can be
+  // quantized; --include picks only those (it may match norms, biases and the like), while an
+  // expert's projection that is not one is an error, reported by the reader.
+  bool Quantize(const std::string& name, bool matrix) const {
+    if (!absl::EndsWith(name, kWeight)) return false;
+    if (exclude_ && std::regex_match(name, *exclude_)) return false;
+    return experts_.count(name) > 0 || (matrix && include_ && std::regex_match(name, *include_));
+  }
+  // By name only, for FP8 block scales, which go with a weight quantized (in any shard).
+  bool MaybeQuantized(const std::string& name) const { return Quantize(name, true); }
+
+ private:
+  std::set<std::string> experts_;
+  std::optional<std::regex> include_, exclude_;
+};
+
+bool IsMatrix(const TensorView& t) {
+  return t.shape.size() == 2 && (t.dtype == Dtype::kF32 || t.dtype == Dtype::kBf16 ||
+                                 t.dtype == Dtype::kF16 || t.dtype == Dtype::kF8E4M3);
+}
+
+std::string BaseName(absl::string_view name, absl::string_view suffix) {
+  return std::string(name.substr(0, name.size() - suffix.size()));
+}
+
+// OUTDIR inside DIR would make it one of the folder's files the next time it is read.
+absl::Status CheckOutputOutsideModel(const std::string& model, const std::string& output) {
+  std::error_code error;
+  const fs::path m = fs::weakly_canonical(model, error);
+  if (error) return absl::InvalidArgumentError(absl::StrFormat("cannot resolve %s", model));
+  const fs::path o = fs::weakly_canonical(output, error);
+  if (error) return absl::InvalidArgumentError(absl::StrFormat("cannot resolve %s", output));
+  auto mi = m.begin(), oi = o.begin();
+  for (; mi != m.end() && oi != o.end() && *mi == *oi; ++mi, ++oi) {
+  }
+  if (mi == m.end() || (mi->empty() && std::next(mi) == m.end())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--output=%s is the model folder %s or inside it: refusing to write there", output,
+        model));
+  }
+  return absl::OkStatus();
+}
+
+json QuantizationConfig(const QuantizeModelOptions& options,
+                        const std::vector<std::string>& unquantized) {
+  switch (options.format) {
+    case WeightFormat::kNvfp4:
+      // NVIDIA Model Optimizer's convention.
+      return {{"quant_method", "modelopt"},
+              {"quant_algo", "NVFP4"},
+              {"group_size", 16},
+              {"kv_cache_quant_algo", nullptr},
+              {"exclude_modules", unquantized}};
+    case WeightFormat::kInt4K2:
+      // compressed-tensors' symmetric pack-quantized INT4, as Kimi-K2-Thinking ships.
+      return {{"quant_method", "compressed-tensors"},
+              {"format", "pack-quantized"},
+              {"quantization_status", "compressed"},
+              {"config_groups",
+               {{"group_0",
+                 {{"targets", json::array({"Linear"})},
+                  {"weights",
+                   {{"num_bits", 4},
+                    {"type", "int"},
+                    {"symmetric", true},
+                    {"group_size", options.group_size},
+                    {"strategy", "group"},
+                    {"dynamic", false},
+                    {"actorder", nullptr}}},
+                  {"input_activations", nullptr},
+                  {"output_activations", nullptr}}}}},
+              {"ignore", unquantized}};
+    default:
+      // gpt-oss's.
+      return {{"quant_method", "mxfp4"}, {"modules_to_not_convert", unquantized}};
+  }
+}
+
+// Writes `text` to `path` whole, or reports why not.
+absl::Status WriteText(const std::string& path, const std::string& text) {
+  files::OutputSet set;
+  absl::StatusOr<files::OutputFile*> file = set.Create(path);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Write(text); !s.ok()) return s;
+  return set.Commit();
+}
+
+struct Progress {
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  int64_t total = 0, done = 0, quantized = 0;
+
+  void Report(const std::string& shard, int index, int shards) const {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double eta = done > 0 ? elapsed * static_cast<double>(total - done) / done : 0.0;
+    std::fprintf(stderr,
+                 "quantize: shard %d/%d %s: tensors %lld/%lld done (%lld quantized), %.1f s so "
+                 "far, about %.1f s left\n",
+                 index, shards, shard.c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total), static_cast<long long>(quantized), elapsed, eta);
+  }
+};
+
+// One shard of the output: what it holds, for the index.
+struct ShardWritten {
+  std::vector<std::string> names;
+  int64_t data_bytes = 0;
+};
+
+absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::string& first_name,
+                                           const Selection& selection,
+                                           const QuantizeModelOptions& options,
+                                           const std::string& out_path,
+                                           std::vector<std::string>& unquantized,
+                                           Progress& progress) {
+  absl::StatusOr<const SafetensorsFile*> file = folder.ShardOf(first_name);
+  if (!file.ok()) return file.status();
+  SafetensorsWriter writer;
+  for (const auto& [key, value] : (*file)->metadata()) writer.SetMetadata(key, value);
+  // Finding the weights opens shards, which only one thread may do; reading and quantizing
+  // them is what takes the time, and runs in parallel.
+  std::vector<StoredWeight> weights;
+  for (const std::string& name : (*file)->names()) {
+    const TensorView& t = **(*file)->Get(name);
+    if (selection.Quantize(name, IsMatrix(t))) {
+      absl::StatusOr<StoredWeight> w = FindWeight(folder, BaseName(name, kWeight));
+      if (!w.ok()) return w.status();
+      weights.push_back(*std::move(w));
+      continue;
+    }
+    if (absl::EndsWith(name, kFp8Scale) &&
+        selection.MaybeQuantized(BaseName(name, kFp8Scale) + std::string(kWeight))) {
+      ++progress.done;  // dequantized into its weight
+      continue;
+    }
+    if (absl::EndsWith(name, kFp8Scale) && folder.config().fp8_block != ModelConfig().fp8_block) {
+      // config.json's FP8 quantization_config, which gave the block, is replaced: readers
+      // would assume the default.
+      return absl::UnimplementedError(absl::StrFormat(
+          "%s: FP8 weight '%s' is not quantized and its blocks are %d x %d, which the new "
+          "config.json could not tell: quantize it too (--include) or use 128 x 128 blocks",
+          (*file)->path(), BaseName(name, kFp8Scale), folder.config().fp8_block[0],
+          folder.config().fp8_block[1]));
+    }
+    if (absl::EndsWith(name, kWeight) && t.shape.size() == 2) {
+      unquantized.push_back(BaseName(name, kWeight));
+    }
+    if (absl::Status s = writer.AddCopy(t); !s.ok()) return s;
+    ++progress.done;
+  }
+  std::vector<absl::StatusOr<moe::QuantizedTensor>> results(weights.size(),
+                                                            absl::UnknownError("not run"));
+  const std::array<int64_t, 2> fp8_block = folder.config().fp8_block;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < static_cast<int64_t>(weights.size()); ++i) {
+    results[i] = LoadWeightAs(weights[i], options.format, options.group_size, fp8_block);
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!results[i].ok()) return results[i].status();
+    if (absl::Status s = AddQuantized(weights[i].name, *results[i], writer); !s.ok()) return s;
+    results[i] = absl::UnknownError("written");  // frees it
+  }
+  progress.done += static_cast<int64_t>(weights.size());
+  progress.quantized += static_cast<int64_t>(weights.size());
+  if (absl::Status s = writer.Write(out_path); !s.ok()) return s;
+  // The index lists what the shard holds as written.
+  absl::StatusOr<SafetensorsFile> written = SafetensorsFile::Open(out_path);
+  if (!written.ok()) return written.status();
+  ShardWritten result;
+  result.names = written->names();
+  for (const std::string& name : result.names) {
+    result.data_bytes += static_cast<int64_t>((*written->Get(name))->bytes.size());
+  }
+  return result;
+}
+
+// Every file of the folder but its config, index and shards, which are written anew.
+absl::Status CopyOtherFiles(const ModelFolder& folder, const std::string& to) {
+  std::set<std::string> skip = {kConfig, kIndex};
+  for (const auto& [shard, names] : folder.names_by_shard()) skip.insert(shard);
+  std::error_code error;
+  for (fs::directory_iterator it(folder.dir(), error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (skip.count(name) > 0) continue;
+    fs::copy(it->path(), fs::path(to) / name, fs::copy_options::recursive, error);
+    if (error) {
+      return absl::ErrnoToStatus(error.value(), absl::StrFormat("cannot copy %s to %s",
+                                                                it->path().string(), to));
+    }
+  }
+  if (error) {
+    return absl::ErrnoToStatus(error.value(), absl::StrFormat("cannot list %s", folder.dir()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteConfig(const ModelFolder& folder, const QuantizeModelOptions& options,
+                         std::vector<std::string> unquantized, const std::string& to) {
+  const std::string path = (fs::path(folder.dir()) / kConfig).string();
+  absl::StatusOr<std::string> text = files::ReadRegularFile(path, "model config", kMaxConfigBytes);
+  if (!text.ok()) return text.status();
+  json config = json::parse(*text);  // ModelFolder::Open parsed it already
+  std::sort(unquantized.begin(), unquantized.end());
+  config["quantization_config"] = QuantizationConfig(options, unquantized);
+  return WriteText((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+}
+
+}  // namespace
+
+absl::Status QuantizeModel(const QuantizeModelOptions& options) {
+  if (absl::Status s = CheckOutputOutsideModel(options.model, options.output); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<ModelFolder>> folder = ModelFolder::Open(options.model);
+  if (!folder.ok()) return folder.status();
+  std::vector<std::string> all = (*folder)->NamesWithPrefix("");
+  if (absl::Status s = CheckNotQuantized(all, (*folder)->weights_path(), /*allow_fp8=*/true);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<Selection> selection = Selection::Make((*folder)->config(), options);
+  if (!selection.ok()) return selection.status();
+  absl::StatusOr<std::unique_ptr<files::OutputDirectory>> out =
+      files::OutputDirectory::Create(options.output);
+  if (!out.ok()) return out.status();
+  const std::string& temp = (*out)->temp_path();
+
+  Progress progress;
+  progress.total = static_cast<int64_t>(all.size());
+  json weight_map = json::object();
+  int64_t total_size = 0;
+  std::vector<std::string> unquantized;
+  const auto& shards = (*folder)->names_by_shard();
+  int index = 0;
+  for (const auto& [shard, names] : shards) {
+    absl::StatusOr<ShardWritten> written =
+        QuantizeShard(**folder, names.front(), *selection, options,
+                      (fs::path(temp) / shard).string(), unquantized, progress);
+    if (!written.ok()) return written.status();
+    for (const std::string& name : written->names) weight_map[name] = shard;
+    total_size += written->data_bytes;
+    progress.Report(shard, ++index, static_cast<int>(shards.size()));
+  }
+  if ((*folder)->indexed()) {
+    const json index_json = {{"metadata", {{"total_size", total_size}}},
+                             {"weight_map", weight_map}};
+    if (absl::Status s = WriteText((fs::path(temp) / kIndex).string(), index_json.dump(2) + "\n");
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = WriteConfig(**folder, options, unquantized, temp); !s.ok()) return s;
+  if (absl::Status s = CopyOtherFiles(**folder, temp); !s.ok()) return s;
+  return (*out)->Commit();
+}
+
+}  // namespace fp4moe::io

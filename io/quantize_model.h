@@ -1,0 +1,34 @@
+#ifndef FP4MOE_IO_QUANTIZE_MODEL_H_
+#define FP4MOE_IO_QUANTIZE_MODEL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "quant/format.h"
+
+namespace fp4moe::io {
+
+struct QuantizeModelOptions {
+  std::string model;   // the model folder read (io/model_folder.h)
+  std::string output;  // the folder written; must not exist, nor be in or equal to `model`
+  WeightFormat format = WeightFormat::kNvfp4;
+  int64_t group_size = 32;  // INT4 K2 only
+  // ECMAScript regexes matched against whole tensor names, empty for none: `include` adds
+  // 2-D `*.weight` tensors to the routed experts' projections quantized by default, `exclude`
+  // takes tensors away from that set.
+  std::string include, exclude;
+};
+
+// Quantizes a model folder: each shard of `model` becomes the shard of the same file name in
+// `output`, its selected weights (float, or FP8 with block scales, dequantized first) stored
+// quantized under the naming of io/checkpoint.h and every other tensor copied byte for byte;
+// `output` gets its own index (where `model` has one), config.json with the format's
+// quantization_config, and a copy of every other file of `model`. A line per shard on stderr
+// tells the progress. Written into a temporary directory renamed into place at the end: on any
+// error `output` does not exist. A checkpoint already quantized is refused.
+absl::Status QuantizeModel(const QuantizeModelOptions& options);
+
+}  // namespace fp4moe::io
+
+#endif  // FP4MOE_IO_QUANTIZE_MODEL_H_
