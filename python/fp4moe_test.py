@@ -28,19 +28,22 @@ def fail(message):
 
 def import_module():
     """Imports fp4moe from MODULE's directory. A module built with AddressSanitizer
-    (--config=asan) needs the ASan runtime loaded before python itself: this process is run
-    again with it preloaded (and leak checking off, python's own allocations being out of
-    scope), or the test is skipped where gcc cannot say where the runtime is."""
+    (--config=asan) needs the ASan runtime loaded before python itself, and libstdc++ loaded
+    at start too (python does not link it, and ASan's C++ throw interceptor must find it when
+    ASan starts): this process is run again with both preloaded (and leak checking off,
+    python's own allocations being out of scope), or the test is skipped where gcc cannot say
+    where they are."""
     with open(MODULE, "rb") as f:
         asan = b"libasan.so" in f.read()
     if asan and "libasan" not in os.environ.get("LD_PRELOAD", ""):
-        runtime = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                                 text=True).stdout.strip()
-        if not os.path.isabs(runtime) or not os.path.exists(runtime):
+        runtimes = [subprocess.run(["gcc", "-print-file-name=" + lib], capture_output=True,
+                                   text=True).stdout.strip()
+                    for lib in ("libasan.so", "libstdc++.so")]
+        if not all(os.path.isabs(r) and os.path.exists(r) for r in runtimes):
             print("SKIP: %s is built with AddressSanitizer and its runtime was not found to "
                   "preload into python" % MODULE)
             sys.exit(0)
-        env = dict(os.environ, LD_PRELOAD=runtime,
+        env = dict(os.environ, LD_PRELOAD=" ".join(runtimes),
                    ASAN_OPTIONS="detect_leaks=0:" + os.environ.get("ASAN_OPTIONS", ""))
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:],
                   env)
