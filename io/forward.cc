@@ -10,11 +10,9 @@
 // (I32 or I64) and topk_weights [T, k] (F32); Y gets output [T, H] F32. An output that is W or X
 // (any spelling or link) or not a regular file is refused before anything is read. Relative
 // paths under `bazel run` are relative to where bazel was run.
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -26,7 +24,6 @@
 #include "io/model_forward.h"
 #include "io/moe_checkpoint.h"
 #include "kernels/microkernel_table.h"
-#include "moe/moe_config.h"
 #include "quant/format.h"
 
 ABSL_FLAG(std::string, weights, "", "safetensors file with the experts");
@@ -86,11 +83,7 @@ absl::Status Run() {
     if (!format.ok()) return format.status();
     options.format = *format;
   }
-  options.threads = absl::GetFlag(FLAGS_threads);
-  if (options.threads == 0) {
-    options.threads = static_cast<int>(
-        std::clamp(std::thread::hardware_concurrency(), 1u, unsigned{moe::kMaxThreads}));
-  }
+  options.threads = ThreadsOrAllCores(absl::GetFlag(FLAGS_threads));
   options.group_size = absl::GetFlag(FLAGS_group_size);
   if (!model) return RunForward(options);
   absl::StatusOr<std::string> summary = RunModelForward(options);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -71,10 +72,16 @@ std::optional<int64_t> FirstNonFinite(absl::Span<const float> values) {
   return it - values.begin();
 }
 
-// Runs `layer` on a copy of hidden_states of element type T (float for F32, uint16_t for BF16).
+// Runs `layer` on hidden_states of element type T (float for F32, uint16_t for BF16): in place
+// where aligned for T (a numpy array), else on an aligned copy (a safetensors file's data need
+// not be).
 template <typename T>
-absl::Status ForwardCopy(moe::MoeLayer& layer, const TensorView& hidden,
+absl::Status ForwardAs(moe::MoeLayer& layer, const TensorView& hidden,
                          const TokenRouting& routing, const std::string& label, float* output) {
+  if (reinterpret_cast<uintptr_t>(hidden.bytes.data()) % alignof(T) == 0) {
+    return layer.Forward(hidden.shape[0], routing.k, routing.ids.data(), routing.weights.data(),
+                         reinterpret_cast<const T*>(hidden.bytes.data()), output);
+  }
   std::vector<T> x;
   if (absl::Status s =
           AllocateChecked(label, hidden.numel(), sizeof(T), [&] { x.resize(hidden.numel()); });
@@ -219,8 +226,8 @@ absl::StatusOr<std::vector<float>> ForwardTensor(moe::MoeLayer& layer, const Ten
   }
   const absl::Status forward =
       hidden.dtype == Dtype::kF32
-          ? ForwardCopy<float>(layer, hidden, routing, input_label, output.data())
-          : ForwardCopy<uint16_t>(layer, hidden, routing, input_label, output.data());
+          ? ForwardAs<float>(layer, hidden, routing, input_label, output.data())
+          : ForwardAs<uint16_t>(layer, hidden, routing, input_label, output.data());
   if (!forward.ok()) return forward;
   // Finite inputs (Forward checks hidden_states; the weights and topk_weights are checked when
   // read) can still overflow float, through large scales or routing weights.

@@ -237,14 +237,19 @@ absl::StatusOr<const TensorView*> SafetensorsFile::Get(std::string_view name, Dt
 absl::StatusOr<RowMatrixXf> SafetensorsFile::ReadMatrix(std::string_view name) const {
   absl::StatusOr<const TensorView*> found = Get(name);
   if (!found.ok()) return found.status();
-  const TensorView& t = **found;
+  return MatrixOf(**found, path_);
+}
+
+absl::StatusOr<RowMatrixXf> MatrixOf(const TensorView& t, std::string_view path) {
+  const std::string& name = t.name;
+  const std::string file(path);
   if (t.shape.size() != 2) {
-    return TensorError(path_, name,
+    return TensorError(file, name,
                        absl::StrCat("has shape ", ShapeString(t.shape), ", expected 2-D"));
   }
   const int64_t n = t.numel();
   RowMatrixXf m;
-  if (absl::Status s = AllocateChecked(absl::StrFormat("%s: tensor '%s' as float", path_, name), n,
+  if (absl::Status s = AllocateChecked(absl::StrFormat("%s: tensor '%s' as float", file, name), n,
                                        sizeof(float), [&] { m.resize(t.shape[0], t.shape[1]); });
       !s.ok()) {
     return s;
@@ -261,7 +266,7 @@ absl::StatusOr<RowMatrixXf> SafetensorsFile::ReadMatrix(std::string_view name) c
       for (int64_t i = 0; i < n; ++i) out[i] = HalfToFloat(Load<uint16_t>(t.bytes, i));
       break;
     default:
-      return TensorError(path_, name,
+      return TensorError(file, name,
                          absl::StrFormat("is %s, expected a float matrix (F32, BF16 or F16)",
                                          DtypeName(t.dtype)));
   }

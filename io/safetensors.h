@@ -87,6 +87,10 @@ class SafetensorsFile {
   std::map<std::string, TensorView, std::less<>> tensors_;
 };
 
+// A 2-D F32, BF16 or F16 tensor (of a file, or any memory a TensorView describes) converted to
+// float; errors name `path` and the tensor.
+absl::StatusOr<RowMatrixXf> MatrixOf(const TensorView& tensor, std::string_view path);
+
 // Collects tensors and writes them as one safetensors file, atomically: the file is written
 // under a temporary name in the destination's directory and renamed over the destination
 // (files::OutputSet), so a failure leaves no partial output behind; a destination that exists

@@ -8,7 +8,7 @@ packages=(
   bazel-bootstrap g++ pkg-config
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libsimde-dev libnuma-dev nlohmann-json3-dev
-  gnuplot-nox python3 python3-pip
+  gnuplot-nox python3 python3-pip python3-dev pybind11-dev
   clang libclang-rt-14-dev
 )
 

@@ -21,10 +21,11 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_folders as folders  # noqa: E402
 import model_forward_oracle_test as mf  # noqa: E402  (its TOOL is argv[1], //io:forward)
 
 QUANTIZE = os.path.abspath(sys.argv[2])
-BF16 = mf.BF16
+BF16 = folders.BF16
 H, I = mf.H, mf.I
 EXPERT = re.compile(r"model\.layers\.\d+\.(mlp|block_sparse_moe)\.experts\.\d+\."
                     r"(gate_proj|up_proj|down_proj|w1|w2|w3)\.")
@@ -88,23 +89,24 @@ def deepseek_folder():
               "num_experts_per_tok": 2, "moe_intermediate_size": I, "intermediate_size": 512,
               "first_k_dense_replace": 1, "n_shared_experts": 1, "n_group": 2, "topk_group": 1,
               "norm_topk_prob": True, "routed_scaling_factor": 2.5, "vocab_size": 32}
-    tensors = {"model.embed_tokens.weight": mf.grid_matrix(mf.RNG, 32, H).astype(BF16),
-               "lm_head.weight": mf.grid_matrix(mf.RNG, 32, H).astype(BF16),
+    tensors = {"model.embed_tokens.weight": folders.grid_matrix(mf.RNG, 32, H).astype(BF16),
+               "lm_head.weight": folders.grid_matrix(mf.RNG, 32, H).astype(BF16),
                "model.norm.weight": np.ones(H, dtype=BF16),
-               "model.layers.0.mlp.gate_proj.weight": mf.grid_matrix(mf.RNG, 512, H).astype(BF16),
+               "model.layers.0.mlp.gate_proj.weight": folders.grid_matrix(mf.RNG, 512, H).astype(BF16),
                "model.layers.1.self_attn.o_proj.weight":
-                   mf.grid_matrix(mf.RNG, H, H).astype(BF16),
+                   folders.grid_matrix(mf.RNG, H, H).astype(BF16),
                "model.layers.1.mlp.gate.weight": (mf.RNG.standard_normal((4, H)) * 0.1)
                    .astype(np.float32),
                "model.layers.1.mlp.gate.e_score_correction_bias": np.zeros(4, np.float32)}
-    for e, expert in enumerate(mf.float_experts(4)):
+    for e, expert in enumerate(folders.float_experts(mf.RNG, 4)):
         for p, w in zip(["gate_proj", "up_proj", "down_proj"], expert):
             tensors["model.layers.1.mlp.experts.%d.%s.weight" % (e, p)] = w.astype(BF16)
-    for p, w in zip(["gate_proj", "up_proj", "down_proj"], mf.float_experts(1)[0]):
+    shared = folders.float_experts(mf.RNG, 1)[0]
+    for p, w in zip(["gate_proj", "up_proj", "down_proj"], shared):
         tensors["model.layers.1.mlp.shared_experts.%s.weight" % p] = w.astype(BF16)
     names = sorted(tensors)
-    folder = mf.write_folder("q_deepseek", config, tensors,
-                             [names[:len(names) // 2], names[len(names) // 2:]])
+    folder = folders.write_folder(mf.WORK, "q_deepseek", config, tensors,
+                                  [names[:len(names) // 2], names[len(names) // 2:]])
     add_other_files(folder)
     return folder
 
@@ -122,14 +124,15 @@ def fp8_folder():
                (mf.RNG.standard_normal((4, H)) * 0.1).astype(np.float32),
                "model.layers.0.mlp.gate.e_score_correction_bias": np.zeros(4, np.float32)}
     experts = [("model.layers.0.mlp.experts.%d." % e, x)
-               for e, x in enumerate(mf.float_experts(4, scale=1.0))]
-    experts.append(("model.layers.0.mlp.shared_experts.", mf.float_experts(1, scale=1.0)[0]))
+               for e, x in enumerate(folders.float_experts(mf.RNG, 4, scale=1.0))]
+    experts.append(("model.layers.0.mlp.shared_experts.",
+                    folders.float_experts(mf.RNG, 1, scale=1.0)[0]))
     for base, expert in experts:
         for p, w in zip(["gate_proj", "up_proj", "down_proj"], expert):
-            codes, scale = mf.fp8_blocks(w)
+            codes, scale = folders.fp8_blocks(w)
             tensors[base + p + ".weight"] = codes
             tensors[base + p + ".weight_scale_inv"] = scale
-    return mf.write_folder("q_fp8", config, tensors)
+    return folders.write_folder(mf.WORK, "q_fp8", config, tensors)
 
 
 def mixtral_folder():
@@ -138,11 +141,11 @@ def mixtral_folder():
               "num_experts_per_tok": 2, "intermediate_size": I}
     tensors = {"model.layers.0.block_sparse_moe.gate.weight":
                (mf.RNG.standard_normal((4, H)) * 0.1).astype(np.float16)}
-    for e, expert in enumerate(mf.float_experts(4)):
+    for e, expert in enumerate(folders.float_experts(mf.RNG, 4)):
         for p, w in zip(["w1", "w3", "w2"], expert):
             tensors["model.layers.0.block_sparse_moe.experts.%d.%s.weight" % (e, p)] = \
                 w.astype(np.float16)
-    folder = mf.write_folder("q_mixtral", config, tensors)
+    folder = folders.write_folder(mf.WORK, "q_mixtral", config, tensors)
     add_other_files(folder)
     return folder
 

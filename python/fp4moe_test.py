@@ -1,0 +1,164 @@
+"""Checks the Python module fp4moe on small model folders against the numpy oracle that
+//io:forward --model is checked against (tests/oracle/model_folders.py): the routers'
+choices exactly, outputs against a float64 MoE within the same tolerances; float32 and
+bfloat16 inputs, given routing, and that bad arguments raise the right exception with a
+message naming what is wrong.
+
+argv[1]: the built extension, fp4moe.so.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import ml_dtypes
+import numpy as np
+
+from model_folders import (F32, H, check_moe, deepseek_folder, kimi_folder, qwen3_folder,
+                           qwen3_int4_folder)
+
+MODULE = os.path.abspath(sys.argv[1])
+FAILURES = []
+
+
+def fail(message):
+    print("FAIL: " + message)
+    FAILURES.append(message)
+
+
+def import_module():
+    """Imports fp4moe from MODULE's directory. A module built with AddressSanitizer
+    (--config=asan) needs the ASan runtime loaded before python itself, and libstdc++ loaded
+    at start too (python does not link it, and ASan's C++ throw interceptor must find it when
+    ASan starts): this process is run again with both preloaded (and leak checking off,
+    python's own allocations being out of scope), or the test is skipped where gcc cannot say
+    where they are."""
+    with open(MODULE, "rb") as f:
+        asan = b"libasan.so" in f.read()
+    if asan and "libasan" not in os.environ.get("LD_PRELOAD", ""):
+        runtimes = [subprocess.run(["gcc", "-print-file-name=" + lib], capture_output=True,
+                                   text=True).stdout.strip()
+                    for lib in ("libasan.so", "libstdc++.so")]
+        if not all(os.path.isabs(r) and os.path.exists(r) for r in runtimes):
+            print("SKIP: %s is built with AddressSanitizer and its runtime was not found to "
+                  "preload into python" % MODULE)
+            sys.exit(0)
+        env = dict(os.environ, LD_PRELOAD=" ".join(runtimes),
+                   ASAN_OPTIONS="detect_leaks=0:" + os.environ.get("ASAN_OPTIONS", ""))
+        os.execve(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:],
+                  env)
+    sys.path.insert(0, os.path.dirname(MODULE))
+    import fp4moe  # pylint: disable=import-outside-toplevel
+    return fp4moe
+
+
+def check(label, result, x, case, ids, weights, tolerance=0.02):
+    output, got_ids, got_weights = result
+    if output.shape != x.shape:
+        fail("%s: output shape %s, expected %s" % (label, output.shape, x.shape))
+        return
+    for message in check_moe(label, output, got_ids, got_weights, x, case, ids, weights,
+                             tolerance):
+        fail(message)
+
+
+def expect_error(label, error_type, message, call):
+    try:
+        call()
+    except error_type as e:
+        if message not in str(e):
+            fail("%s: %s %r does not say %r" % (label, error_type.__name__, str(e), message))
+        return
+    except Exception as e:  # pylint: disable=broad-except
+        fail("%s: %s %r, expected %s" % (label, type(e).__name__, str(e), error_type.__name__))
+        return
+    fail("%s: no error, expected %s" % (label, error_type.__name__))
+
+
+def main():
+    fp4moe = import_module()
+    work = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+    rng = np.random.default_rng(5)
+
+    # DeepSeek-V3: FP8 sources quantized to NVFP4, router, shared expert, two shards.
+    deepseek = deepseek_folder(work, rng)
+    layer = fp4moe.MoeLayer.from_model(deepseek["folder"], 1, threads=2)
+    if layer.format != "nvfp4" or layer.hidden_size != H or layer.top_k != 3:
+        fail("deepseek: format %s, H %d, top-%d" % (layer.format, layer.hidden_size, layer.top_k))
+    print(repr(layer))
+    for tokens in (5, 12, 1):  # a later call with more tokens than the first still runs
+        x = rng.standard_normal((tokens, H)).astype(F32)
+        ids, w = deepseek["route"](x)
+        check("deepseek fp8 router, %d tokens" % tokens, layer.forward(x), x, deepseek, ids, w)
+
+    # Qwen3-MoE: bfloat16 input (ml_dtypes), softmax router.
+    qwen3 = qwen3_folder(work, rng)
+    layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, format="nvfp4", path="auto",
+                                       threads=0)
+    x = rng.standard_normal((6, H)).astype(ml_dtypes.bfloat16)
+    xf = x.astype(np.float64)
+    ids, w = qwen3["route"](xf)
+    check("qwen3 bf16 input", layer.forward(x), xf, qwen3, ids, w)
+
+    # Kimi-K2: routing given (int32 ids), and an input that is not C-contiguous.
+    kimi = kimi_folder(work, rng)
+    layer = fp4moe.MoeLayer.from_model(kimi["folder"], 0, threads=2)
+    x = np.asfortranarray(rng.standard_normal((4, H)).astype(F32))
+    given_ids = np.array([[5, 0], [1, 2], [3, 3], [4, 1]], dtype=np.int32)
+    given_w = np.array([[0.5, 0.25], [1, 2], [0.5, 0.5], [0.1, 0.9]], dtype=F32)
+    check("kimi topk given, Fortran-order input",
+          layer.forward(x, topk_ids=given_ids, topk_weights=given_w), x, kimi, given_ids, given_w)
+
+    # compressed-tensors INT4 runs as stored when no format is asked for.
+    int4 = qwen3_int4_folder(work, rng)
+    layer = fp4moe.MoeLayer.from_model(int4["folder"], 1, threads=2)
+    if layer.format != "int4_k2":
+        fail("qwen3 int4: runs as %s, expected int4_k2 (the checkpoint's own)" % layer.format)
+    x = rng.standard_normal((3, H)).astype(F32)
+    ids = np.array([[0, 7], [3, 4], [6, 1]], dtype=np.int64)
+    w = np.array([[0.75, 0.25], [0.5, 0.5], [0.1, 0.9]], dtype=F32)
+    check("qwen3 int4 as stored", layer.forward(x, ids, w), x, int4, ids, w, tolerance=0.03)
+
+    # Errors: ValueError for bad arguments, RuntimeError for what the files lack.
+    layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)
+    good = np.ones((2, H), dtype=F32)
+    expect_error("float64 input", ValueError, "dtype float64, expected float32 or",
+                 lambda: layer.forward(good.astype(np.float64)))
+    expect_error("1-D input", ValueError, "shape [256], expected [T >= 1, 256]",
+                 lambda: layer.forward(np.ones(H, dtype=F32)))
+    expect_error("wrong H", ValueError, "shape [2, 128], expected [T >= 1, 256]",
+                 lambda: layer.forward(np.ones((2, 128), dtype=F32)))
+    expect_error("no tokens", ValueError, "shape [0, 256]",
+                 lambda: layer.forward(np.ones((0, H), dtype=F32)))
+    expect_error("topk_ids alone", ValueError, "give topk_ids and topk_weights together",
+                 lambda: layer.forward(good, topk_ids=np.zeros((2, 2), np.int64)))
+    expect_error("float topk_ids", ValueError, "topk_ids has dtype float32",
+                 lambda: layer.forward(good, np.zeros((2, 2), F32), np.ones((2, 2), F32)))
+    expect_error("topk shape", ValueError, "topk_ids has shape [3, 2] and topk_weights [3, 2]",
+                 lambda: layer.forward(good, np.zeros((3, 2), np.int64), np.ones((3, 2), F32)))
+    expect_error("ids beyond the experts", ValueError, "topk_ids name the 8 routed experts",
+                 lambda: layer.forward(good, np.full((2, 2), 8), np.ones((2, 2), F32)))
+    expect_error("missing dir", ValueError, "not a directory",
+                 lambda: fp4moe.MoeLayer.from_model(os.path.join(work, "absent"), 0))
+    empty = os.path.join(work, "no_weights")
+    os.makedirs(empty)
+    with open(os.path.join(qwen3["folder"], "config.json")) as src, \
+            open(os.path.join(empty, "config.json"), "w") as dst:
+        dst.write(src.read())
+    expect_error("no weights", RuntimeError, "neither model.safetensors.index.json nor",
+                 lambda: fp4moe.MoeLayer.from_model(empty, 1))
+    expect_error("dense layer", ValueError, "listed in mlp_only_layers",
+                 lambda: fp4moe.MoeLayer.from_model(qwen3["folder"], 0))
+    expect_error("bad format", ValueError, "nvfp5",
+                 lambda: fp4moe.MoeLayer.from_model(qwen3["folder"], 1, format="nvfp5"))
+    expect_error("negative threads", ValueError, "threads = -1",
+                 lambda: fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=-1))
+    expect_error("int4 checkpoint as mxfp4", ValueError, "int4",
+                 lambda: fp4moe.MoeLayer.from_model(int4["folder"], 1, format="mxfp4"))
+
+    print("%d failures" % len(FAILURES))
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
