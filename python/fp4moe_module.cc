@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -162,6 +163,9 @@ class MoeLayer {
     absl::StatusOr<io::LayerForward> result;
     {
       py::gil_scoped_release release;
+      // The layer's workspace serves one call at a time; the lock is taken without the GIL, so
+      // that a thread waiting here does not hold up the one running.
+      const std::lock_guard<std::mutex> lock(forward_mutex_);
       result = layer_->Forward(view, std::move(routing), "forward()", "forward(): output");
     }
     if (!result.ok()) Raise(result.status());
@@ -185,6 +189,7 @@ class MoeLayer {
 
  private:
   std::unique_ptr<io::ModelMoeLayer> layer_;
+  std::mutex forward_mutex_;
 };
 
 }  // namespace

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 
 import ml_dtypes
 import numpy as np
@@ -118,6 +119,27 @@ def main():
     ids = np.array([[0, 7], [3, 4], [6, 1]], dtype=np.int64)
     w = np.array([[0.75, 0.25], [0.5, 0.5], [0.1, 0.9]], dtype=F32)
     check("qwen3 int4 as stored", layer.forward(x, ids, w), x, int4, ids, w, tolerance=0.03)
+
+    # Calls on one layer from several threads (the GIL released while each runs) give what
+    # they give one after another, growing token counts (which rebuild the operator) included.
+    layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)
+    inputs = [rng.standard_normal((tokens, H)).astype(F32) for tokens in (2, 9, 4, 17, 3, 11)]
+    expected = [layer.forward(x)[0] for x in inputs]
+    layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)
+    results = [None] * len(inputs)
+
+    def run(i):
+        results[i] = layer.forward(inputs[i])[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, (got, want) in enumerate(zip(results, expected)):
+        if got is None or not np.array_equal(got, want):
+            fail("threads: call %d (%d tokens) differs from the same call made alone"
+                 % (i, inputs[i].shape[0]))
 
     # Errors: ValueError for bad arguments, RuntimeError for what the files lack.
     layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)
