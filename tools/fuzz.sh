@@ -45,7 +45,8 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
 
 codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
 safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc io/safetensors_header.cc io/sizes.cc
-                  files/input_files.cc "${codes[@]}")
+                  files/input_files.cc files/output_set.cc kernels/cpu_features.cc
+                  "${codes[@]}")
 sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files/input_files.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
