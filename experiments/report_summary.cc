@@ -140,7 +140,8 @@ std::vector<bool> ParetoFront(const std::vector<std::pair<double, double>>& erro
   std::vector<bool> on_front(error_speed.size(), false);
   for (size_t i = 0; i < error_speed.size(); ++i) {
     if (!valid(error_speed[i])) continue;
-    const auto [error, speed] = error_speed[i];
+    // Not a structured binding: C++17 lambdas cannot capture those (clang, fuzz.sh, refuses).
+    const double error = error_speed[i].first, speed = error_speed[i].second;
     on_front[i] = std::none_of(error_speed.begin(), error_speed.end(), [&](const auto& other) {
       return valid(other) && other.first <= error && other.second >= speed &&
              (other.first < error || other.second > speed);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (io/safetensors_fuzzer.cc, experiments/sweep_config_fuzzer.cc)
+# Builds the libFuzzer targets (io/safetensors_fuzzer.cc, experiments/sweep_config_fuzzer.cc,
+# experiments/shard_csv_fuzzer.cc)
 # with clang, ASan and UBSan, outside Bazel (whose C++ toolchain is gcc), and runs each for a
 # bounded time from a small seed corpus. Exits nonzero if a fuzzer finds a crash, a leak, a
 # hang or undefined behaviour; the input that did it is kept and its path printed.
@@ -47,6 +48,9 @@ codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
 safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc io/safetensors_header.cc io/sizes.cc
                   files/input_files.cc files/output_set.cc kernels/cpu_features.cc
                   "${codes[@]}")
+shard_csv_srcs=(experiments/shard_csv_fuzzer.cc experiments/shard_merge.cc
+                experiments/report_writer.cc experiments/report_summary.cc
+                experiments/row_facts.cc)
 sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files/input_files.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
@@ -59,7 +63,7 @@ object() { echo "$work/obj/$(echo "${1#"$work"/}" | tr / _).o"; }
 
 # Every source once, two at a time.
 pids=()
-for src in $(printf '%s\n' "${safetensors_srcs[@]}" "${sweep_srcs[@]}" | sort -u); do
+for src in $(printf '%s\n' "${safetensors_srcs[@]}" "${sweep_srcs[@]}" "${shard_csv_srcs[@]}" | sort -u); do
   "$CXX" "${flags[@]}" -c "$src" -o "$(object "$src")" &
   pids+=($!)
   if ((${#pids[@]} >= 2)); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
@@ -74,6 +78,7 @@ link() {
 }
 link safetensors_fuzzer "${safetensors_srcs[@]}"
 link sweep_config_fuzzer "${sweep_srcs[@]}"
+link shard_csv_fuzzer "${shard_csv_srcs[@]}"
 
 # Seeds. Safetensors: a file with every kind of entry (F32 matrix, BF16 vector, I32 scalar,
 # an empty tensor, metadata), an empty header, and the inputs that once crashed the reader
@@ -82,20 +87,25 @@ safetensors_file() {  # HEADER DATA(printf escapes) > file
   local n=${#1}
   printf "$(printf '\\x%02x' $((n & 255)) $((n >> 8 & 255)) 0 0 0 0 0 0)%s$2" "$1"
 }
-mkdir -p "$work/seeds/safetensors" "$work/seeds/sweep_config"
+mkdir -p "$work/seeds/safetensors" "$work/seeds/sweep_config" "$work/seeds/shard_csv"
 safetensors_file '{"__metadata__":{"format":"pt"},"m":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"v":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]},"s":{"dtype":"I32","shape":[],"data_offsets":[20,24]},"e":{"dtype":"F16","shape":[0,3],"data_offsets":[24,24]}}' \
   '\0\0\200\77\0\0\0\100\0\0\100\100\0\0\200\100\200\77\0\300\7\0\0\0' \
   > "$work/seeds/safetensors/every_kind"
 safetensors_file '{}' '' > "$work/seeds/safetensors/empty"
 cp io/testdata/safetensors/* "$work/seeds/safetensors/"
 cp experiments/configs/*.textproto experiments/testdata/*.textproto "$work/seeds/sweep_config/"
+# Shard CSVs of the tiny sweep as compare wrote them (one shard, and both joined by a NUL byte,
+# which the fuzzer splits into two files); regenerate them when the CSV's columns change.
+cp experiments/testdata/shard_csv/* "$work/seeds/shard_csv/"
 
-# Dictionaries: the header's keys and dtypes; the Sweep's field names.
+# Dictionaries: the header's keys and dtypes; the Sweep's field names; the CSV's columns.
 for token in dtype shape data_offsets __metadata__ F32 BF16 F16 F8_E4M3 U8 I8 I32 I64; do
   echo "\"\\\"$token\\\"\""
 done > "$work/safetensors.dict"
 sed -n 's/^ *\(optional\|repeated\) [a-zA-Z0-9_]* \([a-z_]*\) = .*/"\2"/p' experiments/sweep.proto \
   | sort -u > "$work/sweep_config.dict"
+head -1 experiments/testdata/shard_csv/tiny_shard_0_of_2.csv | tr ',' '\n' \
+  | sed 's/.*/"&"/' > "$work/shard_csv.dict"
 
 # Inputs up to 1 MB (the size limit of sweep configs): libFuzzer's default of 4096 bytes cannot
 # nest deep enough to overflow a recursive parser's stack (the nesting that crashed the
@@ -104,7 +114,7 @@ max_len=1048576
 
 crashes=$(mktemp -d "${TMPDIR:-/tmp}/fp4moe-fuzz.XXXXXX")
 failed=0
-for name in safetensors sweep_config; do
+for name in safetensors sweep_config shard_csv; do
   mkdir -p "$work/corpus/$name"
   if "$work/${name}_fuzzer" "$work/corpus/$name" "$work/seeds/$name" \
       -dict="$work/$name.dict" -max_len=$max_len -max_total_time="$seconds" \
