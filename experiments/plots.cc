@@ -16,6 +16,7 @@
 #include "experiments/plot_style.h"
 #include "experiments/row_facts.h"
 #include "experiments/run_program.h"
+#include "files/output_set.h"
 
 namespace fp4moe::experiments {
 namespace {
@@ -397,8 +398,12 @@ absl::StatusOr<std::vector<std::string>> WritePlots(const std::vector<ResultRow>
   std::vector<std::string> written;
   for (const PlotFiles& plot : BuildPlots(rows)) {
     const std::filesystem::path base = absolute_dir / plot.name;
-    if (absl::Status s = WriteTextFile(base.string() + ".dat", plot.data); !s.ok()) return s;
-    if (absl::Status s = WriteTextFile(base.string() + ".gp", plot.script); !s.ok()) return s;
+    if (absl::Status s = files::WriteWholeFile(base.string() + ".dat", plot.data); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = files::WriteWholeFile(base.string() + ".gp", plot.script); !s.ok()) {
+      return s;
+    }
     if (absl::Status s = RunProgram({"gnuplot", base.string() + ".gp"}, absolute_dir.string());
         !s.ok()) {
       return s;

@@ -1,7 +1,6 @@
 #include "experiments/report_writer.h"
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -335,14 +334,6 @@ std::string TextTableLine(const ResultRow& r) {
                                 Num(r.time_median_us, "%.1f"), SpreadPercent(r),
                                 Num(r.tokens_per_s, "%.4g"), Num(r.gb_per_s, "%.2f"),
                                 Num(r.roofline_fraction, "%.2f"));
-}
-
-absl::Status WriteTextFile(const std::string& path, std::string_view text) {
-  std::ofstream out(path);
-  out << text;
-  out.close();
-  if (!out) return absl::PermissionDeniedError(absl::StrFormat("cannot write %s", path));
-  return absl::OkStatus();
 }
 
 }  // namespace fp4moe::experiments

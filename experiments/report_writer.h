@@ -83,8 +83,6 @@ std::string MarkdownReport(const std::vector<ResultRow>& rows,
 std::string TextTableHeader();
 std::string TextTableLine(const ResultRow& row);
 
-absl::Status WriteTextFile(const std::string& path, std::string_view text);
-
 }  // namespace fp4moe::experiments
 
 #endif  // FP4MOE_EXPERIMENTS_REPORT_WRITER_H_

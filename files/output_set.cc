@@ -168,4 +168,12 @@ absl::Status OutputSet::Commit() {
   return absl::OkStatus();
 }
 
+absl::Status WriteWholeFile(const std::string& path, std::string_view text) {
+  OutputSet set;
+  absl::StatusOr<OutputFile*> file = set.Create(path);
+  if (!file.ok()) return file.status();
+  if (absl::Status s = (*file)->Write(text); !s.ok()) return s;
+  return set.Commit();
+}
+
 }  // namespace fp4moe::files

@@ -84,6 +84,10 @@ class OutputSet {
   bool committed_ = false;
 };
 
+// `text` written to `path` (whose directory must exist) whole or not at all: one file of an
+// OutputSet, committed.
+absl::Status WriteWholeFile(const std::string& path, std::string_view text);
+
 }  // namespace fp4moe::files
 
 #endif  // FP4MOE_FILES_OUTPUT_SET_H_

@@ -145,15 +145,6 @@ json QuantizationConfig(const QuantizeModelOptions& options,
   }
 }
 
-// Writes `text` to `path` whole, or reports why not.
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  files::OutputSet set;
-  absl::StatusOr<files::OutputFile*> file = set.Create(path);
-  if (!file.ok()) return file.status();
-  if (absl::Status s = (*file)->Write(text); !s.ok()) return s;
-  return set.Commit();
-}
-
 struct Progress {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   int64_t total = 0, done = 0, quantized = 0;
@@ -272,7 +263,7 @@ absl::Status WriteConfig(const ModelFolder& folder, const QuantizeModelOptions& 
   json config = json::parse(*text);  // ModelFolder::Open parsed it already
   std::sort(unquantized.begin(), unquantized.end());
   config["quantization_config"] = QuantizationConfig(options, unquantized);
-  return WriteText((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+  return files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
 }
 
 }  // namespace
@@ -312,7 +303,8 @@ absl::Status QuantizeModel(const QuantizeModelOptions& options) {
   if ((*folder)->indexed()) {
     const json index_json = {{"metadata", {{"total_size", total_size}}},
                              {"weight_map", weight_map}};
-    if (absl::Status s = WriteText((fs::path(temp) / kIndex).string(), index_json.dump(2) + "\n");
+    if (absl::Status s =
+            files::WriteWholeFile((fs::path(temp) / kIndex).string(), index_json.dump(2) + "\n");
         !s.ok()) {
       return s;
     }
