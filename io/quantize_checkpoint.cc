@@ -13,11 +13,6 @@ namespace {
 
 constexpr absl::string_view kWeightSuffix = ".weight";
 
-bool IsFloatMatrix(const TensorView& t) {
-  return t.shape.size() == 2 &&
-         (t.dtype == Dtype::kF32 || t.dtype == Dtype::kBf16 || t.dtype == Dtype::kF16);
-}
-
 constexpr absl::string_view kFp8ScaleSuffix = ".weight_scale_inv";
 
 // Names only quantized checkpoints have, beside their packed `.weight` (or instead of it).
@@ -50,6 +45,12 @@ absl::Status CheckNotQuantized(const std::vector<std::string>& names, std::strin
   return absl::OkStatus();
 }
 
+bool IsQuantizableMatrix(const TensorView& tensor, bool allow_fp8) {
+  return tensor.shape.size() == 2 &&
+         (tensor.dtype == Dtype::kF32 || tensor.dtype == Dtype::kBf16 ||
+          tensor.dtype == Dtype::kF16 || (allow_fp8 && tensor.dtype == Dtype::kF8E4M3));
+}
+
 absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
                                 WeightFormat format, int64_t group_size) {
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(input);
@@ -60,7 +61,7 @@ absl::Status QuantizeCheckpoint(const std::string& input, const std::string& out
   for (const auto& [key, value] : file->metadata()) writer.SetMetadata(key, value);
   for (const std::string& name : file->names()) {
     const TensorView& tensor = **file->Get(name);
-    if (!absl::EndsWith(name, kWeightSuffix) || !IsFloatMatrix(tensor)) {
+    if (!absl::EndsWith(name, kWeightSuffix) || !IsQuantizableMatrix(tensor, /*allow_fp8=*/false)) {
       if (absl::Status s = writer.AddCopy(tensor); !s.ok()) return s;
       continue;
     }

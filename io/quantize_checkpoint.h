@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "io/safetensors.h"
 #include "quant/format.h"
 
 namespace fp4moe::io {
@@ -20,6 +21,11 @@ namespace fp4moe::io {
 // dequantize FP8 weights first.
 absl::Status CheckNotQuantized(const std::vector<std::string>& names, std::string_view where,
                                bool allow_fp8);
+
+// Whether `tensor` is a matrix quantize can turn into a 4-bit format: 2-D F32, BF16 or F16, and
+// with `allow_fp8` also F8_E4M3 (for readers that dequantize FP8 weights with their block
+// scales first).
+bool IsQuantizableMatrix(const TensorView& tensor, bool allow_fp8);
 
 absl::Status QuantizeCheckpoint(const std::string& input, const std::string& output,
                                 WeightFormat format, int64_t group_size);

@@ -83,11 +83,6 @@ class Selection {
   std::optional<std::regex> include_, exclude_;
 };
 
-bool IsMatrix(const TensorView& t) {
-  return t.shape.size() == 2 && (t.dtype == Dtype::kF32 || t.dtype == Dtype::kBf16 ||
-                                 t.dtype == Dtype::kF16 || t.dtype == Dtype::kF8E4M3);
-}
-
 std::string BaseName(absl::string_view name, absl::string_view suffix) {
   return std::string(name.substr(0, name.size() - suffix.size()));
 }
@@ -182,7 +177,7 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   std::vector<StoredWeight> weights;
   for (const std::string& name : (*file)->names()) {
     const TensorView& t = **(*file)->Get(name);
-    if (selection.Quantize(name, IsMatrix(t))) {
+    if (selection.Quantize(name, IsQuantizableMatrix(t, /*allow_fp8=*/true))) {
       absl::StatusOr<StoredWeight> w = FindWeight(folder, BaseName(name, kWeight));
       if (!w.ok()) return w.status();
       weights.push_back(*std::move(w));
