@@ -223,7 +223,8 @@ class Runner {
     }
     row.kernel = (*kernel)->name;
     row.isa = std::string(kernels::IsaName((*kernel)->isa));
-    absl::StatusOr<BufferA> a = BufferA::Create(*path, m, k, first.block());
+    absl::StatusOr<BufferA> a =
+        BufferA::Create(*path, m, k, first.block(), kernels::ReadsTileOrder(**kernel));
     if (!a.ok()) return a.status();
     if (absl::Status s = a->Set("x", x); !s.ok()) return s;
     BufferC out(m, n);

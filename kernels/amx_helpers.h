@@ -116,19 +116,26 @@ class RowPrefetcher {
 
 // The activations an AMX kernel reads after row block [m0, m0 + block_rows) of k block
 // [k0, k0 + block_k): the next row block of the same k block, else the first of the next k
-// block; rows of `a` (m x k elements of `element_bytes`), spread over `calls` calls of Next.
-[[maybe_unused]] RowPrefetcher NextRowBlockPrefetcher(const void* a, int64_t element_bytes,
-                                                      int64_t m, int64_t k, int64_t m0,
-                                                      int64_t block_rows, int64_t k0,
-                                                      int64_t block_k, int64_t calls) {
+// block; of `a` (m x k elements of `element_bytes`: rows, or in tile order, where a block's
+// k block is one run of bytes; see Bf16ActivationsView), spread over `calls` calls of Next.
+[[maybe_unused]] RowPrefetcher NextRowBlockPrefetcher(const void* a, bool tile_order,
+                                                      int64_t element_bytes, int64_t m,
+                                                      int64_t k, int64_t m0, int64_t block_rows,
+                                                      int64_t k0, int64_t block_k,
+                                                      int64_t calls) {
   const bool next_row_block = m0 + block_rows < m;
   const int64_t next_m0 = next_row_block ? m0 + block_rows : 0;
   const int64_t next_k0 = next_row_block ? k0 : k0 + block_k;
   const int64_t next_kc = k - next_k0 < block_k ? k - next_k0 : block_k;
   const int64_t rows = next_k0 >= k ? 0 : (m - next_m0 < block_rows ? m - next_m0 : block_rows);
-  return RowPrefetcher(
-      rows > 0 ? static_cast<const char*>(a) + (next_m0 * k + next_k0) * element_bytes : nullptr,
-      k * element_bytes, rows, next_kc * element_bytes, calls);
+  const char* first = static_cast<const char*>(a) + next_m0 * k * element_bytes;
+  if (rows == 0) return RowPrefetcher();
+  if (tile_order) {
+    return RowPrefetcher(first + next_k0 * rows * element_bytes, 0, 1,
+                         rows * next_kc * element_bytes, calls);
+  }
+  return RowPrefetcher(first + next_k0 * element_bytes, k * element_bytes, rows,
+                       next_kc * element_bytes, calls);
 }
 
 }  // namespace

@@ -158,10 +158,20 @@ namespace {
 // What BufferA allocates for a path: quantized values, their scales, W4A4's tensor scale per
 // row, and float staging rows (for BF16 input on the quantizing paths).
 struct ActivationBytes {
-  int64_t values = 0, scales = 0, tensor_scales = 0, staging = 0;
+  int64_t values = 0, scales = 0, tensor_scales = 0, staging = 0, tiles = 0, tile_sets = 0;
 };
 
-ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
+// Whether a buffer of the path keeps the tile order when asked to.
+bool KeepsTileOrder(GemmPath path, int64_t k, bool tile_order) {
+  return tile_order && (path == GemmPath::kFp4W4A16 || path == GemmPath::kInt4W4A16) &&
+         k % 16 == 0;
+}
+
+// What a tile load of the last block reads past its rows: up to 31 rows of a 64-byte step.
+constexpr int64_t kTileOverreadBytes = (kTileBlockRows - 1) * 64;
+
+ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group,
+                                   bool tile_order) {
   const int64_t floats = max_m * k * int64_t{sizeof(float)};
   switch (path) {
     case GemmPath::kFp4W4A8:
@@ -170,30 +180,38 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
     case GemmPath::kFp4W4A4Lut:
       return {max_m * k / 2, max_m * (k / kE2M1Block), max_m * int64_t{sizeof(float)}, floats};
     case GemmPath::kFp4W4A16:
-    case GemmPath::kInt4W4A16:
-      return {max_m * k * int64_t{sizeof(Bf16)}, 0, 0, 0};
+    case GemmPath::kInt4W4A16: {
+      const int64_t values = max_m * k * int64_t{sizeof(Bf16)};
+      if (!KeepsTileOrder(path, k, tile_order)) return {values};
+      return {values, 0, 0, 0, values + kTileOverreadBytes,
+              max_m * int64_t{sizeof(RowRange)}};
+    }
   }
   return {};
 }
 
 }  // namespace
 
-BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group)
+BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order)
     : path_(path), max_m_(max_m), k_(k), group_(group) {
-  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
+  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group, tile_order);
   values_ = AlignedBuffer(bytes.values);
   if (bytes.scales > 0) scales_ = AlignedBuffer(bytes.scales);
   if (bytes.tensor_scales > 0) tensor_scales_ = AlignedBuffer(bytes.tensor_scales);
   if (bytes.staging > 0) staging_ = AlignedBuffer(bytes.staging);
+  if (bytes.tiles > 0) tiles_ = AlignedBuffer(bytes.tiles);
+  if (bytes.tile_sets > 0) tile_sets_ = AlignedBuffer(bytes.tile_sets);
 }
 
-int64_t BufferA::Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group) {
-  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group);
-  return bytes.values + bytes.scales + bytes.tensor_scales + bytes.staging;
+int64_t BufferA::Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group,
+                       bool tile_order) {
+  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group, tile_order);
+  return bytes.values + bytes.scales + bytes.tensor_scales + bytes.staging + bytes.tiles +
+         bytes.tile_sets;
 }
 
-absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
-                                        int64_t group) {
+absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k, int64_t group,
+                                        bool tile_order) {
   if (max_m <= 0 || k <= 0 || group <= 0 || k % group != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "BufferA: max_m = %d, k = %d, group = %d: all must be positive and group must divide k",
@@ -203,7 +221,26 @@ absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
     return absl::InvalidArgumentError(
         absl::StrFormat("BufferA: W4A4 needs k a multiple of 16, got %d", k));
   }
-  return BufferA(path, max_m, k, group);
+  return BufferA(path, max_m, k, group, tile_order);
+}
+
+void BufferA::SetTiles(int64_t row0, int64_t m) {
+  if (tiles_.size() == 0) return;
+  const int64_t step = k_ % 32 == 0 ? 32 : 16;  // the AMX kernels' k step
+  const auto* values = reinterpret_cast<const Bf16*>(values_.data()) + row0 * k_;
+  auto* tiles = reinterpret_cast<Bf16*>(tiles_.data()) + row0 * k_;
+  for (int64_t first = 0; first < m; first += kTileBlockRows) {
+    const int64_t rows = std::min(kTileBlockRows, m - first);
+    Bf16* block = tiles + first * k_;
+    for (int64_t i = 0; i < rows; ++i) {
+      const Bf16* row = values + (first + i) * k_;
+      for (int64_t l = 0; l < k_; l += step) {
+        std::memcpy(block + l * rows + i * step, row + l, step * sizeof(Bf16));
+      }
+    }
+  }
+  auto* sets = reinterpret_cast<RowRange*>(tile_sets_.data());
+  std::fill(sets + row0, sets + row0 + m, RowRange{row0, m});
 }
 
 absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t row0) {
@@ -242,6 +279,7 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
       for (int64_t r = 0; r < rows.count; ++r) {
         for (int64_t c = 0; c < k_; ++c) values[r * k_ + c] = FloatToBf16(x(r, c));
       }
+      SetTiles(row0, rows.count);
       return absl::OkStatus();
     }
   }
@@ -264,6 +302,7 @@ absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t 
             "%s: non-finite value at [%d, %d]", name, i / k_, i % k_));
       }
     }
+    SetTiles(row0, m);
     return absl::OkStatus();
   }
   // The range's own staging rows: threads setting disjoint ranges do not share any.
@@ -300,6 +339,14 @@ absl::Status BufferA::FillArgs(RowRange rows, GemmArgs& args) const {
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16:
       args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data()) + r * k_;
+      args.a_bf16.tiles = nullptr;
+      if (tiles_.size() > 0 && rows.count > 0) {
+        const auto* sets = reinterpret_cast<const RowRange*>(tile_sets_.data());
+        const bool one_set = std::all_of(sets + rows.begin, sets + rows.end(), [&](RowRange s) {
+          return s.begin == rows.begin && s.count == rows.count;
+        });
+        if (one_set) args.a_bf16.tiles = reinterpret_cast<const uint16_t*>(tiles_.data()) + r * k_;
+      }
       return absl::OkStatus();
   }
   return absl::InternalError("BufferA: unknown path");

@@ -83,10 +83,14 @@ struct RowRange {
 class BufferA {
  public:
   // `group` is the weight block (16 for E2M1 formats, G for INT4 K2); k must be a multiple.
-  static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k,
-                                        int64_t group);
+  // `tile_order` (BF16 paths, k a multiple of 16; see ReadsTileOrder in kernels/gemm.h): each
+  // Set also writes its rows in the AMX kernels' tile order (Bf16ActivationsView), once for
+  // every thread and column slice that multiplies them.
+  static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k, int64_t group,
+                                        bool tile_order = false);
   // The bytes such a buffer allocates (to size a workspace before allocating it).
-  static int64_t Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group);
+  static int64_t Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group,
+                       bool tile_order = false);
 
   // Quantizes x [m, k] for the path into rows [row0, row0 + m), allocating nothing and
   // touching no other row, so that threads may fill disjoint ranges at once. W4A4's tensor
@@ -100,15 +104,18 @@ class BufferA {
   int64_t max_m() const { return max_m_; }
   int64_t k() const { return k_; }
   int64_t group() const { return group_; }
-  // Fills the activation view and m of `args` for `rows`, which must lie in the buffer.
-  // InvalidArgument where W4A4 rows were quantized with different tensor scales (by different
-  // Sets): a kernel takes one per product.
+  // Fills the activation view and m of `args` for `rows`, which must lie in the buffer; the
+  // tile order too where the buffer keeps it and `rows` are exactly the rows of one Set (its
+  // blocks start at the Set's first row). InvalidArgument where W4A4 rows were quantized with
+  // different tensor scales (by different Sets): a kernel takes one per product.
   absl::Status FillArgs(RowRange rows, GemmArgs& args) const;
   // Rows [0, m) (m <= max_m) as the kernels see them, as floats (for references).
   RowMatrixXf Dequantize(int64_t m) const;
 
  private:
-  BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group);
+  BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order);
+  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept.
+  void SetTiles(int64_t row0, int64_t m);
 
   GemmPath path_;
   int64_t max_m_, k_, group_;
@@ -117,6 +124,10 @@ class BufferA {
   // W4A4: float per row, the tensor scale of the Set that wrote the row.
   AlignedBuffer tensor_scales_;
   AlignedBuffer staging_;  // float rows, for BF16 input on the quantizing paths
+  // Tile order (BF16 paths created with it): the values again, and per row the RowRange of the
+  // Set that wrote it.
+  AlignedBuffer tiles_;
+  AlignedBuffer tile_sets_;
 };
 
 // Float32 results [max_m, n], row-major.

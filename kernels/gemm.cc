@@ -16,6 +16,10 @@ bool TakesBf16Activations(GemmPath path) {
   return path == GemmPath::kFp4W4A16 || path == GemmPath::kInt4W4A16;
 }
 
+bool ReadsTileOrder(const Microkernel& kernel) {
+  return kernel.isa == Isa::kAmx && TakesBf16Activations(kernel.path);
+}
+
 std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth) {
   const int64_t tiles = (n + kSliceColumns - 1) / kSliceColumns;
   const int64_t begin = std::min(n, tiles * ith / nth * kSliceColumns);

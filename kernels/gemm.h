@@ -38,6 +38,11 @@ bool PathTakesFormat(GemmPath path, WeightFormat format);
 // Whether the path multiplies BF16 activations (W4A16 of either weights family).
 bool TakesBf16Activations(GemmPath path);
 
+// Whether the kernel loads its activation tiles from a BufferA's tile order where it is given
+// (the W4A16 AMX kernels; they pack the rows themselves otherwise): the `tile_order` to create
+// its BufferA with.
+bool ReadsTileOrder(const Microkernel& kernel);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_GEMM_H_

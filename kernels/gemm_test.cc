@@ -72,7 +72,8 @@ TEST(GemmTest, RawNvfp4BytesAreChecked) {
 
 // Every kernel this CPU runs, on rows [row0, row0 + m) of shared buffers whose other rows hold
 // other activations (W4A4: of other tensor scales): the same bits as on a buffer of just those
-// rows, and no other row of C written.
+// rows, and no other row of C written. The shared buffer keeps the tile order where the kernel
+// reads it, the other not: the tiles it loads give the bits of those it packs itself.
 TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
   constexpr int64_t kN = 100, kK = 256, kGroup = 32, kBefore = 3, kAfter = 5;
   for (const Microkernel& kernel : AllMicrokernels()) {
@@ -86,8 +87,8 @@ TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
       SCOPED_TRACE(absl::StrFormat("%s m=%d", kernel.name, m));
       const RowMatrixXf x = RandomMatrix(m, kK, 2 + m);
       absl::StatusOr<BufferA> alone = BufferA::Create(kernel.path, m, kK, b->block());
-      absl::StatusOr<BufferA> shared =
-          BufferA::Create(kernel.path, kBefore + m + kAfter, kK, b->block());
+      absl::StatusOr<BufferA> shared = BufferA::Create(kernel.path, kBefore + m + kAfter, kK,
+                                                       b->block(), ReadsTileOrder(kernel));
       ASSERT_TRUE(alone.ok() && shared.ok());
       ASSERT_TRUE(alone->Set("x", x).ok());
       ASSERT_TRUE(shared->Set("before", 10 * RandomMatrix(kBefore, kK, 3)).ok());

@@ -418,7 +418,7 @@ void FP4MOE_MICROKERNEL(int4_w4a8_32x32_amx)(const GemmArgs& args, int64_t n_beg
         }
         // The rows the next row pair reads.
         RowPrefetcher prefetcher =
-            NextRowBlockPrefetcher(args.a_int8.values, sizeof(int8_t), m, b.k, m0, kBlockRows,
+            NextRowBlockPrefetcher(args.a_int8.values, /*tile_order=*/false, sizeof(int8_t), m, b.k, m0, kBlockRows,
                                    k0, block_k, pairs * block_groups);
         MultiplyRows(k_step, rows, scratch, args, a, prefetcher, weight_prefetcher, m0, rows, n0,
                      chunk_end, pairs, block_groups, steps, k0 == 0);

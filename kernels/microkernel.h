@@ -64,9 +64,20 @@ struct Fp4ActivationsView {
   float tensor_scale = 1.0f;
 };
 
-// Activations A [m, k] in BF16, raw 16-bit values.
+// Rows of A per block of the W4A16 AMX kernels (two 16-row tiles).
+constexpr int64_t kTileBlockRows = 32;
+
+// Activations A [m, k] in BF16, raw 16-bit values; and, where the buffer keeps them, the same
+// rows in tile order, so that the AMX kernels load their tiles from them with no packing of
+// their own: blocks of kTileBlockRows rows from row 0 (the last one shorter, with `rows` rows),
+// each holding its rows' first k step (32 elements; 16 where k is an odd multiple of 16), then
+// their second, and so on. Element l of row i of a block starting at row r0 is at
+// tiles[r0 * k + (l / step) * rows * step + i * step + l % step]: the same size as `values`,
+// and a 32-row tile load of the last block, which reads up to 31 rows of a step past it,
+// stays within the buffer (those rows' products are not kept).
 struct Bf16ActivationsView {
   const uint16_t* values = nullptr;  // [m, k]
+  const uint16_t* tiles = nullptr;   // null where the buffer keeps no tile order for the rows
 };
 
 // C[i][j] = sum_l A[i][l] * B[j][l] for rows i < m and the columns j in [n_begin, n_end) a

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "kernels/buffers.h"
@@ -85,16 +86,19 @@ RowMatrixXf KernelWeights(const BufferB& b, GemmPath path) {
   return w;
 }
 
-void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format,
-                 int64_t group) {
-  const std::string where = Describe(c, format, group);
+// `tile_order`: the activations also in the AMX kernels' tile order, which those load their
+// tiles from (other kernels ignore it); else they pack the rows themselves.
+void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, int64_t group,
+                 bool tile_order) {
+  const std::string where =
+      absl::StrCat(Describe(c, format, group), tile_order ? " tile order" : "");
   SCOPED_TRACE(where);
   RowMatrixXf w = RandomMatrix(c.n, c.k, 1000 + c.n * 7 + c.k, c.distribution, 0.02f);
   RowMatrixXf x = RandomMatrix(c.m, c.k, 2000 + c.m * 5 + c.k, c.distribution, 1.5f);
   ApplySpecial(c.special, group, w, x);
   absl::StatusOr<BufferB> b = BufferB::Quantize("w", w, format, group);
   ASSERT_TRUE(b.ok()) << b.status();
-  absl::StatusOr<BufferA> a = BufferA::Create(kernel.path, c.m, c.k, b->block());
+  absl::StatusOr<BufferA> a = BufferA::Create(kernel.path, c.m, c.k, b->block(), tile_order);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->Set("x", x).ok());
   BufferC out(c.m, c.n);
@@ -148,18 +152,22 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
     // 32 and 128 as checkpoints use them, 256 spans two AVX2 steps; 8, 16, 48 and 384 are
     // groups some SIMD kernels leave to the scalar one (W4A16: 8), and 48 and 384 do not divide
     // the AMX kernels' k blocks (512 for INT8, 1024 for BF16).
+    // Every other case with the activations in tile order: both ways of feeding the AMX
+    // kernels meet one k block and several, full and partial row blocks.
     for (int64_t group : {32, 128, 256, 8, 16, 48, 384}) {
-      for (Case c : CasesFor(group)) {
+      const std::vector<Case> cases = CasesFor(group);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        Case c = cases[i];
         c.k = std::max<int64_t>(group, c.k / group * group);
-        CheckKernel(kernel, c, WeightFormat::kInt4K2, group);
+        CheckKernel(kernel, c, WeightFormat::kInt4K2, group, i % 2 == 0);
       }
     }
     return;
   }
   for (WeightFormat format :
        {WeightFormat::kNvfp4, WeightFormat::kFp4FloatScale, WeightFormat::kMxfp4}) {
-    const int64_t block = TraitsOf(format).block_size;
-    for (const Case& c : CasesFor(block)) CheckKernel(kernel, c, format, 16);
+    const std::vector<Case> cases = CasesFor(TraitsOf(format).block_size);
+    for (size_t i = 0; i < cases.size(); ++i) CheckKernel(kernel, cases[i], format, 16, i % 2 == 0);
   }
 }
 

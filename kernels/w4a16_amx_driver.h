@@ -6,7 +6,8 @@
 // weights of a chunk of up to 128 columns and one k block are decoded once (code x block scale,
 // rounded to BF16 as the reference) into the VNNI pair layout the B tiles want (row r: 16
 // columns x k 2r, 2r + 1) and reused for every row block; a row block's activations are packed
-// into contiguous tiles once per k block and reused for every column block. The tiles sum in
+// into contiguous tiles once per k block (or loaded from the buffer's tile order, written once
+// for every thread, where it has one) and reused for every column block. The tiles sum in
 // float over the k block; a whole 32 x 32 block of C is loaded into them and stored back from
 // them, partial blocks add through scratch, and C takes tensor_scale at the end.
 //
@@ -194,12 +195,13 @@ struct BlockSums {
   int64_t stride = 0;
 };
 
-// The packed row block (two row tiles, or one when it has at most 16 rows) x 32 columns over
-// the k block, added to the sums `sums` says.
+// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
+// elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
+// block, added to the sums `sums` says.
 template <bool kTwoRowTiles>
-void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t kc, int k_step,
-                   RowPrefetcher& prefetcher, RowPrefetcher& weight_prefetcher,
-                   const BlockSums& sums) {
+void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
+                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
+                   RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
   if (sums.in == nullptr) {
     _tile_zero(0);
     _tile_zero(1);
@@ -216,10 +218,9 @@ void MultiplyBlock(const uint16_t (*b0)[32], const uint16_t (*b1)[32], int64_t k
     }
   }
   const int64_t a_stride = 2 * k_step;
-  for (int64_t kk = 0; kk < kc; kk += k_step) {
+  for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
     prefetcher.Next();
     weight_prefetcher.Next();
-    const uint16_t* a = scratch.a_pack + kk * kBlockRows;
     _tile_loadd(6, b0[kk / 2], 64);
     _tile_loadd(7, b1[kk / 2], 64);
     _tile_loadd(4, a, a_stride);
@@ -249,6 +250,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
   ConfigureTiles(2 * k_step);
+  const uint16_t* tiles = args.a_bf16.tiles;
 
   const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
   constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
@@ -270,14 +272,20 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
                                     kKBlock, row_blocks * block_steps);
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
-        if constexpr (!DriverOmits<F>::kPacking) {
+        const uint16_t* a = scratch.a_pack;
+        int64_t a_step = kBlockRows * k_step;
+        if (tiles != nullptr) {
+          a = tiles + m0 * b.k + k0 * rows;
+          a_step = rows * k_step;
+        } else if constexpr (!DriverOmits<F>::kPacking) {
           PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
         }
-        // The rows the next row block packs, while this one runs.
+        // What the next row block reads or packs, while this one runs.
         RowPrefetcher prefetcher =
             DriverOmits<F>::kPrefetches
                 ? RowPrefetcher()
-                : NextRowBlockPrefetcher(args.a_bf16.values, sizeof(uint16_t), m, b.k, m0,
+                : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
+                                         tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
                                          kBlockRows, k0, kKBlock, block_steps);
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
@@ -286,23 +294,23 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const uint16_t(*b0)[32] = scratch.panel[2 * block];
           const uint16_t(*b1)[32] = scratch.panel[2 * block + 1];
           if constexpr (DriverOmits<F>::kSums) {
-            MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
           } else if (rows == kBlockRows && columns == kBlockColumns) {
             // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
             // the last k block's go through scratch.sums where a tensor scale is left to apply.
             float* c = args.c + m0 * args.ldc + n0;
             const bool scale = last && args.b.tensor_scale != 1.0f;
             const int64_t stride = args.ldc * int64_t{sizeof(float)};
-            MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
                                 {first ? nullptr : c, scale ? nullptr : c, stride});
             if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
           } else {
             // Partial blocks add through scratch.sums (one row tile where they have at most 16
             // rows).
             if (rows > kTileRows) {
-              MultiplyBlock<true>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+              MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
             } else {
-              MultiplyBlock<false>(b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+              MultiplyBlock<false>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
             }
             AddSums(args, m0, rows, n0, columns, first, last);
           }

@@ -45,47 +45,49 @@ int64_t PrefillGemvRows(const MoeConfig& config, int64_t gemv_below_rows) {
 
 // The bytes per row of the buffers BuildPart and Create allocate (they are linear in their
 // rows): a part's gate, up and down outputs, its intermediate quantized for `path`, and the
-// input rows quantized for `path`.
+// input rows quantized for `path` (with the tile order where the tile kernel reads it).
 int64_t OutputBytesPerRow(const MoeConfig& config) {
   return 2 * kernels::BufferC::Bytes(1, config.part_intermediate_size()) +
          kernels::BufferC::Bytes(1, config.hidden_size);
 }
 
-int64_t IntermediateBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
-  return kernels::BufferA::Bytes(path, 1, config.part_intermediate_size(), KernelBlock(config));
+int64_t IntermediateBytesPerRow(const MoeConfig& config, kernels::GemmPath path,
+                                bool tile_order) {
+  return kernels::BufferA::Bytes(path, 1, config.part_intermediate_size(), KernelBlock(config),
+                                 tile_order);
 }
 
-int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path) {
-  return kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config));
+int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool tile_order) {
+  return kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config), tile_order);
 }
 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
 // 3 GB per part. In double: any max_len is a valid config. Decode buffers are of the GEMV
-// kernel's path; prefill's of the tile kernel's, plus `gemv_rows` rows of the GEMV kernel's
-// where that differs.
+// kernel's path; prefill's of the tile kernel's (with the tile order where `tile_order`), plus
+// `gemv_rows` rows of the GEMV kernel's where that differs.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_path,
-                                kernels::GemmPath gemv_path, int64_t gemv_rows) {
+                                bool tile_order, kernels::GemmPath gemv_path, int64_t gemv_rows) {
   const double parts = config.tp_parts;
-  const auto row_bytes = [&](kernels::GemmPath path, bool outputs, bool gathered) {
+  const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool outputs, bool gathered) {
     return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
-                                       IntermediateBytesPerRow(config, path)) +
-           static_cast<double>(InputBytesPerRow(config, path)) +
+                                       IntermediateBytesPerRow(config, path, tiles)) +
+           static_cast<double>(InputBytesPerRow(config, path, tiles)) +
            (gathered ? static_cast<double>(config.hidden_size) * sizeof(float) : 0.0);
   };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
-  double prefill = row_bytes(tile_path, true, true) * prefill_rows;
+  double prefill = row_bytes(tile_path, tile_order, true, true) * prefill_rows;
   if (gemv_path != tile_path) {
-    prefill += row_bytes(gemv_path, false, false) * static_cast<double>(gemv_rows);
+    prefill += row_bytes(gemv_path, false, false, false) * static_cast<double>(gemv_rows);
   }
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
-  const double decode_slot_row =
-      static_cast<double>(OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path));
+  const double decode_slot_row = static_cast<double>(
+      OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path, false));
   const double workspace =
       prefill + (parts * DecodeSlots(config) * decode_slot_row +
-                 static_cast<double>(InputBytesPerRow(config, gemv_path))) *
+                 static_cast<double>(InputBytesPerRow(config, gemv_path, false))) *
                     decode_rows;
   const double memory = static_cast<double>(kernels::PhysicalMemoryBytes());
   if (memory == 0 || workspace <= memory) return absl::OkStatus();  // 0: let allocation tell
@@ -188,7 +190,9 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   // buffers are of its path.
   static_assert(kDecodeMaxTokens <= kStreamingMaxRows && kDecodeMaxTokens <= kInt4Int8MaxRows);
   const int64_t gemv_rows = PrefillGemvRows(config, gemv_below_rows);
-  if (absl::Status s = CheckWorkspaceFits(config, *path, *gemv_path, gemv_rows); !s.ok()) {
+  if (absl::Status s = CheckWorkspaceFits(config, *path, kernels::ReadsTileOrder(**kernel),
+                                          *gemv_path, gemv_rows);
+      !s.ok()) {
     return s;
   }
   const int numa_nodes = NumaNodesForParts();
@@ -258,8 +262,8 @@ absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeigh
 absl::StatusOr<MoeLayer::Activations> MoeLayer::CreateActivations(kernels::GemmPath path,
                                                                   int64_t k, int64_t rows,
                                                                   int64_t gemv_rows) const {
-  absl::StatusOr<kernels::BufferA> first =
-      kernels::BufferA::Create(path, rows, k, kernel_block_);
+  absl::StatusOr<kernels::BufferA> first = kernels::BufferA::Create(
+      path, rows, k, kernel_block_, path == kernel_->path && kernels::ReadsTileOrder(*kernel_));
   if (!first.ok()) return first.status();
   Activations activations{std::move(*first), nullptr};
   if (gemv_kernel_->path != path && gemv_rows > 0) {
