@@ -1,8 +1,15 @@
 #include "benchmarks/benchmark_helpers.h"
 
-#include <algorithm>
+#include <omp.h>
 
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "io/sizes.h"
 #include "kernels/roofline.h"
+#include "moe/moe_config.h"
 
 namespace fp4moe::kernels {
 
@@ -17,6 +24,40 @@ void SetRooflineCounters(benchmark::State& state, double bytes, double ops, doub
   // roof = max(mem, cmp) / measured time: a rate counter of max(mem, cmp) seconds per iteration.
   state.counters["roof"] = Counter(std::max(roof.memory_seconds, roof.compute_seconds),
                                    Counter::kIsIterationInvariantRate);
+}
+
+absl::Status CheckFlagRange(std::string_view flag, int64_t value, int64_t min, int64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("--%s=%d is out of range: must be in [%d, %d]", flag, value, min, max));
+}
+
+absl::Status CheckFitsMemory(std::string_view what, std::initializer_list<int64_t> factors,
+                             int64_t element_bytes) {
+  const std::optional<int64_t> count = io::CheckedProduct(std::vector<int64_t>(factors));
+  if (!count) return absl::InvalidArgumentError(absl::StrFormat("%s: overflows 64 bits", what));
+  if (absl::Status s = io::CheckFitsMemory(what, *count, element_bytes); !s.ok()) {
+    return absl::InvalidArgumentError(s.message());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckCommonFlagsAndSetThreads(int threads, int64_t stream_bytes,
+                                           int64_t probe_bytes) {
+  if (absl::Status s = CheckFlagRange("threads", threads, 0, moe::kMaxThreads); !s.ok()) return s;
+  if (absl::Status s = CheckFlagRange("stream_bytes", stream_bytes, 0, INT64_MAX); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckFlagRange("bandwidth_probe_bytes", probe_bytes, 1, INT64_MAX);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckFitsMemory("--stream_bytes", {stream_bytes}, 1); !s.ok()) return s;
+  if (absl::Status s = CheckFitsMemory("--bandwidth_probe_bytes", {probe_bytes}, 1); !s.ok()) {
+    return s;
+  }
+  if (threads > 0) omp_set_num_threads(threads);
+  return absl::OkStatus();
 }
 
 }  // namespace fp4moe::kernels

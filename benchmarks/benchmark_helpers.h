@@ -4,8 +4,11 @@
 // What the Google Benchmark binaries (benchmarks:gemm_benchmark, benchmarks:moe_benchmark) share: how a
 // case is registered and the roofline counters it reports.
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 
+#include "absl/status/status.h"
 #include "benchmark/benchmark.h"
 
 namespace fp4moe::kernels {
@@ -25,6 +28,24 @@ void RegisterWallTimeBenchmark(const std::string& name, Run run, const Args&... 
 // time (1 means on the roof).
 void SetRooflineCounters(benchmark::State& state, double bytes, double ops, double bandwidth,
                          double peak);
+
+// The benchmarks check every size and count flag before anything is allocated or measured, so
+// that a bad value is one message and exit 1, never a failed allocation, an overflow or a crash
+// in the OpenMP runtime.
+
+// InvalidArgument naming --`flag` unless min <= value <= max.
+absl::Status CheckFlagRange(std::string_view flag, int64_t value, int64_t min, int64_t max);
+
+// InvalidArgument naming `what` unless the product of `factors` (non-negative) times
+// `element_bytes` fits this machine's memory.
+absl::Status CheckFitsMemory(std::string_view what, std::initializer_list<int64_t> factors,
+                             int64_t element_bytes);
+
+// --threads (0: all cores, up to moe::kMaxThreads), --stream_bytes (0 or more) and
+// --bandwidth_probe_bytes (1 or more), which both benchmarks take; the byte counts must fit
+// memory. Sets OpenMP's thread count.
+absl::Status CheckCommonFlagsAndSetThreads(int threads, int64_t stream_bytes,
+                                           int64_t probe_bytes);
 
 }  // namespace fp4moe::kernels
 

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -124,7 +125,13 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
 int Main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_threads) > 0) omp_set_num_threads(absl::GetFlag(FLAGS_threads));
+  if (absl::Status s = CheckCommonFlagsAndSetThreads(absl::GetFlag(FLAGS_threads),
+                                                     absl::GetFlag(FLAGS_stream_bytes),
+                                                     absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+      !s.ok()) {
+    std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   std::optional<Isa> isa;
   if (!absl::GetFlag(FLAGS_isa).empty()) {
     absl::StatusOr<Isa> parsed = ParseIsa(absl::GetFlag(FLAGS_isa));
@@ -133,6 +140,44 @@ int Main(int argc, char** argv) {
       return 1;
     }
     isa = *parsed;
+  }
+  // Shapes and rows, checked before anything is measured.
+  std::vector<std::pair<int64_t, int64_t>> shapes;
+  for (const std::string& shape : absl::GetFlag(FLAGS_shapes)) {
+    std::vector<std::string> nk = absl::StrSplit(shape, 'x');
+    int64_t n = 0, k = 0;
+    if (nk.size() != 2 || !absl::SimpleAtoi(nk[0], &n) || !absl::SimpleAtoi(nk[1], &k) ||
+        n <= 0 || k <= 0) {
+      std::fprintf(stderr, "gemm_benchmark: shape '%s' is not NxK of positive integers\n",
+                   shape.c_str());
+      return 1;
+    }
+    // The float matrix the weights are quantized from is the largest of the shape's.
+    if (absl::Status s = CheckFitsMemory(absl::StrFormat("shape %s", shape), {n, k}, 4); !s.ok()) {
+      std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
+    shapes.push_back({n, k});
+  }
+  std::vector<int64_t> ms;
+  for (const std::string& m_text : absl::GetFlag(FLAGS_ms)) {
+    int64_t m = 0;
+    if (!absl::SimpleAtoi(m_text, &m) || m <= 0) {
+      std::fprintf(stderr, "gemm_benchmark: m '%s' is not a positive integer\n", m_text.c_str());
+      return 1;
+    }
+    // Activations [m, k] and the output [m, n], in float.
+    for (const auto& [n, k] : shapes) {
+      for (const int64_t width : {k, n}) {
+        if (absl::Status s = CheckFitsMemory(absl::StrFormat("m=%d with shape %dx%d", m, n, k),
+                                             {m, width}, 4);
+            !s.ok()) {
+          std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(s.message()).c_str());
+          return 1;
+        }
+      }
+    }
+    ms.push_back(m);
   }
   const PeakRates peaks = PeakRatesFromFlags();
   std::printf("%s\n", PeakRatesLine(peaks).c_str());
@@ -156,19 +201,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
       return 1;
     }
-    for (const std::string& shape : absl::GetFlag(FLAGS_shapes)) {
-      std::vector<std::string> nk = absl::StrSplit(shape, 'x');
-      int64_t n = 0, k = 0;
-      if (nk.size() != 2 || !absl::SimpleAtoi(nk[0], &n) || !absl::SimpleAtoi(nk[1], &k)) {
-        std::fprintf(stderr, "gemm_benchmark: shape '%s' is not NxK\n", shape.c_str());
-        return 1;
-      }
-      for (const std::string& m_text : absl::GetFlag(FLAGS_ms)) {
-        int64_t m = 0;
-        if (!absl::SimpleAtoi(m_text, &m) || m <= 0) {
-          std::fprintf(stderr, "gemm_benchmark: m '%s' is not a positive integer\n", m_text.c_str());
-          return 1;
-        }
+    for (const auto& [n, k] : shapes) {
+      for (const int64_t m : ms) {
         absl::StatusOr<const Microkernel*> kernel =
             ceiling != nullptr ? ceiling : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
         if (!kernel.ok()) {

@@ -26,6 +26,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,13 @@ constexpr Model kModels[] = {
     {"qwen3_30b_a3b", 2048, 768, 128, 8},
     {"mixtral", 4096, 14336, 8, 2},
 };
+
+const Model* FindModel(const std::string& name) {
+  for (const Model& m : kModels) {
+    if (name == m.name) return &m;
+  }
+  return nullptr;
+}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -253,7 +261,21 @@ int Fail(const std::string& message) {
 int Main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_threads) > 0) omp_set_num_threads(absl::GetFlag(FLAGS_threads));
+  if (absl::Status s = kernels::CheckCommonFlagsAndSetThreads(
+          absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_stream_bytes),
+          absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+      !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  // Bounds far above any real run, low enough that nothing they count overflows.
+  for (const auto& [flag, value, min, max] :
+       {std::tuple("layers", int64_t{absl::GetFlag(FLAGS_layers)}, 0, int64_t{1} << 16),
+        std::tuple("routings", int64_t{absl::GetFlag(FLAGS_routings)}, 1, int64_t{1} << 16),
+        std::tuple("max_len", absl::GetFlag(FLAGS_max_len), 0, int64_t{1} << 40)}) {
+    if (absl::Status s = kernels::CheckFlagRange(flag, value, min, max); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  }
   std::optional<kernels::Isa> isa;
   if (!absl::GetFlag(FLAGS_isa).empty()) {
     absl::StatusOr<kernels::Isa> parsed = kernels::ParseIsa(absl::GetFlag(FLAGS_isa));
@@ -275,7 +297,25 @@ int Main(int argc, char** argv) {
   if (*std::max_element(qlens.begin(), qlens.end()) > max_len) {
     return Fail(absl::StrFormat("a qlen exceeds --max_len=%d", max_len));
   }
-  if (absl::GetFlag(FLAGS_routings) <= 0) return Fail("--routings must be positive");
+  for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
+    const Model* model = FindModel(model_name);
+    if (model == nullptr) return Fail(absl::StrFormat("unknown model '%s'", model_name));
+    // The input and output rows [max_len, hidden], then the routings' ids and weights.
+    if (absl::Status s = kernels::CheckFitsMemory(
+            absl::StrFormat("--max_len=%d rows of %s", max_len, model->name),
+            {max_len, model->hidden, 2}, sizeof(float));
+        !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    if (absl::Status s = kernels::CheckFitsMemory(
+            absl::StrFormat("--routings=%d of %d tokens", absl::GetFlag(FLAGS_routings),
+                            max_len),
+            {absl::GetFlag(FLAGS_routings), max_len, model->top_k},
+            sizeof(int64_t) + sizeof(float));
+        !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+  }
   const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
   std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
   const double bandwidth =
@@ -284,11 +324,7 @@ int Main(int argc, char** argv) {
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
               bandwidth / 1e9, kernels::DetectedCpuFeatures().ToString().c_str());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
-    const Model* model = nullptr;
-    for (const Model& m : kModels) {
-      if (model_name == m.name) model = &m;
-    }
-    if (model == nullptr) return Fail(absl::StrFormat("unknown model '%s'", model_name));
+    const Model* model = FindModel(model_name);  // checked above
     for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
       absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
       if (!format.ok()) return Fail(std::string(format.status().message()));
@@ -304,6 +340,7 @@ int Main(int argc, char** argv) {
       config.num_threads = omp_get_max_threads();
       config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
       if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+
       absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
       if (!path.ok()) return Fail(std::string(path.status().message()));
       const std::string key = absl::StrFormat("%s/%s/%s", model->name, format_name,

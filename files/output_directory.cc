@@ -10,6 +10,8 @@
 #include <system_error>
 
 #include "absl/strings/str_format.h"
+#include "files/interrupt_cleanup.h"
+#include "files/output_set.h"
 
 namespace fp4moe::files {
 namespace {
@@ -35,9 +37,11 @@ absl::StatusOr<std::unique_ptr<OutputDirectory>> OutputDirectory::Create(
   }
   if (errno != ENOENT) return ErrnoError(errno, "check", clean);
   std::string temp = clean + ".tmp-XXXXXX";
+  const auto held = HoldOffInterrupts();
   if (::mkdtemp(temp.data()) == nullptr) {
     return ErrnoError(errno, "create a temporary directory beside", clean);
   }
+  RecordTemporary(temp, TemporaryKind::kTree);
   return std::unique_ptr<OutputDirectory>(new OutputDirectory(clean, temp));
 }
 
@@ -45,20 +49,23 @@ OutputDirectory::~OutputDirectory() {
   if (committed_) return;
   std::error_code ignored;
   fs::remove_all(temp_path_, ignored);
+  ForgetTemporary(temp_path_);
 }
 
 absl::Status OutputDirectory::Commit() {
-  const int fd = ::open(temp_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open", temp_path_);
-  const bool synced = ::fsync(fd) == 0;
-  const int sync_error = errno;
-  ::close(fd);
-  if (!synced) return ErrnoError(sync_error, "sync", temp_path_);
+  if (absl::Status s = SyncDirectory(temp_path_); !s.ok()) return s;
+  const auto held = HoldOffInterrupts();
   // A plain rename would replace an empty directory made there since Create.
   if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(), RENAME_NOREPLACE) != 0) {
     return ErrnoError(errno, absl::StrFormat("rename %s to", temp_path_), path_);
   }
+  const fs::path parent = fs::path(path_).parent_path();
+  if (absl::Status s = SyncDirectory(parent.empty() ? "." : parent.string()); !s.ok()) {
+    ::rename(path_.c_str(), temp_path_.c_str());  // not committed: removed with the rest
+    return s;
+  }
   committed_ = true;
+  ForgetTemporary(temp_path_);
   return absl::OkStatus();
 }
 

@@ -1,6 +1,8 @@
 #include "files/output_directory.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "files/interrupt_cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -53,6 +56,22 @@ TEST_F(OutputDirectoryTest, WithoutCommitNothingRemains) {
     fs::create_directory(fs::path((*out)->temp_path()) / "sub");
     std::ofstream((fs::path((*out)->temp_path()) / "sub/b").string()) << "b";
   }
+  EXPECT_THAT(Listing(), ElementsAre());
+}
+
+TEST_F(OutputDirectoryTest, AnInterruptionRemovesTheTemporaryDirectory) {
+  EXPECT_EXIT(
+      {
+        RemoveTemporariesOnInterrupt("tool");
+        auto out = OutputDirectory::Create((dir_ / "out").string());
+        if (!out.ok()) std::exit(1);
+        fs::create_directory(fs::path((*out)->temp_path()) / "sub");
+        std::ofstream((fs::path((*out)->temp_path()) / "sub/shard").string()) << "half";
+        ::kill(::getpid(), SIGTERM);
+        ::sleep(10);
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGTERM), "interrupted by SIGTERM");
   EXPECT_THAT(Listing(), ElementsAre());
 }
 

@@ -7,10 +7,12 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "absl/strings/str_format.h"
 #include "files/input_files.h"
+#include "files/interrupt_cleanup.h"
 
 namespace fp4moe::files {
 namespace {
@@ -57,6 +59,62 @@ absl::Status CheckReplaceable(const std::string& path) {
                       NonRegularKind(st.st_mode)));
 }
 
+// One rename of a commit: a temporary file to its final path.
+struct Move {
+  std::string from, to;
+  bool done = false;      // renamed
+  bool replaced = false;  // swapped with a previous output, now at `from`
+};
+
+// A rename over an existing output swaps the two (RENAME_EXCHANGE), so that it can be undone
+// until the whole set is in place: the previous output waits under the temporary name.
+absl::Status CommitMove(Move& move) {
+  if (::renameat2(AT_FDCWD, move.from.c_str(), AT_FDCWD, move.to.c_str(), RENAME_EXCHANGE) ==
+      0) {
+    move.done = move.replaced = true;
+    // Checked before Commit, but it may have become a directory since: never moved aside.
+    if (absl::Status s = CheckReplaceable(move.from); !s.ok()) {
+      ::renameat2(AT_FDCWD, move.from.c_str(), AT_FDCWD, move.to.c_str(), RENAME_EXCHANGE);
+      move.done = move.replaced = false;
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s changed during the commit: %s", move.to, s.message()));
+    }
+    return absl::OkStatus();
+  }
+  // ENOENT: nothing to replace (or no temporary: the rename says so); EINVAL: a file system
+  // that cannot swap, where the previous output is replaced for good.
+  if (errno != ENOENT && errno != EINVAL) {
+    return ErrnoError(errno, absl::StrFormat("rename %s to", move.from), move.to);
+  }
+  if (::rename(move.from.c_str(), move.to.c_str()) != 0) {
+    return ErrnoError(errno, absl::StrFormat("rename %s to", move.from), move.to);
+  }
+  move.done = true;
+  return absl::OkStatus();
+}
+
+// Back to the temporary name, the previous output (if swapped) back in place.
+void UndoMove(const Move& move) {
+  if (move.replaced) {
+    ::renameat2(AT_FDCWD, move.from.c_str(), AT_FDCWD, move.to.c_str(), RENAME_EXCHANGE);
+  } else if (move.done) {
+    ::rename(move.to.c_str(), move.from.c_str());
+  }
+}
+
+// The renames last only once the directories holding them are synced.
+absl::Status SyncDirectoriesOf(const std::vector<Move>& moves) {
+  std::set<std::string> dirs;
+  for (const Move& move : moves) {
+    const fs::path parent = fs::path(move.to).parent_path();
+    dirs.insert(parent.empty() ? "." : parent.string());
+  }
+  for (const std::string& dir : dirs) {
+    if (absl::Status s = SyncDirectory(dir); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 OutputFile::~OutputFile() {
@@ -85,11 +143,18 @@ absl::Status OutputFile::Finish() {
 
 OutputSet::~OutputSet() {
   if (committed_) return;
-  for (const std::unique_ptr<OutputFile>& file : files_) ::unlink(file->temp_path().c_str());
+  for (const std::unique_ptr<OutputFile>& file : files_) {
+    ::unlink(file->temp_path().c_str());
+    ForgetTemporary(file->temp_path());
+  }
   std::error_code ignored;
-  for (const Staging& staging : staging_) fs::remove_all(staging.stage, ignored);
+  for (const Staging& staging : staging_) {
+    fs::remove_all(staging.stage, ignored);
+    ForgetTemporary(staging.stage);
+  }
   for (auto dir = created_directories_.rbegin(); dir != created_directories_.rend(); ++dir) {
     ::rmdir(dir->c_str());  // fails, keeping it, where someone else put files in it
+    ForgetTemporary(*dir);
   }
 }
 
@@ -102,25 +167,31 @@ absl::Status OutputSet::MakeDirectories(const std::string& dir) {
     if (p.has_filename()) missing.push_back(p);  // "a/b/" is "a/b", next
     if (p == p.parent_path()) break;
   }
+  const auto held = HoldOffInterrupts();
   for (auto p = missing.rbegin(); p != missing.rend(); ++p) {
     if (::mkdir(p->c_str(), 0777) != 0) return ErrnoError(errno, "create directory", p->string());
     created_directories_.push_back(p->string());
+    RecordTemporary(p->string(), TemporaryKind::kEmptyDirectory);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<OutputFile*> OutputSet::Create(const std::string& path) {
+  const auto held = HoldOffInterrupts();
   absl::StatusOr<std::pair<std::string, int>> temp = CreateTemporary(path);
   if (!temp.ok()) return temp.status();
+  RecordTemporary(temp->first, TemporaryKind::kFile);
   files_.push_back(std::unique_ptr<OutputFile>(new OutputFile(path, temp->first, temp->second)));
   return files_.back().get();
 }
 
 absl::StatusOr<std::string> OutputSet::MakeStagingDirectory(const std::string& dir) {
   std::string stage = (fs::path(dir) / ".staging-XXXXXX").string();
+  const auto held = HoldOffInterrupts();
   if (::mkdtemp(stage.data()) == nullptr) {
     return ErrnoError(errno, "create a staging directory in", dir);
   }
+  RecordTemporary(stage, TemporaryKind::kTree);
   staging_.push_back({dir, stage});
   return stage;
 }
@@ -150,22 +221,41 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> OutputSet::Fini
 }
 
 absl::Status OutputSet::Commit() {
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> moves = FinishAll();
-  if (!moves.ok()) return moves.status();
-  for (const auto& [temp, path] : *moves) {
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> paths = FinishAll();
+  if (!paths.ok()) return paths.status();
+  std::vector<Move> moves;
+  for (auto& [temp, path] : *paths) {
     if (absl::Status s = CheckReplaceable(path); !s.ok()) return s;
+    moves.push_back({std::move(temp), std::move(path)});
   }
-  for (size_t i = 0; i < moves->size(); ++i) {
-    const auto& [temp, path] = (*moves)[i];
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-      const absl::Status status = ErrnoError(errno, absl::StrFormat("rename %s to", temp), path);
-      for (size_t done = 0; done < i; ++done) ::unlink((*moves)[done].second.c_str());
-      return status;
-    }
+  const auto held = HoldOffInterrupts();
+  absl::Status status;
+  for (size_t i = 0; i < moves.size() && status.ok(); ++i) status = CommitMove(moves[i]);
+  if (status.ok()) status = SyncDirectoriesOf(moves);
+  if (!status.ok()) {
+    for (auto move = moves.rbegin(); move != moves.rend(); ++move) UndoMove(*move);
+    return status;
   }
   committed_ = true;
-  for (const Staging& staging : staging_) ::rmdir(staging.stage.c_str());
+  for (const Move& move : moves) {
+    if (move.replaced) ::unlink(move.from.c_str());  // the previous output, swapped aside
+    ForgetTemporary(move.from);
+  }
+  for (const Staging& staging : staging_) {
+    ::rmdir(staging.stage.c_str());
+    ForgetTemporary(staging.stage);
+  }
+  for (const std::string& dir : created_directories_) ForgetTemporary(dir);
   return absl::OkStatus();
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open directory", dir);
+  absl::Status status;
+  if (::fsync(fd) != 0) status = ErrnoError(errno, "sync directory", dir);
+  ::close(fd);
+  return status;
 }
 
 absl::Status WriteWholeFile(const std::string& path, std::string_view text) {

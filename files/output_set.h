@@ -64,10 +64,12 @@ class OutputSet {
   // (gnuplot's plots): at Commit each file in it moves to `dir` under its own name.
   absl::StatusOr<std::string> MakeStagingDirectory(const std::string& dir);
 
-  // Syncs and closes every file, then renames each over its final path. Refuses to replace a
-  // path that exists and is neither a regular file nor a symlink (a device such as /dev/null, a
-  // FIFO, a directory), checked for every file before any is renamed. Should a rename still
-  // fail, the outputs already renamed are removed again. Call it once.
+  // Syncs and closes every file, renames each over its final path, then syncs the directories
+  // they are in. Refuses to replace a path that exists and is neither a regular file nor a
+  // symlink (a device such as /dev/null, a FIFO, a directory), checked for every file before
+  // any is renamed. Should a rename or a sync still fail, the renames done are undone,
+  // previous outputs put back (except on a file system that cannot swap two names), and the
+  // error returned. Interruptions wait (interrupt_cleanup.h). Call it once.
   absl::Status Commit();
 
  private:
@@ -87,6 +89,9 @@ class OutputSet {
 // `text` written to `path` (whose directory must exist) whole or not at all: one file of an
 // OutputSet, committed.
 absl::Status WriteWholeFile(const std::string& path, std::string_view text);
+
+// fsync of a directory, which makes the renames and new names in it last.
+absl::Status SyncDirectory(const std::string& dir);
 
 }  // namespace fp4moe::files
 

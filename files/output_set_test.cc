@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gmock/gmock.h"
+#include "files/interrupt_cleanup.h"
 #include "gtest/gtest.h"
 #include "quant/test_matchers.h"
 
@@ -98,6 +99,46 @@ TEST_F(OutputSetTest, WithoutCommitNothingIsLeft) {
   }
   EXPECT_THAT(Listing(), UnorderedElementsAre("kept.md"));
   EXPECT_EQ(Contents(Path("kept.md")), "old report");
+}
+
+// A rename that fails half way through a commit (here: one temporary file removed by someone
+// else) undoes the renames done before it and puts back the outputs they replaced.
+TEST_F(OutputSetTest, AFailedRenameUndoesTheCommit) {
+  std::ofstream(Path("replaced.md")) << "old report";
+  {
+    OutputSet outputs;
+    absl::StatusOr<OutputFile*> replaced = outputs.Create(Path("replaced.md"));
+    absl::StatusOr<OutputFile*> added = outputs.Create(Path("added.csv"));
+    absl::StatusOr<OutputFile*> lost = outputs.Create(Path("lost.csv"));
+    ASSERT_TRUE(replaced.ok() && added.ok() && lost.ok());
+    ASSERT_TRUE((*replaced)->Write("new report").ok());
+    ASSERT_EQ(::unlink((*lost)->temp_path().c_str()), 0);
+    const absl::Status status = outputs.Commit();
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound,
+                                 AllOf(HasSubstr("cannot rename"), HasSubstr("lost.csv"))));
+    EXPECT_EQ(Contents(Path("replaced.md")), "old report");
+    EXPECT_FALSE(fs::exists(Path("added.csv")));
+  }
+  EXPECT_THAT(Listing(), UnorderedElementsAre("replaced.md"));
+  EXPECT_EQ(Contents(Path("replaced.md")), "old report");
+}
+
+TEST_F(OutputSetTest, AnInterruptionRemovesTheTemporaries) {
+  EXPECT_EXIT(
+      {
+        RemoveTemporariesOnInterrupt("tool");
+        OutputSet outputs;
+        if (!outputs.MakeDirectories(Path("new")).ok()) std::exit(1);
+        absl::StatusOr<OutputFile*> a = outputs.Create(Path("new/a.csv"));
+        absl::StatusOr<std::string> stage = outputs.MakeStagingDirectory(Path("new"));
+        if (!a.ok() || !stage.ok() || !(*a)->Write("half").ok()) std::exit(1);
+        std::ofstream(*stage + "/plot.png") << "half";
+        ::kill(::getpid(), SIGINT);
+        ::sleep(10);
+        std::exit(0);
+      },
+      ::testing::KilledBySignal(SIGINT), "interrupted by SIGINT: removed the unfinished outputs");
+  EXPECT_THAT(Listing(), UnorderedElementsAre());
 }
 
 TEST_F(OutputSetTest, KeepsADirectoryItCreatedWhereSomeoneElsePutAFile) {

@@ -19,6 +19,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "files/interrupt_cleanup.h"
 #include "files/output_paths.h"
 #include "files/user_paths.h"
 #include "io/model_forward.h"
@@ -96,6 +97,7 @@ absl::Status Run() {
 }  // namespace fp4moe::io
 
 int main(int argc, char** argv) {
+  fp4moe::files::RemoveTemporariesOnInterrupt("forward");
   absl::SetProgramUsageMessage(
       "--weights=W.safetensors --prefix=P | --model=DIR --layer=N, then --input=X.safetensors "
       "--output=Y.safetensors [--path=... --threads=N --format=... --group_size=N]");

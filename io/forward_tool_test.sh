@@ -61,6 +61,18 @@ expect_refused "a hard link to the weights" "$dir/w_hard.safetensors" \
   "is the same file as input --weights=$dir/w.safetensors$refusal"
 expect_refused "a directory" "$dir/a_directory" "exists and is a directory"
 
+# hidden_states in F64 (a dtype of the format that forward does not read): refused by name,
+# never read as another dtype.
+f64_header='{"hidden_states":{"dtype":"F64","shape":[1,16],"data_offsets":[0,128]},"topk_ids":{"dtype":"I32","shape":[1,1],"data_offsets":[128,132]},"topk_weights":{"dtype":"F32","shape":[1,1],"data_offsets":[132,136]}}'
+{ f32_ones 32; i32_zeros 1; f32_ones 1; } | write_file "$dir/x_f64.safetensors" "$f64_header"
+rc=0
+"$forward" --weights="$dir/w.safetensors" --prefix=m --input="$dir/x_f64.safetensors" \
+  --output="$dir/f64.safetensors" 2>"$dir/stderr" || rc=$?
+cat "$dir/stderr"
+[[ $rc == 1 ]] || { echo "F64 hidden_states: exit code $rc, expected 1"; exit 1; }
+grep -qF "tensor 'hidden_states' is F64 [1, 16], expected F32 or BF16" "$dir/stderr" || exit 1
+[[ ! -e $dir/f64.safetensors ]] || { echo "F64 hidden_states: output written"; exit 1; }
+
 # More threads than any machine has: one message, not a crash in the OpenMP runtime.
 rc=0
 "$forward" --weights="$dir/w.safetensors" --prefix=m --input="$dir/x.safetensors" \

@@ -15,6 +15,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
+#include "files/interrupt_cleanup.h"
 #include "files/output_paths.h"
 #include "files/user_paths.h"
 #include "io/quantize_checkpoint.h"
@@ -73,6 +74,7 @@ absl::Status Run() {
 }  // namespace fp4moe::io
 
 int main(int argc, char** argv) {
+  fp4moe::files::RemoveTemporariesOnInterrupt("quantize");
   absl::SetProgramUsageMessage(
       "--input=IN.safetensors --output=OUT.safetensors --format=nvfp4|mxfp4|int4_k2 "
       "[--group_size=N]\n  or --model=DIR --output=OUTDIR --format=... [--group_size=N "

@@ -61,7 +61,16 @@ absl::Status QuantizeCheckpoint(const std::string& input, const std::string& out
   for (const auto& [key, value] : file->metadata()) writer.SetMetadata(key, value);
   for (const std::string& name : file->names()) {
     const TensorView& tensor = **file->Get(name);
-    if (!absl::EndsWith(name, kWeightSuffix) || !IsQuantizableMatrix(tensor, /*allow_fp8=*/false)) {
+    const bool weight_matrix = absl::EndsWith(name, kWeightSuffix) && tensor.shape.size() == 2;
+    if (weight_matrix && IsFloatingPoint(tensor.dtype) &&
+        !IsQuantizableMatrix(tensor, /*allow_fp8=*/false)) {
+      // Copying it would leave a float weight unquantized, unasked.
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: tensor '%s' is %s: quantize reads F32, BF16 or F16 weights (FP8 ones with their "
+          "block scales from a model folder, --model)",
+          input, name, DtypeName(tensor.dtype)));
+    }
+    if (!weight_matrix || !IsQuantizableMatrix(tensor, /*allow_fp8=*/false)) {
       if (absl::Status s = writer.AddCopy(tensor); !s.ok()) return s;
       continue;
     }

@@ -51,6 +51,12 @@ expect_failure "K not a multiple of 16" --input="$dir/k8.safetensors" --format=n
 expect_failure "missing input" --input="$dir/absent.safetensors" --format=mxfp4
 expect_failure "unknown format" --input="$dir/good.safetensors" --format=int3
 expect_failure "bad group size" --input="$dir/good.safetensors" --format=int4_k2 --group_size=12
+# A float weight of a dtype quantize does not read is refused by name, not copied unquantized.
+write_file "$dir/f64.safetensors" \
+  '{"a.weight":{"dtype":"F64","shape":[2,32],"data_offsets":[0,512]}}' 128
+expect_failure "F64 weight" --input="$dir/f64.safetensors" --format=nvfp4
+grep -qF "tensor 'a.weight' is F64: quantize reads F32, BF16 or F16 weights" "$dir/stderr" ||
+  { echo "F64 weight: no message"; exit 1; }
 # An input quantized already (by quantize itself) is refused, not quantized again.
 for format in nvfp4 int4_k2; do
   "$quantize" --input="$dir/good.safetensors" --output="$dir/quantized.safetensors" \

@@ -33,13 +33,23 @@ struct DtypeInfo {
   Dtype dtype;
   std::string_view name;
   int64_t bytes;
+  bool floating;
 };
 
 constexpr DtypeInfo kDtypes[] = {
-    {Dtype::kF32, "F32", 4},     {Dtype::kBf16, "BF16", 2}, {Dtype::kF16, "F16", 2},
-    {Dtype::kF8E4M3, "F8_E4M3", 1}, {Dtype::kU8, "U8", 1},     {Dtype::kI8, "I8", 1},
-    {Dtype::kI32, "I32", 4},     {Dtype::kI64, "I64", 8},
+    {Dtype::kF32, "F32", 4, true},         {Dtype::kBf16, "BF16", 2, true},
+    {Dtype::kF16, "F16", 2, true},         {Dtype::kF8E4M3, "F8_E4M3", 1, true},
+    {Dtype::kU8, "U8", 1, false},          {Dtype::kI8, "I8", 1, false},
+    {Dtype::kI32, "I32", 4, false},        {Dtype::kI64, "I64", 8, false},
+    {Dtype::kBool, "BOOL", 1, false},      {Dtype::kI16, "I16", 2, false},
+    {Dtype::kU16, "U16", 2, false},        {Dtype::kU32, "U32", 4, false},
+    {Dtype::kU64, "U64", 8, false},        {Dtype::kF64, "F64", 8, true},
+    {Dtype::kF8E5M2, "F8_E5M2", 1, true},  {Dtype::kF8E8M0, "F8_E8M0", 1, true},
+    {Dtype::kC64, "C64", 8, false},
 };
+
+// The format's dtypes whose elements are not whole bytes: a size in bytes cannot say them.
+constexpr std::string_view kSubByteDtypes[] = {"F4", "F6_E2M3", "F6_E3M2"};
 
 const DtypeInfo& InfoOf(Dtype dtype) {
   for (const DtypeInfo& info : kDtypes) {
@@ -98,12 +108,22 @@ std::string_view DtypeName(Dtype dtype) { return InfoOf(dtype).name; }
 
 int64_t DtypeBytes(Dtype dtype) { return InfoOf(dtype).bytes; }
 
+bool IsFloatingPoint(Dtype dtype) { return InfoOf(dtype).floating; }
+
 absl::StatusOr<Dtype> ParseDtype(std::string_view name) {
+  std::vector<std::string> names;
   for (const DtypeInfo& info : kDtypes) {
     if (info.name == name) return info.dtype;
+    names.emplace_back(info.name);
   }
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "unsupported dtype \"%s\" (supported: F32, BF16, F16, F8_E4M3, U8, I8, I32, I64)", name));
+  for (std::string_view sub_byte : kSubByteDtypes) {
+    if (name == sub_byte) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "unsupported dtype \"%s\": elements narrower than a byte are not read here", name));
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrFormat("unsupported dtype \"%s\" (supported: %s)",
+                                                    name, absl::StrJoin(names, ", ")));
 }
 
 std::string ShapeString(absl::Span<const int64_t> shape) {

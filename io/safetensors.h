@@ -19,11 +19,21 @@
 
 namespace fp4moe::io {
 
-enum class Dtype { kF32, kBf16, kF16, kF8E4M3, kU8, kI8, kI32, kI64 };
+// Every dtype of the safetensors format whose elements are whole bytes. The readers below and
+// in io/ read numbers of the first eight only, each checking the dtype it reads; the others
+// (BOOL, I16, U16, U32, U64, F64, F8_E5M2, F8_E8M0, C64) are opened, copied unchanged by
+// quantize, and refused with the tensor's name wherever a number would be read.
+enum class Dtype {
+  kF32, kBf16, kF16, kF8E4M3, kU8, kI8, kI32, kI64,
+  kBool, kI16, kU16, kU32, kU64, kF64, kF8E5M2, kF8E8M0, kC64,
+};
 
-// As the header spells them: "F32", "BF16", "F16", "F8_E4M3", "U8", "I8", "I32", "I64".
+// As the header spells them: "F32", "BF16", "F16", "F8_E4M3", "U8", "I8", "I32", "I64", "BOOL",
+// ... Elements narrower than a byte (F4, F6_E2M3, F6_E3M2) are refused by name.
 std::string_view DtypeName(Dtype dtype);
 absl::StatusOr<Dtype> ParseDtype(std::string_view name);
+// F32, BF16, F16, F64 and the FP8 dtypes.
+bool IsFloatingPoint(Dtype dtype);
 int64_t DtypeBytes(Dtype dtype);
 // "[2, 3]", as error messages print shapes.
 std::string ShapeString(absl::Span<const int64_t> shape);

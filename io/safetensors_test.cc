@@ -57,6 +57,53 @@ SafetensorsWriter AllDtypesWriter() {
   return w;
 }
 
+// Dtypes no tool reads as numbers: opened with their sizes checked, refused by each reader of
+// numbers with the tensor's name, never reinterpreted as another dtype.
+TEST(SafetensorsTest, OpensEveryByteSizedDtypeAndReadsNumbersOfKnownOnesOnly) {
+  std::string header = "{", data;
+  const std::pair<const char*, int> kOthers[] = {{"BOOL", 1}, {"I16", 2},     {"U16", 2},
+                                                 {"U32", 4},  {"U64", 8},     {"F64", 8},
+                                                 {"F8_E5M2", 1}, {"F8_E8M0", 1}, {"C64", 8}};
+  for (const auto& [dtype, bytes] : kOthers) {
+    absl::StrAppendFormat(&header, R"("%s":{"dtype":"%s","shape":[1,2],"data_offsets":[%d,%d]},)",
+                          dtype, dtype, data.size(), data.size() + 2 * bytes);
+    data.append(2 * bytes, '\x01');
+  }
+  header.back() = '}';
+  absl::StatusOr<SafetensorsFile> file =
+      SafetensorsFile::FromBytes(Bytes(SafetensorsBytes(header, data).data(),
+                                       SafetensorsBytes(header, data).size()),
+                                 "others.safetensors");
+  ASSERT_TRUE(file.ok()) << file.status();
+  for (const auto& [dtype, bytes] : kOthers) {
+    absl::StatusOr<const TensorView*> t = file->Get(dtype);
+    ASSERT_TRUE(t.ok()) << dtype;
+    EXPECT_EQ(DtypeName((*t)->dtype), dtype);
+    EXPECT_EQ(static_cast<int>((*t)->bytes.size()), 2 * bytes) << dtype;
+    EXPECT_THAT(file->ReadMatrix(dtype).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr(absl::StrFormat("'%s'", dtype)),
+                               HasSubstr(absl::StrFormat("is %s, expected", dtype)))));
+    EXPECT_FALSE(file->ReadIntegers(dtype).ok()) << dtype;
+    EXPECT_FALSE(file->ReadScalar(dtype).ok()) << dtype;
+  }
+  EXPECT_TRUE(IsFloatingPoint(Dtype::kF64));
+  EXPECT_TRUE(IsFloatingPoint(Dtype::kF8E5M2));
+  EXPECT_FALSE(IsFloatingPoint(Dtype::kU64));
+}
+
+TEST(SafetensorsTest, RefusesElementsNarrowerThanAByteByName) {
+  for (const char* dtype : {"F4", "F6_E2M3", "F6_E3M2"}) {
+    const std::string bytes = SafetensorsBytes(
+        absl::StrFormat(R"({"w":{"dtype":"%s","shape":[2],"data_offsets":[0,1]}})", dtype),
+        std::string(1, '\0'));
+    EXPECT_THAT(SafetensorsFile::FromBytes(Bytes(bytes.data(), bytes.size()), "f.safetensors")
+                    .status(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("'w'"), HasSubstr("narrower than a byte"))));
+  }
+}
+
 TEST(SafetensorsTest, RoundTripsEveryDtype) {
   const std::string path = TestPath("all_dtypes.safetensors");
   ASSERT_TRUE(AllDtypesWriter().Write(path).ok());

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs gemm_benchmark and moe_benchmark with flags out of range: each must exit 1 with one
+# message naming the flag, at once (before measuring or allocating), never crash.
+set -euo pipefail
+gemm=$1 moe=$2
+dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/benchmark_flags.XXXXXX")
+
+expect_refused() {  # BINARY MESSAGE FLAGS...
+  local binary=$1 message=$2 rc=0
+  shift 2
+  timeout 20 "$binary" "$@" >"$dir/stdout" 2>"$dir/stderr" || rc=$?
+  cat "$dir/stderr"
+  [[ $rc == 1 ]] || { echo "$(basename "$binary") $*: exit code $rc, expected 1"; exit 1; }
+  grep -qF -- "$message" "$dir/stderr" || { echo "$(basename "$binary") $*: no '$message'"; exit 1; }
+}
+huge=9000000000000000000
+for binary in "$gemm" "$moe"; do
+  expect_refused "$binary" "--threads=100000 is out of range: must be in [0, 1024]" --threads=100000
+  expect_refused "$binary" "--threads=-3 is out of range" --threads=-3
+  expect_refused "$binary" "--stream_bytes=-1 is out of range" --stream_bytes=-1
+  expect_refused "$binary" "--stream_bytes: needs $huge bytes" --stream_bytes=$huge
+  expect_refused "$binary" "--bandwidth_probe_bytes=0 is out of range" --bandwidth_probe_bytes=0
+  expect_refused "$binary" "--bandwidth_probe_bytes: needs $huge bytes" \
+    --bandwidth_probe_bytes=$huge
+done
+expect_refused "$gemm" "shape '0x2048' is not NxK of positive integers" --shapes=0x2048
+expect_refused "$gemm" "shape 4000000000x4000000000: overflows 64 bits" \
+  --shapes=4000000000x4000000000
+expect_refused "$gemm" "shape 10000000x10000000: needs" --shapes=10000000x10000000
+expect_refused "$gemm" "m=100000000000 with shape 2048x7168: needs" --shapes=2048x7168 \
+  --ms=100000000000
+expect_refused "$gemm" "m '-1' is not a positive integer" --ms=-1
+expect_refused "$moe" "qlen '0' is not a positive integer" --qlens=0
+expect_refused "$moe" "--max_len=-5 is out of range" --max_len=-5
+expect_refused "$moe" "--routings=100000 is out of range" --routings=100000
+expect_refused "$moe" "--routings=0 is out of range: must be in [1, 65536]" --routings=0
+expect_refused "$moe" "--layers=1000000 is out of range" --layers=1000000
+expect_refused "$moe" "--max_len=1000000000000 rows of mixtral: needs" --models=mixtral \
+  --qlens=1000000000000
+expect_refused "$moe" "unknown model 'llama'" --models=llama
+echo PASS

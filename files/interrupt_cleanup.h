@@ -1,0 +1,40 @@
+#ifndef FP4MOE_FILES_INTERRUPT_CLEANUP_H_
+#define FP4MOE_FILES_INTERRUPT_CLEANUP_H_
+
+// Temporary outputs (files beside an output, temporary directories) removed when a tool is
+// interrupted, so that Ctrl-C (SIGINT), SIGTERM or SIGHUP during a long run leaves nothing
+// behind. OutputSet and OutputDirectory record what they create here and forget it once it is
+// committed or removed; a tool that calls RemoveTemporariesOnInterrupt in main gets the
+// removal. The removal runs on a thread of its own, not in a signal handler, so it may take
+// locks and walk directories; holding HoldOffInterrupts makes a step (creating and recording a
+// temporary, renaming outputs into place) whole to it.
+
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace fp4moe::files {
+
+enum class TemporaryKind {
+  kFile,            // unlinked
+  kTree,            // removed with everything in it
+  kEmptyDirectory,  // removed only while empty (created for outputs that may be in it)
+};
+
+// Call first in main, before any thread starts (threads inherit the signal mask). From then on
+// the signals that are not ignored go to a thread that removes every recorded temporary, in
+// reverse order of recording, prints "TOOL: interrupted by SIGINT ..." on stderr, and ends the
+// process with the signal's default action (exit status 130 for SIGINT in a shell).
+void RemoveTemporariesOnInterrupt(std::string_view tool);
+
+// While the returned lock is held, an interruption waits; it may be taken again by the same
+// thread.
+std::unique_lock<std::recursive_mutex> HoldOffInterrupts();
+
+void RecordTemporary(const std::string& path, TemporaryKind kind);
+// After `path` was committed (renamed away) or removed.
+void ForgetTemporary(const std::string& path);
+
+}  // namespace fp4moe::files
+
+#endif  // FP4MOE_FILES_INTERRUPT_CLEANUP_H_

@@ -1,0 +1,97 @@
+#include "files/interrupt_cleanup.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace fp4moe::files {
+namespace {
+
+namespace fs = std::filesystem;
+
+class InterruptCleanupDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = ::testing::TempDir() + "/interrupt_cleanup.XXXXXX";
+    ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+    dir_ = dir;
+  }
+  // Sent to the process, as Ctrl-C is, not to one thread.
+  static void Interrupt(int signal_number) { ::kill(::getpid(), signal_number); }
+  [[noreturn]] static void WaitToBeKilled() {
+    for (int i = 0; i < 1000; ++i) ::usleep(10'000);
+    std::exit(0);
+  }
+  fs::path dir_;
+};
+
+TEST_F(InterruptCleanupDeathTest, RemovesWhatIsRecordedAndDiesOfTheSignal) {
+  const std::string file = (dir_ / "out.tmp").string();
+  const std::string tree = (dir_ / "tree.tmp").string();
+  const std::string kept = (dir_ / "kept").string();
+  EXPECT_EXIT(
+      {
+        RemoveTemporariesOnInterrupt("tool");
+        std::ofstream(file) << "half";
+        RecordTemporary(file, TemporaryKind::kFile);
+        fs::create_directories(tree + "/sub");
+        std::ofstream(tree + "/sub/shard") << "half";
+        RecordTemporary(tree, TemporaryKind::kTree);
+        fs::create_directory(kept);
+        std::ofstream(kept + "/other") << "someone else's";
+        RecordTemporary(kept, TemporaryKind::kEmptyDirectory);
+        const std::string forgotten = (dir_ / "committed").string();
+        std::ofstream(forgotten) << "whole";
+        RecordTemporary(forgotten, TemporaryKind::kFile);
+        ForgetTemporary(forgotten);
+        Interrupt(SIGINT);
+        WaitToBeKilled();
+      },
+      ::testing::KilledBySignal(SIGINT),
+      "tool: interrupted by SIGINT: removed the unfinished outputs");
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_FALSE(fs::exists(tree));
+  EXPECT_TRUE(fs::exists(kept + "/other"));
+  EXPECT_TRUE(fs::exists(dir_ / "committed"));
+}
+
+TEST_F(InterruptCleanupDeathTest, WaitsWhileHeldOff) {
+  const std::string file = (dir_ / "out.tmp").string();
+  EXPECT_EXIT(
+      {
+        RemoveTemporariesOnInterrupt("tool");
+        {
+          const auto held = HoldOffInterrupts();
+          Interrupt(SIGTERM);
+          ::usleep(100'000);
+          (void)!::write(STDERR_FILENO, "still running\n", 14);
+          std::ofstream(file) << "half";
+          RecordTemporary(file, TemporaryKind::kFile);
+        }
+        WaitToBeKilled();
+      },
+      ::testing::KilledBySignal(SIGTERM), "still running\ntool: interrupted by SIGTERM");
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(InterruptCleanupDeathTest, AnIgnoredSignalStaysIgnored) {
+  EXPECT_EXIT(
+      {
+        ::signal(SIGHUP, SIG_IGN);  // as under nohup
+        RemoveTemporariesOnInterrupt("tool");
+        Interrupt(SIGHUP);
+        ::usleep(100'000);
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+}  // namespace
+}  // namespace fp4moe::files
