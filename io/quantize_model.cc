@@ -1,5 +1,7 @@
 #include "io/quantize_model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <set>
 #include <system_error>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -38,6 +41,18 @@ constexpr int64_t kMaxConfigBytes = int64_t{16} << 20;
 constexpr absl::string_view kWeight = ".weight";
 constexpr absl::string_view kFp8Scale = ".weight_scale_inv";
 
+// `text` as a regex, nullopt where it is empty.
+absl::StatusOr<std::optional<std::regex>> CompileNameRegex(const char* flag,
+                                                           const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  try {
+    return std::regex(text, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s=%s is not a valid regular expression: %s", flag, text, e.what()));
+  }
+}
+
 // Which weights are quantized: the routed experts' projections, widened by --include and
 // narrowed by --exclude.
 class Selection {
@@ -56,13 +71,9 @@ class Selection {
     for (const auto& [flag, text, regex] :
          {std::tuple("--include", options.include, &s.include_),
           std::tuple("--exclude", options.exclude, &s.exclude_)}) {
-      if (text.empty()) continue;
-      try {
-        *regex = std::regex(text, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s=%s is not a valid regular expression: %s", flag, text, e.what()));
-      }
+      absl::StatusOr<std::optional<std::regex>> compiled = CompileNameRegex(flag, text);
+      if (!compiled.ok()) return compiled.status();
+      *regex = *std::move(compiled);
     }
     return s;
   }
@@ -206,7 +217,8 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   std::vector<absl::StatusOr<moe::QuantizedTensor>> results(weights.size(),
                                                             absl::UnknownError("not run"));
   const std::array<int64_t, 2> fp8_block = folder.config().fp8_block;
-#pragma omp parallel for schedule(dynamic, 1)
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < static_cast<int64_t>(weights.size()); ++i) {
     results[i] = LoadWeightAs(weights[i], options.format, options.group_size, fp8_block);
   }
@@ -263,7 +275,34 @@ absl::Status WriteConfig(const ModelFolder& folder, const QuantizeModelOptions& 
 
 }  // namespace
 
+absl::Status CheckQuantizeModelOptions(const QuantizeModelOptions& options) {
+  if (options.format != WeightFormat::kNvfp4 && options.format != WeightFormat::kMxfp4 &&
+      options.format != WeightFormat::kInt4K2) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--format=%s has no checkpoint naming: use nvfp4, mxfp4 or int4_k2",
+        TraitsOf(options.format).name));
+  }
+  if (options.format == WeightFormat::kInt4K2 &&
+      (options.group_size <= 0 || options.group_size % 2 != 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--group_size=%d: INT4 K2 groups must be positive and even (whole bytes of codes)",
+        options.group_size));
+  }
+  for (const auto& [flag, text] :
+       {std::pair("--include", options.include), std::pair("--exclude", options.exclude)}) {
+    if (absl::StatusOr<std::optional<std::regex>> compiled = CompileNameRegex(flag, text);
+        !compiled.ok()) {
+      return compiled.status();
+    }
+  }
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("--threads=%d < 0", options.threads));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QuantizeModel(const QuantizeModelOptions& options) {
+  if (absl::Status s = CheckQuantizeModelOptions(options); !s.ok()) return s;
   if (absl::Status s = CheckOutputOutsideModel(options.model, options.output); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<ModelFolder>> folder = ModelFolder::Open(options.model);
   if (!folder.ok()) return folder.status();

@@ -244,7 +244,8 @@ def good_cases(deepseek, mixtral, fp8):
         for label, source, layer, family in [("deepseek", deepseek, 1, "deepseek"),
                                              ("mixtral", mixtral, 0, "mixtral")]:
             out = os.path.join(mf.WORK, "%s_%s" % (label, fmt))
-            if run_ok(label, ["--model=" + source, "--output=" + out, "--format=" + fmt]):
+            if run_ok(label, ["--model=" + source, "--output=" + out, "--format=" + fmt,
+                              "--threads=2"]):
                 check_output("%s %s" % (label, fmt), source, out, fmt,
                              experts_of(layer, 4, family))
                 check_forward("%s %s" % (label, fmt), source, out, layer, fmt)
@@ -299,6 +300,8 @@ def error_cases(deepseek, fp8):
                  os.path.join(mf.WORK, "twice"))
     expect_error("bad regex", args + ["--include=("], "not a valid regular expression",
                  os.path.join(mf.WORK, "bad_regex"))
+    expect_error("odd group size", ["--model=" + deepseek, "--format=int4_k2", "--group_size=7"],
+                 "INT4 K2 groups must be positive and even", os.path.join(mf.WORK, "odd_group"))
     # FP8 left unquantized in blocks other than the default, which the new config cannot tell.
     blocks = mf.derived_folder("q_fp8_64", fp8, edit_config=lambda c: c[
         "quantization_config"].update(weight_block_size=[64, 64]))
