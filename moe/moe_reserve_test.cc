@@ -1,14 +1,14 @@
 // MoeLayer::Reserve: a layer grown to more tokens and experts per token computes what a layer
 // created at that size computes, from the weights it packed at Create.
-#include <cmath>
 #include <cstdint>
 #include <memory>
-#include <numeric>
+#include <optional>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moe/moe.h"
+#include "moe/small_layer.h"
 #include "quant/random_matrix.h"
 
 namespace fp4moe::moe {
@@ -16,30 +16,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int64_t kExperts = 6, kHidden = 128, kInter = 64;
-
+// SmallConfig's layer for max_len tokens of k experts, in two parts (each with a workspace of
+// its own to grow).
 MoeConfig Config(int64_t max_len, int k) {
-  MoeConfig c;
-  c.expert_num = kExperts;
-  c.num_experts_per_tok = k;
-  c.hidden_size = kHidden;
-  c.intermediate_size = kInter;
+  MoeConfig c = SmallConfig(WeightFormat::kNvfp4, std::nullopt, /*tp_parts=*/2);
   c.max_len = max_len;
-  c.weight_format = WeightFormat::kNvfp4;
-  c.num_threads = 2;
-  c.tp_parts = 2;
+  c.num_experts_per_tok = k;
   return c;
-}
-
-std::vector<ExpertFloatWeights> Experts() {
-  std::vector<ExpertFloatWeights> experts;
-  const float scale = 1 / std::sqrt(float{kHidden});
-  for (int64_t e = 0; e < kExperts; ++e) {
-    experts.push_back({RandomMatrix(kInter, kHidden, 3 * e, Distribution::kGaussian, scale),
-                       RandomMatrix(kInter, kHidden, 3 * e + 1, Distribution::kGaussian, scale),
-                       RandomMatrix(kHidden, kInter, 3 * e + 2, Distribution::kGaussian, scale)});
-  }
-  return experts;
 }
 
 // Output of `layer` on qlen tokens, token t routed to experts (t + j) % kExperts, j < k.
@@ -60,7 +43,7 @@ absl::StatusOr<std::vector<float>> ForwardOn(MoeLayer& layer, int64_t qlen, int 
 }
 
 TEST(MoeReserveTest, GrownLayerComputesWhatALayerCreatedAtThatSizeDoes) {
-  const std::vector<ExpertFloatWeights> experts = Experts();
+  const std::vector<ExpertFloatWeights> experts = RandomExperts(1);
   absl::StatusOr<std::unique_ptr<MoeLayer>> grown = MoeLayer::Create(Config(2, 1), experts);
   absl::StatusOr<std::unique_ptr<MoeLayer>> created = MoeLayer::Create(Config(40, 3), experts);
   ASSERT_TRUE(grown.ok()) << grown.status();
@@ -80,7 +63,7 @@ TEST(MoeReserveTest, GrownLayerComputesWhatALayerCreatedAtThatSizeDoes) {
 }
 
 TEST(MoeReserveTest, NeverShrinks) {
-  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(Config(16, 2), Experts());
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(Config(16, 2), RandomExperts(2));
   ASSERT_TRUE(layer.ok()) << layer.status();
   ASSERT_TRUE((*layer)->Reserve(4, 3).ok());
   EXPECT_EQ((*layer)->config().max_len, 16);
@@ -89,7 +72,7 @@ TEST(MoeReserveTest, NeverShrinks) {
 }
 
 TEST(MoeReserveTest, RefusalsLeaveTheLayerAsItWas) {
-  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(Config(8, 2), Experts());
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(Config(8, 2), RandomExperts(2));
   ASSERT_TRUE(layer.ok()) << layer.status();
   const absl::StatusOr<std::vector<float>> before = ForwardOn(**layer, 8, 2);
   ASSERT_TRUE(before.ok()) << before.status();
