@@ -7,7 +7,9 @@ when quantized on load, and its errors leave no output folder.
 
 argv[1]: the built extension, fp4moe.so.
 """
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ import threading
 
 import ml_dtypes
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
 from model_folders import (F32, H, check_moe, deepseek_folder, kimi_folder, qwen3_folder,
                            qwen3_int4_folder)
@@ -101,6 +104,35 @@ def check_quantize_model(fp4moe, work, rng, case, fmt, tolerance, **options):
         ids, w = case["route"](x)
         check("quantize_model %s" % fmt, got, x, case, ids, w, tolerance)
     return out
+
+
+def check_split_weight(fp4moe, work, rng, quantized, layer):
+    """A copy of the two-shard NVFP4 folder `quantized` in which the scales of one expert's
+    projection are in the other shard than its .weight (the index saying so) runs as the
+    folder itself does."""
+    weight = "model.layers.%d.mlp.experts.0.gate_proj" % layer
+    split = os.path.join(work, "split_weight")
+    shutil.copytree(quantized, split)
+    index_path = os.path.join(split, "model.safetensors.index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    weight_map = index["weight_map"]
+    home = weight_map[weight + ".weight"]
+    other = next(s for s in sorted(set(weight_map.values())) if s != home)
+    shards = {s: load_file(os.path.join(split, s)) for s in (home, other)}
+    for suffix in ("weight_scale", "weight_scale_2"):
+        name = weight + "." + suffix
+        shards[other][name] = shards[home].pop(name)
+        weight_map[name] = other
+    for shard, tensors in shards.items():
+        save_file(tensors, os.path.join(split, shard))
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    x = rng.standard_normal((5, H)).astype(F32)
+    got = fp4moe.MoeLayer.from_model(split, layer, threads=2).forward(x)
+    want = fp4moe.MoeLayer.from_model(quantized, layer, threads=2).forward(x)
+    if not all(np.array_equal(g, w) for g, w in zip(got, want)):
+        fail("split weight: forward differs from the folder with the weight in one shard")
 
 
 def check_quantize_model_errors(fp4moe, work, case, quantized):
@@ -209,6 +241,7 @@ def main():
     check_quantize_model(fp4moe, work, rng, qwen3, "int4_k2", None, group_size=32,
                          exclude=r".*experts\.0\..*")
     check_quantize_model_errors(fp4moe, work, qwen3, quantized)
+    check_split_weight(fp4moe, work, rng, quantized, deepseek["layer"])
 
     # Errors: ValueError for bad arguments, RuntimeError for what the files lack.
     layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)
