@@ -37,6 +37,7 @@ using nlohmann::json;
 
 constexpr char kConfig[] = "config.json";
 constexpr char kIndex[] = "model.safetensors.index.json";
+constexpr char kHfQuantConfig[] = "hf_quant_config.json";
 constexpr int64_t kMaxConfigBytes = int64_t{16} << 20;
 constexpr absl::string_view kWeight = ".weight";
 constexpr absl::string_view kFp8Scale = ".weight_scale_inv";
@@ -116,16 +117,23 @@ absl::Status CheckOutputOutsideModel(const std::string& model, const std::string
   return absl::OkStatus();
 }
 
+// NVIDIA Model Optimizer's description of an NVFP4 checkpoint: its hf_quant_config.json's
+// "quantization", and with "quant_method" its config.json's quantization_config.
+json ModeloptNvfp4(const std::vector<std::string>& unquantized) {
+  return {{"quant_algo", "NVFP4"},
+          {"group_size", 16},
+          {"kv_cache_quant_algo", nullptr},
+          {"exclude_modules", unquantized}};
+}
+
 json QuantizationConfig(const QuantizeModelOptions& options,
                         const std::vector<std::string>& unquantized) {
   switch (options.format) {
-    case WeightFormat::kNvfp4:
-      // NVIDIA Model Optimizer's convention.
-      return {{"quant_method", "modelopt"},
-              {"quant_algo", "NVFP4"},
-              {"group_size", 16},
-              {"kv_cache_quant_algo", nullptr},
-              {"exclude_modules", unquantized}};
+    case WeightFormat::kNvfp4: {
+      json config = ModeloptNvfp4(unquantized);
+      config["quant_method"] = "modelopt";
+      return config;
+    }
     case WeightFormat::kInt4K2:
       // compressed-tensors' symmetric pack-quantized INT4, as Kimi-K2-Thinking ships.
       return {{"quant_method", "compressed-tensors"},
@@ -241,9 +249,10 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   return result;
 }
 
-// Every file of the folder but its config, index and shards, which are written anew.
+// Every file of the folder but its config, index and shards, which are written anew, and a
+// Model Optimizer hf_quant_config.json, which would describe the source's quantization.
 absl::Status CopyOtherFiles(const ModelFolder& folder, const std::string& to) {
-  std::set<std::string> skip = {kConfig, kIndex};
+  std::set<std::string> skip = {kConfig, kIndex, kHfQuantConfig};
   for (const auto& [shard, names] : folder.names_by_shard()) skip.insert(shard);
   std::error_code error;
   for (fs::directory_iterator it(folder.dir(), error), end; !error && it != end;
@@ -262,15 +271,25 @@ absl::Status CopyOtherFiles(const ModelFolder& folder, const std::string& to) {
   return absl::OkStatus();
 }
 
-absl::Status WriteConfig(const ModelFolder& folder, const QuantizeModelOptions& options,
-                         std::vector<std::string> unquantized, const std::string& to) {
+// config.json with the format's quantization_config, and for NVFP4 hf_quant_config.json.
+absl::Status WriteConfigs(const ModelFolder& folder, const QuantizeModelOptions& options,
+                          std::vector<std::string> unquantized, const std::string& to) {
   const std::string path = (fs::path(folder.dir()) / kConfig).string();
   absl::StatusOr<std::string> text = files::ReadRegularFile(path, "model config", kMaxConfigBytes);
   if (!text.ok()) return text.status();
   json config = json::parse(*text);  // ModelFolder::Open parsed it already
   std::sort(unquantized.begin(), unquantized.end());
   config["quantization_config"] = QuantizationConfig(options, unquantized);
-  return files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+  if (absl::Status s =
+          files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+      !s.ok() || options.format != WeightFormat::kNvfp4) {
+    return s;
+  }
+  // Model Optimizer's own file, which TensorRT-LLM, vLLM and SGLang look for beside config.json.
+  const json hf_quant_config = {{"producer", {{"name", "fp4moe"}}},
+                                {"quantization", ModeloptNvfp4(unquantized)}};
+  return files::WriteWholeFile((fs::path(to) / kHfQuantConfig).string(),
+                               hf_quant_config.dump(2) + "\n");
 }
 
 }  // namespace
@@ -343,7 +362,7 @@ absl::Status QuantizeModel(const QuantizeModelOptions& options) {
       return s;
     }
   }
-  if (absl::Status s = WriteConfig(**folder, options, unquantized, temp); !s.ok()) return s;
+  if (absl::Status s = WriteConfigs(**folder, options, unquantized, temp); !s.ok()) return s;
   if (absl::Status s = CopyOtherFiles(**folder, temp); !s.ok()) return s;
   return (*out)->Commit();
 }

@@ -30,7 +30,8 @@ absl::Status CheckQuantizeModelOptions(const QuantizeModelOptions& options);
 // `output`, its selected weights (float, or FP8 with block scales, dequantized first) stored
 // quantized under the naming of io/checkpoint.h and every other tensor copied byte for byte;
 // `output` gets its own index (where `model` has one), config.json with the format's
-// quantization_config, and a copy of every other file of `model`. A line per shard on stderr
+// quantization_config (and for NVFP4 Model Optimizer's hf_quant_config.json), and a copy of
+// every other file of `model`. A line per shard on stderr
 // tells the progress. Written into a temporary directory renamed into place at the end: on any
 // error `output` does not exist. A checkpoint already quantized is refused. //io:quantize
 // --model and the Python module's quantize_model both run it.

@@ -108,8 +108,8 @@ def check_quantize_model(fp4moe, work, rng, case, fmt, tolerance, **options):
 
 def check_split_weight(fp4moe, work, rng, quantized, layer):
     """A copy of the two-shard NVFP4 folder `quantized` in which the scales of one expert's
-    projection are in the other shard than its .weight (the index saying so) runs as the
-    folder itself does."""
+    projection are in the other shard than its .weight (the index saying so), and config.json
+    has no quantization_config, runs as the folder itself does."""
     weight = "model.layers.%d.mlp.experts.0.gate_proj" % layer
     split = os.path.join(work, "split_weight")
     shutil.copytree(quantized, split)
@@ -128,6 +128,14 @@ def check_split_weight(fp4moe, work, rng, quantized, layer):
         save_file(tensors, os.path.join(split, shard))
     with open(index_path, "w") as f:
         json.dump(index, f)
+    # Model Optimizer's checkpoints may say NVFP4 in hf_quant_config.json alone: the reader
+    # tells the format from the tensors.
+    config_path = os.path.join(split, "config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    del config["quantization_config"]
+    with open(config_path, "w") as f:
+        json.dump(config, f)
     x = rng.standard_normal((5, H)).astype(F32)
     got = fp4moe.MoeLayer.from_model(split, layer, threads=2).forward(x)
     want = fp4moe.MoeLayer.from_model(quantized, layer, threads=2).forward(x)
