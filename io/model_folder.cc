@@ -1,8 +1,10 @@
 #include "io/model_folder.h"
 
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "files/input_files.h"
 #include "nlohmann/json.hpp"
 
@@ -152,6 +154,23 @@ absl::StatusOr<const TensorView*> ModelFolder::Get(std::string_view name) {
   absl::StatusOr<const SafetensorsFile*> shard = ShardOf(name);
   if (!shard.ok()) return shard.status();
   return (*shard)->Get(name);
+}
+
+absl::StatusOr<const SafetensorsFile*> ModelFolder::Joined(
+    const std::vector<std::string>& names) {
+  SafetensorsWriter writer;
+  std::set<std::string> paths;
+  for (const std::string& name : names) {
+    absl::StatusOr<const SafetensorsFile*> shard = ShardOf(name);
+    if (!shard.ok()) return shard.status();
+    paths.insert((*shard)->path());
+    if (absl::Status s = writer.AddCopy(**(*shard)->Get(name)); !s.ok()) return s;
+  }
+  absl::StatusOr<SafetensorsFile> joined =
+      SafetensorsFile::FromBytes(writer.Serialize(), absl::StrJoin(paths, " + "));
+  if (!joined.ok()) return joined.status();
+  joined_.push_back(std::make_unique<SafetensorsFile>(*std::move(joined)));
+  return joined_.back().get();
 }
 
 }  // namespace fp4moe::io

@@ -36,6 +36,10 @@ class ModelFolder {
   // no shard holds it.
   absl::StatusOr<const SafetensorsFile*> ShardOf(std::string_view name);
   absl::StatusOr<const TensorView*> Get(std::string_view name);
+  // The tensors `names`, each from its shard, copied into one file in memory that the folder
+  // keeps (its path names the shards): a quantized weight whose tensors the index splits
+  // between shards is read from it as from one shard.
+  absl::StatusOr<const SafetensorsFile*> Joined(const std::vector<std::string>& names);
   // Whether the weights come from model.safetensors.index.json (else one model.safetensors).
   bool indexed() const { return indexed_; }
   // Each shard's file name and the tensors the index puts in it, by file name.
@@ -58,6 +62,7 @@ class ModelFolder {
   std::map<std::string, std::string, std::less<>> shard_of_;  // tensor -> shard file name
   std::map<std::string, std::vector<std::string>> names_in_shard_;
   std::map<std::string, std::unique_ptr<SafetensorsFile>> open_shards_;
+  std::vector<std::unique_ptr<SafetensorsFile>> joined_;
 };
 
 }  // namespace fp4moe::io

@@ -53,7 +53,8 @@ class ModelMoeLayer {
 
   const ModelConfig& config() const { return folder_->config(); }
   const ModelFolder& folder() const { return *folder_; }
-  // Reads and quantizes the experts (once; later calls return at once).
+  // Reads and quantizes the experts (once; later calls return at once) and packs them into the
+  // operator, which keeps the only copy: layer().experts is empty afterwards.
   absl::Status Load();
   const ModelLayer& layer() const { return layer_; }
 
@@ -75,9 +76,6 @@ class ModelMoeLayer {
  private:
   ModelMoeLayer() = default;
   absl::StatusOr<TokenRouting> Route(const TensorView& hidden, std::string_view where);
-  // The operator, sized for `tokens` tokens of `k` routed experts: created on first use and
-  // created again, from the experts kept in layer_, when a call needs more.
-  absl::StatusOr<moe::MoeLayer*> OperatorFor(int64_t tokens, int k);
 
   std::unique_ptr<ModelFolder> folder_;
   int64_t index_ = 0;
@@ -85,6 +83,7 @@ class ModelMoeLayer {
   bool loaded_ = false;
   ModelLayer layer_;
   std::optional<LayerRouter> router_;
+  // Created by Load; its workspace grows (Reserve) with the tokens and experts of a call.
   std::unique_ptr<moe::MoeLayer> operator_;
 };
 

@@ -26,13 +26,16 @@ std::vector<std::string> SuffixesOf(WeightFormat format) {
   }
 }
 
-// Every tensor W.* of a quantized weight is one its format has, and all are in one shard.
-absl::StatusOr<const SafetensorsFile*> QuantizedWeightShard(ModelFolder& folder,
-                                                            const std::string& name,
-                                                            WeightFormat format) {
+// The file to read a quantized weight W from: W.*'s shard, or where the index splits them
+// between shards, the folder's join of them. Every tensor W.* must be one its format has.
+absl::StatusOr<const SafetensorsFile*> QuantizedWeightFile(ModelFolder& folder,
+                                                           const std::string& name,
+                                                           WeightFormat format) {
   const std::vector<std::string> suffixes = SuffixesOf(format);
+  const std::vector<std::string> tensors = folder.NamesWithPrefix(name + ".");
   const SafetensorsFile* shard = nullptr;
-  for (const std::string& tensor : folder.NamesWithPrefix(name + ".")) {
+  bool split = false;
+  for (const std::string& tensor : tensors) {
     const std::string_view suffix = std::string_view(tensor).substr(name.size() + 1);
     if (std::find(suffixes.begin(), suffixes.end(), suffix) == suffixes.end()) {
       return absl::UnimplementedError(absl::StrFormat(
@@ -44,14 +47,10 @@ absl::StatusOr<const SafetensorsFile*> QuantizedWeightShard(ModelFolder& folder,
     }
     absl::StatusOr<const SafetensorsFile*> in = folder.ShardOf(tensor);
     if (!in.ok()) return in.status();
-    if (shard != nullptr && *in != shard) {
-      return absl::UnimplementedError(absl::StrFormat(
-          "%s: the tensors of weight '%s' are split between %s and %s; a quantized weight must "
-          "keep its tensors in one shard",
-          folder.weights_path(), name, shard->path(), (*in)->path()));
-    }
+    split = split || (shard != nullptr && *in != shard);
     shard = *in;
   }
+  if (split) return folder.Joined(tensors);
   return shard;
 }
 
@@ -165,7 +164,7 @@ absl::StatusOr<StoredWeight> FindWeight(ModelFolder& folder, const std::string& 
     }
   }
   if (quantized) {
-    absl::StatusOr<const SafetensorsFile*> shard = QuantizedWeightShard(folder, name, *quantized);
+    absl::StatusOr<const SafetensorsFile*> shard = QuantizedWeightFile(folder, name, *quantized);
     if (!shard.ok()) return shard.status();
     w.file = *shard;
     w.format = quantized;

@@ -21,12 +21,13 @@ namespace fp4moe::io {
 //   W.weight_scale_inv F32 (or BF16) [ceil(N / bn), ceil(K / bk)], the value of element
 //   (i, j) being weight(i, j) x weight_scale_inv(i / bn, j / bk) (bn x bk from config.json's
 //   quantization_config.weight_block_size, 128 x 128 in those releases);
-// - quantized in one of the formats of io/checkpoint.h, every tensor of it in one shard.
+// - quantized in one of the formats of io/checkpoint.h, its tensors in one shard or split
+//   between several (then read from a copy of them joined in memory, ModelFolder::Joined).
 struct StoredWeight {
   std::string name;                    // W
   std::string storage;                 // "BF16", "F8_E4M3", "nvfp4", ..., for messages
   std::optional<WeightFormat> format;  // set for quantized weights
-  const SafetensorsFile* file = nullptr;  // the shard of W.weight, or of the quantized tensors
+  const SafetensorsFile* file = nullptr;  // the shard of W.weight, or the quantized tensors' file
   const TensorView* weight = nullptr;     // float and FP8: W.weight
   const TensorView* scale_inv = nullptr;  // FP8: W.weight_scale_inv
 };

@@ -4,7 +4,7 @@
 //       --format=nvfp4|mxfp4|int4_k2 [--group_size=32]
 // or the routed experts of a model folder (io/quantize_model.h) into a new folder:
 //   bazel run -c opt //io:quantize -- --model=DIR --output=OUTDIR --format=...
-//       [--group_size=32 --include=REGEX --exclude=REGEX]
+//       [--group_size=32 --include=REGEX --exclude=REGEX --threads=N]
 // Exit code 1 with a message on any error; the output is then not written. An output that is
 // the input (any spelling or link) or not a regular file is refused before anything is read.
 // Relative paths under `bazel run` are relative to where bazel was run.
@@ -30,6 +30,7 @@ ABSL_FLAG(int64_t, group_size, 32, "INT4 K2 group size along K");
 ABSL_FLAG(std::string, include, "",
           "with --model: regex of more 2-D *.weight tensors to quantize (whole names)");
 ABSL_FLAG(std::string, exclude, "", "with --model: regex of tensors not to quantize");
+ABSL_FLAG(int, threads, 0, "with --model: tensors quantized at once (0: all cores)");
 
 namespace fp4moe::io {
 namespace {
@@ -48,6 +49,7 @@ absl::Status RunModel() {
   options.group_size = absl::GetFlag(FLAGS_group_size);
   options.include = absl::GetFlag(FLAGS_include);
   options.exclude = absl::GetFlag(FLAGS_exclude);
+  options.threads = absl::GetFlag(FLAGS_threads);
   return QuantizeModel(options);
 }
 
@@ -78,7 +80,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "--input=IN.safetensors --output=OUT.safetensors --format=nvfp4|mxfp4|int4_k2 "
       "[--group_size=N]\n  or --model=DIR --output=OUTDIR --format=... [--group_size=N "
-      "--include=REGEX --exclude=REGEX]");
+      "--include=REGEX --exclude=REGEX --threads=N]");
   absl::ParseCommandLine(argc, argv);
   const absl::Status status = fp4moe::io::Run();
   if (!status.ok()) {

@@ -1,5 +1,7 @@
 #include "io/quantize_model.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <set>
 #include <system_error>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -34,9 +37,22 @@ using nlohmann::json;
 
 constexpr char kConfig[] = "config.json";
 constexpr char kIndex[] = "model.safetensors.index.json";
+constexpr char kHfQuantConfig[] = "hf_quant_config.json";
 constexpr int64_t kMaxConfigBytes = int64_t{16} << 20;
 constexpr absl::string_view kWeight = ".weight";
 constexpr absl::string_view kFp8Scale = ".weight_scale_inv";
+
+// `text` as a regex, nullopt where it is empty.
+absl::StatusOr<std::optional<std::regex>> CompileNameRegex(const char* flag,
+                                                           const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  try {
+    return std::regex(text, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s=%s is not a valid regular expression: %s", flag, text, e.what()));
+  }
+}
 
 // Which weights are quantized: the routed experts' projections, widened by --include and
 // narrowed by --exclude.
@@ -56,13 +72,9 @@ class Selection {
     for (const auto& [flag, text, regex] :
          {std::tuple("--include", options.include, &s.include_),
           std::tuple("--exclude", options.exclude, &s.exclude_)}) {
-      if (text.empty()) continue;
-      try {
-        *regex = std::regex(text, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s=%s is not a valid regular expression: %s", flag, text, e.what()));
-      }
+      absl::StatusOr<std::optional<std::regex>> compiled = CompileNameRegex(flag, text);
+      if (!compiled.ok()) return compiled.status();
+      *regex = *std::move(compiled);
     }
     return s;
   }
@@ -105,16 +117,23 @@ absl::Status CheckOutputOutsideModel(const std::string& model, const std::string
   return absl::OkStatus();
 }
 
+// NVIDIA Model Optimizer's description of an NVFP4 checkpoint: its hf_quant_config.json's
+// "quantization", and with "quant_method" its config.json's quantization_config.
+json ModeloptNvfp4(const std::vector<std::string>& unquantized) {
+  return {{"quant_algo", "NVFP4"},
+          {"group_size", 16},
+          {"kv_cache_quant_algo", nullptr},
+          {"exclude_modules", unquantized}};
+}
+
 json QuantizationConfig(const QuantizeModelOptions& options,
                         const std::vector<std::string>& unquantized) {
   switch (options.format) {
-    case WeightFormat::kNvfp4:
-      // NVIDIA Model Optimizer's convention.
-      return {{"quant_method", "modelopt"},
-              {"quant_algo", "NVFP4"},
-              {"group_size", 16},
-              {"kv_cache_quant_algo", nullptr},
-              {"exclude_modules", unquantized}};
+    case WeightFormat::kNvfp4: {
+      json config = ModeloptNvfp4(unquantized);
+      config["quant_method"] = "modelopt";
+      return config;
+    }
     case WeightFormat::kInt4K2:
       // compressed-tensors' symmetric pack-quantized INT4, as Kimi-K2-Thinking ships.
       return {{"quant_method", "compressed-tensors"},
@@ -206,7 +225,8 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   std::vector<absl::StatusOr<moe::QuantizedTensor>> results(weights.size(),
                                                             absl::UnknownError("not run"));
   const std::array<int64_t, 2> fp8_block = folder.config().fp8_block;
-#pragma omp parallel for schedule(dynamic, 1)
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < static_cast<int64_t>(weights.size()); ++i) {
     results[i] = LoadWeightAs(weights[i], options.format, options.group_size, fp8_block);
   }
@@ -229,9 +249,10 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   return result;
 }
 
-// Every file of the folder but its config, index and shards, which are written anew.
+// Every file of the folder but its config, index and shards, which are written anew, and a
+// Model Optimizer hf_quant_config.json, which would describe the source's quantization.
 absl::Status CopyOtherFiles(const ModelFolder& folder, const std::string& to) {
-  std::set<std::string> skip = {kConfig, kIndex};
+  std::set<std::string> skip = {kConfig, kIndex, kHfQuantConfig};
   for (const auto& [shard, names] : folder.names_by_shard()) skip.insert(shard);
   std::error_code error;
   for (fs::directory_iterator it(folder.dir(), error), end; !error && it != end;
@@ -250,20 +271,57 @@ absl::Status CopyOtherFiles(const ModelFolder& folder, const std::string& to) {
   return absl::OkStatus();
 }
 
-absl::Status WriteConfig(const ModelFolder& folder, const QuantizeModelOptions& options,
-                         std::vector<std::string> unquantized, const std::string& to) {
+// config.json with the format's quantization_config, and for NVFP4 hf_quant_config.json.
+absl::Status WriteConfigs(const ModelFolder& folder, const QuantizeModelOptions& options,
+                          std::vector<std::string> unquantized, const std::string& to) {
   const std::string path = (fs::path(folder.dir()) / kConfig).string();
   absl::StatusOr<std::string> text = files::ReadRegularFile(path, "model config", kMaxConfigBytes);
   if (!text.ok()) return text.status();
   json config = json::parse(*text);  // ModelFolder::Open parsed it already
   std::sort(unquantized.begin(), unquantized.end());
   config["quantization_config"] = QuantizationConfig(options, unquantized);
-  return files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+  if (absl::Status s =
+          files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
+      !s.ok() || options.format != WeightFormat::kNvfp4) {
+    return s;
+  }
+  // Model Optimizer's own file, which TensorRT-LLM, vLLM and SGLang look for beside config.json.
+  const json hf_quant_config = {{"producer", {{"name", "fp4moe"}}},
+                                {"quantization", ModeloptNvfp4(unquantized)}};
+  return files::WriteWholeFile((fs::path(to) / kHfQuantConfig).string(),
+                               hf_quant_config.dump(2) + "\n");
 }
 
 }  // namespace
 
+absl::Status CheckQuantizeModelOptions(const QuantizeModelOptions& options) {
+  if (options.format != WeightFormat::kNvfp4 && options.format != WeightFormat::kMxfp4 &&
+      options.format != WeightFormat::kInt4K2) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--format=%s has no checkpoint naming: use nvfp4, mxfp4 or int4_k2",
+        TraitsOf(options.format).name));
+  }
+  if (options.format == WeightFormat::kInt4K2 &&
+      (options.group_size <= 0 || options.group_size % 2 != 0)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--group_size=%d: INT4 K2 groups must be positive and even (whole bytes of codes)",
+        options.group_size));
+  }
+  for (const auto& [flag, text] :
+       {std::pair("--include", options.include), std::pair("--exclude", options.exclude)}) {
+    if (absl::StatusOr<std::optional<std::regex>> compiled = CompileNameRegex(flag, text);
+        !compiled.ok()) {
+      return compiled.status();
+    }
+  }
+  if (options.threads < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("--threads=%d < 0", options.threads));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QuantizeModel(const QuantizeModelOptions& options) {
+  if (absl::Status s = CheckQuantizeModelOptions(options); !s.ok()) return s;
   if (absl::Status s = CheckOutputOutsideModel(options.model, options.output); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<ModelFolder>> folder = ModelFolder::Open(options.model);
   if (!folder.ok()) return folder.status();
@@ -304,7 +362,7 @@ absl::Status QuantizeModel(const QuantizeModelOptions& options) {
       return s;
     }
   }
-  if (absl::Status s = WriteConfig(**folder, options, unquantized, temp); !s.ok()) return s;
+  if (absl::Status s = WriteConfigs(**folder, options, unquantized, temp); !s.ok()) return s;
   if (absl::Status s = CopyOtherFiles(**folder, temp); !s.ok()) return s;
   return (*out)->Commit();
 }

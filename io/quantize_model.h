@@ -18,15 +18,23 @@ struct QuantizeModelOptions {
   // 2-D `*.weight` tensors to the routed experts' projections quantized by default, `exclude`
   // takes tensors away from that set.
   std::string include, exclude;
+  int threads = 0;  // tensors quantized at once; 0: all cores
 };
+
+// What can be checked without reading `model`: a format with a checkpoint naming (not
+// fp4_float_scale), INT4 K2's group size (positive, even), valid regexes, threads >= 0.
+// QuantizeModel runs it first, so that bad arguments are refused before any work.
+absl::Status CheckQuantizeModelOptions(const QuantizeModelOptions& options);
 
 // Quantizes a model folder: each shard of `model` becomes the shard of the same file name in
 // `output`, its selected weights (float, or FP8 with block scales, dequantized first) stored
 // quantized under the naming of io/checkpoint.h and every other tensor copied byte for byte;
 // `output` gets its own index (where `model` has one), config.json with the format's
-// quantization_config, and a copy of every other file of `model`. A line per shard on stderr
+// quantization_config (and for NVFP4 Model Optimizer's hf_quant_config.json), and a copy of
+// every other file of `model`. A line per shard on stderr
 // tells the progress. Written into a temporary directory renamed into place at the end: on any
-// error `output` does not exist. A checkpoint already quantized is refused.
+// error `output` does not exist. A checkpoint already quantized is refused. //io:quantize
+// --model and the Python module's quantize_model both run it.
 absl::Status QuantizeModel(const QuantizeModelOptions& options);
 
 }  // namespace fp4moe::io

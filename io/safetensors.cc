@@ -383,7 +383,7 @@ void SafetensorsWriter::SetMetadata(std::string_view key, std::string_view value
   metadata_[std::string(key)] = std::string(value);
 }
 
-absl::Status SafetensorsWriter::Write(const std::string& path) const {
+std::string SafetensorsWriter::Header() const {
   json header = json::object();
   if (!metadata_.empty()) header[std::string(kMetadataKey)] = metadata_;
   int64_t offset = 0;
@@ -397,17 +397,27 @@ absl::Status SafetensorsWriter::Write(const std::string& path) const {
   std::string header_text = header.dump();
   // The reference implementation pads the header with spaces so that the data starts aligned.
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
-  uint8_t length_field[kLengthFieldBytes];
-  for (int i = 0; i < 8; ++i) length_field[i] = static_cast<uint8_t>(header_text.size() >> (8 * i));
+  std::string text(kLengthFieldBytes, '\0');
+  for (int i = 0; i < 8; ++i) text[i] = static_cast<char>(header_text.size() >> (8 * i));
+  return text + header_text;
+}
 
+std::vector<uint8_t> SafetensorsWriter::Serialize() const {
+  const std::string header = Header();
+  std::vector<uint8_t> bytes(header.begin(), header.end());
+  for (const auto& [name, entry] : tensors_) {
+    bytes.insert(bytes.end(), entry.bytes.begin(), entry.bytes.end());
+  }
+  return bytes;
+}
+
+absl::Status SafetensorsWriter::Write(const std::string& path) const {
   // An OutputSet of one file: written beside `path`, renamed over it only once whole and
   // synced, never over a device or FIFO, and removed on any error.
   files::OutputSet outputs;
   absl::StatusOr<files::OutputFile*> file = outputs.Create(path);
   if (!file.ok()) return file.status();
-  absl::Status status = (*file)->Write(std::string_view(
-      reinterpret_cast<const char*>(length_field), sizeof(length_field)));
-  if (status.ok()) status = (*file)->Write(header_text);
+  absl::Status status = (*file)->Write(Header());
   for (const auto& [name, entry] : tensors_) {
     if (!status.ok()) return status;
     status = (*file)->Write(std::string_view(reinterpret_cast<const char*>(entry.bytes.data()),

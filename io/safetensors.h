@@ -120,8 +120,13 @@ class SafetensorsWriter {
   void SetMetadata(std::string_view key, std::string_view value);
 
   absl::Status Write(const std::string& path) const;
+  // The file's bytes, in memory.
+  std::vector<uint8_t> Serialize() const;
 
  private:
+  // The length field and the header (padded as the reference implementation pads it).
+  std::string Header() const;
+
   struct Entry {
     Dtype dtype;
     std::vector<int64_t> shape;

@@ -195,49 +195,102 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
       !s.ok()) {
     return s;
   }
-  const int numa_nodes = NumaNodesForParts();
   std::unique_ptr<MoeLayer> layer(
       new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
-                   numa_nodes));
-  std::vector<absl::Status> part_status(config.tp_parts);
-  if (numa_nodes > 1) {
-    // Each part is packed by a thread on its node, so that its pages land there.
-    std::vector<std::thread> builders;
-    for (int p = 0; p < config.tp_parts; ++p) {
-      builders.emplace_back([&, p] {
-        BindThreadToNode(p % numa_nodes);
-        part_status[p] = layer->BuildPart(p, experts);
+                   NumaNodesForParts()));
+  if (absl::Status s = layer->ForEachPart([&](int p) { return layer->PackPart(p, experts); });
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = layer->AllocateWorkspace(); !s.ok()) return s;
+  return layer;
+}
+
+absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
+  if (max_len <= config_.max_len && num_experts_per_tok <= config_.num_experts_per_tok) {
+    return absl::OkStatus();
+  }
+  MoeConfig grown = config_;
+  grown.max_len = std::max(max_len, config_.max_len);
+  grown.num_experts_per_tok = std::max(num_experts_per_tok, config_.num_experts_per_tok);
+  if (absl::Status s = grown.Validate(); !s.ok()) return s;
+  if (absl::Status s = CheckWorkspaceFits(grown, kernel_->path, gemv_kernel_->path,
+                                          PrefillGemvRows(grown, gemv_below_rows_));
+      !s.ok()) {
+    return s;
+  }
+  if (in_use_.exchange(true, std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(
+        "MoeLayer::Reserve: a Forward call is running on this layer");
+  }
+  for (Part& part : parts_) {
+    part.prefill.reset();
+    part.decode.clear();
+  }
+  prefill_input_.reset();
+  decode_input_.reset();
+  config_ = grown;
+  grouping_ = ExpertGrouping(config_.expert_num, config_.max_len, config_.num_experts_per_tok);
+  absl::Status s = AllocateWorkspace();
+  // Without its workspace the layer must refuse every call (Forward checks qlen <= max_len).
+  if (!s.ok()) config_.max_len = 0;
+  in_use_.store(false, std::memory_order_release);
+  return s;
+}
+
+absl::Status MoeLayer::ForEachPart(const std::function<absl::Status(int)>& part_fn) {
+  std::vector<absl::Status> part_status(config_.tp_parts);
+  if (numa_nodes_ > 1) {
+    std::vector<std::thread> workers;
+    for (int p = 0; p < config_.tp_parts; ++p) {
+      workers.emplace_back([&, p] {
+        BindThreadToNode(p % numa_nodes_);
+        part_status[p] = part_fn(p);
       });
     }
-    for (std::thread& t : builders) t.join();
+    for (std::thread& t : workers) t.join();
   } else {
-    for (int p = 0; p < config.tp_parts; ++p) part_status[p] = layer->BuildPart(p, experts);
+    for (int p = 0; p < config_.tp_parts; ++p) part_status[p] = part_fn(p);
   }
   for (const absl::Status& s : part_status) {
     if (!s.ok()) return s;
   }
-  const int64_t prefill_rows = PrefillRows(config);
-  absl::StatusOr<Activations> prefill_input =
-      layer->CreateActivations(*path, config.hidden_size, prefill_rows, gemv_rows);
-  if (!prefill_input.ok()) return prefill_input.status();
-  layer->prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
-      kernels::AlignedBuffer(prefill_rows * config.hidden_size * sizeof(float)),
-      std::move(*prefill_input)});
-  absl::StatusOr<kernels::BufferA> decode_input =
-      kernels::BufferA::Create(*gemv_path, std::min(kDecodeMaxTokens, config.max_len),
-                               config.hidden_size, layer->kernel_block_);
-  if (!decode_input.ok()) return decode_input.status();
-  layer->decode_input_ = std::make_unique<kernels::BufferA>(std::move(*decode_input));
-  return layer;
+  return absl::OkStatus();
 }
 
-absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts) {
+absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts) {
   Part& p = parts_[part];
   for (int64_t e = 0; e < config_.expert_num; ++e) {
     absl::StatusOr<ExpertPart> packed = PackExpertPart(config_, e, experts[e], part);
     if (!packed.ok()) return packed.status();
     p.experts.push_back(std::move(*packed));
   }
+  return absl::OkStatus();
+}
+
+absl::Status MoeLayer::AllocateWorkspace() {
+  if (absl::Status s = ForEachPart([this](int p) { return AllocatePartWorkspace(p); });
+      !s.ok()) {
+    return s;
+  }
+  const int64_t prefill_rows = PrefillRows(config_);
+  absl::StatusOr<Activations> prefill_input =
+      CreateActivations(kernel_->path, config_.hidden_size, prefill_rows,
+                        PrefillGemvRows(config_, gemv_below_rows_));
+  if (!prefill_input.ok()) return prefill_input.status();
+  prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
+      kernels::AlignedBuffer(prefill_rows * config_.hidden_size * sizeof(float)),
+      std::move(*prefill_input)});
+  absl::StatusOr<kernels::BufferA> decode_input =
+      kernels::BufferA::Create(gemv_kernel_->path, std::min(kDecodeMaxTokens, config_.max_len),
+                               config_.hidden_size, kernel_block_);
+  if (!decode_input.ok()) return decode_input.status();
+  decode_input_ = std::make_unique<kernels::BufferA>(std::move(*decode_input));
+  return absl::OkStatus();
+}
+
+absl::Status MoeLayer::AllocatePartWorkspace(int part) {
+  Part& p = parts_[part];
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
   const auto expert_buffers = [&](kernels::GemmPath path, int64_t rows,
                                   int64_t gemv_rows) -> absl::StatusOr<ExpertBuffers> {

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,8 +36,9 @@ class PartScheduler;
 //   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
 // e = expert_ids[t, j], each GEMM run by the configured path's microkernel.
 //
-// Every buffer is sized at Create from max_len and the config; Forward allocates nothing, on
-// every path (activations, all-zero ones included, are quantized into those buffers).
+// Every buffer is sized at Create (and Reserve) from max_len and the config; Forward allocates
+// nothing, on every path (activations, all-zero ones included, are quantized into those
+// buffers).
 // Prefill works in one arena of R = max_len * num_experts_per_tok routed rows, as kt-kernel
 // does: a call routes at most qlen * k rows (an expert's rows are its tokens), so each active
 // expert takes its own contiguous range of them and all run at once. Per part the arena holds
@@ -66,6 +68,13 @@ class MoeLayer {
   // The same with BF16 input.
   absl::Status Forward(int64_t qlen, int k, const int64_t* expert_ids,
                        const float* routing_weights, const uint16_t* input, float* output);
+
+  // Grows the workspace to serve calls of up to `max_len` tokens of `num_experts_per_tok`
+  // experts (sizes already served change nothing), keeping the packed weights: a caller whose
+  // calls grow needs no second copy of the weights to create a larger layer from. The old
+  // workspace is freed first. Refused, the layer unchanged, while a Forward runs and where the
+  // larger workspace would not fit in memory (as Create refuses it).
+  absl::Status Reserve(int64_t max_len, int num_experts_per_tok);
 
   const MoeConfig& config() const { return config_; }
   // The tile kernel, for products of at least gemv_below_rows() rows, and the kernels of the
@@ -190,7 +199,13 @@ class MoeLayer {
   // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
   // must be assigned first), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
-  absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+  // Runs part_fn(p) for every part p, each on a thread bound to the part's NUMA node where
+  // there are several (so that what it allocates lands there); the first error.
+  absl::Status ForEachPart(const std::function<absl::Status(int)>& part_fn);
+  absl::Status PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+  // The buffers config_ sizes: every part's prefill arena and decode slots, and the input's.
+  absl::Status AllocateWorkspace();
+  absl::Status AllocatePartWorkspace(int part);
   // Activations of `k` columns: `rows` rows quantized for `path` and, where the GEMV kernel's
   // path is another one, `gemv_rows` rows for it.
   absl::StatusOr<Activations> CreateActivations(kernels::GemmPath path, int64_t k, int64_t rows,

@@ -20,6 +20,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/moe_reference.h"
+#include "moe/small_layer.h"
 #include "quant/bf16.h"
 #include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
@@ -67,39 +68,6 @@ namespace {
 using kernels::GemmPath;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-constexpr int64_t kExperts = 8, kHidden = 256, kInter = 128, kMaxLen = 512;
-constexpr int kTopK = 3;
-
-// path nullopt: the auto path.
-MoeConfig SmallConfig(WeightFormat format, std::optional<GemmPath> path, int tp_parts = 1) {
-  MoeConfig c;
-  c.expert_num = kExperts;
-  c.num_experts_per_tok = kTopK;
-  c.hidden_size = kHidden;
-  c.intermediate_size = kInter;
-  c.max_len = kMaxLen;
-  c.weight_format = format;
-  c.group_size = 32;
-  c.path = path;
-  c.num_threads = 2;
-  c.tp_parts = tp_parts;
-  return c;
-}
-
-// Scaled so that gate and up outputs, and the layer's output, are of order 1.
-std::vector<ExpertFloatWeights> RandomExperts(uint64_t seed) {
-  std::vector<ExpertFloatWeights> experts;
-  for (int64_t e = 0; e < kExperts; ++e) {
-    experts.push_back({RandomMatrix(kInter, kHidden, seed + 3 * e, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kHidden})),
-                       RandomMatrix(kInter, kHidden, seed + 3 * e + 1, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kHidden})),
-                       RandomMatrix(kHidden, kInter, seed + 3 * e + 2, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kInter}))});
-  }
-  return experts;
-}
 
 struct Routing {
   int k = kTopK;

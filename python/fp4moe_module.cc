@@ -1,7 +1,9 @@
 // The Python module fp4moe: a MoE layer of a Hugging Face model folder, loaded once and run on
-// numpy arrays (io/model_forward.h's ModelMoeLayer, which //io:forward --model runs too).
+// numpy arrays (io/model_forward.h's ModelMoeLayer, which //io:forward --model runs too), and
+// a model folder quantized into a new one (io/quantize_model.h, as //io:quantize --model).
 //   layer = fp4moe.MoeLayer.from_model("DIR", 3)
 //   output, topk_ids, topk_weights = layer.forward(hidden_states)
+//   fp4moe.quantize_model("DIR", "OUTDIR", format="nvfp4")
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -17,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "io/model_forward.h"
+#include "io/quantize_model.h"
 #include "io/safetensors.h"
 #include "kernels/microkernel_table.h"
 #include "quant/format.h"
@@ -50,6 +53,9 @@ std::string ShapeOf(const py::array& a) {
 
 // Dtypes are asked through Python attributes: Debian's pybind11 2.10 reads numpy's descriptor
 // struct as numpy 1 laid it out (itemsize(), nbytes() and kind() are wrong under numpy 2).
+// array_t<T> takes its item size from sizeof(T), and conversions go through numpy's C API, so
+// with these the module runs under numpy 1 and 2 alike (fp4moe_test.py passes with 1.26 and
+// 2.4): never ask a py::array or py::dtype for its item size.
 std::string NameOf(const py::dtype& dtype) { return dtype.attr("name").cast<std::string>(); }
 char KindOf(const py::dtype& dtype) { return dtype.attr("kind").cast<std::string>()[0]; }
 bool IsNative(const py::dtype& dtype) {
@@ -192,6 +198,29 @@ class MoeLayer {
   std::mutex forward_mutex_;
 };
 
+void QuantizeModel(const std::string& model_dir, const std::string& output_dir,
+                   const std::string& format, std::optional<int64_t> group_size,
+                   std::optional<std::string> include, std::optional<std::string> exclude,
+                   int threads) {
+  io::QuantizeModelOptions options;
+  options.model = model_dir;
+  options.output = output_dir;
+  absl::StatusOr<WeightFormat> parsed = ParseWeightFormat(format);
+  if (!parsed.ok()) Raise(parsed.status());
+  options.format = *parsed;
+  if (group_size) options.group_size = *group_size;
+  options.include = include.value_or("");
+  options.exclude = exclude.value_or("");
+  options.threads = threads;
+  if (absl::Status s = io::CheckQuantizeModelOptions(options); !s.ok()) Raise(s);
+  absl::Status quantized;
+  {
+    py::gil_scoped_release release;
+    quantized = io::QuantizeModel(options);
+  }
+  if (!quantized.ok()) Raise(quantized);
+}
+
 }  // namespace
 }  // namespace fp4moe::python
 
@@ -221,4 +250,14 @@ PYBIND11_MODULE(fp4moe, m) {
         return std::string(fp4moe::TraitsOf(l.layer().layer().format).name);
       })
       .def("__repr__", &MoeLayer::Repr);
+  m.def("quantize_model", &fp4moe::python::QuantizeModel, py::arg("model_dir"),
+        py::arg("output_dir"), py::arg("format") = "nvfp4", py::arg("group_size") = py::none(),
+        py::arg("include") = py::none(), py::arg("exclude") = py::none(),
+        py::arg("threads") = 0,
+        "Quantizes the model folder model_dir into the new folder output_dir, as "
+        "`quantize --model` does: the routed experts' projections (more 2-D weights with the "
+        "regex include, fewer with exclude, both matched against whole tensor names) to "
+        "format 'nvfp4', 'mxfp4' or 'int4_k2' (group_size: INT4 K2's, 32 when None), every "
+        "other tensor and file copied. threads: 0 for all cores. On any error output_dir "
+        "does not exist. The GIL is released while it runs.");
 }

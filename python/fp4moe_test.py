@@ -2,11 +2,14 @@
 //io:forward --model is checked against (tests/oracle/model_folders.py): the routers'
 choices exactly, outputs against a float64 MoE within the same tolerances; float32 and
 bfloat16 inputs, given routing, and that bad arguments raise the right exception with a
-message naming what is wrong.
+message naming what is wrong. fp4moe.quantize_model's folders run as the float folders do
+when quantized on load, and its errors leave no output folder.
 
 argv[1]: the built extension, fp4moe.so.
 """
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +17,7 @@ import threading
 
 import ml_dtypes
 import numpy as np
+from safetensors.numpy import load_file, save_file
 
 from model_folders import (F32, H, check_moe, deepseek_folder, kimi_folder, qwen3_folder,
                            qwen3_int4_folder)
@@ -74,6 +78,103 @@ def expect_error(label, error_type, message, call):
         fail("%s: %s %r, expected %s" % (label, type(e).__name__, str(e), error_type.__name__))
         return
     fail("%s: no error, expected %s" % (label, error_type.__name__))
+
+
+def relative_error(got, want):
+    return np.linalg.norm(got - want) / np.linalg.norm(want)
+
+
+def check_quantize_model(fp4moe, work, rng, case, fmt, tolerance, **options):
+    """Quantizes case's folder with quantize_model, then runs the result as stored: the routing
+    and output of the source folder quantized on load to the same format (the same weights),
+    and, where a tolerance is given, the oracle's within it (the test folders' float experts
+    are on NVFP4's grid; INT4 rounds them further)."""
+    out = os.path.join(work, "%s_%s" % (os.path.basename(case["folder"]), fmt))
+    fp4moe.quantize_model(case["folder"], out, format=fmt, threads=2, **options)
+    quantized = fp4moe.MoeLayer.from_model(out, case["layer"], threads=2)
+    if quantized.format != fmt:
+        fail("quantize_model %s: the output runs as %s" % (fmt, quantized.format))
+    on_load = fp4moe.MoeLayer.from_model(case["folder"], case["layer"], format=fmt, threads=2)
+    x = rng.standard_normal((7, H)).astype(F32)
+    got, want = quantized.forward(x), on_load.forward(x)
+    if not np.array_equal(got[1], want[1]) or not relative_error(got[0], want[0]) < 1e-5:
+        fail("quantize_model %s: forward differs from the source quantized on load (error %.3g)"
+             % (fmt, relative_error(got[0], want[0])))
+    if tolerance is not None:
+        ids, w = case["route"](x)
+        check("quantize_model %s" % fmt, got, x, case, ids, w, tolerance)
+    return out
+
+
+def check_split_weight(fp4moe, work, rng, quantized, layer):
+    """A copy of the two-shard NVFP4 folder `quantized` in which the scales of one expert's
+    projection are in the other shard than its .weight (the index saying so), and config.json
+    has no quantization_config, runs as the folder itself does."""
+    weight = "model.layers.%d.mlp.experts.0.gate_proj" % layer
+    split = os.path.join(work, "split_weight")
+    shutil.copytree(quantized, split)
+    index_path = os.path.join(split, "model.safetensors.index.json")
+    with open(index_path) as f:
+        index = json.load(f)
+    weight_map = index["weight_map"]
+    home = weight_map[weight + ".weight"]
+    other = next(s for s in sorted(set(weight_map.values())) if s != home)
+    shards = {s: load_file(os.path.join(split, s)) for s in (home, other)}
+    for suffix in ("weight_scale", "weight_scale_2"):
+        name = weight + "." + suffix
+        shards[other][name] = shards[home].pop(name)
+        weight_map[name] = other
+    for shard, tensors in shards.items():
+        save_file(tensors, os.path.join(split, shard))
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    # Model Optimizer's checkpoints may say NVFP4 in hf_quant_config.json alone: the reader
+    # tells the format from the tensors.
+    config_path = os.path.join(split, "config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    del config["quantization_config"]
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    x = rng.standard_normal((5, H)).astype(F32)
+    got = fp4moe.MoeLayer.from_model(split, layer, threads=2).forward(x)
+    want = fp4moe.MoeLayer.from_model(quantized, layer, threads=2).forward(x)
+    if not all(np.array_equal(g, w) for g, w in zip(got, want)):
+        fail("split weight: forward differs from the folder with the weight in one shard")
+
+
+def check_quantize_model_errors(fp4moe, work, case, quantized):
+    """Bad arguments raise ValueError before any work; errors found in the files raise their
+    exception; none leaves the output folder or a temporary one beside it."""
+    source = case["folder"]
+    for label, error_type, message, args, kwargs in [
+            ("unknown format", ValueError, "nvfp5", (), {"format": "nvfp5"}),
+            ("format without naming", ValueError, "no checkpoint naming",
+             (), {"format": "fp4_float_scale"}),
+            ("odd group size", ValueError, "--group_size=7", (),
+             {"format": "int4_k2", "group_size": 7}),
+            ("bad regex", ValueError, "not a valid regular expression", (), {"include": "("}),
+            ("negative threads", ValueError, "--threads=-1", (), {"threads": -1}),
+            # Found while quantizing: K = 256 is not a multiple of 96.
+            ("group size not dividing K", ValueError, "block size 96", (),
+             {"format": "int4_k2", "group_size": 96}),
+            ("quantized model", ValueError, "is already quantized", (quantized,), {}),
+            ("output inside the model", ValueError, "is the model folder",
+             (source, os.path.join(source, "out")), {})]:
+        model, out = args if len(args) == 2 else (args[0] if args else source,
+                                                  os.path.join(work, "error_out"))
+        expect_error("quantize_model: " + label, error_type, message,
+                     lambda: fp4moe.quantize_model(model, out, **kwargs))
+        left = [f for f in os.listdir(os.path.dirname(out))
+                if f.startswith(os.path.basename(out))]
+        if left:
+            fail("quantize_model: %s left %s" % (label, left))
+    existing = os.path.join(work, "existing")
+    os.makedirs(existing)
+    expect_error("quantize_model: existing output", RuntimeError, "refusing to overwrite",
+                 lambda: fp4moe.quantize_model(source, existing))
+    if os.listdir(existing):
+        fail("quantize_model: existing output written into")
 
 
 def main():
@@ -140,6 +241,15 @@ def main():
         if got is None or not np.array_equal(got, want):
             fail("threads: call %d (%d tokens) differs from the same call made alone"
                  % (i, inputs[i].shape[0]))
+
+    # quantize_model: DeepSeek's FP8 experts in two shards to NVFP4, Qwen3's BF16 ones to INT4
+    # K2 but for expert 0 (which the layer, asked for no format, then quantizes on load as
+    # from_model does with format="int4_k2": groups of 32 both).
+    quantized = check_quantize_model(fp4moe, work, rng, deepseek, "nvfp4", 0.02)
+    check_quantize_model(fp4moe, work, rng, qwen3, "int4_k2", None, group_size=32,
+                         exclude=r".*experts\.0\..*")
+    check_quantize_model_errors(fp4moe, work, qwen3, quantized)
+    check_split_weight(fp4moe, work, rng, quantized, deepseek["layer"])
 
     # Errors: ValueError for bad arguments, RuntimeError for what the files lack.
     layer = fp4moe.MoeLayer.from_model(qwen3["folder"], 1, threads=2)

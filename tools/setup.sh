@@ -26,6 +26,9 @@ if ((${#missing[@]})); then
   echo "setup: done"
 fi
 
+# numpy is not pinned: pip picks numpy 2, which python/fp4moe_module.cc supports under Debian's
+# pybind11 2.10 by never reading numpy's dtype struct through pybind11 (laid out anew in numpy
+# 2); python/fp4moe_test.py passes with numpy 1.26 and 2.4 alike.
 python_packages=("ml_dtypes>=0.5" "safetensors>=0.4" numpy)
 if ! python3 -c "import ml_dtypes, safetensors, numpy; ml_dtypes.float4_e2m1fn" 2>/dev/null; then
   echo "setup: installing Python packages ${python_packages[*]}"

@@ -153,6 +153,8 @@ def mixtral_folder():
 def check_output(label, source, out, fmt, quantized):
     """quantized: the weights (without .weight) expected quantized."""
     r_files, o_files = sorted(os.listdir(source)), sorted(os.listdir(out))
+    if fmt == "nvfp4":
+        r_files = sorted(r_files + ["hf_quant_config.json"])
     if r_files != o_files:
         mf.fail("%s: files %s, expected those of the source %s" % (label, o_files, r_files))
         return
@@ -193,6 +195,12 @@ def check_output(label, source, out, fmt, quantized):
         mf.fail("%s: config.json differs from the source's beyond quantization_config" % label)
     if any(q.get(k) != v for k, v in CONVENTIONS[fmt].items()):
         mf.fail("%s: quantization_config %s" % (label, q))
+    if fmt == "nvfp4":
+        # Model Optimizer's own file says what quantization_config says, under "quantization".
+        hf = json.load(open(os.path.join(out, "hf_quant_config.json")))
+        want = {k: v for k, v in q.items() if k != "quant_method"}
+        if hf.get("quantization") != want or "name" not in hf.get("producer", {}):
+            mf.fail("%s: hf_quant_config.json %s, expected quantization %s" % (label, hf, want))
     if fmt == "int4_k2":
         w = q["config_groups"]["group_0"]["weights"]
         if (w["num_bits"], w["type"], w["symmetric"], w["group_size"], w["strategy"]) != \
@@ -244,7 +252,8 @@ def good_cases(deepseek, mixtral, fp8):
         for label, source, layer, family in [("deepseek", deepseek, 1, "deepseek"),
                                              ("mixtral", mixtral, 0, "mixtral")]:
             out = os.path.join(mf.WORK, "%s_%s" % (label, fmt))
-            if run_ok(label, ["--model=" + source, "--output=" + out, "--format=" + fmt]):
+            if run_ok(label, ["--model=" + source, "--output=" + out, "--format=" + fmt,
+                              "--threads=2"]):
                 check_output("%s %s" % (label, fmt), source, out, fmt,
                              experts_of(layer, 4, family))
                 check_forward("%s %s" % (label, fmt), source, out, layer, fmt)
@@ -299,6 +308,8 @@ def error_cases(deepseek, fp8):
                  os.path.join(mf.WORK, "twice"))
     expect_error("bad regex", args + ["--include=("], "not a valid regular expression",
                  os.path.join(mf.WORK, "bad_regex"))
+    expect_error("odd group size", ["--model=" + deepseek, "--format=int4_k2", "--group_size=7"],
+                 "INT4 K2 groups must be positive and even", os.path.join(mf.WORK, "odd_group"))
     # FP8 left unquantized in blocks other than the default, which the new config cannot tell.
     blocks = mf.derived_folder("q_fp8_64", fp8, edit_config=lambda c: c[
         "quantization_config"].update(weight_block_size=[64, 64]))
