@@ -214,7 +214,8 @@ absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
   grown.max_len = std::max(max_len, config_.max_len);
   grown.num_experts_per_tok = std::max(num_experts_per_tok, config_.num_experts_per_tok);
   if (absl::Status s = grown.Validate(); !s.ok()) return s;
-  if (absl::Status s = CheckWorkspaceFits(grown, kernel_->path, gemv_kernel_->path,
+  if (absl::Status s = CheckWorkspaceFits(grown, kernel_->path, kernels::ReadsTileOrder(*kernel_),
+                                          gemv_kernel_->path,
                                           PrefillGemvRows(grown, gemv_below_rows_));
       !s.ok()) {
     return s;
