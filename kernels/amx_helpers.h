@@ -35,6 +35,10 @@ namespace {
     config.rows[t] = static_cast<uint8_t>(a_row_bytes / 4);
     config.column_bytes[t] = 64;
   }
+  // GCC (12) does not see that ldtilecfg reads the whole 64 bytes: it dropped the rows and
+  // column stores as dead once the stack slot was reused (the next tile instruction then
+  // faulted as undefined on the Xeon). An asm that reads the object keeps them.
+  asm volatile("" : : "m"(config));
   _tile_loadconfig(&config);
 }
 
