@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu_features.h"
@@ -123,7 +124,8 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
 MoeLayer::~MoeLayer() = default;
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
-    const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts) {
+    const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts,
+    absl::Span<const ExpertBiases> biases) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (static_cast<int64_t>(experts.size()) != config.expert_num) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -142,16 +144,27 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     }
   }
   if (absl::Status s = errors.status(); !s.ok()) return s;
-  return Create(config, quantized);
+  return Create(config, quantized, biases);
 }
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
-    const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts) {
+    const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts,
+    absl::Span<const ExpertBiases> biases) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (static_cast<int64_t>(experts.size()) != config.expert_num) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "MoeLayer::Create: %d experts given, config.expert_num = %d", experts.size(),
         config.expert_num));
+  }
+  if (!biases.empty() && static_cast<int64_t>(biases.size()) != config.expert_num) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "MoeLayer::Create: biases for %d experts given, config.expert_num = %d (or none)",
+        biases.size(), config.expert_num));
+  }
+  for (size_t e = 0; e < biases.size(); ++e) {
+    if (absl::Status s = CheckExpertBiases(config, e, biases[e]); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("MoeLayer::Create: ", s.message()));
+    }
   }
   absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
   if (!path.ok()) return path.status();
@@ -202,12 +215,12 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     for (int p = 0; p < config.tp_parts; ++p) {
       builders.emplace_back([&, p] {
         BindThreadToNode(p % numa_nodes);
-        part_status[p] = layer->BuildPart(p, experts);
+        part_status[p] = layer->BuildPart(p, experts, biases);
       });
     }
     for (std::thread& t : builders) t.join();
   } else {
-    for (int p = 0; p < config.tp_parts; ++p) part_status[p] = layer->BuildPart(p, experts);
+    for (int p = 0; p < config.tp_parts; ++p) part_status[p] = layer->BuildPart(p, experts, biases);
   }
   for (const absl::Status& s : part_status) {
     if (!s.ok()) return s;
@@ -227,10 +240,12 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   return layer;
 }
 
-absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts) {
+absl::Status MoeLayer::BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts,
+                                 absl::Span<const ExpertBiases> biases) {
   Part& p = parts_[part];
   for (int64_t e = 0; e < config_.expert_num; ++e) {
-    absl::StatusOr<ExpertPart> packed = PackExpertPart(config_, e, experts[e], part);
+    absl::StatusOr<ExpertPart> packed =
+        PackExpertPart(config_, e, experts[e], part, biases.empty() ? nullptr : &biases[e]);
     if (!packed.ok()) return packed.status();
     p.experts.push_back(std::move(*packed));
   }

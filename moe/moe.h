@@ -33,7 +33,8 @@ class PartScheduler;
 
 // A mixture-of-experts layer with 4-bit expert weights:
 //   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
-// e = expert_ids[t, j], each GEMM run by the configured path's microkernel.
+// e = expert_ids[t, j], each GEMM run by the configured path's microkernel; optionally with
+// float biases added to the three products and gpt-oss's clamped SwiGLU in place of SiLU.
 //
 // Every buffer is sized at Create from max_len and the config; Forward allocates nothing, on
 // every path (activations, all-zero ones included, are quantized into those buffers).
@@ -50,11 +51,14 @@ class PartScheduler;
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
  public:
-  // `experts` holds config.expert_num experts; float weights are quantized on load.
+  // `experts` holds config.expert_num experts; float weights are quantized on load. `biases`
+  // is empty (no biases) or holds one ExpertBiases per expert (gpt-oss), kept in float32.
   static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
-      const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts);
+      const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts,
+      absl::Span<const ExpertBiases> biases = {});
   static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
-      const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts);
+      const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts,
+      absl::Span<const ExpertBiases> biases = {});
   ~MoeLayer();
 
   // input and output [qlen, hidden_size] row-major; expert_ids and routing_weights [qlen, k].
@@ -190,7 +194,8 @@ class MoeLayer {
   // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
   // must be assigned first), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
-  absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+  absl::Status BuildPart(int part, absl::Span<const ExpertQuantizedWeights> experts,
+                         absl::Span<const ExpertBiases> biases);
   // Activations of `k` columns: `rows` rows quantized for `path` and, where the GEMV kernel's
   // path is another one, `gemv_rows` rows for it.
   absl::StatusOr<Activations> CreateActivations(kernels::GemmPath path, int64_t k, int64_t rows,

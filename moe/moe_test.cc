@@ -20,6 +20,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/moe_reference.h"
+#include "moe/moe_test_helpers.h"
 #include "quant/bf16.h"
 #include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
@@ -67,111 +68,6 @@ namespace {
 using kernels::GemmPath;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-constexpr int64_t kExperts = 8, kHidden = 256, kInter = 128, kMaxLen = 512;
-constexpr int kTopK = 3;
-
-// path nullopt: the auto path.
-MoeConfig SmallConfig(WeightFormat format, std::optional<GemmPath> path, int tp_parts = 1) {
-  MoeConfig c;
-  c.expert_num = kExperts;
-  c.num_experts_per_tok = kTopK;
-  c.hidden_size = kHidden;
-  c.intermediate_size = kInter;
-  c.max_len = kMaxLen;
-  c.weight_format = format;
-  c.group_size = 32;
-  c.path = path;
-  c.num_threads = 2;
-  c.tp_parts = tp_parts;
-  return c;
-}
-
-// Scaled so that gate and up outputs, and the layer's output, are of order 1.
-std::vector<ExpertFloatWeights> RandomExperts(uint64_t seed) {
-  std::vector<ExpertFloatWeights> experts;
-  for (int64_t e = 0; e < kExperts; ++e) {
-    experts.push_back({RandomMatrix(kInter, kHidden, seed + 3 * e, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kHidden})),
-                       RandomMatrix(kInter, kHidden, seed + 3 * e + 1, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kHidden})),
-                       RandomMatrix(kHidden, kInter, seed + 3 * e + 2, Distribution::kGaussian,
-                                    1 / std::sqrt(float{kInter}))});
-  }
-  return experts;
-}
-
-struct Routing {
-  int k = kTopK;
-  std::vector<int64_t> ids;
-  std::vector<float> weights;
-};
-
-// k distinct experts per token, softmax-like positive weights.
-Routing RandomRouting(int64_t qlen, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Routing r;
-  std::vector<int64_t> order(kExperts);
-  std::uniform_real_distribution<float> weight(0.05f, 1.0f);
-  for (int64_t t = 0; t < qlen; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int j = 0; j < r.k; ++j) {
-      r.ids.push_back(order[j]);
-      r.weights.push_back(weight(rng));
-    }
-  }
-  return r;
-}
-
-std::vector<ExpertFloatWeights> Dequantized(const MoeLayer& layer) {
-  std::vector<ExpertFloatWeights> experts;
-  for (int64_t e = 0; e < kExperts; ++e) experts.push_back(layer.DequantizedExpert(e));
-  return experts;
-}
-
-RowMatrixXf RunLayer(MoeLayer& layer, const Routing& r, const RowMatrixXf& x) {
-  RowMatrixXf out(x.rows(), kHidden);
-  const absl::Status s =
-      layer.Forward(x.rows(), r.k, r.ids.data(), r.weights.data(), x.data(), out.data());
-  EXPECT_TRUE(s.ok()) << s;
-  return out;
-}
-
-// Checks the operator against the reference on its dequantized weights within the derived
-// bound, and prints (does not assert) the error against the unquantized float weights.
-void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloatWeights>& floats,
-                            const Routing& r, const RowMatrixXf& x, const RowMatrixXf& out,
-                            const std::string& what) {
-  const std::vector<ExpertFloatWeights> dequantized = Dequantized(layer);
-  // Each expert rounds as the kernel of its rows does: all qlen rows in a decode call, its
-  // tokens' in a prefill call.
-  const auto rounding_of = [&](int64_t tokens) {
-    const int64_t rows = x.rows() <= kDecodeMaxTokens ? x.rows() : tokens;
-    return RoundingOf(layer.KernelFor(rows).path, layer.config().weight_format,
-                      layer.kernel_block());
-  };
-  const MoeReferenceResult ref = ReferenceMoe(dequantized, x.rows(), r.k, r.ids.data(),
-                                              r.weights.data(), x, rounding_of,
-                                              layer.config().tp_parts);
-  const RowMatrixXd error = (out.cast<double>() - ref.output).cwiseAbs();
-  int64_t violations = 0;
-  double worst_ratio = 0;
-  for (int64_t i = 0; i < error.size(); ++i) {
-    worst_ratio = std::max(worst_ratio, error.data()[i] / ref.error_bound.data()[i]);
-    if (!(error.data()[i] <= ref.error_bound.data()[i])) ++violations;
-  }
-  EXPECT_EQ(violations, 0) << what << ": worst error / bound = " << worst_ratio;
-  const MoeReferenceResult exact =
-      ReferenceMoe(floats, x.rows(), r.k, r.ids.data(), r.weights.data(), x, PathRounding{});
-  const double relative_rms =
-      (out.cast<double>() - exact.output).norm() / std::max(exact.output.norm(), 1e-30);
-  std::printf("%-48s kernels %-44s error/bound max %.3f, relative RMS error vs float weights "
-              "%.4f\n",
-              what.c_str(),
-              layer.KernelsLabel(layer.AllKernels()).c_str(),
-              worst_ratio, relative_rms);
-}
 
 struct FormatPath {
   WeightFormat format;
