@@ -137,9 +137,11 @@ absl::StatusOr<moe::MoeLayer*> ModelMoeLayer::OperatorFor(int64_t tokens, int k)
   moe_config.group_size = layer_.group_size;
   moe_config.path = options_.path;
   moe_config.num_threads = options_.threads;
+  moe_config.activation = layer_.activation;
+  moe_config.swiglu_limit = layer_.swiglu_limit;
   operator_.reset();  // its workspace goes before the larger one is allocated
   absl::StatusOr<std::unique_ptr<moe::MoeLayer>> created =
-      moe::MoeLayer::Create(moe_config, layer_.experts);
+      moe::MoeLayer::Create(moe_config, layer_.experts, layer_.biases);
   if (!created.ok()) return created.status();
   operator_ = *std::move(created);
   return operator_.get();
