@@ -114,12 +114,11 @@ absl::StatusOr<ModelFamily> FamilyOf(const json& config, const std::string& path
     return ModelFamily::kMixtral;
   }
   if (architecture == "GptOssForCausalLM" || architecture == "gpt_oss") {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s: %s (fused MXFP4 experts) is not supported yet", path, architecture));
+    return ModelFamily::kGptOss;
   }
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: architecture \"%s\" is not one fp4moe runs (DeepseekV3ForCausalLM, as DeepSeek-V3 "
-      "and Kimi-K2 name theirs, Qwen3MoeForCausalLM, MixtralForCausalLM)",
+      "and Kimi-K2 name theirs, Qwen3MoeForCausalLM, MixtralForCausalLM, GptOssForCausalLM)",
       path, architecture.empty() ? "(no architectures or model_type)" : architecture));
 }
 
@@ -196,7 +195,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::s
   Fields f(config, path);
   c.hidden_size = f.Integer("hidden_size", 1);
   c.num_layers = f.Integer("num_hidden_layers", 1);
-  const int64_t top_k = f.Integer("num_experts_per_tok", 1);
+  // gpt-oss's config.json has both names; its original release only experts_per_token.
+  const int64_t top_k =
+      c.family == ModelFamily::kGptOss && f.Find("num_experts_per_tok") == nullptr
+          ? f.Integer("experts_per_token", 1)
+          : f.Integer("num_experts_per_tok", 1);
   switch (c.family) {
     case ModelFamily::kDeepseekV3:
       ReadDeepseekFields(f, c);
@@ -207,6 +210,11 @@ absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::s
     case ModelFamily::kMixtral:
       c.num_experts = f.Integer("num_local_experts", 1);
       c.intermediate_size = f.Integer("intermediate_size", 1);
+      break;
+    case ModelFamily::kGptOss:
+      c.num_experts = f.Integer("num_local_experts", 1);
+      c.intermediate_size = f.Integer("intermediate_size", 1);
+      if (f.Find("swiglu_limit") != nullptr) c.swiglu_limit = f.PositiveNumber("swiglu_limit");
       break;
   }
   if (f.status().ok() && top_k > c.num_experts) {
@@ -276,8 +284,13 @@ std::string ModelConfig::SharedExpertName(int64_t layer, int projection) const {
 }
 
 std::string ModelConfig::RouterName(int64_t layer) const {
+  if (family == ModelFamily::kGptOss) return absl::StrFormat("model.layers.%d.mlp.router", layer);
   const char* block = family == ModelFamily::kMixtral ? "block_sparse_moe" : "mlp";
   return absl::StrFormat("model.layers.%d.%s.gate", layer, block);
+}
+
+std::string ModelConfig::FusedExpertsName(int64_t layer) const {
+  return absl::StrFormat("model.layers.%d.mlp.experts", layer);
 }
 
 moe::RouterConfig ModelConfig::Router() const {
@@ -297,6 +310,9 @@ moe::RouterConfig ModelConfig::Router() const {
       break;
     case ModelFamily::kMixtral:
       r.scoring = moe::RouterScoring::kTopKSoftmax;
+      break;
+    case ModelFamily::kGptOss:
+      r.scoring = moe::RouterScoring::kBiasedTopKSoftmax;
       break;
   }
   return r;

@@ -10,6 +10,9 @@
 // - Qwen3MoeForCausalLM, with num_experts: the same names, no shared expert;
 // - MixtralForCausalLM, with num_local_experts: model.layers.N.block_sparse_moe.experts.E.w1
 //   (gate), .w3 (up), .w2 (down), the router model.layers.N.block_sparse_moe.gate.
+// - GptOssForCausalLM, with num_local_experts: every layer's experts fused in
+//   model.layers.N.mlp.experts.* (io/gpt_oss_layer.h), the router model.layers.N.mlp.router
+//   with a bias.
 
 #include <array>
 #include <cstdint>
@@ -23,7 +26,7 @@
 
 namespace fp4moe::io {
 
-enum class ModelFamily { kDeepseekV3, kQwen3Moe, kMixtral };
+enum class ModelFamily { kDeepseekV3, kQwen3Moe, kMixtral, kGptOss };
 
 // An expert's three projections, in this order everywhere.
 inline constexpr int kGateProj = 0, kUpProj = 1, kDownProj = 2;
@@ -51,6 +54,8 @@ struct ModelConfig {
   // Qwen3-MoE.
   std::vector<int64_t> mlp_only_layers;
   int64_t decoder_sparse_step = 1;
+  // gpt-oss: the clamp of its SwiGLU.
+  double swiglu_limit = 7.0;
 
   // OK where layer `layer` has routed experts; else InvalidArgument saying why (outside the
   // layers, or a dense layer and the field that makes it one).
@@ -60,14 +65,16 @@ struct ModelConfig {
   std::string ExpertName(int64_t layer, int64_t expert, int projection) const;
   std::string SharedExpertName(int64_t layer, int projection) const;
   std::string RouterName(int64_t layer) const;
+  // gpt-oss: the prefix of the layer's fused expert tensors, "model.layers.N.mlp.experts".
+  std::string FusedExpertsName(int64_t layer) const;
   // "gate_proj", or Mixtral's "w1", ...
   std::string_view ProjectionName(int projection) const;
 
   moe::RouterConfig Router() const;
 };
 
-// Parses config.json's text; errors name `path` and the field at fault. An architecture
-// outside the three families (gpt-oss among them, for now) is Unimplemented, naming it.
+// Parses config.json's text; errors name `path` and the field at fault, and an architecture
+// outside the four families names itself.
 absl::StatusOr<ModelConfig> ParseModelConfig(std::string_view text, const std::string& path);
 
 }  // namespace fp4moe::io

@@ -100,6 +100,34 @@ TEST(ModelConfigTest, MixtralNamesW1W3W2) {
   EXPECT_TRUE(c->CheckMoeLayer(0).ok());
 }
 
+TEST(ModelConfigTest, GptOssFusesItsExpertsAndRoutesWithABias) {
+  const std::string text = R"({"architectures": ["GptOssForCausalLM"], "hidden_size": 2880,
+      "num_hidden_layers": 24, "num_local_experts": 32, "experts_per_token": 4,
+      "intermediate_size": 2880, "swiglu_limit": 6.5})";
+  absl::StatusOr<ModelConfig> c = Parse(text);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->family, ModelFamily::kGptOss);
+  EXPECT_EQ(c->Router().scoring, moe::RouterScoring::kBiasedTopKSoftmax);
+  EXPECT_EQ(c->top_k, 4);
+  EXPECT_EQ(c->num_experts, 32);
+  EXPECT_EQ(c->swiglu_limit, 6.5);
+  EXPECT_EQ(c->FusedExpertsName(3), "model.layers.3.mlp.experts");
+  EXPECT_EQ(c->RouterName(3), "model.layers.3.mlp.router");
+  EXPECT_TRUE(c->CheckMoeLayer(23).ok());
+  // num_experts_per_tok wins where both are given; swiglu_limit defaults to 7.
+  c = Parse(R"({"architectures": ["GptOssForCausalLM"], "hidden_size": 64,
+      "num_hidden_layers": 1, "num_local_experts": 4, "experts_per_token": 4,
+      "num_experts_per_tok": 2, "intermediate_size": 32})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->top_k, 2);
+  EXPECT_EQ(c->swiglu_limit, 7.0);
+  EXPECT_THAT(Parse(R"({"architectures": ["GptOssForCausalLM"], "hidden_size": 64,
+      "num_hidden_layers": 1, "num_local_experts": 4, "num_experts_per_tok": 2,
+      "intermediate_size": 32, "swiglu_limit": -1})"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"swiglu_limit\" must be a positive number")));
+}
+
 TEST(ModelConfigTest, ErrorsNameTheFileAndTheField) {
   EXPECT_THAT(Parse(Edited(R"("n_group": 8,)", "")),
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -120,8 +148,8 @@ TEST(ModelConfigTest, ErrorsNameTheFileAndTheField) {
   EXPECT_THAT(Parse(Edited("[128, 128]", "[128]")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("weight_block_size")));
   EXPECT_THAT(Parse(Edited("DeepseekV3ForCausalLM", "GptOssForCausalLM")),
-              StatusIs(absl::StatusCode::kUnimplemented,
-                       HasSubstr("GptOssForCausalLM (fused MXFP4 experts) is not supported yet")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("field \"num_local_experts\" is missing")));
   EXPECT_THAT(Parse(Edited("DeepseekV3ForCausalLM", "LlamaForCausalLM")),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("architecture \"LlamaForCausalLM\" is not one fp4moe runs")));

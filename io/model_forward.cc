@@ -81,11 +81,14 @@ absl::Status ModelMoeLayer::Load() {
   moe_config.group_size = layer_.group_size;
   moe_config.path = options_.path;
   moe_config.num_threads = options_.threads;
+  moe_config.activation = layer_.activation;
+  moe_config.swiglu_limit = layer_.swiglu_limit;
   absl::StatusOr<std::unique_ptr<moe::MoeLayer>> created =
-      moe::MoeLayer::Create(moe_config, layer_.experts);
+      moe::MoeLayer::Create(moe_config, layer_.experts, layer_.biases);
   if (!created.ok()) return created.status();
   operator_ = *std::move(created);
   std::vector<moe::ExpertQuantizedWeights>().swap(layer_.experts);
+  std::vector<moe::ExpertBiases>().swap(layer_.biases);
   // The loading threads' malloc arenas would keep what they freed (some 40% of the weights
   // again in RSS, measured on a Qwen3-like layer): glibc gives it back only when asked.
   malloc_trim(0);

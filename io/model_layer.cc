@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "io/checkpoint.h"
+#include "io/gpt_oss_layer.h"
 #include "io/model_weights.h"
 #include "moe/router.h"
 
@@ -172,6 +173,10 @@ absl::StatusOr<ModelLayer> LoadModelLayer(ModelFolder& folder, int64_t layer,
   loaded.hidden_size = config.hidden_size;
   loaded.intermediate_size = config.intermediate_size;
   loaded.routed_experts = config.num_experts;
+  if (config.family == ModelFamily::kGptOss) {
+    if (absl::Status s = LoadGptOssExperts(folder, options, loaded); !s.ok()) return s;
+    return loaded;
+  }
 
   std::vector<ExpertSource> sources;
   for (int64_t e = 0; e < config.num_experts; ++e) {
@@ -234,8 +239,11 @@ absl::StatusOr<LayerRouter> LoadRouter(ModelFolder& folder, int64_t layer) {
         config.num_experts, config.hidden_size));
   }
   router.weight = *std::move(weight);
-  if (config.family != ModelFamily::kDeepseekV3) return router;
-  const std::string bias_name = name + ".e_score_correction_bias";
+  if (config.family != ModelFamily::kDeepseekV3 && config.family != ModelFamily::kGptOss) {
+    return router;
+  }
+  const std::string bias_name =
+      name + (config.family == ModelFamily::kGptOss ? ".bias" : ".e_score_correction_bias");
   absl::StatusOr<const SafetensorsFile*> shard = folder.ShardOf(bias_name);
   if (!shard.ok()) return shard.status();
   absl::StatusOr<const TensorView*> bias = (*shard)->Get(bias_name);

@@ -11,6 +11,7 @@
 #include "absl/types/span.h"
 #include "io/model_folder.h"
 #include "moe/expert_weights.h"
+#include "moe/moe_config.h"
 #include "quant/format.h"
 #include "quant/matrix.h"
 
@@ -41,6 +42,10 @@ struct ModelLayer {
   int64_t routed_experts = 0;
   int64_t shared_slots = 0;
   std::vector<moe::ExpertQuantizedWeights> experts;  // routed, then the shared slices
+  // gpt-oss: one ExpertBiases per expert, and its clamped SwiGLU; else none and SiLU.
+  std::vector<moe::ExpertBiases> biases;
+  moe::ExpertActivation activation = moe::ExpertActivation::kSiluMul;
+  float swiglu_limit = 7.0f;
   std::string storage;  // how the experts were stored, e.g. "F8_E4M3" or "int4_k2 + BF16"
 };
 
@@ -51,7 +56,7 @@ absl::StatusOr<ModelLayer> LoadModelLayer(ModelFolder& folder, int64_t layer,
                                           const LayerLoadOptions& options);
 
 // The layer's router: its weight [E, H] (float or FP8) and, for DeepSeek-V3 / Kimi-K2, its
-// e_score_correction_bias [E].
+// e_score_correction_bias [E], for gpt-oss its bias [E].
 struct LayerRouter {
   RowMatrixXf weight;
   std::vector<float> bias;

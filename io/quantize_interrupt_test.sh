@@ -55,7 +55,13 @@ interrupt() {
   fi
   kill -INT "$pid"
   kill -CONT "$pid"
-  wait "$pid" || rc=$?
+  # Under job control wait also returns when the job is reported stopped (128 + SIGSTOP),
+  # which can come after the CONT was sent: wait again until it ends.
+  while :; do
+    rc=0
+    wait "$pid" || rc=$?
+    [[ $rc == $((128 + $(kill -l STOP))) ]] && kill -0 "$pid" 2>/dev/null || break
+  done
   cat "$dir/stderr"
   [[ $rc == 130 ]] || { echo "$out: exit status $rc, expected 130 (SIGINT)"; exit 1; }
   grep -q "quantize: interrupted by SIGINT: removed the unfinished outputs" "$dir/stderr" ||

@@ -1,6 +1,7 @@
 #include "moe/expert_weights.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -156,8 +157,36 @@ absl::StatusOr<ExpertQuantizedWeights> QuantizeExpert(const MoeConfig& config, i
                                 std::move(quantized[2])};
 }
 
+absl::Status CheckExpertBiases(const MoeConfig& config, int64_t expert,
+                               const ExpertBiases& biases) {
+  const struct {
+    std::string_view projection;
+    const std::vector<float>& bias;
+    int64_t size;
+    std::string_view size_name;
+  } projections[] = {{"gate", biases.gate, config.intermediate_size, "intermediate_size"},
+                     {"up", biases.up, config.intermediate_size, "intermediate_size"},
+                     {"down", biases.down, config.hidden_size, "hidden_size"}};
+  for (const auto& p : projections) {
+    const std::string name = TensorName(expert, p.projection);
+    if (static_cast<int64_t>(p.bias.size()) != p.size) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s bias: %d values, expected %d (%s)",
+                                                        name, p.bias.size(), p.size,
+                                                        p.size_name));
+    }
+    for (size_t i = 0; i < p.bias.size(); ++i) {
+      if (!std::isfinite(p.bias[i])) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s bias[%d] = %g is not finite", name, i, p.bias[i]));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ExpertPart> PackExpertPart(const MoeConfig& config, int64_t expert,
-                                          const ExpertQuantizedWeights& weights, int part) {
+                                          const ExpertQuantizedWeights& weights, int part,
+                                          const ExpertBiases* biases) {
   const int64_t hidden = config.hidden_size, inter = config.intermediate_size;
   const int64_t part_inter = config.part_intermediate_size();
   const int64_t begin = part * part_inter;
@@ -173,7 +202,14 @@ absl::StatusOr<ExpertPart> PackExpertPart(const MoeConfig& config, int64_t exper
       PackPart(config, TensorName(expert, "down"), weights.down, hidden, inter, kDownShape, 0,
                hidden, begin, part_inter);
   if (!down.ok()) return down.status();
-  return ExpertPart{std::move(*gate), std::move(*up), std::move(*down)};
+  ExpertPart packed{std::move(*gate), std::move(*up), std::move(*down), {}, {}, {}};
+  if (biases != nullptr) {
+    packed.gate_bias.assign(biases->gate.begin() + begin,
+                            biases->gate.begin() + begin + part_inter);
+    packed.up_bias.assign(biases->up.begin() + begin, biases->up.begin() + begin + part_inter);
+    if (part == 0) packed.down_bias = biases->down;
+  }
+  return packed;
 }
 
 }  // namespace fp4moe::moe

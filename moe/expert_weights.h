@@ -2,6 +2,7 @@
 #define FP4MOE_MOE_EXPERT_WEIGHTS_H_
 
 #include <variant>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kernels/buffers.h"
@@ -27,10 +28,18 @@ struct ExpertQuantizedWeights {
   QuantizedTensor gate, up, down;
 };
 
+// One expert's biases on its projections (gpt-oss): gate and up [intermediate], down [hidden].
+struct ExpertBiases {
+  std::vector<float> gate, up, down;
+};
+
 // One tensor-parallel part of one expert, packed for the kernels: gate and up
 // [intermediate / P, hidden], down [hidden, intermediate / P].
 struct ExpertPart {
   kernels::BufferB gate, up, down;
+  // The part's rows of the gate and up biases, and the down bias in part 0 only (the parts'
+  // down outputs are summed); all empty in a layer without biases.
+  std::vector<float> gate_bias, up_bias, down_bias;
 };
 
 // Quantizes float weights to config.weight_format (whole tensors, so that a per-tensor scale
@@ -39,10 +48,17 @@ struct ExpertPart {
 absl::StatusOr<ExpertQuantizedWeights> QuantizeExpert(const MoeConfig& config, int64_t expert,
                                                       const ExpertFloatWeights& weights);
 
+// Checks sizes (intermediate_size for gate and up, hidden_size for down) and that every value
+// is finite, naming the expert and projection.
+absl::Status CheckExpertBiases(const MoeConfig& config, int64_t expert,
+                               const ExpertBiases& biases);
+
 // Checks the tensors' format and shapes against `config` (naming the expert and projection)
-// and packs part `part` of config.tp_parts.
+// and packs part `part` of config.tp_parts, with its share of `biases` (null: none; checked
+// by CheckExpertBiases).
 absl::StatusOr<ExpertPart> PackExpertPart(const MoeConfig& config, int64_t expert,
-                                          const ExpertQuantizedWeights& weights, int part);
+                                          const ExpertQuantizedWeights& weights, int part,
+                                          const ExpertBiases* biases);
 
 }  // namespace fp4moe::moe
 

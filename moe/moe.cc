@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "kernels/cpu_features.h"
@@ -125,7 +126,8 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
 MoeLayer::~MoeLayer() = default;
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
-    const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts) {
+    const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts,
+    absl::Span<const ExpertBiases> biases) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (static_cast<int64_t>(experts.size()) != config.expert_num) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -144,16 +146,27 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
     }
   }
   if (absl::Status s = errors.status(); !s.ok()) return s;
-  return Create(config, quantized);
+  return Create(config, quantized, biases);
 }
 
 absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
-    const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts) {
+    const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts,
+    absl::Span<const ExpertBiases> biases) {
   if (absl::Status s = config.Validate(); !s.ok()) return s;
   if (static_cast<int64_t>(experts.size()) != config.expert_num) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "MoeLayer::Create: %d experts given, config.expert_num = %d", experts.size(),
         config.expert_num));
+  }
+  if (!biases.empty() && static_cast<int64_t>(biases.size()) != config.expert_num) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "MoeLayer::Create: biases for %d experts given, config.expert_num = %d (or none)",
+        biases.size(), config.expert_num));
+  }
+  for (size_t e = 0; e < biases.size(); ++e) {
+    if (absl::Status s = CheckExpertBiases(config, e, biases[e]); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("MoeLayer::Create: ", s.message()));
+    }
   }
   absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
   if (!path.ok()) return path.status();
@@ -198,7 +211,7 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   std::unique_ptr<MoeLayer> layer(
       new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
                    NumaNodesForParts()));
-  if (absl::Status s = layer->ForEachPart([&](int p) { return layer->PackPart(p, experts); });
+  if (absl::Status s = layer->ForEachPart([&](int p) { return layer->PackPart(p, experts, biases); });
       !s.ok()) {
     return s;
   }
@@ -259,10 +272,12 @@ absl::Status MoeLayer::ForEachPart(const std::function<absl::Status(int)>& part_
   return absl::OkStatus();
 }
 
-absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts) {
+absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts,
+                                absl::Span<const ExpertBiases> biases) {
   Part& p = parts_[part];
   for (int64_t e = 0; e < config_.expert_num; ++e) {
-    absl::StatusOr<ExpertPart> packed = PackExpertPart(config_, e, experts[e], part);
+    absl::StatusOr<ExpertPart> packed =
+        PackExpertPart(config_, e, experts[e], part, biases.empty() ? nullptr : &biases[e]);
     if (!packed.ok()) return packed.status();
     p.experts.push_back(std::move(*packed));
   }

@@ -34,7 +34,8 @@ class PartScheduler;
 
 // A mixture-of-experts layer with 4-bit expert weights:
 //   output[t] = sum_j routing_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)),
-// e = expert_ids[t, j], each GEMM run by the configured path's microkernel.
+// e = expert_ids[t, j], each GEMM run by the configured path's microkernel; optionally with
+// float biases added to the three products and gpt-oss's clamped SwiGLU in place of SiLU.
 //
 // Every buffer is sized at Create (and Reserve) from max_len and the config; Forward allocates
 // nothing, on every path (activations, all-zero ones included, are quantized into those
@@ -52,11 +53,14 @@ class PartScheduler;
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
  public:
-  // `experts` holds config.expert_num experts; float weights are quantized on load.
+  // `experts` holds config.expert_num experts; float weights are quantized on load. `biases`
+  // is empty (no biases) or holds one ExpertBiases per expert (gpt-oss), kept in float32.
   static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
-      const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts);
+      const MoeConfig& config, absl::Span<const ExpertFloatWeights> experts,
+      absl::Span<const ExpertBiases> biases = {});
   static absl::StatusOr<std::unique_ptr<MoeLayer>> Create(
-      const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts);
+      const MoeConfig& config, absl::Span<const ExpertQuantizedWeights> experts,
+      absl::Span<const ExpertBiases> biases = {});
   ~MoeLayer();
 
   // input and output [qlen, hidden_size] row-major; expert_ids and routing_weights [qlen, k].
@@ -202,7 +206,8 @@ class MoeLayer {
   // Runs part_fn(p) for every part p, each on a thread bound to the part's NUMA node where
   // there are several (so that what it allocates lands there); the first error.
   absl::Status ForEachPart(const std::function<absl::Status(int)>& part_fn);
-  absl::Status PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts);
+  absl::Status PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts,
+                        absl::Span<const ExpertBiases> biases);
   // The buffers config_ sizes: every part's prefill arena and decode slots, and the input's.
   absl::Status AllocateWorkspace();
   absl::Status AllocatePartWorkspace(int part);

@@ -1,5 +1,6 @@
 #include "moe/moe_config.h"
 
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_format.h"
@@ -63,6 +64,11 @@ absl::Status MoeConfig::Validate() const {
                         "(each part's down projection has K = intermediate_size / tp_parts), "
                         "got %d",
                         tp_parts, TraitsOf(weight_format).name, block, intermediate_size));
+  }
+  if (activation == ExpertActivation::kClampedSwiglu &&
+      !(swiglu_limit > 0 && std::isfinite(swiglu_limit))) {
+    return FieldError("swiglu_limit",
+                      absl::StrFormat("must be positive and finite, got %g", swiglu_limit));
   }
   if (path.has_value() && !kernels::PathTakesFormat(*path, weight_format)) {
     return FieldError("path", absl::StrFormat("%s does not take %s weights",

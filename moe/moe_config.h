@@ -12,6 +12,12 @@
 
 namespace fp4moe::moe {
 
+// What an expert computes between its gate-up and down products.
+enum class ExpertActivation {
+  kSiluMul,        // silu(gate) * up: DeepSeek, Kimi, Qwen3, Mixtral
+  kClampedSwiglu,  // gpt-oss's SwiGLU with gate and up clamped to swiglu_limit (moe/silu.h)
+};
+
 // The shape and execution settings of one MoE layer, after kt-kernel's GeneralMOEConfig.
 struct MoeConfig {
   int64_t expert_num = 0;
@@ -30,6 +36,8 @@ struct MoeConfig {
   // Tensor-parallel parts (one per NUMA node where there are several): part p owns rows
   // [p * I / P, (p + 1) * I / P) of gate and up and those columns of down.
   int tp_parts = 1;
+  ExpertActivation activation = ExpertActivation::kSiluMul;
+  float swiglu_limit = 7.0f;  // kClampedSwiglu only
 
   // OK, or InvalidArgument naming the first offending field and why.
   absl::Status Validate() const;

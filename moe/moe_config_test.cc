@@ -37,6 +37,11 @@ TEST(MoeConfigTest, EachBadFieldIsNamed) {
       {[](MoeConfig& c) { c.tp_parts = 0; }, "MoeConfig.tp_parts"},
       {[](MoeConfig& c) { c.hidden_size = 250; }, "MoeConfig.hidden_size"},
       {[](MoeConfig& c) { c.intermediate_size = 0; }, "MoeConfig.intermediate_size"},
+      {[](MoeConfig& c) {
+         c.activation = ExpertActivation::kClampedSwiglu;
+         c.swiglu_limit = 0;
+       },
+       "MoeConfig.swiglu_limit"},
       // 128 / 16 parts = 8 columns per part: not a whole NVFP4 block.
       {[](MoeConfig& c) { c.tp_parts = 16; }, "MoeConfig.intermediate_size"},
       {[](MoeConfig& c) { c.tp_parts = 3; }, "MoeConfig.intermediate_size"},

@@ -1,5 +1,5 @@
 // The experts in flight: their jobs, work items (slices of gate, up and down per part) and the
-// run that claims them, with SiLU between gate-up and down.
+// run that claims them, with the activation (and any biases) between gate-up and down.
 
 #include "moe/moe.h"
 
@@ -89,7 +89,16 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
                                   static_cast<int>(r / 2), gate_up_slices));
       if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
         float* gate = buffers.gate.data() + job.rows.begin * inter;
-        SiluMul(gate, buffers.up.data() + job.rows.begin * inter, gate, job.rows.count * inter);
+        float* up = buffers.up.data() + job.rows.begin * inter;
+        if (!w.gate_bias.empty()) {
+          AddRowBias(w.gate_bias.data(), job.rows.count, inter, gate);
+          AddRowBias(w.up_bias.data(), job.rows.count, inter, up);
+        }
+        if (config_.activation == ExpertActivation::kSiluMul) {
+          SiluMul(gate, up, gate, job.rows.count * inter);
+        } else {
+          ClampedSwiglu(gate, up, config_.swiglu_limit, gate, job.rows.count * inter);
+        }
         errors.Record(buffers.intermediate.For(kernel.path)
                           .Set("moe intermediate",
                                Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
@@ -99,10 +108,17 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
       return;
     }
     WaitFor(state.ready);
+    const int slice = static_cast<int>(item - gate_up_items - down_begin_[j]);
+    const int slices = SliceCount(hidden, job.slice_columns);
     errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
                                 buffers.intermediate.For(kernel.path), w.down, buffers.down,
-                                static_cast<int>(item - gate_up_items - down_begin_[j]),
-                                SliceCount(hidden, job.slice_columns)));
+                                slice, slices));
+    if (!w.down_bias.empty()) {
+      const auto [c0, c1] = kernels::ThreadSlice(hidden, slice, slices);
+      for (int64_t r = job.rows.begin; r < job.rows.end(); ++r) {
+        AddRowBias(w.down_bias.data() + c0, 1, c1 - c0, buffers.down.data() + r * hidden + c0);
+      }
+    }
   });
 }
 

@@ -15,7 +15,11 @@
 //                    taken over the whole call (the operator's batches are subsets).
 // SiLU: |silu'| <= 1.0999, so h = silu(g) u is off by
 //   E_h <= 1.1 E_g (|u| + E_u) + |silu(g)| E_u + 8u (|silu(g)| + 1.1 E_g)(|u| + E_u)
-// (8u: expf, add, divide, multiply). The down GEMM then reads h rounded again (its D from
+// (8u: expf, add, divide, multiply). The clamped SwiGLU h = (u' + 1) glu(g') has the same form
+// with u' + 1 for u (clamps do not grow errors; glu(x) = x sigmoid(a x) has glu'(x) = silu'(a x)
+// <= 1.1) and (10 + |a g'|) u for 8u: one more rounding in u' + 1, one in a g', which e^-(a g')
+// carries as |a g'| times its relative error, at most that relative in glu. A bias adds one
+// rounding of the biased sum (u (|y| + |b|)) to its product's error. The down GEMM then reads h rounded again (its D from
 // |h| + E_h) and carries E_h like D. The weighted sum over k experts and P parts adds
 // (k P + 1) u sum_j |w_j| (|y_j| + E_yj). Second-order terms are covered by using |x| + E
 // wherever a perturbed quantity's size enters.
@@ -24,6 +28,8 @@
 #include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "moe/silu.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -60,6 +66,18 @@ RowMatrixXd RoundingError(const RowMatrixXd& magnitude, const PathRounding& roun
 }
 
 double Silu(double x) { return x / (1 + std::exp(-x)); }
+
+// products[r, c] += bias[c] with the rounding of that sum added to error[r, c]; no-op for an
+// empty bias.
+void AddBias(const std::vector<float>& bias, RowMatrixXd& products, RowMatrixXd& error) {
+  if (bias.empty()) return;
+  const Eigen::RowVectorXd b =
+      Eigen::Map<const Eigen::RowVectorXf>(bias.data(), bias.size()).cast<double>();
+  RowMatrixXd size = products.cwiseAbs() + error;
+  size.rowwise() += b.cwiseAbs();
+  error += kUnitRoundoff * size;
+  products.rowwise() += b;
+}
 
 // One expert's tokens through gate and up, in double, with the bound on the operator's h.
 struct ExpertStage {
@@ -98,16 +116,16 @@ PathRounding RoundingOf(kernels::GemmPath path, WeightFormat format, int64_t gro
 MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, const PathRounding& rounding,
-                                int tp_parts) {
+                                int tp_parts, const ExpertExtras& extras) {
   return ReferenceMoe(
       experts, qlen, k, expert_ids, routing_weights, input,
-      [&rounding](int64_t) { return rounding; }, tp_parts);
+      [&rounding](int64_t) { return rounding; }, tp_parts, extras);
 }
 
 MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, RoundingOfRows rounding_of,
-                                int tp_parts) {
+                                int tp_parts, const ExpertExtras& extras) {
   const int64_t hidden = input.cols();
   const int64_t inter = experts[0].gate.rows();
   const auto accumulation = [](int64_t terms, const PathRounding& rounding) {
@@ -139,24 +157,34 @@ MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, in
     }
     const RowMatrixXd a_error = RoundingError(a_abs, stage.rounding, x_amax);
     const RowMatrixXd wg = experts[e].gate.cast<double>(), wu = experts[e].up.cast<double>();
-    const RowMatrixXd g = a * wg.transpose(), u = a * wu.transpose();
+    RowMatrixXd g = a * wg.transpose(), u = a * wu.transpose();
     const RowMatrixXd a_size = a_abs + a_error;
     const double c = accumulation(hidden, stage.rounding);
-    const RowMatrixXd g_error =
+    RowMatrixXd g_error =
         a_error * wg.cwiseAbs().transpose() + c * (a_size * wg.cwiseAbs().transpose());
-    const RowMatrixXd u_error =
+    RowMatrixXd u_error =
         a_error * wu.cwiseAbs().transpose() + c * (a_size * wu.cwiseAbs().transpose());
+    if (!extras.biases.empty()) {
+      AddBias(extras.biases[e].gate, g, g_error);
+      AddBias(extras.biases[e].up, u, u_error);
+    }
+    const bool swiglu = extras.activation == ExpertActivation::kClampedSwiglu;
+    const double limit = extras.swiglu_limit, alpha = kSwigluAlpha;
     stage.h.resize(n, inter);
     stage.h_error.resize(n, inter);
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t l = 0; l < inter; ++l) {
-        const double silu = Silu(g(i, l));
-        const double u_size = std::abs(u(i, l)) + u_error(i, l);
-        const double silu_size = std::abs(silu) + kMaxSiluSlope * g_error(i, l);
-        stage.h(i, l) = silu * u(i, l);
-        stage.h_error(i, l) = kMaxSiluSlope * g_error(i, l) * u_size +
-                              std::abs(silu) * u_error(i, l) +
-                              8 * kUnitRoundoff * silu_size * u_size;
+        // act(g) * factor: silu(g) * u, or glu(min(g, limit)) * (clamp(u) + 1).
+        const double gate = swiglu ? std::min(g(i, l), limit) : g(i, l);
+        const double act = swiglu ? gate / (1 + std::exp(-alpha * gate)) : Silu(gate);
+        const double factor = swiglu ? std::clamp(u(i, l), -limit, limit) + 1 : u(i, l);
+        const double roundings = swiglu ? 10 + alpha * std::abs(gate) : 8;
+        const double factor_size = std::abs(factor) + u_error(i, l);
+        const double act_size = std::abs(act) + kMaxSiluSlope * g_error(i, l);
+        stage.h(i, l) = act * factor;
+        stage.h_error(i, l) = kMaxSiluSlope * g_error(i, l) * factor_size +
+                              std::abs(act) * u_error(i, l) +
+                              roundings * kUnitRoundoff * act_size * factor_size;
       }
     }
     h_amax = std::max(h_amax, (stage.h.cwiseAbs() + stage.h_error).maxCoeff());
@@ -172,11 +200,12 @@ MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, in
     const RowMatrixXd h_size = stage.h.cwiseAbs() + stage.h_error;
     const RowMatrixXd h_error =
         stage.h_error + RoundingError(h_size, stage.rounding, h_amax);
-    const RowMatrixXd y = stage.h * wd.transpose();
-    const RowMatrixXd y_error =
+    RowMatrixXd y = stage.h * wd.transpose();
+    RowMatrixXd y_error =
         h_error * wd.cwiseAbs().transpose() +
         accumulation(inter, stage.rounding) *
             ((h_size + h_error - stage.h_error) * wd.cwiseAbs().transpose());
+    if (!extras.biases.empty()) AddBias(extras.biases[e].down, y, y_error);
     for (size_t i = 0; i < stage.tokens.size(); ++i) {
       const int64_t t = stage.tokens[i];
       for (int j = 0; j < k; ++j) {

@@ -7,6 +7,7 @@
 #include "absl/types/span.h"
 #include "kernels/microkernel.h"
 #include "moe/expert_weights.h"
+#include "moe/moe_config.h"
 #include "quant/format.h"
 #include "quant/matrix.h"
 
@@ -34,8 +35,17 @@ struct MoeReferenceResult {
 // layer may run experts that few tokens chose on another path: MoeLayer::KernelFor).
 using RoundingOfRows = absl::FunctionRef<PathRounding(int64_t rows)>;
 
+// What the experts compute besides their products: the layer's activation, and their biases
+// (empty: none; else one ExpertBiases per expert).
+struct ExpertExtras {
+  ExpertActivation activation = ExpertActivation::kSiluMul;
+  double swiglu_limit = 7.0;  // kClampedSwiglu only
+  absl::Span<const ExpertBiases> biases;
+};
+
 // output[t] = sum_j w[t, j] * Wd_e (silu(Wg_e x_t) * (Wu_e x_t)), e = expert_ids[t, j],
-// computed by Eigen in double on `experts` (gate/up [I, H], down [H, I]).
+// computed by Eigen in double on `experts` (gate/up [I, H], down [H, I]); with `extras`, the
+// biases added to each product and the activation the extras name.
 //
 // error_bound is a first-order bound, per element, for an operator that computes the same
 // in float32 with each expert's activations rounded as `rounding_of` says for it (derivation
@@ -43,12 +53,12 @@ using RoundingOfRows = absl::FunctionRef<PathRounding(int64_t rows)>;
 MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, RoundingOfRows rounding_of,
-                                int tp_parts = 1);
+                                int tp_parts = 1, const ExpertExtras& extras = {});
 // The same with every expert's activations rounded alike.
 MoeReferenceResult ReferenceMoe(absl::Span<const ExpertFloatWeights> experts, int64_t qlen,
                                 int k, const int64_t* expert_ids, const float* routing_weights,
                                 ConstRowMatrixRef input, const PathRounding& rounding,
-                                int tp_parts = 1);
+                                int tp_parts = 1, const ExpertExtras& extras = {});
 
 }  // namespace fp4moe::moe
 

@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "moe/moe.h"
-#include "moe/small_layer.h"
+#include "moe/moe_test_helpers.h"
 #include "quant/random_matrix.h"
 
 namespace fp4moe::moe {

@@ -20,7 +20,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "moe/moe_reference.h"
-#include "moe/small_layer.h"
+#include "moe/moe_test_helpers.h"
 #include "quant/bf16.h"
 #include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
@@ -68,78 +68,6 @@ namespace {
 using kernels::GemmPath;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-struct Routing {
-  int k = kTopK;
-  std::vector<int64_t> ids;
-  std::vector<float> weights;
-};
-
-// k distinct experts per token, softmax-like positive weights.
-Routing RandomRouting(int64_t qlen, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Routing r;
-  std::vector<int64_t> order(kExperts);
-  std::uniform_real_distribution<float> weight(0.05f, 1.0f);
-  for (int64_t t = 0; t < qlen; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int j = 0; j < r.k; ++j) {
-      r.ids.push_back(order[j]);
-      r.weights.push_back(weight(rng));
-    }
-  }
-  return r;
-}
-
-std::vector<ExpertFloatWeights> Dequantized(const MoeLayer& layer) {
-  std::vector<ExpertFloatWeights> experts;
-  for (int64_t e = 0; e < kExperts; ++e) experts.push_back(layer.DequantizedExpert(e));
-  return experts;
-}
-
-RowMatrixXf RunLayer(MoeLayer& layer, const Routing& r, const RowMatrixXf& x) {
-  RowMatrixXf out(x.rows(), kHidden);
-  const absl::Status s =
-      layer.Forward(x.rows(), r.k, r.ids.data(), r.weights.data(), x.data(), out.data());
-  EXPECT_TRUE(s.ok()) << s;
-  return out;
-}
-
-// Checks the operator against the reference on its dequantized weights within the derived
-// bound, and prints (does not assert) the error against the unquantized float weights.
-void ExpectMatchesReference(const MoeLayer& layer, const std::vector<ExpertFloatWeights>& floats,
-                            const Routing& r, const RowMatrixXf& x, const RowMatrixXf& out,
-                            const std::string& what) {
-  const std::vector<ExpertFloatWeights> dequantized = Dequantized(layer);
-  // Each expert rounds as the kernel of its rows does: all qlen rows in a decode call, its
-  // tokens' in a prefill call.
-  const auto rounding_of = [&](int64_t tokens) {
-    const int64_t rows = x.rows() <= kDecodeMaxTokens ? x.rows() : tokens;
-    return RoundingOf(layer.KernelFor(rows).path, layer.config().weight_format,
-                      layer.kernel_block());
-  };
-  const MoeReferenceResult ref = ReferenceMoe(dequantized, x.rows(), r.k, r.ids.data(),
-                                              r.weights.data(), x, rounding_of,
-                                              layer.config().tp_parts);
-  const RowMatrixXd error = (out.cast<double>() - ref.output).cwiseAbs();
-  int64_t violations = 0;
-  double worst_ratio = 0;
-  for (int64_t i = 0; i < error.size(); ++i) {
-    worst_ratio = std::max(worst_ratio, error.data()[i] / ref.error_bound.data()[i]);
-    if (!(error.data()[i] <= ref.error_bound.data()[i])) ++violations;
-  }
-  EXPECT_EQ(violations, 0) << what << ": worst error / bound = " << worst_ratio;
-  const MoeReferenceResult exact =
-      ReferenceMoe(floats, x.rows(), r.k, r.ids.data(), r.weights.data(), x, PathRounding{});
-  const double relative_rms =
-      (out.cast<double>() - exact.output).norm() / std::max(exact.output.norm(), 1e-30);
-  std::printf("%-48s kernels %-44s error/bound max %.3f, relative RMS error vs float weights "
-              "%.4f\n",
-              what.c_str(),
-              layer.KernelsLabel(layer.AllKernels()).c_str(),
-              worst_ratio, relative_rms);
-}
 
 struct FormatPath {
   WeightFormat format;

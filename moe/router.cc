@@ -61,9 +61,15 @@ void RouteSigmoidGrouped(const RouterConfig& c, const float* logits, absl::Span<
   }
 }
 
-// kSoftmaxTopK and kTopKSoftmax for one token.
-void RouteSoftmax(const RouterConfig& c, const float* logits, TokenScratch& s, int64_t* ids,
-                  float* weights) {
+// kSoftmaxTopK, kTopKSoftmax and kBiasedTopKSoftmax (`bias` empty or added to the logits)
+// for one token.
+void RouteSoftmax(const RouterConfig& c, const float* logits, absl::Span<const float> bias,
+                  TokenScratch& s, int64_t* ids, float* weights) {
+  if (!bias.empty()) {
+    s.choice.resize(c.num_experts);
+    for (int64_t e = 0; e < c.num_experts; ++e) s.choice[e] = logits[e] + bias[e];
+    logits = s.choice.data();
+  }
   const float max = *std::max_element(logits, logits + c.num_experts);
   s.scores.resize(c.num_experts);
   float sum = 0.0f;
@@ -77,7 +83,7 @@ void RouteSoftmax(const RouterConfig& c, const float* logits, TokenScratch& s, i
   } else {
     TopK(absl::MakeConstSpan(logits, c.num_experts), c.top_k, s.order);
   }
-  const bool renormalize = c.scoring == RouterScoring::kTopKSoftmax || c.norm_topk_prob;
+  const bool renormalize = c.scoring != RouterScoring::kSoftmaxTopK || c.norm_topk_prob;
   float chosen = 0.0f;
   for (int j = 0; j < c.top_k; ++j) chosen += s.scores[s.order[j]];
   for (int j = 0; j < c.top_k; ++j) {
@@ -94,6 +100,8 @@ std::string_view RouterScoringName(RouterScoring scoring) {
       return "sigmoid, group-limited top-k";
     case RouterScoring::kSoftmaxTopK:
       return "softmax, top-k";
+    case RouterScoring::kBiasedTopKSoftmax:
+      return "top-k of biased logits, softmax";
     default:
       return "top-k, softmax";
   }
@@ -135,12 +143,13 @@ absl::Status Route(const RouterConfig& config, ConstRowMatrixRef logits,
         "router: logits [%d, %d], ids of %d and weights of %d do not fit %d experts, top-%d",
         tokens, logits.cols(), ids.size(), weights.size(), config.num_experts, config.top_k));
   }
-  const bool takes_bias = config.scoring == RouterScoring::kSigmoidGrouped;
+  const bool takes_bias = config.scoring == RouterScoring::kSigmoidGrouped ||
+                          config.scoring == RouterScoring::kBiasedTopKSoftmax;
   if (!bias.empty() && (!takes_bias || bias.size() != config.num_experts)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "router: a bias of %d values, expected %s", bias.size(),
         takes_bias ? absl::StrFormat("%d (one per expert)", config.num_experts)
-                   : std::string("none (only the sigmoid router takes one)")));
+                   : std::string("none (only the sigmoid and gpt-oss routers take one)")));
   }
   for (size_t e = 0; e < bias.size(); ++e) {
     if (!std::isfinite(bias[e])) {
@@ -159,10 +168,10 @@ absl::Status Route(const RouterConfig& config, ConstRowMatrixRef logits,
     }
     int64_t* token_ids = ids.data() + t * config.top_k;
     float* token_weights = weights.data() + t * config.top_k;
-    if (takes_bias) {
+    if (config.scoring == RouterScoring::kSigmoidGrouped) {
       RouteSigmoidGrouped(config, row, bias, scratch, token_ids, token_weights);
     } else {
-      RouteSoftmax(config, row, scratch, token_ids, token_weights);
+      RouteSoftmax(config, row, bias, scratch, token_ids, token_weights);
     }
   }
   return absl::OkStatus();

@@ -25,6 +25,8 @@ enum class RouterScoring {
   kSoftmaxTopK,
   // Mixtral: the top k logits, softmax over those k.
   kTopKSoftmax,
+  // gpt-oss: as kTopKSoftmax on logits + bias (the router's own bias, one per expert).
+  kBiasedTopKSoftmax,
 };
 
 std::string_view RouterScoringName(RouterScoring scoring);
@@ -45,7 +47,7 @@ struct RouterConfig {
 };
 
 // ids and weights [T, top_k] for logits [T, num_experts]; `bias` [num_experts] for
-// kSigmoidGrouped (empty: no bias), empty otherwise. Ids of a token are in descending order of
+// kSigmoidGrouped and kBiasedTopKSoftmax (empty: no bias), empty otherwise. Ids of a token are in descending order of
 // the score they were chosen on, equal scores by ascending id (PyTorch leaves that order
 // unspecified). A token whose logits are not all finite is an InvalidArgument naming it.
 absl::Status Route(const RouterConfig& config, ConstRowMatrixRef logits,

@@ -40,6 +40,19 @@ TEST(RouterTest, MixtralTakesTheTopLogitsThenSoftmax) {
   EXPECT_THAT(r.weights, ElementsAre(FloatNear(e / (1 + e), 1e-6), FloatNear(1 / (1 + e), 1e-6)));
 }
 
+TEST(RouterTest, GptOssTakesTheTopBiasedLogitsThenSoftmax) {
+  // logits + bias = {1, 3, 2.5, 0}: the bias brings in expert 1 and drops expert 3 (the best
+  // two unbiased logits), and the weights are the softmax of the two chosen biased logits.
+  const RouterConfig c{RouterScoring::kBiasedTopKSoftmax, 4, 2};
+  const Routed r = RouteOne(c, {1, 1, 2, 2.2f}, {0, 2, 0.5f, -2.2f});
+  EXPECT_THAT(r.ids, ElementsAre(1, 2));
+  const float e = std::exp(0.5f);
+  EXPECT_THAT(r.weights, ElementsAre(FloatNear(e / (1 + e), 1e-6), FloatNear(1 / (1 + e), 1e-6)));
+  // Without a bias it is Mixtral's router.
+  const Routed unbiased = RouteOne(c, {1, 3, 2, 0});
+  EXPECT_THAT(unbiased.ids, ElementsAre(1, 2));
+}
+
 TEST(RouterTest, Qwen3TakesTheTopSoftmaxProbabilitiesRenormalisedOnlyWhenAsked) {
   RouterConfig c{RouterScoring::kSoftmaxTopK, 4, 2};
   const std::vector<float> logits = {0, 2, 1, 0};
@@ -109,7 +122,7 @@ TEST(RouterTest, RefusesNonFiniteLogitsAndBadConfigs) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_k must be in [1, 4]")));
   const std::vector<float> bias(4, 0.0f);
   EXPECT_THAT(Route(c, m, bias, absl::MakeSpan(ids), absl::MakeSpan(weights)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only the sigmoid router")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("only the sigmoid and gpt-oss routers")));
 }
 
 }  // namespace

@@ -48,4 +48,22 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n) {
   }
 }
 
+void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, int64_t n) {
+  // Comparisons written so that NaN fails them and passes through.
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i] > limit ? limit : gate[i];
+    const float u = up[i] > limit ? limit : (up[i] < -limit ? -limit : up[i]);
+    out[i] = (u + 1.0f) * (g / (1.0f + Exp(-kSwigluAlpha * g)));
+  }
+}
+
+void AddRowBias(const float* bias, int64_t count, int64_t cols, float* rows) {
+  for (int64_t r = 0; r < count; ++r) {
+    float* row = rows + r * cols;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
 }  // namespace fp4moe::moe

@@ -11,6 +11,15 @@ namespace fp4moe::moe {
 // gives -0 for very negative x).
 void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 
+// gpt-oss's clamped SwiGLU, as Hugging Face's GptOssExperts computes it: with g = min(gate[i],
+// limit) and u = clamp(up[i], -limit, limit), out[i] = (u + 1) * g * sigmoid(kSwigluAlpha * g),
+// the exponential as in SiluMul; out may alias gate or up. NaN stays NaN.
+inline constexpr float kSwigluAlpha = 1.702f;
+void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, int64_t n);
+
+// rows[r * cols + c] += bias[c] for r in [0, count): an expert's bias on its output rows.
+void AddRowBias(const float* bias, int64_t count, int64_t cols, float* rows);
+
 }  // namespace fp4moe::moe
 
 #endif  // FP4MOE_MOE_SILU_H_

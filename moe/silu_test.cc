@@ -1,5 +1,6 @@
 #include "moe/silu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -54,6 +55,43 @@ TEST(SiluMulTest, NanStaysNanAndInfinitiesStayDefined) {
   EXPECT_TRUE(out[2] == 0.0f || std::isnan(out[2]));  // -inf / inf
   EXPECT_EQ(out[3], 3e38f);
   EXPECT_EQ(out[4], 0.0f);
+}
+
+TEST(ClampedSwigluTest, MatchesDoubleFormulaWithinFloatRounding) {
+  constexpr float kLimit = 7.0f;
+  std::vector<float> gate, up;
+  for (float x = -60.0f; x <= 60.0f; x += 0.29f) {
+    gate.push_back(x);
+    up.push_back(12.0f - x / 2.0f);  // crosses both clamps of up
+  }
+  std::vector<float> out(gate.size());
+  ClampedSwiglu(gate.data(), up.data(), kLimit, out.data(), gate.size());
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const double g = std::min<double>(gate[i], kLimit);
+    const double u = std::clamp<double>(up[i], -kLimit, kLimit);
+    const double expected = (u + 1) * g / (1.0 + std::exp(-double{kSwigluAlpha} * g));
+    // SiluMul's 8 eps, plus the rounding of alpha * g (carried at most |y| e^-y / (1 + e^-y)
+    // < 0.3 relative) and of u + 1 (a unit; relative to (u + 1) it can grow where u + 1 is
+    // small, which the absolute term covers).
+    const double tolerance = 10 * std::numeric_limits<float>::epsilon() * std::abs(expected) +
+                             std::numeric_limits<float>::epsilon() * std::abs(g);
+    EXPECT_NEAR(out[i], expected, tolerance) << "gate " << gate[i] << " up " << up[i];
+  }
+}
+
+TEST(ClampedSwigluTest, NanStaysNan) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> gate = {nan, 1.0f}, up = {1.0f, nan}, out(2);
+  ClampedSwiglu(gate.data(), up.data(), 7.0f, out.data(), 2);
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_TRUE(std::isnan(out[1]));
+}
+
+TEST(AddRowBiasTest, AddsTheBiasToEveryRow) {
+  std::vector<float> rows = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> bias = {10, 20, 30};
+  AddRowBias(bias.data(), 2, 3, rows.data());
+  EXPECT_EQ(rows, (std::vector<float>{11, 22, 33, 14, 25, 36}));
 }
 
 }  // namespace

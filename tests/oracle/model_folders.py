@@ -115,7 +115,8 @@ def check_moe(label, output, got_ids, got_weights, x, case, ids, weights, tolera
                                                   got_weights.dtype))
     if not np.allclose(got_weights, weights, rtol=1e-5, atol=1e-6):
         failures.append("%s: topk_weights %s, expected %s" % (label, got_weights, weights))
-    want = reference_moe(x.astype(np.float64), case["experts"], ids, weights, case["shared"])
+    want = (case["moe"](x.astype(np.float64), ids, weights) if "moe" in case else
+            reference_moe(x.astype(np.float64), case["experts"], ids, weights, case["shared"]))
     err = np.linalg.norm(output - want) / np.linalg.norm(want)
     print("%s: relative error %.5f" % (label, err))
     if not err < tolerance:
@@ -155,7 +156,8 @@ def int4_pack(rng, rows, cols, group=32):
 
 # Each *_folder(root, rng) writes a folder under root and returns a case: "folder", "layer",
 # "config", "tensors", float64 "experts" and "shared" (or None), and "route", which maps
-# hidden states to the ids and weights the family's router chooses.
+# hidden states to the ids and weights the family's router chooses; a family whose experts
+# are not silu(gate) * up (gpt-oss) gives "moe", mapping x, ids and weights to the output.
 
 
 def deepseek_folder(root, rng):
@@ -288,3 +290,90 @@ def mixtral_folder(root, rng):
             "experts": [f64(e) for e in experts], "shared": None,
             "route": lambda x: route_mixtral(x.astype(np.float64) @ router.astype(np.float64).T,
                                              config)}
+
+
+# gpt-oss, transcribed from Hugging Face: convert_moe_packed_tensors (integrations/mxfp4.py)
+# for the MXFP4 blocks, GptOssTopKRouter and GptOssExperts (modeling_gpt_oss.py).
+FP4_VALUES = [+0.0, +0.5, +1.0, +1.5, +2.0, +3.0, +4.0, +6.0,
+              -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0]
+
+
+def gpt_oss_dequantize(blocks, scales):
+    """[..., G, 16] U8 blocks and [..., G] E8M0 scales to [..., G * 32]: low nibble first."""
+    lut = np.array(FP4_VALUES, dtype=np.float64)
+    out = np.empty(blocks.shape[:-1] + (32,))
+    out[..., 0::2] = lut[blocks & 0x0F]
+    out[..., 1::2] = lut[blocks >> 4]
+    out = np.ldexp(out, scales.astype(np.int32)[..., None] - 127)
+    return out.reshape(blocks.shape[:-2] + (-1,))
+
+
+def gpt_oss_blocks(rng, experts, rows, cols):
+    """MXFP4 blocks and scales as gpt-oss stores them: E2M1 codes, each 16 along a row holding
+    a 6 (so that NVFP4 holds the values exactly too), scales 2^-7 to 2^-5."""
+    codes = rng.integers(0, 16, size=(experts, rows, cols)).astype(np.uint8)
+    codes[:, :, ::16] = rng.choice([7, 15], size=(experts, rows, cols // 16))
+    packed = (codes[..., 0::2] | (codes[..., 1::2] << 4)).astype(np.uint8)
+    scales = rng.integers(127 - 7, 127 - 4, size=(experts, rows, cols // 32)).astype(np.uint8)
+    return packed.reshape(experts, rows, cols // 32, 16), scales
+
+
+def route_gpt_oss(logits, c):
+    ids = topk(logits, c["num_experts_per_tok"])
+    top = np.take_along_axis(logits, ids, axis=1)
+    w = np.exp(top - top.max(axis=1, keepdims=True))
+    return ids, w / w.sum(axis=1, keepdims=True)
+
+
+def gpt_oss_moe(x, ids, weights, gate_up, gate_up_bias, down, down_bias, limit, alpha=1.702):
+    """gate_up [E, H, 2I] and down [E, I, H] as GptOssExperts holds them (float64)."""
+    out = np.zeros((x.shape[0], down.shape[2]))
+    for t in range(x.shape[0]):
+        for e, w in zip(ids[t], weights[t]):
+            gu = x[t] @ gate_up[e] + gate_up_bias[e]
+            gate, up = gu[::2], gu[1::2]
+            gate = np.minimum(gate, limit)
+            up = np.clip(up, -limit, limit)
+            glu = gate / (1 + np.exp(-alpha * gate))
+            out[t] += w * (((up + 1) * glu) @ down[e] + down_bias[e])
+    return out
+
+
+def gpt_oss_folder(root, rng, name="gpt_oss", float_weights=False):
+    """gpt-oss with its released MXFP4 blocks (or, float_weights, the dequantized BF16
+    gate_up_proj / down_proj), biases on the router and the experts, and a small swiglu_limit
+    so that the clamps act on these order-1 values."""
+    e_count, k = 4, 2
+    config = {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss",
+              "hidden_size": H, "num_hidden_layers": 2, "num_local_experts": e_count,
+              "num_experts_per_tok": k, "experts_per_token": k, "intermediate_size": I,
+              "swiglu_limit": 0.75}
+    gu_blocks, gu_scales = gpt_oss_blocks(rng, e_count, 2 * I, H)
+    down_blocks, down_scales = gpt_oss_blocks(rng, e_count, H, I)
+    gate_up = gpt_oss_dequantize(gu_blocks, gu_scales).transpose(0, 2, 1)  # [E, H, 2I]
+    down = gpt_oss_dequantize(down_blocks, down_scales).transpose(0, 2, 1)  # [E, I, H]
+    gate_up_bias = (rng.standard_normal((e_count, 2 * I)) * 0.3).astype(BF16)
+    down_bias = (rng.standard_normal((e_count, H)) * 0.3).astype(BF16)
+    router = (rng.standard_normal((e_count, H)) * 0.1).astype(BF16)
+    router_bias = (rng.standard_normal(e_count) * 0.5).astype(BF16)
+    base = "model.layers.1.mlp."
+    tensors = {base + "router.weight": router, base + "router.bias": router_bias,
+               base + "experts.gate_up_proj_bias": gate_up_bias,
+               base + "experts.down_proj_bias": down_bias}
+    if float_weights:
+        # safetensors writes an array's memory as it lies: the transposes must be made C-order.
+        tensors[base + "experts.gate_up_proj"] = np.ascontiguousarray(gate_up.astype(BF16))
+        tensors[base + "experts.down_proj"] = np.ascontiguousarray(down.astype(BF16))
+    else:
+        tensors[base + "experts.gate_up_proj_blocks"] = gu_blocks
+        tensors[base + "experts.gate_up_proj_scales"] = gu_scales
+        tensors[base + "experts.down_proj_blocks"] = down_blocks
+        tensors[base + "experts.down_proj_scales"] = down_scales
+    folder = write_folder(root, name, config, tensors)
+    f64 = lambda a: a.astype(np.float64)
+    return {"folder": folder, "layer": 1, "config": config, "tensors": tensors,
+            "experts": None, "shared": None,
+            "route": lambda x: route_gpt_oss(x.astype(np.float64) @ f64(router).T +
+                                             f64(router_bias), config),
+            "moe": lambda x, ids, w: gpt_oss_moe(x, ids, w, gate_up, f64(gate_up_bias), down,
+                                                 f64(down_bias), config["swiglu_limit"])}

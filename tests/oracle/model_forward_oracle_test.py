@@ -190,9 +190,6 @@ def error_cases(deepseek, qwen3, qwen3_tensors, int4_tensors, mixtral):
     expect_error("missing field", ["--model=" + derived_folder(
         "no_groups", deepseek, edit_config=lambda c: c.pop("n_group")), "--layer=1"] + common,
                  "field \"n_group\" is missing")
-    expect_error("gpt-oss", ["--model=" + derived_folder(
-        "gpt_oss", mixtral, edit_config=lambda c: c.update(architectures=["GptOssForCausalLM"])),
-        "--layer=0"] + common, "GptOssForCausalLM (fused MXFP4 experts) is not supported yet")
     expect_error("shared tensors without n_shared_experts", ["--model=" + derived_folder(
         "no_shared", deepseek, edit_config=lambda c: c.pop("n_shared_experts")),
         "--layer=1"] + common, "has shared expert tensors")

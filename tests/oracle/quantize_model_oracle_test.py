@@ -7,7 +7,8 @@ not a routed expert's projection byte for byte (compared in the raw files), inde
 its shards hold, carry the format's quantization_config, and run in //io:forward to the output
 that forward gives on the source with --format of that format. Then the errors: an existing
 output, an output inside the model, a quantized model, a shard that fails mid-way and a file
-size limit each exit 1 and leave neither the output nor a temporary directory.
+size limit each exit 1 and leave neither the output nor a temporary directory, and so does a
+gpt-oss folder, whose fused experts quantize does not rewrite (forward --format does).
 """
 import json
 import os
@@ -325,6 +326,9 @@ def error_cases(deepseek, fp8):
                  "model-00002-of-00002.safetensors", os.path.join(mf.WORK, "broken_out"))
     expect_error("file size limit", args, "File too large", os.path.join(mf.WORK, "fsize_out"),
                  preexec_fn=file_size_limit)
+    gpt_oss = folders.gpt_oss_folder(mf.WORK, np.random.default_rng(3))["folder"]
+    expect_error("gpt-oss", ["--model=" + gpt_oss, "--format=nvfp4"],
+                 "does not rewrite gpt-oss's fused experts", os.path.join(mf.WORK, "gpt_oss_out"))
 
 
 def relative_paths(mixtral):
