@@ -65,7 +65,7 @@ int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool t
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 3 GB per part. In double: any max_len is a valid config. Decode buffers are of the GEMV
+// 3 GB per part (3.6 where the tile kernel reads the BF16 rows in tile order too). In double: any max_len is a valid config. Decode buffers are of the GEMV
 // kernel's path; prefill's of the tile kernel's (with the tile order where `tile_order`), plus
 // `gemv_rows` rows of the GEMV kernel's where that differs.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_path,
