@@ -308,9 +308,11 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
             // Partial blocks add through scratch.sums (one row tile where they have at most 16
             // rows).
             if (rows > kTileRows) {
-              MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+              MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+                                  {});
             } else {
-              MultiplyBlock<false>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+              MultiplyBlock<false>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+                                   {});
             }
             AddSums(args, m0, rows, n0, columns, first, last);
           }

@@ -65,9 +65,10 @@ int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool t
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 3 GB per part (3.6 where the tile kernel reads the BF16 rows in tile order too). In double: any max_len is a valid config. Decode buffers are of the GEMV
-// kernel's path; prefill's of the tile kernel's (with the tile order where `tile_order`), plus
-// `gemv_rows` rows of the GEMV kernel's where that differs.
+// 3 GB per part (3.6 where the tile kernel reads the BF16 rows in tile order too). In double:
+// any max_len is a valid config. Decode buffers are of the GEMV kernel's path; prefill's of
+// the tile kernel's (with the tile order where `tile_order`), plus `gemv_rows` rows of the
+// GEMV kernel's where that differs.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_path,
                                 bool tile_order, kernels::GemmPath gemv_path, int64_t gemv_rows) {
   const double parts = config.tp_parts;
@@ -211,7 +212,8 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   std::unique_ptr<MoeLayer> layer(
       new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
                    NumaNodesForParts()));
-  if (absl::Status s = layer->ForEachPart([&](int p) { return layer->PackPart(p, experts, biases); });
+  if (absl::Status s =
+          layer->ForEachPart([&](int p) { return layer->PackPart(p, experts, biases); });
       !s.ok()) {
     return s;
   }
