@@ -91,8 +91,8 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
         float* gate = buffers.gate.data() + job.rows.begin * inter;
         float* up = buffers.up.data() + job.rows.begin * inter;
         if (!w.gate_bias.empty()) {
-          AddRowBias(w.gate_bias.data(), job.rows.count, inter, gate);
-          AddRowBias(w.up_bias.data(), job.rows.count, inter, up);
+          AddRowBias(w.gate_bias.data(), job.rows.count, inter, inter, gate);
+          AddRowBias(w.up_bias.data(), job.rows.count, inter, inter, up);
         }
         if (config_.activation == ExpertActivation::kSiluMul) {
           SiluMul(gate, up, gate, job.rows.count * inter);
@@ -115,9 +115,8 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
                                 slice, slices));
     if (!w.down_bias.empty()) {
       const auto [c0, c1] = kernels::ThreadSlice(hidden, slice, slices);
-      for (int64_t r = job.rows.begin; r < job.rows.end(); ++r) {
-        AddRowBias(w.down_bias.data() + c0, 1, c1 - c0, buffers.down.data() + r * hidden + c0);
-      }
+      AddRowBias(w.down_bias.data() + c0, job.rows.count, c1 - c0, hidden,
+                 buffers.down.data() + job.rows.begin * hidden + c0);
     }
   });
 }

@@ -58,9 +58,9 @@ void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, 
   }
 }
 
-void AddRowBias(const float* bias, int64_t count, int64_t cols, float* rows) {
+void AddRowBias(const float* bias, int64_t count, int64_t cols, int64_t stride, float* rows) {
   for (int64_t r = 0; r < count; ++r) {
-    float* row = rows + r * cols;
+    float* row = rows + r * stride;
 #pragma omp simd
     for (int64_t c = 0; c < cols; ++c) row[c] += bias[c];
   }

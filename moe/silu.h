@@ -17,8 +17,9 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 inline constexpr float kSwigluAlpha = 1.702f;
 void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, int64_t n);
 
-// rows[r * cols + c] += bias[c] for r in [0, count): an expert's bias on its output rows.
-void AddRowBias(const float* bias, int64_t count, int64_t cols, float* rows);
+// rows[r * stride + c] += bias[c] for r in [0, count), c in [0, cols): an expert's bias on
+// its output rows (or on a slice of their columns).
+void AddRowBias(const float* bias, int64_t count, int64_t cols, int64_t stride, float* rows);
 
 }  // namespace fp4moe::moe
 

@@ -90,8 +90,15 @@ TEST(ClampedSwigluTest, NanStaysNan) {
 TEST(AddRowBiasTest, AddsTheBiasToEveryRow) {
   std::vector<float> rows = {1, 2, 3, 4, 5, 6};
   const std::vector<float> bias = {10, 20, 30};
-  AddRowBias(bias.data(), 2, 3, rows.data());
+  AddRowBias(bias.data(), 2, 3, 3, rows.data());
   EXPECT_EQ(rows, (std::vector<float>{11, 22, 33, 14, 25, 36}));
+}
+
+TEST(AddRowBiasTest, AddsToAColumnSliceOfEveryRow) {
+  std::vector<float> rows = {1, 2, 3, 4, 5, 6};
+  const std::vector<float> bias = {10, 20};
+  AddRowBias(bias.data(), 2, 2, 3, rows.data() + 1);
+  EXPECT_EQ(rows, (std::vector<float>{1, 12, 23, 4, 15, 26}));
 }
 
 }  // namespace
