@@ -44,7 +44,7 @@ int64_t PrefillGemvRows(const MoeConfig& config, int64_t gemv_below_rows) {
   return std::min(PrefillRows(config), (gemv_below_rows - 1) * config.expert_num);
 }
 
-// The bytes per row of the buffers BuildPart and Create allocate (they are linear in their
+// The bytes per row of the buffers AllocateWorkspace allocates (they are linear in their
 // rows): a part's gate, up and down outputs, its intermediate quantized for `path`, and the
 // input rows quantized for `path` (with the tile order where the tile kernel reads it).
 int64_t OutputBytesPerRow(const MoeConfig& config) {
@@ -67,10 +67,11 @@ int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool t
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
 // 3 GB per part (3.6 where the tile kernel reads the BF16 rows in tile order too). In double:
 // any max_len is a valid config. Decode buffers are of the GEMV kernel's path; prefill's of
-// the tile kernel's (with the tile order where `tile_order`), plus `gemv_rows` rows of the
+// the tile kernel's (with the tile order where it reads one), plus `gemv_rows` rows of the
 // GEMV kernel's where that differs.
-absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_path,
-                                bool tile_order, kernels::GemmPath gemv_path, int64_t gemv_rows) {
+absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microkernel& tile_kernel,
+                                kernels::GemmPath gemv_path, int64_t gemv_rows) {
+  const kernels::GemmPath tile_path = tile_kernel.path;
   const double parts = config.tp_parts;
   const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool outputs, bool gathered) {
     return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
@@ -80,7 +81,8 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, kernels::GemmPath tile_
   };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
-  double prefill = row_bytes(tile_path, tile_order, true, true) * prefill_rows;
+  double prefill =
+      row_bytes(tile_path, kernels::ReadsTileOrder(tile_kernel), true, true) * prefill_rows;
   if (gemv_path != tile_path) {
     prefill += row_bytes(gemv_path, false, false, false) * static_cast<double>(gemv_rows);
   }
@@ -204,9 +206,7 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   // buffers are of its path.
   static_assert(kDecodeMaxTokens <= kStreamingMaxRows && kDecodeMaxTokens <= kInt4Int8MaxRows);
   const int64_t gemv_rows = PrefillGemvRows(config, gemv_below_rows);
-  if (absl::Status s = CheckWorkspaceFits(config, *path, kernels::ReadsTileOrder(**kernel),
-                                          *gemv_path, gemv_rows);
-      !s.ok()) {
+  if (absl::Status s = CheckWorkspaceFits(config, **kernel, *gemv_path, gemv_rows); !s.ok()) {
     return s;
   }
   std::unique_ptr<MoeLayer> layer(
@@ -229,8 +229,7 @@ absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
   grown.max_len = std::max(max_len, config_.max_len);
   grown.num_experts_per_tok = std::max(num_experts_per_tok, config_.num_experts_per_tok);
   if (absl::Status s = grown.Validate(); !s.ok()) return s;
-  if (absl::Status s = CheckWorkspaceFits(grown, kernel_->path, kernels::ReadsTileOrder(*kernel_),
-                                          gemv_kernel_->path,
+  if (absl::Status s = CheckWorkspaceFits(grown, *kernel_, gemv_kernel_->path,
                                           PrefillGemvRows(grown, gemv_below_rows_));
       !s.ok()) {
     return s;
