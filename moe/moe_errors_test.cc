@@ -1,0 +1,191 @@
+// The layer's refusals: arguments of Create and Forward that are wrong, named in the error, and
+// nothing written or allocated before they are checked.
+#include <memory>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "moe/moe.h"
+#include "moe/moe_test_helpers.h"
+#include "quant/bf16.h"
+#include "quant/int4_k2.h"
+#include "quant/nvfp4.h"
+#include "quant/random_matrix.h"
+#include "quant/test_matchers.h"
+
+namespace fp4moe::moe {
+namespace {
+
+using kernels::GemmPath;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(MoeLayerTest, WorkspaceLargerThanMemoryIsRefusedBeforeAllocating) {
+  // Arenas of 2^34 tokens x 3 routed rows: hundreds of terabytes, which no machine has.
+  MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
+  config.max_len = int64_t{1} << 34;
+  EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("max_len = 17179869184 tokens x num_experts_per_tok = 3"),
+                             HasSubstr("lower max_len or num_experts_per_tok"))));
+  // Rows x bytes past int64: still the same clear error.
+  config.max_len = int64_t{1} << 60;
+  EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("GB")));
+}
+
+class MoeErrorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    floats_ = RandomExperts(71);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8), floats_);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    layer_ = std::move(*layer);
+    routing_ = RandomRouting(8, 72);
+    x_ = RandomMatrix(8, kHidden, 73);
+    out_ = RowMatrixXf::Constant(8, kHidden, 42.0f);
+  }
+  absl::Status Forward(int64_t qlen, int k) {
+    return layer_->Forward(qlen, k, routing_.ids.data(), routing_.weights.data(), x_.data(),
+                           out_.data());
+  }
+
+  std::vector<ExpertFloatWeights> floats_;
+  std::unique_ptr<MoeLayer> layer_;
+  Routing routing_;
+  RowMatrixXf x_, out_;
+};
+
+TEST_F(MoeErrorTest, ExpertIdOutOfRangeNamesTokenAndSlot) {
+  routing_.ids[5 * kTopK + 2] = kExperts;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("expert_ids[token 5, slot 2] = 8")));
+  routing_.ids[5 * kTopK + 2] = -3;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("expert_ids[token 5, slot 2] = -3")));
+  EXPECT_EQ(out_(0, 0), 42.0f) << "output written before the arguments were checked";
+}
+
+TEST_F(MoeErrorTest, BadK) {
+  EXPECT_THAT(Forward(1, kExperts + 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds expert_num = 8")));
+  EXPECT_THAT(Forward(1, kTopK + 1),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("exceeds the configured num_experts_per_tok = 3")));
+  EXPECT_THAT(Forward(1, 0), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("k = 0")));
+}
+
+TEST_F(MoeErrorTest, BadQlen) {
+  EXPECT_THAT(Forward(0, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("qlen = 0 is outside [1, max_len = 512]")));
+  EXPECT_THAT(Forward(kMaxLen + 1, kTopK),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("qlen = 513")));
+}
+
+TEST_F(MoeErrorTest, NonFiniteInputOrRoutingWeight) {
+  x_(6, 17) = NAN;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("input[token 6, column 17]")));
+  x_(6, 17) = 0;
+  routing_.weights[3 * kTopK + 1] = INFINITY;
+  EXPECT_THAT(Forward(8, kTopK), StatusIs(absl::StatusCode::kInvalidArgument,
+                                          HasSubstr("routing_weights[token 3, slot 1]")));
+  std::vector<uint16_t> bf16(8 * kHidden, FloatToBf16(1.0f));
+  bf16[2 * kHidden + 5] = FloatToBf16(-INFINITY);
+  routing_.weights[3 * kTopK + 1] = 1;
+  EXPECT_THAT(layer_->Forward(8, kTopK, routing_.ids.data(), routing_.weights.data(),
+                              bf16.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input[token 2, column 5]")));
+}
+
+TEST_F(MoeErrorTest, NullPointers) {
+  const int64_t* ids = routing_.ids.data();
+  const float* w = routing_.weights.data();
+  EXPECT_THAT(layer_->Forward(8, kTopK, nullptr, w, x_.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expert_ids is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, nullptr, x_.data(), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("routing_weights is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, w, static_cast<const float*>(nullptr), out_.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input is null")));
+  EXPECT_THAT(layer_->Forward(8, kTopK, ids, w, x_.data(), nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("output is null")));
+}
+
+TEST_F(MoeErrorTest, ConcurrentForwardIsRejected) {
+  const Routing r = RandomRouting(kMaxLen, 74);
+  const RowMatrixXf x = RandomMatrix(kMaxLen, kHidden, 75);
+  RowMatrixXf expected = RunLayer(*layer_, r, x);
+  int rejected = 0;
+  for (int attempt = 0; attempt < 50 && rejected == 0; ++attempt) {
+    RowMatrixXf out_a(kMaxLen, kHidden), out_b(kMaxLen, kHidden);
+    absl::Status a, b;
+    std::thread other([&] {
+      a = layer_->Forward(kMaxLen, r.k, r.ids.data(), r.weights.data(), x.data(), out_a.data());
+    });
+    b = layer_->Forward(kMaxLen, r.k, r.ids.data(), r.weights.data(), x.data(), out_b.data());
+    other.join();
+    for (const auto& [status, out] : {std::pair{&a, &out_a}, std::pair{&b, &out_b}}) {
+      if (status->ok()) {
+        EXPECT_EQ(*out, expected);
+      } else {
+        EXPECT_THAT(*status, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                      HasSubstr("another Forward call is running")));
+        ++rejected;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0) << "no two calls overlapped in 50 attempts";
+}
+
+TEST(MoeCreateTest, WrongExpertCountOrShapeNamesExpertAndProjection) {
+  std::vector<ExpertFloatWeights> floats = RandomExperts(81);
+  const MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
+  EXPECT_THAT(MoeLayer::Create(config, absl::MakeConstSpan(floats).subspan(0, 7)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("7 experts given, config.expert_num = 8")));
+  floats[6].up = RandomMatrix(kInter, kHidden + 16, 1);
+  EXPECT_THAT(MoeLayer::Create(config, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 6 up: shape [128, 272], expected [128, 256]")));
+  floats = RandomExperts(81);
+  floats[2].down = floats[2].down.transpose().eval();
+  EXPECT_THAT(MoeLayer::Create(config, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expert 2 down: shape")));
+  MoeConfig bad = config;
+  bad.hidden_size = 100;
+  EXPECT_THAT(MoeLayer::Create(bad, floats),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("MoeConfig.hidden_size")));
+}
+
+TEST(MoeCreateTest, PreQuantizedTensorsOfTheWrongFormatOrShape) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(91);
+  MoeConfig config = SmallConfig(WeightFormat::kInt4K2, GemmPath::kInt4W4A8);
+  std::vector<ExpertQuantizedWeights> quantized;
+  for (int64_t e = 0; e < kExperts; ++e) {
+    quantized.push_back({*QuantizeInt4K2("gate", floats[e].gate, 32),
+                         *QuantizeInt4K2("up", floats[e].up, 32),
+                         *QuantizeInt4K2("down", floats[e].down, 32)});
+  }
+  ASSERT_TRUE(MoeLayer::Create(config, quantized).ok());
+  config.group_size = 64;
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 0 gate: group size 32, the layer is configured for 64")));
+  config.group_size = 32;
+  quantized[4].down = *QuantizeNvfp4("down", floats[4].down);
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 4 down: tensor is nvfp4")));
+  quantized[4].down = *QuantizeInt4K2("down", floats[4].up, 32);
+  EXPECT_THAT(MoeLayer::Create(config, quantized),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("expert 4 down: shape [128, 256], expected [256, 128]")));
+}
+
+
+}  // namespace
+}  // namespace fp4moe::moe
