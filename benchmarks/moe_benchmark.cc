@@ -39,6 +39,7 @@
 #include "benchmarks/benchmark_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
 #include "benchmarks/roofline_flags.h"
 #include "moe/expert_weights.h"
@@ -318,11 +319,12 @@ int Main(int argc, char** argv) {
   }
   const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
   std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
-  const double bandwidth =
+  const kernels::ReadBandwidth probe =
       kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
-  std::printf("read bandwidth (%d threads, %.1f GiB probe): %.1f GB/s; CPU %s\n",
+  const double bandwidth = probe.bytes_per_second;
+  std::printf("read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s\n",
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
-              bandwidth / 1e9, kernels::DetectedCpuFeatures().ToString().c_str());
+              probe.kernel.c_str(), bandwidth / 1e9, kernels::DetectedCpuFeatures().ToString().c_str());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
     const Model* model = FindModel(model_name);  // checked above
     for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {

@@ -30,6 +30,7 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/peak_probe.h"
+#include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"
@@ -153,7 +154,7 @@ class Runner {
  private:
   double Bandwidth(int64_t threads) {
     auto [it, inserted] = bandwidth_.try_emplace(threads, 0.0);
-    if (inserted) it->second = kernels::MeasureReadBandwidth(sweep_.bandwidth_probe_bytes());
+    if (inserted) it->second = kernels::MeasureReadBandwidth(sweep_.bandwidth_probe_bytes()).bytes_per_second;
     return it->second;
   }
 

@@ -36,12 +36,6 @@ struct Roofline {
 
 Roofline RooflineOf(double bytes, double bandwidth, double ops, double peak, double seconds);
 
-// Read bandwidth of this machine in bytes/s: all OpenMP threads read `bytes` of memory (pick
-// well above the last-level cache), best of a few passes of two read kernels (one stream per
-// thread; four prefetched streams per thread with AVX2), so that the kernels' own streaming
-// is not measured against a probe that reads slower than the DRAM allows.
-double MeasureReadBandwidth(int64_t bytes);
-
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_ROOFLINE_H_
