@@ -184,10 +184,11 @@ int Main(int argc, char** argv) {
   std::printf("%s\n", PeakRatesLine(peaks).c_str());
   const ReadBandwidth probe = MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   const double bandwidth = probe.bytes_per_second;
-  std::printf("read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s; weights %s\n",
-              omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
-              probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
-              absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
+  std::printf(
+      "read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s; weights %s\n",
+      omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
+      probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
+      absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A ceiling runs on the W4A16 kernels' buffers.
     const Microkernel* ceiling = nullptr;

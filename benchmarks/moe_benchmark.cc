@@ -324,7 +324,8 @@ int Main(int argc, char** argv) {
   const double bandwidth = probe.bytes_per_second;
   std::printf("read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s\n",
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
-              probe.kernel.c_str(), bandwidth / 1e9, kernels::DetectedCpuFeatures().ToString().c_str());
+              probe.kernel.c_str(), bandwidth / 1e9,
+              kernels::DetectedCpuFeatures().ToString().c_str());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
     const Model* model = FindModel(model_name);  // checked above
     for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {

@@ -154,7 +154,9 @@ class Runner {
  private:
   double Bandwidth(int64_t threads) {
     auto [it, inserted] = bandwidth_.try_emplace(threads, 0.0);
-    if (inserted) it->second = kernels::MeasureReadBandwidth(sweep_.bandwidth_probe_bytes()).bytes_per_second;
+    if (inserted) {
+      it->second = kernels::MeasureReadBandwidth(sweep_.bandwidth_probe_bytes()).bytes_per_second;
+    }
     return it->second;
   }
 
