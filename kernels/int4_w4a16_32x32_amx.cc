@@ -9,6 +9,7 @@
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
+#include "kernels/scalar_helpers.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_amx_driver.h"
 #include "quant/bf16.h"
@@ -37,17 +38,21 @@ struct Int4 {
       }
     }
 
-    void Step(int64_t kk, int64_t) { step_k_ = kk; }
+    // The group of each run of 8 k of the step, looked up once per step.
+    void Step(int64_t kk, int64_t length) {
+      GroupCursor cursor(k0_ + kk, group_);
+      for (int j = 0; j < length / 8; ++j) {
+        run_scales_[j] = by_group_[cursor.At(k0_ + kk + 8 * j) - first_group_];
+      }
+    }
 
     // The 16 columns' scales of k 8j .. 8j + 7 of the step (G % 8 == 0: one group).
-    __m512 Run(int j) const {
-      return _mm512_load_ps(by_group_[(k0_ + step_k_ + 8 * j) / group_ - first_group_]);
-    }
+    __m512 Run(int j) const { return _mm512_load_ps(run_scales_[j]); }
 
    private:
     static constexpr int kMaxGroups = kKBlock / 16 + 2;
     int64_t group_, first_group_, k0_;
-    int64_t step_k_ = 0;
+    const float* run_scales_[kDecodeStep / 8];
     alignas(64) float by_group_[kMaxGroups][16];
   };
 

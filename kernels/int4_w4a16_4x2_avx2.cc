@@ -8,6 +8,7 @@
 #include "kernels/avx2_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
+#include "kernels/scalar_helpers.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_avx2_driver.h"
 #include "quant/bf16.h"
@@ -19,7 +20,8 @@ struct Int4 {
   static void ChunkScales(const WeightsView& b, int64_t column, int64_t first_run, int64_t runs,
                           float* out) {
     const auto* scales = reinterpret_cast<const uint16_t*>(b.scales) + column * (b.k / b.block);
-    for (int64_t i = 0; i < runs; ++i) out[i] = Bf16ToFloat(scales[16 * (first_run + i) / b.block]);
+    GroupCursor group(16 * first_run, b.block);
+    for (int64_t i = 0; i < runs; ++i) out[i] = Bf16ToFloat(scales[group.At(16 * (first_run + i))]);
   }
 
   static void Decode(float scale, __m256i codes, __m256& even, __m256& odd) {

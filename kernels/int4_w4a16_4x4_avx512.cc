@@ -9,6 +9,7 @@
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
+#include "kernels/scalar_helpers.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_avx512_driver.h"
 #include "quant/bf16.h"
@@ -22,13 +23,14 @@ struct Int4 {
     const uint8_t* codes = b.codes + column * (b.k / 2) + k0 / 2;
     const auto* scales = reinterpret_cast<const uint16_t*>(b.scales) + column * (b.k / b.block);
     const __m512 values = Int4Values();
+    GroupCursor group(k0, b.block);
     for (int64_t off = 0; off < length; off += 32) {
       const int64_t k = k0 + off;
       const bool full = off + 32 <= length;
       // The second run of 16 exists unless k ends after the first.
-      const __m512 first = _mm512_set1_ps(Bf16ToFloat(scales[k / b.block]));
+      const __m512 first = _mm512_set1_ps(Bf16ToFloat(scales[group.At(k)]));
       const __m512 second =
-          full ? _mm512_set1_ps(Bf16ToFloat(scales[(k + 16) / b.block])) : _mm512_setzero_ps();
+          full ? _mm512_set1_ps(Bf16ToFloat(scales[group.At(k + 16)])) : _mm512_setzero_ps();
       if (full) {
         _mm512_store_si512(target + off, DecodePair(codes + off / 2, values, first, second));
       } else {

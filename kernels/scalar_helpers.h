@@ -13,6 +13,25 @@
 namespace fp4moe::kernels {
 namespace {
 
+// The group of each run of k in a walk that only moves forward, without a 64-bit division per
+// run (a division in a decode loop costs as much as decoding the run).
+class GroupCursor {
+ public:
+  GroupCursor(int64_t k, int64_t group)
+      : group_(group), index_(k / group), end_((index_ + 1) * group) {}
+  // The group holding k (k not below the last one asked for).
+  int64_t At(int64_t k) {
+    while (k >= end_) {
+      ++index_;
+      end_ += group_;
+    }
+    return index_;
+  }
+
+ private:
+  int64_t group_, index_, end_;
+};
+
 // The 4-bit code of element l of a row of codes (element 2j in the low nibble of byte j).
 [[maybe_unused]] uint8_t Nibble(const uint8_t* codes, int64_t l) {
   return (codes[l / 2] >> (4 * (l & 1))) & 0xF;
