@@ -29,17 +29,16 @@ absl::StatusOr<Found> FindTensor(ModelFolder& folder, const std::string& name) {
   return Found{*shard, *tensor};
 }
 
-// OK where `t` is float (F32 or BF16; else U8) of `shape`; else an error naming the file and
-// the tensor and what the shape means.
+// OK where `t` is float (F32, BF16 or F16; else U8) of `shape`; else an error naming the file
+// and the tensor and what the shape means.
 absl::Status Expect(const Found& t, bool float_values, const std::vector<int64_t>& shape,
                     std::string_view meaning) {
   const Dtype dtype = t.tensor->dtype;
-  const bool dtype_ok =
-      float_values ? dtype == Dtype::kF32 || dtype == Dtype::kBf16 : dtype == Dtype::kU8;
+  const bool dtype_ok = float_values ? IsConvertibleToFloat(dtype) : dtype == Dtype::kU8;
   if (dtype_ok && t.tensor->shape == shape) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: tensor '%s' is %s %s, expected %s %s (%s)", t.file->path(), t.tensor->name,
-      DtypeName(dtype), ShapeString(t.tensor->shape), float_values ? "F32 or BF16" : "U8",
+      DtypeName(dtype), ShapeString(t.tensor->shape), float_values ? "F32, BF16 or F16" : "U8",
       ShapeString(shape), meaning));
 }
 

@@ -1,7 +1,7 @@
 """Checks //io:forward --model on small gpt-oss model folders written here.
 
-One folder holds the released layout, MXFP4 blocks and scales of the fused experts, the other
-the dequantized BF16 gate_up_proj / down_proj; both have biases on the router and on the
+One folder holds the released layout, MXFP4 blocks and scales of the fused experts, the others
+the dequantized gate_up_proj / down_proj in BF16, F16 and F32; all have biases on the router and on the
 experts. The router's choice is checked against a numpy transcription of Hugging Face's
 GptOssTopKRouter, exactly for the ids, and the output against a float64 transcription of
 GptOssExperts (interleaved gate and up, clamped SwiGLU) on the blocks dequantized as
@@ -18,7 +18,7 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_forward_oracle_test as mf  # noqa: E402  (its TOOL is argv[1], //io:forward)
-from model_folders import F32, H, check_moe, gpt_oss_folder  # noqa: E402
+from model_folders import BF16, F32, H, check_moe, gpt_oss_folder  # noqa: E402
 
 WORK = mf.WORK
 
@@ -55,9 +55,15 @@ def main():
         x = rng.standard_normal((tokens, H)).astype(F32)
         check_forward("gpt-oss mxfp4 as stored, %d tokens" % tokens, mxfp4, x)
         check_forward("gpt-oss mxfp4 to nvfp4, %d tokens" % tokens, mxfp4, x, ["--format=nvfp4"])
-    dense = gpt_oss_folder(WORK, rng, name="gpt_oss_bf16", float_weights=True)
+    dense = gpt_oss_folder(WORK, rng, name="gpt_oss_bf16", float_weights=BF16)
     check_forward("gpt-oss bf16 gate_up_proj / down_proj", dense,
                   rng.standard_normal((6, H)).astype(F32))
+    # F16 and F32 weights and biases, as the other families accept them.
+    for dtype in (np.float16, F32):
+        name = np.dtype(dtype).name
+        check_forward("gpt-oss %s gate_up_proj / down_proj" % name,
+                      gpt_oss_folder(WORK, rng, name="gpt_oss_" + name, float_weights=dtype),
+                      rng.standard_normal((5, H)).astype(F32))
 
     experts = "model.layers.1.mlp.experts."
     expect_error("missing bias", with_tensors(
@@ -71,7 +77,7 @@ def main():
     expect_error("bias of the wrong shape", with_tensors(
         "bad_bias", dense, lambda t: t.update(
             {experts + "down_proj_bias": t[experts + "down_proj_bias"][:, :8]})),
-                 "tensor '%sdown_proj_bias' is BF16 [4, 8], expected F32 or BF16 [4, 256]"
+                 "tensor '%sdown_proj_bias' is BF16 [4, 8], expected F32, BF16 or F16 [4, 256]"
                  % experts)
     expect_error("no experts", with_tensors(
         "no_experts", dense, lambda t: t.pop(experts + "gate_up_proj")),
