@@ -155,28 +155,40 @@ absl::Status CheckOutputOutsideModel(const std::string& model, const std::string
   return absl::OkStatus();
 }
 
-// NVIDIA Model Optimizer's description of an NVFP4 checkpoint: its hf_quant_config.json's
-// "quantization", and with "quant_method" its config.json's quantization_config.
-json ModeloptNvfp4(const std::vector<std::string>& unquantized) {
-  return {{"quant_algo", "NVFP4"},
-          {"group_size", 16},
-          {"kv_cache_quant_algo", nullptr},
-          {"exclude_modules", unquantized}};
-}
+// What readers of these files take from them (checked against their sources):
+// - vLLM (ModelOptNvFp4Config) reads config.json's quantization_config when there is one,
+//   else hf_quant_config.json. From config.json: quant_method (must start with "modelopt"),
+//   quant_algo, group_size, ignore (the modules left unquantized, matched exactly, as
+//   substrings or as wildcards) and kv_cache_scheme; from hf_quant_config.json's
+//   "quantization": quant_algo, group_size, exclude_modules and kv_cache_quant_algo, all four
+//   required for NVFP4. quant_algo "NVFP4" is W4A4 and needs calibrated activation scales
+//   (input_scale) that fp4moe does not write; "W4A16_NVFP4", weights only, runs without them.
+// - SGLang's ModelOpt configs read hf_quant_config.json's "quantization" (quant_algo,
+//   group_size, exclude_modules, kv_cache_quant_algo); neither reads "producer".
+// - compressed-tensors (and vLLM's CompressedTensorsConfig) validate config.json's
+//   quantization_config: quant_method, format, quantization_status, ignore, config_groups
+//   of targets / weights / input_activations / output_activations, and weights holding only
+//   QuantizationArgs fields (num_bits, type, symmetric, group_size, strategy, dynamic,
+//   actorder, ...; extra fields are refused there).
+// - transformers' gpt-oss loader reads quant_method "mxfp4" and modules_to_not_convert.
+constexpr char kModeloptAlgo[] = "W4A16_NVFP4";
+constexpr int kNvfp4Group = 16;
 
 json QuantizationConfig(const QuantizeModelOptions& options,
                         const std::vector<std::string>& unquantized) {
   switch (options.format) {
-    case WeightFormat::kNvfp4: {
-      json config = ModeloptNvfp4(unquantized);
-      config["quant_method"] = "modelopt";
-      return config;
-    }
+    case WeightFormat::kNvfp4:
+      return {{"quant_method", "modelopt"},
+              {"quant_algo", kModeloptAlgo},
+              {"group_size", kNvfp4Group},
+              {"kv_cache_scheme", nullptr},
+              {"ignore", unquantized}};
     case WeightFormat::kInt4K2:
       // compressed-tensors' symmetric pack-quantized INT4, as Kimi-K2-Thinking ships.
       return {{"quant_method", "compressed-tensors"},
               {"format", "pack-quantized"},
               {"quantization_status", "compressed"},
+              {"kv_cache_scheme", nullptr},
               {"config_groups",
                {{"group_0",
                  {{"targets", json::array({"Linear"})},
@@ -195,6 +207,16 @@ json QuantizationConfig(const QuantizeModelOptions& options,
       // gpt-oss's.
       return {{"quant_method", "mxfp4"}, {"modules_to_not_convert", unquantized}};
   }
+}
+
+// Model Optimizer's own file beside config.json, for NVFP4.
+json HfQuantConfig(const std::vector<std::string>& unquantized) {
+  return {{"producer", {{"name", "fp4moe"}}},
+          {"quantization",
+           {{"quant_algo", kModeloptAlgo},
+            {"group_size", kNvfp4Group},
+            {"kv_cache_quant_algo", nullptr},
+            {"exclude_modules", unquantized}}}};
 }
 
 struct Progress {
@@ -356,11 +378,8 @@ absl::Status WriteConfigs(const ModelFolder& folder, const QuantizeModelOptions&
       !s.ok() || options.format != WeightFormat::kNvfp4) {
     return s;
   }
-  // Model Optimizer's own file, which TensorRT-LLM, vLLM and SGLang look for beside config.json.
-  const json hf_quant_config = {{"producer", {{"name", "fp4moe"}}},
-                                {"quantization", ModeloptNvfp4(unquantized)}};
   return files::WriteWholeFile((fs::path(to) / kHfQuantConfig).string(),
-                               hf_quant_config.dump(2) + "\n");
+                               HfQuantConfig(unquantized).dump(2) + "\n");
 }
 
 }  // namespace

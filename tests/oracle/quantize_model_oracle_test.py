@@ -32,15 +32,23 @@ BF16 = folders.BF16
 H, I = mf.H, mf.I
 EXPERT = re.compile(r"model\.layers\.\d+\.(mlp|block_sparse_moe)\.experts\.\d+\."
                     r"(gate_proj|up_proj|down_proj|w1|w2|w3)\.")
+# The quantization_config each format gets, but for its list of unquantized modules (checked
+# apart): what vLLM's ModelOptNvFp4Config, compressed-tensors' QuantizationConfig and
+# transformers' Mxfp4Config read. Weight-only NVFP4 is W4A16_NVFP4: "NVFP4" would promise
+# activation scales (input_scale) that are not written.
 CONVENTIONS = {
-    "nvfp4": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16},
+    "nvfp4": {"quant_method": "modelopt", "quant_algo": "W4A16_NVFP4", "group_size": 16,
+              "kv_cache_scheme": None},
     "mxfp4": {"quant_method": "mxfp4"},
-    "int4_k2": {"quant_method": "compressed-tensors", "format": "pack-quantized"},
+    "int4_k2": {"quant_method": "compressed-tensors", "format": "pack-quantized",
+                "quantization_status": "compressed", "kv_cache_scheme": None},
 }
-UNQUANTIZED_KEY = {"nvfp4": "exclude_modules", "mxfp4": "modules_to_not_convert",
-                   "int4_k2": "ignore"}
-
-
+UNQUANTIZED_KEY = {"nvfp4": "ignore", "mxfp4": "modules_to_not_convert", "int4_k2": "ignore"}
+# compressed-tensors' pydantic models: QuantizationScheme's fields and QuantizationArgs' (which
+# refuses any other).
+SCHEME_FIELDS = {"targets", "weights", "input_activations", "output_activations", "format"}
+ARGS_FIELDS = {"num_bits", "type", "symmetric", "group_size", "strategy", "block_structure",
+               "dynamic", "actorder", "scale_dtype", "zp_dtype", "observer", "observer_kwargs"}
 QUANTIZED_NAMES = {
     "nvfp4": {"weight": "U8", "weight_scale": "F8_E4M3", "weight_scale_2": "F32"},
     "mxfp4": {"weight": "U8", "weight_scale": "U8"},
@@ -248,24 +256,35 @@ def check_output(label, source, out, fmt, replaced, kept_modules=frozenset()):
     config_in.pop("quantization_config", None)  # FP8's, replaced
     if config_out != config_in:
         mf.fail("%s: config.json differs from the source's beyond quantization_config" % label)
-    if any(q.get(k) != v for k, v in CONVENTIONS[fmt].items()):
-        mf.fail("%s: quantization_config %s" % (label, q))
+    listed = q.pop(UNQUANTIZED_KEY[fmt], None)
+    groups = q.pop("config_groups", None)
+    if q != CONVENTIONS[fmt]:
+        mf.fail("%s: quantization_config %s, expected %s" % (label, q, CONVENTIONS[fmt]))
     # Every 2-D weight left as it was is listed, so that readers keep it unquantized.
-    listed = q.get(UNQUANTIZED_KEY[fmt])
     if listed != sorted(kept_matrices | kept_modules):
         mf.fail("%s: quantization_config lists %s as unquantized, expected %s"
                 % (label, listed, sorted(kept_matrices | kept_modules)))
     if fmt == "nvfp4":
-        # Model Optimizer's own file says what quantization_config says, under "quantization".
+        # Model Optimizer's own file, in the names SGLang and vLLM read there.
         hf = json.load(open(os.path.join(out, "hf_quant_config.json")))
-        want = {k: v for k, v in q.items() if k != "quant_method"}
+        want = {"quant_algo": q["quant_algo"], "group_size": 16, "kv_cache_quant_algo": None,
+                "exclude_modules": listed}
         if hf.get("quantization") != want or "name" not in hf.get("producer", {}):
             mf.fail("%s: hf_quant_config.json %s, expected quantization %s" % (label, hf, want))
     if fmt == "int4_k2":
-        w = q["config_groups"]["group_0"]["weights"]
-        if (w["num_bits"], w["type"], w["symmetric"], w["group_size"], w["strategy"]) != \
-                (4, "int", True, 32, "group"):
+        scheme = (groups or {}).get("group_0", {})
+        w = scheme.get("weights") or {}
+        if list(groups) != ["group_0"] or not set(scheme) <= SCHEME_FIELDS or \
+                not set(w) <= ARGS_FIELDS or scheme.get("targets") != ["Linear"]:
+            mf.fail("%s: compressed-tensors config_groups %s" % (label, groups))
+        if (w.get("num_bits"), w.get("type"), w.get("symmetric"), w.get("group_size"),
+                w.get("strategy"), w.get("dynamic"), w.get("actorder")) != \
+                (4, "int", True, 32, "group", False, None):
             mf.fail("%s: compressed-tensors weights %s" % (label, w))
+        if scheme.get("input_activations") is not None:
+            mf.fail("%s: input_activations %s for weight-only INT4" % (label, scheme))
+    elif groups is not None:
+        mf.fail("%s: config_groups %s" % (label, groups))
     for name, text in OTHER_FILES.items():
         if os.path.exists(os.path.join(source, name)) and open(os.path.join(out, name), "rb").read() != text:
             mf.fail("%s: %s not copied" % (label, name))
