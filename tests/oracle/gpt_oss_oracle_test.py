@@ -8,7 +8,8 @@ GptOssExperts (interleaved gate and up, clamped SwiGLU) on the blocks dequantize
 convert_moe_packed_tensors does. The weights are E2M1 values times a power of two with a 6 in
 every 16, so MXFP4 as stored and NVFP4 both hold them exactly: the output must match up to the
 activations' rounding, and a swapped nibble, a misread scale or gate and up taken in halves
-instead of interleaved is far outside that. Then the errors: a missing bias, wrong shapes.
+instead of interleaved is far outside that. Then the errors: a missing bias, wrong shapes, and
+in quantize --model's per-expert layout float weights and INT4 groups that differ.
 """
 import os
 import sys
@@ -18,7 +19,7 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_forward_oracle_test as mf  # noqa: E402  (its TOOL is argv[1], //io:forward)
-from model_folders import BF16, F32, H, check_moe, gpt_oss_folder  # noqa: E402
+from model_folders import BF16, F32, H, I, check_moe, gpt_oss_folder, int4_pack  # noqa: E402
 
 WORK = mf.WORK
 
@@ -82,6 +83,23 @@ def main():
     expect_error("no experts", with_tensors(
         "no_experts", dense, lambda t: t.pop(experts + "gate_up_proj")),
                  "has neither '%sgate_up_proj_blocks' (MXFP4) nor" % experts)
+    # quantize --model's layout, one weight per expert, must be quantized and in one format.
+    def per_expert(tensors, make):
+        for fused in ("gate_up_proj", "down_proj"):
+            tensors.pop(experts + fused)
+        for e in range(4):
+            for p, shape in (("gate_proj", (I, H)), ("up_proj", (I, H)), ("down_proj", (H, I))):
+                tensors.update({"%s%d.%s.%s" % (experts, e, p, k): v
+                                for k, v in make(e, p, shape).items()})
+
+    expect_error("float weights per expert", with_tensors(
+        "float_per_expert", dense, lambda t: per_expert(
+            t, lambda e, p, shape: {"weight": np.zeros(shape, dtype=BF16)})),
+                 "'%s0.gate_proj' is stored per expert as BF16" % experts)
+    expect_error("INT4 groups differing between experts", with_tensors(
+        "int4_groups", dense, lambda t: per_expert(
+            t, lambda e, p, shape: int4_pack(rng, *shape, group=64 if e == 2 else 32)[0])),
+                 "'%s2.gate_proj' has INT4 groups of 64, expert 0's gate of 32" % experts)
     print("%d failures" % len(mf.FAILURES))
     return 1 if mf.FAILURES else 0
 
