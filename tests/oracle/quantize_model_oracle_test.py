@@ -422,6 +422,15 @@ def error_cases(deepseek, fp8, gpt_oss):
     expect_error("gpt-oss mxfp4", ["--model=" + released, "--format=nvfp4"],
                  "_proj_blocks' holds MXFP4 blocks (gpt-oss's fused experts): the "
                  "checkpoint is already quantized", os.path.join(mf.WORK, "gpt_oss_twice"))
+    bf16 = folders.gpt_oss_folder(mf.WORK, np.random.default_rng(5), name="q_gpt_oss_bad",
+                                  float_weights=BF16)
+    tensors = dict(bf16["tensors"])
+    tensors[GPT_OSS_EXPERTS + ".down_proj"] = tensors[GPT_OSS_EXPERTS + ".down_proj"][:, :, :64]
+    expect_error("gpt-oss fused shape", ["--model=" + mf.derived_folder(
+        "q_gpt_oss_bad_shape", bf16["folder"], tensors=tensors), "--format=nvfp4"],
+                 "tensor '%s.down_proj' is BF16 [4, 192, 64], expected F32, BF16 or F16 "
+                 "[4, 192, 256] (experts, intermediate_size, hidden_size)" % GPT_OSS_EXPERTS,
+                 os.path.join(mf.WORK, "gpt_oss_bad_shape"))
     expect_error("gpt-oss half excluded", ["--model=" + gpt_oss, "--format=nvfp4",
                                            "--exclude=.*gate_up_proj"],
                  "quantized together or kept together", os.path.join(mf.WORK, "gpt_oss_half"))
