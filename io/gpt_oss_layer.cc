@@ -1,6 +1,7 @@
 #include "io/gpt_oss_layer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "io/checkpoint.h"
+#include "io/gpt_oss_weights.h"
 #include "io/model_weights.h"
 #include "io/safetensors.h"
 #include "quant/mxfp4.h"
@@ -29,29 +31,17 @@ absl::StatusOr<Found> FindTensor(ModelFolder& folder, const std::string& name) {
   return Found{*shard, *tensor};
 }
 
-// OK where `t` is float (F32 or BF16; else U8) of `shape`; else an error naming the file and
-// the tensor and what the shape means.
+// OK where `t` is float (F32, BF16 or F16; else U8) of `shape`; else an error naming the file
+// and the tensor and what the shape means.
 absl::Status Expect(const Found& t, bool float_values, const std::vector<int64_t>& shape,
                     std::string_view meaning) {
   const Dtype dtype = t.tensor->dtype;
-  const bool dtype_ok =
-      float_values ? dtype == Dtype::kF32 || dtype == Dtype::kBf16 : dtype == Dtype::kU8;
+  const bool dtype_ok = float_values ? IsConvertibleToFloat(dtype) : dtype == Dtype::kU8;
   if (dtype_ok && t.tensor->shape == shape) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: tensor '%s' is %s %s, expected %s %s (%s)", t.file->path(), t.tensor->name,
-      DtypeName(dtype), ShapeString(t.tensor->shape), float_values ? "F32 or BF16" : "U8",
+      DtypeName(dtype), ShapeString(t.tensor->shape), float_values ? "F32, BF16 or F16" : "U8",
       ShapeString(shape), meaning));
-}
-
-// Expert e's part of a tensor whose first dimension is the experts.
-TensorView ExpertView(const TensorView& t, int64_t e) {
-  TensorView view;
-  view.name = t.name;
-  view.dtype = t.dtype;
-  view.shape.assign(t.shape.begin() + 1, t.shape.end());
-  const size_t bytes = t.bytes.size() / t.shape[0];
-  view.bytes = t.bytes.subspan(e * bytes, bytes);
-  return view;
 }
 
 // Rows first, first + step, ... of expert e's MXFP4 rows [rows, cols] in blocks and scales.
@@ -71,18 +61,6 @@ Mxfp4Tensor Mxfp4Rows(const TensorView& blocks, const TensorView& scales, int64_
   return t;
 }
 
-// Columns first, first + step, ... of expert e's float [rows, cols], transposed.
-RowMatrixXf TransposedColumns(const TensorView& t, int64_t e, int64_t first, int64_t step) {
-  const TensorView view = ExpertView(t, e);
-  const std::vector<float> values = FloatValues(view);
-  const int64_t rows = view.shape[0], cols = view.shape[1];
-  RowMatrixXf out((cols - first + step - 1) / step, rows);
-  for (int64_t i = 0; i < out.rows(); ++i) {
-    for (int64_t r = 0; r < rows; ++r) out(i, r) = values[r * cols + first + i * step];
-  }
-  return out;
-}
-
 // Every `step`-th value of expert e's biases from `first`.
 std::vector<float> BiasValues(const TensorView& t, int64_t e, int64_t first, int64_t step) {
   const std::vector<float> values = FloatValues(ExpertView(t, e));
@@ -91,13 +69,38 @@ std::vector<float> BiasValues(const TensorView& t, int64_t e, int64_t first, int
   return out;
 }
 
-// The layer's tensors: MXFP4 blocks and scales, or float weights, and the biases.
+// The layer's tensors: MXFP4 blocks and scales, float weights, or quantize --model's weights
+// per expert (io/gpt_oss_weights.h), and the biases.
 struct FusedTensors {
   bool mxfp4 = false;
   Found gate_up, down;                 // _blocks, or the float weights
   Found gate_up_scales, down_scales;   // MXFP4 only
   Found gate_up_bias, down_bias;
+  // Per expert: gate, up and down, each quantized in a format of io/checkpoint.h.
+  std::vector<std::array<StoredWeight, 3>> per_expert;
 };
+
+// quantize --model's layout, where expert 0's gate is there: every expert's weights, found
+// (opening their shards) before experts are read in parallel. Each must be quantized.
+absl::Status FindPerExpertWeights(ModelFolder& folder, int64_t layer, FusedTensors& t) {
+  const ModelConfig& c = folder.config();
+  for (int64_t e = 0; e < c.num_experts; ++e) {
+    std::array<StoredWeight, 3> expert;
+    for (int p = 0; p < 3; ++p) {
+      absl::StatusOr<StoredWeight> w = FindWeight(folder, c.ExpertName(layer, e, p));
+      if (!w.ok()) return w.status();
+      if (!w->format) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: gpt-oss weight '%s' is stored per expert as %s; per expert, only quantized "
+            "weights are read (float ones are fused: gate_up_proj, down_proj)",
+            w->file->path(), w->name, w->storage));
+      }
+      expert[p] = *std::move(w);
+    }
+    t.per_expert.push_back(std::move(expert));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<FusedTensors> FindFusedTensors(ModelFolder& folder, int64_t layer) {
   const ModelConfig& c = folder.config();
@@ -105,11 +108,16 @@ absl::StatusOr<FusedTensors> FindFusedTensors(ModelFolder& folder, int64_t layer
   const std::string prefix = c.FusedExpertsName(layer) + ".";
   FusedTensors t;
   t.mxfp4 = folder.contains(prefix + "gate_up_proj_blocks");
-  if (!t.mxfp4 && !folder.contains(prefix + "gate_up_proj")) {
+  const std::string first_expert = c.ExpertName(layer, 0, kGateProj);
+  const bool per_expert = !t.mxfp4 && !folder.contains(prefix + "gate_up_proj") &&
+                          !folder.NamesWithPrefix(first_expert + ".").empty();
+  if (per_expert) {
+    if (absl::Status s = FindPerExpertWeights(folder, layer, t); !s.ok()) return s;
+  } else if (!t.mxfp4 && !folder.contains(prefix + "gate_up_proj")) {
     return absl::NotFoundError(absl::StrFormat(
         "%s: layer %d has neither '%sgate_up_proj_blocks' (MXFP4) nor '%sgate_up_proj' "
-        "(float)",
-        folder.weights_path(), layer, prefix, prefix));
+        "(float) nor '%s.*' (quantized per expert)",
+        folder.weights_path(), layer, prefix, prefix, first_expert));
   }
   if (t.mxfp4 && (h % Mxfp4Tensor::kBlock != 0 || i % Mxfp4Tensor::kBlock != 0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -140,7 +148,7 @@ absl::StatusOr<FusedTensors> FindFusedTensors(ModelFolder& folder, int64_t layer
   };
   for (const auto& w : wanted) {
     const bool bias = w.suffix.find("bias") != std::string::npos;
-    if (!bias && w.float_values == t.mxfp4) continue;  // the other layout's
+    if (!bias && (per_expert || w.float_values == t.mxfp4)) continue;  // another layout's
     absl::StatusOr<Found> found = FindTensor(folder, prefix + w.suffix);
     if (!found.ok()) return found.status();
     if (absl::Status s = Expect(*found, w.float_values, w.shape, w.meaning); !s.ok()) return s;
@@ -167,6 +175,26 @@ absl::StatusOr<moe::ExpertQuantizedWeights> LoadExpert(const FusedTensors& t, in
   moe::QuantizedTensor out[3];
   for (int p = 0; p < 3; ++p) {
     const bool down = p == kDownProj;
+    if (!t.per_expert.empty()) {
+      const StoredWeight& w = t.per_expert[e][p];
+      absl::StatusOr<moe::QuantizedTensor> q = LoadWeightAs(w, format, group_size, c.fp8_block);
+      if (!q.ok()) return q.status();
+      const std::pair<int64_t, int64_t> expected = down ? std::pair(h, i) : std::pair(i, h);
+      if (QuantizedShape(*q) != expected) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: weight '%s' is [%d, %d], but %s gives [%d, %d]", w.file->path(), w.name,
+            QuantizedShape(*q).first, QuantizedShape(*q).second, c.path, expected.first,
+            expected.second));
+      }
+      const auto* int4 = std::get_if<Int4K2Tensor>(&*q);
+      if (int4 != nullptr && int4->group_size != group_size) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: weight '%s' has INT4 groups of %d, expert 0's gate of %d", w.file->path(),
+            w.name, int4->group_size, group_size));
+      }
+      out[p] = *std::move(q);
+      continue;
+    }
     const Found& w = down ? t.down : t.gate_up;
     const std::string name =
         absl::StrFormat("%s: tensor '%s' expert %d %s", w.file->path(), w.tensor->name, e,
@@ -197,11 +225,21 @@ absl::Status LoadGptOssExperts(ModelFolder& folder, const LayerLoadOptions& opti
   const ModelConfig& c = folder.config();
   absl::StatusOr<FusedTensors> tensors = FindFusedTensors(folder, loaded.layer);
   if (!tensors.ok()) return tensors.status();
-  loaded.format = options.format.value_or(tensors->mxfp4 ? WeightFormat::kMxfp4
-                                                         : WeightFormat::kNvfp4);
+  const std::vector<std::array<StoredWeight, 3>>& per_expert = tensors->per_expert;
+  loaded.format = options.format.value_or(!per_expert.empty() ? *per_expert[0][0].format
+                                          : tensors->mxfp4    ? WeightFormat::kMxfp4
+                                                              : WeightFormat::kNvfp4);
   loaded.group_size = options.group_size;
-  loaded.storage = tensors->mxfp4 ? std::string("MXFP4 blocks")
-                                  : std::string(DtypeName(tensors->gate_up.tensor->dtype));
+  if (!per_expert.empty() && per_expert[0][0].format == WeightFormat::kInt4K2) {
+    // Each expert's groups are checked against the first's below.
+    const StoredWeight& first = per_expert[0][0];
+    absl::StatusOr<Int4K2Tensor> t = ReadInt4K2(*first.file, first.name);
+    if (!t.ok()) return t.status();
+    loaded.group_size = t->group_size;
+  }
+  loaded.storage = !per_expert.empty() ? std::string(per_expert[0][0].storage) + " per expert"
+                   : tensors->mxfp4    ? std::string("MXFP4 blocks")
+                                       : std::string(DtypeName(tensors->gate_up.tensor->dtype));
   loaded.activation = moe::ExpertActivation::kClampedSwiglu;
   loaded.swiglu_limit = static_cast<float>(c.swiglu_limit);
 

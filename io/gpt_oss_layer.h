@@ -7,9 +7,9 @@
 //   low nibble) with gate_up_proj_scales U8 [E, 2I, H / 32] (E8M0, 2^(code - 127) per 32
 //   elements of a row), down_proj_blocks [E, H, I / 32, 16] with down_proj_scales
 //   [E, H, I / 32]: exactly moe's Mxfp4Tensor rows, [2I, H] and [H, I] per expert;
-// - dequantized float (F32 or BF16): gate_up_proj [E, H, 2I] and down_proj [E, I, H], the
+// - dequantized float (F32, BF16 or F16): gate_up_proj [E, H, 2I] and down_proj [E, I, H], the
 //   transposes of the operator's [2I, H] and [H, I];
-// - either way gate_up_proj_bias [E, 2I] and down_proj_bias [E, H] (F32 or BF16).
+// - either way gate_up_proj_bias [E, 2I] and down_proj_bias [E, H] (F32, BF16 or F16).
 // Gate and up interleave along 2I: gate is the even rows (columns of the float tensor), up the
 // odd ones.
 

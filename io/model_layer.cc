@@ -249,10 +249,9 @@ absl::StatusOr<LayerRouter> LoadRouter(ModelFolder& folder, int64_t layer) {
   absl::StatusOr<const TensorView*> bias = (*shard)->Get(bias_name);
   if (!bias.ok()) return bias.status();
   const TensorView& b = **bias;
-  if ((b.dtype != Dtype::kF32 && b.dtype != Dtype::kBf16) ||
-      b.shape != std::vector<int64_t>{config.num_experts}) {
+  if (!IsConvertibleToFloat(b.dtype) || b.shape != std::vector<int64_t>{config.num_experts}) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: tensor '%s' is %s %s, expected F32 or BF16 [%d] (one per routed expert)",
+        "%s: tensor '%s' is %s %s, expected F32, BF16 or F16 [%d] (one per routed expert)",
         (*shard)->path(), bias_name, DtypeName(b.dtype), ShapeString(b.shape),
         config.num_experts));
   }

@@ -2,13 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "io/checkpoint.h"
-#include "quant/bf16.h"
 #include "quant/e4m3.h"
 
 namespace fp4moe::io {
@@ -58,15 +56,7 @@ absl::StatusOr<const SafetensorsFile*> QuantizedWeightFile(ModelFolder& folder,
 
 std::vector<float> FloatValues(const TensorView& t) {
   std::vector<float> values(t.numel());
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (t.dtype == Dtype::kBf16) {
-      Bf16 bits;
-      std::memcpy(&bits, t.bytes.data() + 2 * i, 2);
-      values[i] = Bf16ToFloat(bits);
-    } else {
-      std::memcpy(&values[i], t.bytes.data() + 4 * i, 4);
-    }
-  }
+  ConvertToFloat(t, values.data());
   return values;
 }
 

@@ -43,7 +43,8 @@ absl::StatusOr<StoredWeight> FindWeight(ModelFolder& folder, const std::string& 
 absl::StatusOr<RowMatrixXf> ReadFloatWeight(const StoredWeight& weight,
                                             std::array<int64_t, 2> fp8_block);
 
-// The values of an F32 or BF16 tensor (the caller checks the dtype).
+// The values of an F32, BF16 or F16 tensor (the caller checks the dtype:
+// IsConvertibleToFloat).
 std::vector<float> FloatValues(const TensorView& tensor);
 
 // The weight as a layer of `format` runs it: read as stored where it is quantized (in that

@@ -23,6 +23,7 @@ constexpr struct {
     {".weight_scale", "block scales (NVFP4, MXFP4 or compressed-tensors)"},
     {".weight_scale_2", "an NVFP4 tensor scale"},
     {kFp8ScaleSuffix, "FP8 block scales"},
+    {"_proj_blocks", "MXFP4 blocks (gpt-oss's fused experts)"},
 };
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "files/output_directory.h"
 #include "files/output_set.h"
 #include "io/checkpoint.h"
+#include "io/gpt_oss_weights.h"
 #include "io/model_folder.h"
 #include "io/model_weights.h"
 #include "io/quantize_checkpoint.h"
@@ -54,21 +55,13 @@ absl::StatusOr<std::optional<std::regex>> CompileNameRegex(const char* flag,
   }
 }
 
-// Which weights are quantized: the routed experts' projections, widened by --include and
-// narrowed by --exclude.
+// Which weights are quantized: the routed experts' projections (gpt-oss: each MoE layer's
+// fused gate_up_proj and down_proj), widened by --include and narrowed by --exclude.
 class Selection {
  public:
   static absl::StatusOr<Selection> Make(const ModelConfig& config,
                                         const QuantizeModelOptions& options) {
     Selection s;
-    for (int64_t layer = 0; layer < config.num_layers; ++layer) {
-      if (!config.CheckMoeLayer(layer).ok()) continue;
-      for (int64_t e = 0; e < config.num_experts; ++e) {
-        for (int p : {kGateProj, kUpProj, kDownProj}) {
-          s.experts_.insert(config.ExpertName(layer, e, p) + std::string(kWeight));
-        }
-      }
-    }
     for (const auto& [flag, text, regex] :
          {std::tuple("--include", options.include, &s.include_),
           std::tuple("--exclude", options.exclude, &s.exclude_)}) {
@@ -76,8 +69,29 @@ class Selection {
       if (!compiled.ok()) return compiled.status();
       *regex = *std::move(compiled);
     }
+    for (int64_t layer = 0; layer < config.num_layers; ++layer) {
+      if (!config.CheckMoeLayer(layer).ok()) continue;
+      if (config.family == ModelFamily::kGptOss) {
+        if (absl::Status status = s.AddFused(config, layer); !status.ok()) return status;
+        continue;
+      }
+      for (int64_t e = 0; e < config.num_experts; ++e) {
+        for (int p : {kGateProj, kUpProj, kDownProj}) {
+          s.experts_.insert(config.ExpertName(layer, e, p) + std::string(kWeight));
+        }
+      }
+    }
     return s;
   }
+
+  // gpt-oss: the layer of a fused float expert tensor to quantize, nullopt for any other name.
+  std::optional<FusedFloatExperts> Fused(const std::string& name) const {
+    const auto it = fused_.find(name);
+    if (it == fused_.end()) return std::nullopt;
+    return it->second;
+  }
+  // gpt-oss: the fused expert tensors --exclude keeps in float.
+  bool FusedKept(const std::string& name) const { return fused_kept_.count(name) > 0; }
 
   // Whether `name` is asked for. `matrix`: whether it is a 2-D tensor of a dtype that can be
   // quantized; --include picks only those (it may match norms, biases and the like), while an
@@ -91,7 +105,31 @@ class Selection {
   bool MaybeQuantized(const std::string& name) const { return Quantize(name, true); }
 
  private:
+  // A layer's two fused tensors are quantized together or not at all: the reader takes one
+  // layout per layer.
+  absl::Status AddFused(const ModelConfig& config, int64_t layer) {
+    const std::string prefix = config.FusedExpertsName(layer);
+    const std::string gate_up = prefix + ".gate_up_proj", down = prefix + ".down_proj";
+    const bool kept = exclude_ && std::regex_match(gate_up, *exclude_);
+    if (kept != (exclude_ && std::regex_match(down, *exclude_))) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--exclude matches one of '%s' and '%s' only: a gpt-oss layer's fused experts are "
+          "quantized together or kept together",
+          gate_up, down));
+    }
+    for (const auto& [name, is_gate_up] : {std::pair(gate_up, true), std::pair(down, false)}) {
+      if (kept) {
+        fused_kept_.insert(name);
+      } else {
+        fused_[name] = FusedFloatExperts{"", nullptr, layer, is_gate_up};
+      }
+    }
+    return absl::OkStatus();
+  }
+
   std::set<std::string> experts_;
+  std::map<std::string, FusedFloatExperts> fused_;
+  std::set<std::string> fused_kept_;
   std::optional<std::regex> include_, exclude_;
 };
 
@@ -117,28 +155,40 @@ absl::Status CheckOutputOutsideModel(const std::string& model, const std::string
   return absl::OkStatus();
 }
 
-// NVIDIA Model Optimizer's description of an NVFP4 checkpoint: its hf_quant_config.json's
-// "quantization", and with "quant_method" its config.json's quantization_config.
-json ModeloptNvfp4(const std::vector<std::string>& unquantized) {
-  return {{"quant_algo", "NVFP4"},
-          {"group_size", 16},
-          {"kv_cache_quant_algo", nullptr},
-          {"exclude_modules", unquantized}};
-}
+// What readers of these files take from them (checked against their sources):
+// - vLLM (ModelOptNvFp4Config) reads config.json's quantization_config when there is one,
+//   else hf_quant_config.json. From config.json: quant_method (must start with "modelopt"),
+//   quant_algo, group_size, ignore (the modules left unquantized, matched exactly, as
+//   substrings or as wildcards) and kv_cache_scheme; from hf_quant_config.json's
+//   "quantization": quant_algo, group_size, exclude_modules and kv_cache_quant_algo, all four
+//   required for NVFP4. quant_algo "NVFP4" is W4A4 and needs calibrated activation scales
+//   (input_scale) that fp4moe does not write; "W4A16_NVFP4", weights only, runs without them.
+// - SGLang's ModelOpt configs read hf_quant_config.json's "quantization" (quant_algo,
+//   group_size, exclude_modules, kv_cache_quant_algo); neither reads "producer".
+// - compressed-tensors (and vLLM's CompressedTensorsConfig) validate config.json's
+//   quantization_config: quant_method, format, quantization_status, ignore, config_groups
+//   of targets / weights / input_activations / output_activations, and weights holding only
+//   QuantizationArgs fields (num_bits, type, symmetric, group_size, strategy, dynamic,
+//   actorder, ...; extra fields are refused there).
+// - transformers' gpt-oss loader reads quant_method "mxfp4" and modules_to_not_convert.
+constexpr char kModeloptAlgo[] = "W4A16_NVFP4";
+constexpr int kNvfp4Group = 16;
 
 json QuantizationConfig(const QuantizeModelOptions& options,
                         const std::vector<std::string>& unquantized) {
   switch (options.format) {
-    case WeightFormat::kNvfp4: {
-      json config = ModeloptNvfp4(unquantized);
-      config["quant_method"] = "modelopt";
-      return config;
-    }
+    case WeightFormat::kNvfp4:
+      return {{"quant_method", "modelopt"},
+              {"quant_algo", kModeloptAlgo},
+              {"group_size", kNvfp4Group},
+              {"kv_cache_scheme", nullptr},
+              {"ignore", unquantized}};
     case WeightFormat::kInt4K2:
       // compressed-tensors' symmetric pack-quantized INT4, as Kimi-K2-Thinking ships.
       return {{"quant_method", "compressed-tensors"},
               {"format", "pack-quantized"},
               {"quantization_status", "compressed"},
+              {"kv_cache_scheme", nullptr},
               {"config_groups",
                {{"group_0",
                  {{"targets", json::array({"Linear"})},
@@ -157,6 +207,16 @@ json QuantizationConfig(const QuantizeModelOptions& options,
       // gpt-oss's.
       return {{"quant_method", "mxfp4"}, {"modules_to_not_convert", unquantized}};
   }
+}
+
+// Model Optimizer's own file beside config.json, for NVFP4.
+json HfQuantConfig(const std::vector<std::string>& unquantized) {
+  return {{"producer", {{"name", "fp4moe"}}},
+          {"quantization",
+           {{"quant_algo", kModeloptAlgo},
+            {"group_size", kNvfp4Group},
+            {"kv_cache_quant_algo", nullptr},
+            {"exclude_modules", unquantized}}}};
 }
 
 struct Progress {
@@ -194,8 +254,17 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   // Finding the weights opens shards, which only one thread may do; reading and quantizing
   // them is what takes the time, and runs in parallel.
   std::vector<StoredWeight> weights;
+  std::vector<FusedFloatExperts> fused;
   for (const std::string& name : (*file)->names()) {
     const TensorView& t = **(*file)->Get(name);
+    if (std::optional<FusedFloatExperts> f = selection.Fused(name)) {
+      f->path = (*file)->path();
+      f->tensor = &t;
+      if (absl::Status s = CheckFusedFloat(folder.config(), *f); !s.ok()) return s;
+      fused.push_back(*std::move(f));
+      continue;
+    }
+    if (selection.FusedKept(name)) unquantized.push_back(name.substr(0, name.rfind('.')));
     if (selection.Quantize(name, IsQuantizableMatrix(t, /*allow_fp8=*/true))) {
       absl::StatusOr<StoredWeight> w = FindWeight(folder, BaseName(name, kWeight));
       if (!w.ok()) return w.status();
@@ -235,8 +304,31 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
     if (absl::Status s = AddQuantized(weights[i].name, *results[i], writer); !s.ok()) return s;
     results[i] = absl::UnknownError("written");  // frees it
   }
-  progress.done += static_cast<int64_t>(weights.size());
-  progress.quantized += static_cast<int64_t>(weights.size());
+  // gpt-oss's fused experts, one expert of one tensor per task.
+  const int64_t experts = folder.config().num_experts;
+  std::vector<absl::StatusOr<std::vector<moe::QuantizedTensor>>> fused_results(
+      fused.size() * experts, absl::UnknownError("not run"));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t i = 0; i < static_cast<int64_t>(fused_results.size()); ++i) {
+    fused_results[i] = QuantizeFusedExpert(fused[i / experts], i % experts, options.format,
+                                            options.group_size);
+  }
+  for (size_t f = 0; f < fused.size(); ++f) {
+    std::vector<std::vector<moe::QuantizedTensor>> quantized;
+    for (int64_t e = 0; e < experts; ++e) {
+      absl::StatusOr<std::vector<moe::QuantizedTensor>>& result = fused_results[f * experts + e];
+      if (!result.ok()) return result.status();
+      quantized.push_back(*std::move(result));
+    }
+    if (absl::Status s =
+            AddFusedExperts(folder.config(), fused[f], options.format, quantized, writer);
+        !s.ok()) {
+      return s;
+    }
+  }
+  const int64_t tensors_quantized = static_cast<int64_t>(weights.size() + fused.size());
+  progress.done += tensors_quantized;
+  progress.quantized += tensors_quantized;
   if (absl::Status s = writer.Write(out_path); !s.ok()) return s;
   // The index lists what the shard holds as written.
   absl::StatusOr<SafetensorsFile> written = SafetensorsFile::Open(out_path);
@@ -279,17 +371,15 @@ absl::Status WriteConfigs(const ModelFolder& folder, const QuantizeModelOptions&
   if (!text.ok()) return text.status();
   json config = json::parse(*text);  // ModelFolder::Open parsed it already
   std::sort(unquantized.begin(), unquantized.end());
+  unquantized.erase(std::unique(unquantized.begin(), unquantized.end()), unquantized.end());
   config["quantization_config"] = QuantizationConfig(options, unquantized);
   if (absl::Status s =
           files::WriteWholeFile((fs::path(to) / kConfig).string(), config.dump(2) + "\n");
       !s.ok() || options.format != WeightFormat::kNvfp4) {
     return s;
   }
-  // Model Optimizer's own file, which TensorRT-LLM, vLLM and SGLang look for beside config.json.
-  const json hf_quant_config = {{"producer", {{"name", "fp4moe"}}},
-                                {"quantization", ModeloptNvfp4(unquantized)}};
   return files::WriteWholeFile((fs::path(to) / kHfQuantConfig).string(),
-                               hf_quant_config.dump(2) + "\n");
+                               HfQuantConfig(unquantized).dump(2) + "\n");
 }
 
 }  // namespace
@@ -325,14 +415,6 @@ absl::Status QuantizeModel(const QuantizeModelOptions& options) {
   if (absl::Status s = CheckOutputOutsideModel(options.model, options.output); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<ModelFolder>> folder = ModelFolder::Open(options.model);
   if (!folder.ok()) return folder.status();
-  // gpt-oss's fused experts (io/gpt_oss_layer.h) have no layout of their own in the other
-  // formats' conventions; forward --model --format quantizes them on load instead.
-  if ((*folder)->config().family == ModelFamily::kGptOss) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s: quantize --model does not rewrite gpt-oss's fused experts (they ship as MXFP4); "
-        "forward --model --format=... quantizes them on load",
-        (*folder)->config().path));
-  }
   std::vector<std::string> all = (*folder)->NamesWithPrefix("");
   if (absl::Status s = CheckNotQuantized(all, (*folder)->weights_path(), /*allow_fp8=*/true);
       !s.ok()) {

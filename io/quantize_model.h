@@ -28,13 +28,14 @@ absl::Status CheckQuantizeModelOptions(const QuantizeModelOptions& options);
 
 // Quantizes a model folder: each shard of `model` becomes the shard of the same file name in
 // `output`, its selected weights (float, or FP8 with block scales, dequantized first) stored
-// quantized under the naming of io/checkpoint.h and every other tensor copied byte for byte;
-// `output` gets its own index (where `model` has one), config.json with the format's
-// quantization_config (and for NVFP4 Model Optimizer's hf_quant_config.json), and a copy of
-// every other file of `model`. A line per shard on stderr
-// tells the progress. Written into a temporary directory renamed into place at the end: on any
-// error `output` does not exist. A checkpoint already quantized is refused. //io:quantize
-// --model and the Python module's quantize_model both run it.
+// quantized under the naming of io/checkpoint.h (gpt-oss's fused float experts as
+// io/gpt_oss_weights.h says) and every other tensor copied byte for byte; `output` gets its own
+// index (where `model` has one), config.json with the format's quantization_config (and for
+// NVFP4 Model Optimizer's hf_quant_config.json), and a copy of every other file of `model`. A
+// line per shard on stderr tells the progress. Written into a temporary directory renamed into
+// place at the end: on any error `output` does not exist. A checkpoint already quantized
+// (gpt-oss's MXFP4 release included) is refused. //io:quantize --model and the Python module's
+// quantize_model both run it.
 absl::Status QuantizeModel(const QuantizeModelOptions& options);
 
 }  // namespace fp4moe::io

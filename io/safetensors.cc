@@ -274,23 +274,33 @@ absl::StatusOr<RowMatrixXf> MatrixOf(const TensorView& t, std::string_view path)
       !s.ok()) {
     return s;
   }
-  float* out = m.data();
+  if (!ConvertToFloat(t, m.data())) {
+    return TensorError(file, name,
+                       absl::StrFormat("is %s, expected a float matrix (F32, BF16 or F16)",
+                                       DtypeName(t.dtype)));
+  }
+  return m;
+}
+
+bool IsConvertibleToFloat(Dtype dtype) {
+  return dtype == Dtype::kF32 || dtype == Dtype::kBf16 || dtype == Dtype::kF16;
+}
+
+bool ConvertToFloat(const TensorView& t, float* out) {
+  const int64_t n = t.numel();
   switch (t.dtype) {
     case Dtype::kF32:
       if (n > 0) std::memcpy(out, t.bytes.data(), n * sizeof(float));
-      break;
+      return true;
     case Dtype::kBf16:
       for (int64_t i = 0; i < n; ++i) out[i] = Bf16ToFloat(Load<uint16_t>(t.bytes, i));
-      break;
+      return true;
     case Dtype::kF16:
       for (int64_t i = 0; i < n; ++i) out[i] = HalfToFloat(Load<uint16_t>(t.bytes, i));
-      break;
+      return true;
     default:
-      return TensorError(file, name,
-                         absl::StrFormat("is %s, expected a float matrix (F32, BF16 or F16)",
-                                         DtypeName(t.dtype)));
+      return false;
   }
-  return m;
 }
 
 absl::StatusOr<float> SafetensorsFile::ReadScalar(std::string_view name) const {

@@ -101,6 +101,12 @@ class SafetensorsFile {
 // float; errors name `path` and the tensor.
 absl::StatusOr<RowMatrixXf> MatrixOf(const TensorView& tensor, std::string_view path);
 
+// F32, BF16 and F16: the dtypes ConvertToFloat reads.
+bool IsConvertibleToFloat(Dtype dtype);
+// Writes the tensor's numel() elements, of any shape, to `out` as float; false (nothing
+// written) where its dtype is not one IsConvertibleToFloat accepts.
+bool ConvertToFloat(const TensorView& tensor, float* out);
+
 // Collects tensors and writes them as one safetensors file, atomically: the file is written
 // under a temporary name in the destination's directory and renamed over the destination
 // (files::OutputSet), so a failure leaves no partial output behind; a destination that exists

@@ -19,8 +19,8 @@ import ml_dtypes
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from model_folders import (F32, H, check_moe, deepseek_folder, kimi_folder, qwen3_folder,
-                           qwen3_int4_folder)
+from model_folders import (BF16, F32, H, check_moe, deepseek_folder, gpt_oss_folder,
+                           kimi_folder, qwen3_folder, qwen3_int4_folder)
 
 MODULE = os.path.abspath(sys.argv[1])
 FAILURES = []
@@ -248,6 +248,11 @@ def main():
     quantized = check_quantize_model(fp4moe, work, rng, deepseek, "nvfp4", 0.02)
     check_quantize_model(fp4moe, work, rng, qwen3, "int4_k2", None, group_size=32,
                          exclude=r".*experts\.0\..*")
+    # gpt-oss's BF16 experts to its own MXFP4 blocks and to NVFP4 weights per expert, biases and
+    # clamped SwiGLU against the oracle.
+    gpt_oss = gpt_oss_folder(work, rng, name="gpt_oss_bf16", float_weights=BF16)
+    for fmt in ("mxfp4", "nvfp4"):
+        check_quantize_model(fp4moe, work, rng, gpt_oss, fmt, 0.02)
     check_quantize_model_errors(fp4moe, work, qwen3, quantized)
     check_split_weight(fp4moe, work, rng, quantized, deepseek["layer"])
 

@@ -339,10 +339,10 @@ def gpt_oss_moe(x, ids, weights, gate_up, gate_up_bias, down, down_bias, limit, 
     return out
 
 
-def gpt_oss_folder(root, rng, name="gpt_oss", float_weights=False):
-    """gpt-oss with its released MXFP4 blocks (or, float_weights, the dequantized BF16
-    gate_up_proj / down_proj), biases on the router and the experts, and a small swiglu_limit
-    so that the clamps act on these order-1 values."""
+def gpt_oss_folder(root, rng, name="gpt_oss", float_weights=None):
+    """gpt-oss with its released MXFP4 blocks (or, float_weights a dtype, the dequantized
+    gate_up_proj / down_proj and the expert biases in it), biases on the router and the
+    experts, and a small swiglu_limit so that the clamps act on these order-1 values."""
     e_count, k = 4, 2
     config = {"architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss",
               "hidden_size": H, "num_hidden_layers": 2, "num_local_experts": e_count,
@@ -360,10 +360,12 @@ def gpt_oss_folder(root, rng, name="gpt_oss", float_weights=False):
     tensors = {base + "router.weight": router, base + "router.bias": router_bias,
                base + "experts.gate_up_proj_bias": gate_up_bias,
                base + "experts.down_proj_bias": down_bias}
-    if float_weights:
+    if float_weights is not None:
         # safetensors writes an array's memory as it lies: the transposes must be made C-order.
-        tensors[base + "experts.gate_up_proj"] = np.ascontiguousarray(gate_up.astype(BF16))
-        tensors[base + "experts.down_proj"] = np.ascontiguousarray(down.astype(BF16))
+        tensors[base + "experts.gate_up_proj"] = np.ascontiguousarray(gate_up.astype(float_weights))
+        tensors[base + "experts.down_proj"] = np.ascontiguousarray(down.astype(float_weights))
+        for bias in ("experts.gate_up_proj_bias", "experts.down_proj_bias"):
+            tensors[base + bias] = tensors[base + bias].astype(float_weights)
     else:
         tensors[base + "experts.gate_up_proj_blocks"] = gu_blocks
         tensors[base + "experts.gate_up_proj_scales"] = gu_scales

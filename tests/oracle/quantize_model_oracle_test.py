@@ -7,8 +7,10 @@ not a routed expert's projection byte for byte (compared in the raw files), inde
 its shards hold, carry the format's quantization_config, and run in //io:forward to the output
 that forward gives on the source with --format of that format. Then the errors: an existing
 output, an output inside the model, a quantized model, a shard that fails mid-way and a file
-size limit each exit 1 and leave neither the output nor a temporary directory, and so does a
-gpt-oss folder, whose fused experts quantize does not rewrite (forward --format does).
+size limit each exit 1 and leave neither the output nor a temporary directory, and so do
+gpt-oss's MXFP4 release (quantized already) and an --exclude that splits a gpt-oss layer.
+A gpt-oss folder in BF16 is quantized to every format the same way, its fused experts becoming
+gpt-oss's MXFP4 blocks or per-expert weights, its biases copied.
 """
 import json
 import os
@@ -30,11 +32,23 @@ BF16 = folders.BF16
 H, I = mf.H, mf.I
 EXPERT = re.compile(r"model\.layers\.\d+\.(mlp|block_sparse_moe)\.experts\.\d+\."
                     r"(gate_proj|up_proj|down_proj|w1|w2|w3)\.")
+# The quantization_config each format gets, but for its list of unquantized modules (checked
+# apart): what vLLM's ModelOptNvFp4Config, compressed-tensors' QuantizationConfig and
+# transformers' Mxfp4Config read. Weight-only NVFP4 is W4A16_NVFP4: "NVFP4" would promise
+# activation scales (input_scale) that are not written.
 CONVENTIONS = {
-    "nvfp4": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16},
+    "nvfp4": {"quant_method": "modelopt", "quant_algo": "W4A16_NVFP4", "group_size": 16,
+              "kv_cache_scheme": None},
     "mxfp4": {"quant_method": "mxfp4"},
-    "int4_k2": {"quant_method": "compressed-tensors", "format": "pack-quantized"},
+    "int4_k2": {"quant_method": "compressed-tensors", "format": "pack-quantized",
+                "quantization_status": "compressed", "kv_cache_scheme": None},
 }
+UNQUANTIZED_KEY = {"nvfp4": "ignore", "mxfp4": "modules_to_not_convert", "int4_k2": "ignore"}
+# compressed-tensors' pydantic models: QuantizationScheme's fields and QuantizationArgs' (which
+# refuses any other).
+SCHEME_FIELDS = {"targets", "weights", "input_activations", "output_activations", "format"}
+ARGS_FIELDS = {"num_bits", "type", "symmetric", "group_size", "strategy", "block_structure",
+               "dynamic", "actorder", "scale_dtype", "zp_dtype", "observer", "observer_kwargs"}
 QUANTIZED_NAMES = {
     "nvfp4": {"weight": "U8", "weight_scale": "F8_E4M3", "weight_scale_2": "F32"},
     "mxfp4": {"weight": "U8", "weight_scale": "U8"},
@@ -151,8 +165,54 @@ def mixtral_folder():
     return folder
 
 
-def check_output(label, source, out, fmt, quantized):
-    """quantized: the weights (without .weight) expected quantized."""
+def replaced_weights(bases, fmt):
+    """What quantize writes for the weights `bases` (without .weight): source tensor name ->
+    {output tensor name: dtype}."""
+    return {b + ".weight": {b + "." + suffix: dtype for suffix, dtype in
+                            QUANTIZED_NAMES[fmt].items()} for b in bases}
+
+
+def gpt_oss_folder():
+    """gpt-oss's BF16 layout (fused gate_up_proj / down_proj and their biases) in two shards,
+    with embeddings, an attention projection with a bias, a norm and lm_head."""
+    case = folders.gpt_oss_folder(mf.WORK, mf.RNG, name="q_gpt_oss_parts", float_weights=BF16)
+    tensors = dict(case["tensors"])
+    tensors.update({
+        "model.embed_tokens.weight": folders.grid_matrix(mf.RNG, 32, H).astype(BF16),
+        "lm_head.weight": folders.grid_matrix(mf.RNG, 32, H).astype(BF16),
+        "model.norm.weight": np.ones(H, dtype=BF16),
+        "model.layers.1.self_attn.q_proj.weight": folders.grid_matrix(mf.RNG, H, H).astype(BF16),
+        "model.layers.1.self_attn.q_proj.bias": np.zeros(H, dtype=BF16)})
+    # The first shard gets down_proj and gate_up_proj, the second gate_up_proj's bias.
+    names = sorted(tensors)
+    folder = folders.write_folder(mf.WORK, "q_gpt_oss", case["config"], tensors,
+                                  [names[:5], names[5:]])
+    add_other_files(folder)
+    return folder
+
+
+GPT_OSS_EXPERTS = "model.layers.1.mlp.experts"
+
+
+def gpt_oss_replaced(fmt):
+    """What quantize writes for layer 1's fused experts in `fmt`: gpt-oss's MXFP4 blocks, or
+    each expert's projections in io/checkpoint.h's naming."""
+    fused = {p: GPT_OSS_EXPERTS + "." + p for p in ("gate_up_proj", "down_proj")}
+    if fmt == "mxfp4":
+        return {name: {name + "_blocks": "U8", name + "_scales": "U8"}
+                for name in fused.values()}
+    out = {}
+    for p, projections in (("gate_up_proj", ("gate_proj", "up_proj")),
+                           ("down_proj", ("down_proj",))):
+        bases = ["%s.%d.%s" % (GPT_OSS_EXPERTS, e, q) for e in range(4) for q in projections]
+        out[fused[p]] = {k: v for b in replaced_weights(bases, fmt).values()
+                         for k, v in b.items()}
+    return out
+
+
+def check_output(label, source, out, fmt, replaced, kept_modules=frozenset()):
+    """replaced: replaced_weights, or gpt-oss's fused experts and what replaces them;
+    kept_modules: modules beside the 2-D weights copied that are listed as unquantized."""
     r_files, o_files = sorted(os.listdir(source)), sorted(os.listdir(out))
     if fmt == "nvfp4":
         r_files = sorted(r_files + ["hf_quant_config.json"])
@@ -169,19 +229,21 @@ def check_output(label, source, out, fmt, quantized):
         size = sum(len(v[3]) for v in got.values())
         if index["metadata"].get("total_size") != size:
             mf.fail("%s: total_size %s, expected %d" % (label, index["metadata"], size))
-    expected_names = set()
+    expected_names, kept_matrices = set(), set()
     for name, (shard, dtype, shape, data) in src.items():
-        if name.endswith(".weight_scale_inv") and name[:-len(".weight_scale_inv")] in quantized:
+        if name.endswith(".weight_scale_inv") and \
+                name[:-len(".weight_scale_inv")] + ".weight" in replaced:
             continue  # FP8 block scales, dequantized into their weight
-        base = name[:-len(".weight")]
-        if base in quantized:
-            for suffix, want_dtype in QUANTIZED_NAMES[fmt].items():
-                expected_names.add(base + "." + suffix)
-                entry = got.get(base + "." + suffix)
+        if name in replaced:
+            for out_name, want_dtype in replaced[name].items():
+                expected_names.add(out_name)
+                entry = got.get(out_name)
                 if entry is None or entry[0] != shard or entry[1] != want_dtype:
-                    mf.fail("%s: %s.%s is %s, expected %s in %s" %
-                            (label, base, suffix, entry and entry[:2], want_dtype, shard))
+                    mf.fail("%s: %s is %s, expected %s in %s" %
+                            (label, out_name, entry and entry[:2], want_dtype, shard))
             continue
+        if name.endswith(".weight") and len(shape) == 2:
+            kept_matrices.add(name[:-len(".weight")])
         expected_names.add(name)
         if got.get(name) != (shard, dtype, shape, data):
             mf.fail("%s: tensor %s not copied byte for byte into %s" % (label, name, shard))
@@ -194,19 +256,35 @@ def check_output(label, source, out, fmt, quantized):
     config_in.pop("quantization_config", None)  # FP8's, replaced
     if config_out != config_in:
         mf.fail("%s: config.json differs from the source's beyond quantization_config" % label)
-    if any(q.get(k) != v for k, v in CONVENTIONS[fmt].items()):
-        mf.fail("%s: quantization_config %s" % (label, q))
+    listed = q.pop(UNQUANTIZED_KEY[fmt], None)
+    groups = q.pop("config_groups", None)
+    if q != CONVENTIONS[fmt]:
+        mf.fail("%s: quantization_config %s, expected %s" % (label, q, CONVENTIONS[fmt]))
+    # Every 2-D weight left as it was is listed, so that readers keep it unquantized.
+    if listed != sorted(kept_matrices | kept_modules):
+        mf.fail("%s: quantization_config lists %s as unquantized, expected %s"
+                % (label, listed, sorted(kept_matrices | kept_modules)))
     if fmt == "nvfp4":
-        # Model Optimizer's own file says what quantization_config says, under "quantization".
+        # Model Optimizer's own file, in the names SGLang and vLLM read there.
         hf = json.load(open(os.path.join(out, "hf_quant_config.json")))
-        want = {k: v for k, v in q.items() if k != "quant_method"}
+        want = {"quant_algo": q["quant_algo"], "group_size": 16, "kv_cache_quant_algo": None,
+                "exclude_modules": listed}
         if hf.get("quantization") != want or "name" not in hf.get("producer", {}):
             mf.fail("%s: hf_quant_config.json %s, expected quantization %s" % (label, hf, want))
     if fmt == "int4_k2":
-        w = q["config_groups"]["group_0"]["weights"]
-        if (w["num_bits"], w["type"], w["symmetric"], w["group_size"], w["strategy"]) != \
-                (4, "int", True, 32, "group"):
+        scheme = (groups or {}).get("group_0", {})
+        w = scheme.get("weights") or {}
+        if list(groups) != ["group_0"] or not set(scheme) <= SCHEME_FIELDS or \
+                not set(w) <= ARGS_FIELDS or scheme.get("targets") != ["Linear"]:
+            mf.fail("%s: compressed-tensors config_groups %s" % (label, groups))
+        if (w.get("num_bits"), w.get("type"), w.get("symmetric"), w.get("group_size"),
+                w.get("strategy"), w.get("dynamic"), w.get("actorder")) != \
+                (4, "int", True, 32, "group", False, None):
             mf.fail("%s: compressed-tensors weights %s" % (label, w))
+        if scheme.get("input_activations") is not None:
+            mf.fail("%s: input_activations %s for weight-only INT4" % (label, scheme))
+    elif groups is not None:
+        mf.fail("%s: config_groups %s" % (label, groups))
     for name, text in OTHER_FILES.items():
         if os.path.exists(os.path.join(source, name)) and open(os.path.join(out, name), "rb").read() != text:
             mf.fail("%s: %s not copied" % (label, name))
@@ -248,7 +326,7 @@ def run_ok(label, args):
     return True
 
 
-def good_cases(deepseek, mixtral, fp8):
+def good_cases(deepseek, mixtral, fp8, gpt_oss):
     for fmt in ["nvfp4", "mxfp4", "int4_k2"]:
         for label, source, layer, family in [("deepseek", deepseek, 1, "deepseek"),
                                              ("mixtral", mixtral, 0, "mixtral")]:
@@ -256,12 +334,25 @@ def good_cases(deepseek, mixtral, fp8):
             if run_ok(label, ["--model=" + source, "--output=" + out, "--format=" + fmt,
                               "--threads=2"]):
                 check_output("%s %s" % (label, fmt), source, out, fmt,
-                             experts_of(layer, 4, family))
+                             replaced_weights(experts_of(layer, 4, family), fmt))
                 check_forward("%s %s" % (label, fmt), source, out, layer, fmt)
+    # gpt-oss: the fused experts quantized, forward on the result as on the source quantized
+    # on load; --exclude keeps a layer's two fused tensors in float.
+    for fmt in ["nvfp4", "mxfp4", "int4_k2"]:
+        out = os.path.join(mf.WORK, "gpt_oss_%s" % fmt)
+        if run_ok("gpt-oss", ["--model=" + gpt_oss, "--output=" + out, "--format=" + fmt]):
+            check_output("gpt-oss %s" % fmt, gpt_oss, out, fmt, gpt_oss_replaced(fmt))
+            check_forward("gpt-oss %s" % fmt, gpt_oss, out, 1, fmt)
+    out = os.path.join(mf.WORK, "gpt_oss_kept")
+    if run_ok("gpt-oss kept", ["--model=" + gpt_oss, "--output=" + out, "--format=nvfp4",
+                               r"--exclude=.*experts\..*"]):
+        check_output("gpt-oss kept", gpt_oss, out, "nvfp4", {}, {GPT_OSS_EXPERTS})
+        check_forward("gpt-oss kept", gpt_oss, out, 1, "nvfp4")
     # FP8 experts are dequantized, then quantized; the shared expert stays FP8 with its scales.
     out = os.path.join(mf.WORK, "fp8_nvfp4")
     if run_ok("fp8", ["--model=" + fp8, "--output=" + out, "--format=nvfp4"]):
-        check_output("fp8", fp8, out, "nvfp4", experts_of(0, 4, "deepseek"))
+        check_output("fp8", fp8, out, "nvfp4", replaced_weights(experts_of(0, 4, "deepseek"),
+                                                                "nvfp4"))
         check_forward("fp8", fp8, out, 0, "nvfp4")
     # --exclude keeps expert 0 in BF16; --include adds the shared expert.
     out = os.path.join(mf.WORK, "deepseek_selected")
@@ -271,7 +362,7 @@ def good_cases(deepseek, mixtral, fp8):
                                   r"--include=.*shared_experts\..*",
                                   r"--exclude=.*experts\.0\..*"]):
         want = (experts_of(1, 4, "deepseek") - experts_of(1, 1, "deepseek")) | shared
-        check_output("include/exclude", deepseek, out, "nvfp4", want)
+        check_output("include/exclude", deepseek, out, "nvfp4", replaced_weights(want, "nvfp4"))
         check_forward("include/exclude", deepseek, out, 1, "nvfp4")
 
 
@@ -292,7 +383,7 @@ def file_size_limit():
     resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
 
 
-def error_cases(deepseek, fp8):
+def error_cases(deepseek, fp8, gpt_oss):
     args = ["--model=" + deepseek, "--format=nvfp4"]
     existing = os.path.join(mf.WORK, "existing")
     os.makedirs(existing)
@@ -326,9 +417,23 @@ def error_cases(deepseek, fp8):
                  "model-00002-of-00002.safetensors", os.path.join(mf.WORK, "broken_out"))
     expect_error("file size limit", args, "File too large", os.path.join(mf.WORK, "fsize_out"),
                  preexec_fn=file_size_limit)
-    gpt_oss = folders.gpt_oss_folder(mf.WORK, np.random.default_rng(3))["folder"]
-    expect_error("gpt-oss", ["--model=" + gpt_oss, "--format=nvfp4"],
-                 "does not rewrite gpt-oss's fused experts", os.path.join(mf.WORK, "gpt_oss_out"))
+    # gpt-oss's MXFP4 release is quantized already, as an NVFP4 folder is.
+    released = folders.gpt_oss_folder(mf.WORK, np.random.default_rng(3))["folder"]
+    expect_error("gpt-oss mxfp4", ["--model=" + released, "--format=nvfp4"],
+                 "_proj_blocks' holds MXFP4 blocks (gpt-oss's fused experts): the "
+                 "checkpoint is already quantized", os.path.join(mf.WORK, "gpt_oss_twice"))
+    bf16 = folders.gpt_oss_folder(mf.WORK, np.random.default_rng(5), name="q_gpt_oss_bad",
+                                  float_weights=BF16)
+    tensors = dict(bf16["tensors"])
+    tensors[GPT_OSS_EXPERTS + ".down_proj"] = tensors[GPT_OSS_EXPERTS + ".down_proj"][:, :, :64]
+    expect_error("gpt-oss fused shape", ["--model=" + mf.derived_folder(
+        "q_gpt_oss_bad_shape", bf16["folder"], tensors=tensors), "--format=nvfp4"],
+                 "tensor '%s.down_proj' is BF16 [4, 192, 64], expected F32, BF16 or F16 "
+                 "[4, 192, 256] (experts, intermediate_size, hidden_size)" % GPT_OSS_EXPERTS,
+                 os.path.join(mf.WORK, "gpt_oss_bad_shape"))
+    expect_error("gpt-oss half excluded", ["--model=" + gpt_oss, "--format=nvfp4",
+                                           "--exclude=.*gate_up_proj"],
+                 "quantized together or kept together", os.path.join(mf.WORK, "gpt_oss_half"))
 
 
 def relative_paths(mixtral):
@@ -341,8 +446,9 @@ def relative_paths(mixtral):
 
 def main():
     deepseek, mixtral, fp8 = deepseek_folder(), mixtral_folder(), fp8_folder()
-    good_cases(deepseek, mixtral, fp8)
-    error_cases(deepseek, fp8)
+    gpt_oss = gpt_oss_folder()
+    good_cases(deepseek, mixtral, fp8, gpt_oss)
+    error_cases(deepseek, fp8, gpt_oss)
     relative_paths(mixtral)
     print("%d failures" % len(mf.FAILURES))
     return 1 if mf.FAILURES else 0
