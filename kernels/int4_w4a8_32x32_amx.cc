@@ -276,13 +276,12 @@ void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTil
   const int rows0 = rows < kTileRows ? rows : kTileRows;  // of row tile 0, then 1
   const int rows1 = rows - rows0;
   int buffer = 0;
+  // Item i's (pair, g) and item i - 1's, counted rather than divided out (a division per item
+  // sits in the address chain of its tile loads).
+  int pair = 0, g = 0, previous_pair = 0, previous_g = 0;
   for (int i = 0; i <= items; ++i) {
     const bool compute = i < items;
     const bool scale = i > 0;
-    const int pair = i / block_groups;
-    const int g = i % block_groups;
-    const int previous_pair = (i - 1) / block_groups;
-    const int previous_g = (i - 1) % block_groups;
     const int32_t (*previous)[kTileRows][kTileColumns] = scratch.sums[buffer ^ 1];
     const float* w0 = scale ? scratch.weight_scales[2 * previous_pair][previous_g] : nullptr;
     const float* w1 = scale ? scratch.weight_scales[2 * previous_pair + 1][previous_g] : nullptr;
@@ -334,6 +333,12 @@ void MultiplyRowPair(Scratch& scratch, const GemmArgs& args, const ActivationTil
       }
     }
     buffer ^= 1;
+    previous_pair = pair;
+    previous_g = g;
+    if (++g == block_groups) {
+      g = 0;
+      ++pair;
+    }
   }
 }
 
