@@ -8,6 +8,7 @@
 set -euo pipefail
 compare=$1 merge=$2 tiny=$3
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/interrupt.XXXXXX")
+source "$(dirname "${BASH_SOURCE[0]}")/../files/interrupt_while_writing.sh"
 
 # wait_until DESCRIPTION COMMAND...: up to 30 s (a loaded machine) until COMMAND succeeds.
 wait_until() {
@@ -71,28 +72,16 @@ kill -TERM "$pid"
 expect_status 143 "SIGTERM"
 [[ ! -e $tmp/out ]] || { echo "SIGTERM: left $(find "$tmp/out")"; exit 1; }
 
-# merge: Ctrl-C while its CSV is written (held there with SIGSTOP while the signal is sent):
-# none of its files, no temporary. Only gnuplot's plots make that last long enough to catch;
-# the renames at the end, which a signal waits for, are a tiny part of it: try a few times.
+# merge: Ctrl-C while it writes its files (interrupt_while_writing): none of them, no
+# temporary. Only gnuplot's plots make that last long enough to catch; the renames at the end,
+# which a signal waits for, are a tiny part of it: try a few times.
 "$compare" --config="$tiny" --csv="$tmp/shard.csv" --progress=false >/dev/null
 merge_caught() {
-  local rc=0
-  env --default-signal=INT "$merge" --csv="$tmp/out/all.csv" --markdown="$tmp/out/all.md" \
-    --plot_dir="$tmp/out/plots" "$tmp/shard.csv" >/dev/null 2>"$tmp/merge.err" &
-  pid=$!
-  until compgen -G "$tmp/out/all.csv.tmp-*" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || break
-  done
-  kill -STOP "$pid" 2>/dev/null || true
-  if ! compgen -G "$tmp/out/all.csv.tmp-*" >/dev/null; then  # finished already
-    kill -CONT "$pid" 2>/dev/null || true
-    wait "$pid" || true
-    rm -rf "$tmp/out"
-    return 1
-  fi
-  kill -INT "$pid"
-  kill -CONT "$pid"
-  wait "$pid" || rc=$?
+  local rc
+  interrupt_while_writing "$tmp/out/all.csv" "$tmp/merge.err" "$merge" \
+    --csv="$tmp/out/all.csv" --markdown="$tmp/out/all.md" --plot_dir="$tmp/out/plots" \
+    "$tmp/shard.csv" || { rm -rf "$tmp/out"; return 1; }
+  rc=$interrupted_status
   cat "$tmp/merge.err"
   [[ $rc == 130 ]] || { echo "merge: exit status $rc after SIGINT, want 130"; exit 1; }
   grep -q "merge: interrupted by SIGINT: removed the unfinished outputs" "$tmp/merge.err" ||

@@ -26,6 +26,13 @@ class InterruptCleanupDeathTest : public ::testing::Test {
   }
   // Sent to the process, as Ctrl-C is, not to one thread.
   static void Interrupt(int signal_number) { ::kill(::getpid(), signal_number); }
+  // As compare does: the first SIGINT asks to stop; a temporary `file` is being written.
+  static void StartStoppableRun(std::atomic<bool>& stop, const std::string& file) {
+    RemoveTemporariesOnInterrupt("tool");
+    StopAtFirstInterrupt(stop, "stopping\n");
+    std::ofstream(file) << "half";
+    RecordTemporary(file, TemporaryKind::kFile);
+  }
   [[noreturn]] static void WaitToBeKilled() {
     for (int i = 0; i < 1000; ++i) ::usleep(10'000);
     std::exit(0);
@@ -87,10 +94,7 @@ TEST_F(InterruptCleanupDeathTest, TheFirstSigintOnlyAsksToStopTheSecondEnds) {
   static std::atomic<bool> stop{false};
   EXPECT_EXIT(
       {
-        RemoveTemporariesOnInterrupt("tool");
-        StopAtFirstInterrupt(stop, "stopping\n");
-        std::ofstream(file) << "half";
-        RecordTemporary(file, TemporaryKind::kFile);
+        StartStoppableRun(stop, file);
         Interrupt(SIGINT);
         for (int i = 0; i < 1000 && !stop; ++i) ::usleep(10'000);
         if (!stop || !fs::exists(file)) std::exit(1);
@@ -108,10 +112,7 @@ TEST_F(InterruptCleanupDeathTest, SigtermEndsEvenWhereSigintOnlyAsksToStop) {
   static std::atomic<bool> stop{false};
   EXPECT_EXIT(
       {
-        RemoveTemporariesOnInterrupt("tool");
-        StopAtFirstInterrupt(stop, "stopping\n");
-        std::ofstream(file) << "half";
-        RecordTemporary(file, TemporaryKind::kFile);
+        StartStoppableRun(stop, file);
         Interrupt(SIGTERM);
         WaitToBeKilled();
       },
