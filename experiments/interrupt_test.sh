@@ -73,8 +73,10 @@ expect_status 143 "SIGTERM"
 [[ ! -e $tmp/out ]] || { echo "SIGTERM: left $(find "$tmp/out")"; exit 1; }
 
 # merge: Ctrl-C while it writes its files (interrupt_while_writing): none of them, no
-# temporary. Only gnuplot's plots make that last long enough to catch; the renames at the end,
-# which a signal waits for, are a tiny part of it: try a few times.
+# temporary. Only gnuplot's plots make that last long enough to catch (tried up to 6 times).
+# The CSV is renamed first, so a stop that finds its temporary file comes before the renames
+# (which a signal would wait for) but for the microseconds between taking their lock and the
+# first.
 "$compare" --config="$tiny" --csv="$tmp/shard.csv" --progress=false >/dev/null
 merge_caught() {
   local rc
