@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs gemm_benchmark and moe_benchmark with flags out of range: each must exit 1 with one
-# message naming the flag, at once (before measuring or allocating), never crash.
+# Runs gemm_benchmark and moe_benchmark with flags out of range (their own, Google Benchmark's
+# --benchmark_repetitions, the --peak_* rates): each must exit 1 with one message naming the
+# flag, at once (before measuring or allocating), never crash.
 set -euo pipefail
 gemm=$1 moe=$2
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/benchmark_flags.XXXXXX")
@@ -22,6 +23,25 @@ for binary in "$gemm" "$moe"; do
   expect_refused "$binary" "--bandwidth_probe_bytes=0 is out of range" --bandwidth_probe_bytes=0
   expect_refused "$binary" "--bandwidth_probe_bytes: needs $huge bytes" \
     --bandwidth_probe_bytes=$huge
+  for repetitions in 0 -2 1001 2147483648 nan abc ""; do
+    expect_refused "$binary" \
+      "--benchmark_repetitions=$repetitions is out of range: must be an integer in [1, 1000]" \
+      --benchmark_repetitions=$repetitions
+  done
+  # The last one counts, as in Google Benchmark's parser; the environment's where none is given.
+  expect_refused "$binary" "--benchmark_repetitions=0 is out of range" \
+    --benchmark_repetitions=3 --benchmark_repetitions=0
+  BENCHMARK_REPETITIONS=-1 expect_refused "$binary" "\$BENCHMARK_REPETITIONS=-1 is out of range"
+  for flag in peak_amx_int8 peak_amx_bf16 peak_avx512_int8 peak_avx512_bf16; do
+    for rate in -1 nan inf -inf 200 1e+19; do
+      expect_refused "$binary" "--$flag=$rate is out of range" --$flag=$rate
+    done
+  done
+  expect_refused "$binary" \
+    "--peak_avx512_int8=0 is out of range: must be in [1e+09, 1e+18] operations per second" \
+    --peak_avx512_int8=0
+  expect_refused "$binary" "--peak_amx_bf16=-1 is out of range: must be 0 (measure it) or in" \
+    --peak_amx_bf16=-1
 done
 expect_refused "$gemm" "shape '0x2048' is not NxK of positive integers" --shapes=0x2048
 expect_refused "$gemm" "shape 4000000000x4000000000: overflows 64 bits" \

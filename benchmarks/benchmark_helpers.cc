@@ -3,9 +3,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "io/sizes.h"
 #include "kernels/roofline.h"
@@ -57,6 +61,31 @@ absl::Status CheckCommonFlagsAndSetThreads(int threads, int64_t stream_bytes,
     return s;
   }
   if (threads > 0) omp_set_num_threads(threads);
+  return absl::OkStatus();
+}
+
+absl::Status CheckBenchmarkRepetitions(int argc, char** argv) {
+  constexpr std::string_view kFlag = "--benchmark_repetitions=";
+  std::optional<std::string> given;
+  std::string source;
+  if (const char* env = std::getenv("BENCHMARK_REPETITIONS")) {
+    given = env;
+    source = "$BENCHMARK_REPETITIONS";
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (const std::string_view arg = argv[i]; arg.substr(0, kFlag.size()) == kFlag) {
+      given = std::string(arg.substr(kFlag.size()));
+      source = "--benchmark_repetitions";
+    }
+  }
+  if (!given) return absl::OkStatus();
+  // More than a thousand runs of every case is a typo, not a measurement (and keeps every
+  // run's result in memory).
+  int64_t repetitions = 0;
+  if (!absl::SimpleAtoi(*given, &repetitions) || repetitions < 1 || repetitions > 1000) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s=%s is out of range: must be an integer in [1, 1000]", source, *given));
+  }
   return absl::OkStatus();
 }
 

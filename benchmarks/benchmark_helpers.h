@@ -47,6 +47,11 @@ absl::Status CheckFitsMemory(std::string_view what, std::initializer_list<int64_
 absl::Status CheckCommonFlagsAndSetThreads(int threads, int64_t stream_bytes,
                                            int64_t probe_bytes);
 
+// Google Benchmark's repetition count as it will read it (the last --benchmark_repetitions=N
+// of the command line, else $BENCHMARK_REPETITIONS) must be in [1, 1000]: benchmark::Initialize
+// takes any 32-bit value and keeps it to itself. Call before benchmark::Initialize.
+absl::Status CheckBenchmarkRepetitions(int argc, char** argv);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_BENCHMARKS_BENCHMARK_HELPERS_H_

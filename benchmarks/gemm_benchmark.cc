@@ -124,13 +124,18 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
 }
 
 int Main(int argc, char** argv) {
+  if (absl::Status s = CheckBenchmarkRepetitions(argc, argv); !s.ok()) {
+    std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = CheckCommonFlagsAndSetThreads(absl::GetFlag(FLAGS_threads),
+  absl::Status flags = CheckCommonFlagsAndSetThreads(absl::GetFlag(FLAGS_threads),
                                                      absl::GetFlag(FLAGS_stream_bytes),
                                                      absl::GetFlag(FLAGS_bandwidth_probe_bytes));
-      !s.ok()) {
-    std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(s.message()).c_str());
+  if (flags.ok()) flags = CheckPeakRateFlags();
+  if (!flags.ok()) {
+    std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(flags.message()).c_str());
     return 1;
   }
   std::optional<Isa> isa;

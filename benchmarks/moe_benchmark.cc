@@ -260,14 +260,16 @@ int Fail(const std::string& message) {
 }
 
 int Main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = kernels::CheckCommonFlagsAndSetThreads(
-          absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_stream_bytes),
-          absl::GetFlag(FLAGS_bandwidth_probe_bytes));
-      !s.ok()) {
+  if (absl::Status s = kernels::CheckBenchmarkRepetitions(argc, argv); !s.ok()) {
     return Fail(std::string(s.message()));
   }
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  absl::Status flags = kernels::CheckCommonFlagsAndSetThreads(
+      absl::GetFlag(FLAGS_threads), absl::GetFlag(FLAGS_stream_bytes),
+      absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+  if (flags.ok()) flags = kernels::CheckPeakRateFlags();
+  if (!flags.ok()) return Fail(std::string(flags.message()));
   // Bounds far above any real run, low enough that nothing they count overflows.
   for (const auto& [flag, value, min, max] :
        {std::tuple("layers", int64_t{absl::GetFlag(FLAGS_layers)}, 0, int64_t{1} << 16),

@@ -2,9 +2,6 @@
 // machine. Runs a sweep (experiments/sweep.proto) given by --config; without it, the quick
 // default compiled in from experiments/configs/quick.textproto (a [2048, 2048] weight matrix
 // with outliers, 8 tokens, every format and path, and a small MoE layer) in seconds.
-#include <signal.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -26,7 +23,7 @@
 #include "experiments/report_writer.h"
 #include "experiments/sweep_config.h"
 #include "experiments/sweep_runner.h"
-#include "files/deferred_interrupts.h"
+#include "files/interrupt_cleanup.h"
 #include "files/output_paths.h"
 #include "files/output_set.h"
 #include "files/user_paths.h"
@@ -47,22 +44,8 @@ ABSL_FLAG(bool, progress, true, "a progress line with ETA on stderr");
 namespace fp4moe::experiments {
 namespace {
 
+// Set by the first Ctrl-C (files::StopAtFirstInterrupt), or by a failed CSV write.
 std::atomic<bool> stop_requested{false};
-// The CSV's temporary file while the sweep runs, for a second Ctrl-C to remove.
-std::atomic<const char*> csv_temp_path{nullptr};
-
-void OnInterrupt(int) {
-  if (stop_requested.exchange(true)) {
-    // The second Ctrl-C ends at once, writing nothing.
-    if (const char* temp = csv_temp_path.load()) unlink(temp);
-    signal(SIGINT, SIG_DFL);
-    raise(SIGINT);
-    return;
-  }
-  static const char kMessage[] =
-      "\ncompare: stopping after the current case (Ctrl-C again to quit, writing nothing)\n";
-  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
-}
 
 // The flag if given, else the environment variable (Bazel's sharding) if set, else `fallback`.
 absl::StatusOr<int> FlagEnvOr(const absl::Flag<std::optional<int>>& flag, const char* flag_name,
@@ -161,10 +144,13 @@ int Run() {
   }
 
   // Every file is written under a temporary name and all are renamed into place together at
-  // the end: on any error none is left, not even the CSV written row by row meanwhile. Once the
-  // sweep is over, a Ctrl-C waits until the files are all in place or all removed (`deferred`
-  // outlives `output_files`, whose destruction removes them).
-  std::optional<files::DeferredInterrupts> deferred;
+  // the end: on any error none is left, not even the CSV written row by row meanwhile. The
+  // first Ctrl-C stops the sweep after the current case and the files of the finished cases
+  // are written; a second one, SIGTERM or SIGHUP remove them all and end the process
+  // (files/interrupt_cleanup.h), except during the final renames, which they wait for.
+  files::StopAtFirstInterrupt(
+      stop_requested,
+      "\ncompare: stopping after the current case (Ctrl-C again to quit, writing nothing)\n");
   files::OutputSet output_files;
   files::OutputFile* csv_file = nullptr;
   if (!csv.empty()) {
@@ -175,7 +161,6 @@ int Run() {
       return 1;
     }
     csv_file = *created;
-    csv_temp_path = csv_file->temp_path().c_str();
   }
   std::printf("fp4moe compare: sweep %s%s\n\n%s\n", config->name.c_str(),
               sharded ? absl::StrFormat(", shard %d of %d", options.shard_index,
@@ -192,10 +177,7 @@ int Run() {
       if (!write_status.ok()) stop_requested = true;  // the run is lost: no case more
     }
   };
-  signal(SIGINT, OnInterrupt);
   absl::StatusOr<RunResult> result = RunSweep(*config, options);
-  deferred.emplace();
-  csv_temp_path = nullptr;
   if (!result.ok() || !write_status.ok()) {
     const absl::Status& error = result.ok() ? write_status : result.status();
     std::fprintf(stderr, "compare: %s; no file was written\n",
@@ -218,13 +200,15 @@ int Run() {
   if (sharded && !csv.empty()) {
     std::printf("join the shards' CSVs with bazel run //experiments:merge\n");
   }
-  return result->stopped ? 130 : 0;
+  // 130, as a shell reports SIGINT, also where the Ctrl-C came after the last case.
+  return stop_requested ? 130 : 0;
 }
 
 }  // namespace
 }  // namespace fp4moe::experiments
 
 int main(int argc, char** argv) {
+  fp4moe::files::RemoveTemporariesOnInterrupt("compare");
   absl::SetProgramUsageMessage(
       "Compares 4-bit weight formats and GEMM paths for accuracy and speed over a sweep "
       "(--config=experiments/configs/NAME.textproto; default: the quick comparison).");

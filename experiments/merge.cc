@@ -15,8 +15,8 @@
 #include "experiments/report_files.h"
 #include "experiments/report_writer.h"
 #include "experiments/shard_merge.h"
-#include "files/deferred_interrupts.h"
 #include "files/input_files.h"
+#include "files/interrupt_cleanup.h"
 #include "files/output_paths.h"
 #include "files/output_set.h"
 #include "files/user_paths.h"
@@ -71,8 +71,8 @@ int Merge(const std::vector<std::string>& inputs) {
     std::printf("merge: %zu of %lld cases present (a shard stopped early)\n", rows->size(),
                 static_cast<long long>(rows->front().case_count));
   }
-  // All the files or none (files::OutputSet); a Ctrl-C waits until they are in place or removed.
-  files::DeferredInterrupts deferred;
+  // All the files or none (files::OutputSet); a Ctrl-C removes them unless it comes during the
+  // final renames, which it waits for (files/interrupt_cleanup.h).
   files::OutputSet output_files;
   absl::Status status;
   if (!csv.empty()) {
@@ -99,6 +99,7 @@ int Merge(const std::vector<std::string>& inputs) {
 }  // namespace fp4moe::experiments
 
 int main(int argc, char** argv) {
+  fp4moe::files::RemoveTemporariesOnInterrupt("merge");
   absl::SetProgramUsageMessage("Joins shard CSVs of //experiments:compare into one report.");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   return fp4moe::experiments::Merge(std::vector<std::string>(args.begin() + 1, args.end()));

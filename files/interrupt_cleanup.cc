@@ -29,6 +29,30 @@ Registry& TheRegistry() {
   return *registry;
 }
 
+// StopAtFirstInterrupt's request; a mutex of its own, so that the notice is not held up by a
+// step that holds interrupts off.
+struct StopRequest {
+  std::mutex mutex;
+  std::atomic<bool>* stop = nullptr;
+  std::string notice;
+};
+
+StopRequest& TheStopRequest() {
+  static StopRequest* request = new StopRequest;
+  return *request;
+}
+
+// True where `signal_number` only asks the run to stop (and was told so on stderr).
+bool RequestStop(int signal_number) {
+  if (signal_number != SIGINT) return false;
+  StopRequest& request = TheStopRequest();
+  std::lock_guard<std::mutex> lock(request.mutex);
+  if (request.stop == nullptr || request.stop->load()) return false;
+  std::fprintf(stderr, "%s", request.notice.c_str());  // before the run sees `stop`
+  request.stop->store(true);
+  return true;
+}
+
 void Remove(const std::string& path, TemporaryKind kind) {
   switch (kind) {
     case TemporaryKind::kFile:
@@ -91,10 +115,18 @@ void RemoveTemporariesOnInterrupt(std::string_view tool) {
   pthread_sigmask(SIG_BLOCK, &taken, nullptr);
   std::thread([taken, tool = std::string(tool)] {
     int signal_number = 0;
-    while (sigwait(&taken, &signal_number) != 0) {
+    // Waits again after a failed wait and after a signal that only asked the run to stop.
+    while (sigwait(&taken, &signal_number) != 0 || RequestStop(signal_number)) {
     }
     CleanUpAndDie(tool, signal_number);
   }).detach();
+}
+
+void StopAtFirstInterrupt(std::atomic<bool>& stop, std::string_view notice) {
+  StopRequest& request = TheStopRequest();
+  std::lock_guard<std::mutex> lock(request.mutex);
+  request.stop = &stop;
+  request.notice = std::string(notice);
 }
 
 std::unique_lock<std::recursive_mutex> HoldOffInterrupts() {

@@ -7,8 +7,10 @@
 // committed or removed; a tool that calls RemoveTemporariesOnInterrupt in main gets the
 // removal. The removal runs on a thread of its own, not in a signal handler, so it may take
 // locks and walk directories; holding HoldOffInterrupts makes a step (creating and recording a
-// temporary, renaming outputs into place) whole to it.
+// temporary, renaming outputs into place) whole to it. A run that can end early and keep what
+// it finished (compare's sweep) makes the first SIGINT a request to stop (StopAtFirstInterrupt).
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -26,6 +28,12 @@ enum class TemporaryKind {
 // reverse order of recording, prints "TOOL: interrupted by SIGINT ..." on stderr, and ends the
 // process with the signal's default action (exit status 130 for SIGINT in a shell).
 void RemoveTemporariesOnInterrupt(std::string_view tool);
+
+// For a run that can end early and keep what it finished: from now on the first SIGINT does not
+// end the process but sets `stop` (for the run to check) and prints `notice` on stderr; a
+// second SIGINT, or one arriving once `stop` is set, and SIGTERM or SIGHUP at any time, remove
+// the temporaries and end the process as above. `stop` lives as long as the process.
+void StopAtFirstInterrupt(std::atomic<bool>& stop, std::string_view notice);
 
 // While the returned lock is held, an interruption waits; it may be taken again by the same
 // thread.

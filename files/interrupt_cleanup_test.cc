@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,13 @@ class InterruptCleanupDeathTest : public ::testing::Test {
   }
   // Sent to the process, as Ctrl-C is, not to one thread.
   static void Interrupt(int signal_number) { ::kill(::getpid(), signal_number); }
+  // As compare does: the first SIGINT asks to stop; a temporary `file` is being written.
+  static void StartStoppableRun(std::atomic<bool>& stop, const std::string& file) {
+    RemoveTemporariesOnInterrupt("tool");
+    StopAtFirstInterrupt(stop, "stopping\n");
+    std::ofstream(file) << "half";
+    RecordTemporary(file, TemporaryKind::kFile);
+  }
   [[noreturn]] static void WaitToBeKilled() {
     for (int i = 0; i < 1000; ++i) ::usleep(10'000);
     std::exit(0);
@@ -78,6 +86,37 @@ TEST_F(InterruptCleanupDeathTest, WaitsWhileHeldOff) {
         WaitToBeKilled();
       },
       ::testing::KilledBySignal(SIGTERM), "still running\ntool: interrupted by SIGTERM");
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(InterruptCleanupDeathTest, TheFirstSigintOnlyAsksToStopTheSecondEnds) {
+  const std::string file = (dir_ / "out.tmp").string();
+  static std::atomic<bool> stop{false};
+  EXPECT_EXIT(
+      {
+        StartStoppableRun(stop, file);
+        Interrupt(SIGINT);
+        for (int i = 0; i < 1000 && !stop; ++i) ::usleep(10'000);
+        if (!stop || !fs::exists(file)) std::exit(1);
+        (void)!::write(STDERR_FILENO, "still running\n", 14);
+        Interrupt(SIGINT);
+        WaitToBeKilled();
+      },
+      ::testing::KilledBySignal(SIGINT),
+      "stopping\nstill running\ntool: interrupted by SIGINT: removed the unfinished outputs");
+  EXPECT_FALSE(fs::exists(file));
+}
+
+TEST_F(InterruptCleanupDeathTest, SigtermEndsEvenWhereSigintOnlyAsksToStop) {
+  const std::string file = (dir_ / "out.tmp").string();
+  static std::atomic<bool> stop{false};
+  EXPECT_EXIT(
+      {
+        StartStoppableRun(stop, file);
+        Interrupt(SIGTERM);
+        WaitToBeKilled();
+      },
+      ::testing::KilledBySignal(SIGTERM), "tool: interrupted by SIGTERM");
   EXPECT_FALSE(fs::exists(file));
 }
 

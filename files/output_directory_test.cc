@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "files/failing_sync.h"
 #include "files/interrupt_cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -18,6 +19,7 @@ namespace fp4moe::files {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -55,6 +57,25 @@ TEST_F(OutputDirectoryTest, WithoutCommitNothingRemains) {
     ASSERT_TRUE(out.ok()) << out.status();
     fs::create_directory(fs::path((*out)->temp_path()) / "sub");
     std::ofstream((fs::path((*out)->temp_path()) / "sub/b").string()) << "b";
+  }
+  EXPECT_THAT(Listing(), ElementsAre());
+}
+
+// The rename lasts only once the parent directory is synced: where that fails (a disk
+// error), the directory goes back under its temporary name and is removed with it.
+TEST_F(OutputDirectoryTest, AFailedSyncOfTheParentUndoesTheCommit) {
+  {
+    auto out = OutputDirectory::Create((dir_ / "out").string());
+    ASSERT_TRUE(out.ok()) << out.status();
+    std::ofstream((fs::path((*out)->temp_path()) / "a.txt").string()) << "a";
+    FailingSync failing(dir_.string());
+    const absl::Status status = (*out)->Commit();
+    EXPECT_EQ(failing.failures(), 1);
+    EXPECT_FALSE(status.ok());
+    EXPECT_THAT(std::string(status.message()),
+                AllOf(HasSubstr("cannot sync directory"), HasSubstr(dir_.filename().string())));
+    EXPECT_FALSE(fs::exists(dir_ / "out"));
+    EXPECT_TRUE(fs::exists(fs::path((*out)->temp_path()) / "a.txt"));
   }
   EXPECT_THAT(Listing(), ElementsAre());
 }

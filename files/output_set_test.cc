@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "gmock/gmock.h"
+#include "files/failing_sync.h"
 #include "files/interrupt_cleanup.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "quant/test_matchers.h"
 
@@ -121,6 +122,32 @@ TEST_F(OutputSetTest, AFailedRenameUndoesTheCommit) {
   }
   EXPECT_THAT(Listing(), UnorderedElementsAre("replaced.md"));
   EXPECT_EQ(Contents(Path("replaced.md")), "old report");
+}
+
+// The renames last only once their directory is synced: where that sync fails (a disk error),
+// the commit is undone like a failed rename, the replaced output back in place.
+TEST_F(OutputSetTest, AFailedDirectorySyncUndoesTheCommit) {
+  std::ofstream(Path("replaced.md")) << "old report";
+  {
+    OutputSet outputs;
+    absl::StatusOr<OutputFile*> replaced = outputs.Create(Path("replaced.md"));
+    absl::StatusOr<OutputFile*> added = outputs.Create(Path("added.csv"));
+    ASSERT_TRUE(replaced.ok() && added.ok());
+    ASSERT_TRUE((*replaced)->Write("new report").ok());
+    absl::Status status;
+    {
+      FailingSync failing(dir_.string());
+      status = outputs.Commit();
+      EXPECT_EQ(failing.failures(), 1);
+    }
+    EXPECT_FALSE(status.ok());
+    EXPECT_THAT(std::string(status.message()),
+                AllOf(HasSubstr("cannot sync directory"), HasSubstr(dir_.filename().string()),
+                      HasSubstr("Input/output error")));
+    EXPECT_EQ(Contents(Path("replaced.md")), "old report");
+    EXPECT_FALSE(fs::exists(Path("added.csv")));
+  }
+  EXPECT_THAT(Listing(), UnorderedElementsAre("replaced.md"));
 }
 
 TEST_F(OutputSetTest, AnInterruptionRemovesTheTemporaries) {

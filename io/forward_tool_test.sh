@@ -6,29 +6,19 @@
 set -euo pipefail
 forward=$1
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/forward.XXXXXX")
+source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
 
 # f32_fill BYTES N: N little-endian float32 values of BYTES (printf escapes); f32_ones N,
 # i32_zeros N.
 f32_fill() { local i; for ((i = 0; i < $2; i++)); do printf "$1"; done; }
 f32_ones() { f32_fill '\x00\x00\x80\x3f' "$1"; }
 i32_zeros() { local i; for ((i = 0; i < $1; i++)); do printf '\x00\x00\x00\x00'; done; }
-# write_file PATH HEADER: the header's 8-byte little-endian length and the header; the data
-# follows on stdin.
-write_file() {
-  local path=$1 header=$2 n=${#2}
-  {
-    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
-      $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"
-    printf '%s' "$header"
-    cat
-  } >"$path"
-}
 
 # One expert with H = I = 32 (float, quantized to NVFP4 on load); one token routed to it.
 weights_header='{"m.0.gate_proj.weight":{"dtype":"F32","shape":[32,32],"data_offsets":[0,4096]},"m.0.up_proj.weight":{"dtype":"F32","shape":[32,32],"data_offsets":[4096,8192]},"m.0.down_proj.weight":{"dtype":"F32","shape":[32,32],"data_offsets":[8192,12288]}}'
 input_header='{"hidden_states":{"dtype":"F32","shape":[1,32],"data_offsets":[0,128]},"topk_ids":{"dtype":"I32","shape":[1,1],"data_offsets":[128,132]},"topk_weights":{"dtype":"F32","shape":[1,1],"data_offsets":[132,136]}}'
-f32_ones 3072 | write_file "$dir/w.safetensors" "$weights_header"
-{ f32_ones 32; i32_zeros 1; f32_ones 1; } | write_file "$dir/x.safetensors" "$input_header"
+f32_ones 3072 | write_safetensors "$dir/w.safetensors" "$weights_header"
+{ f32_ones 32; i32_zeros 1; f32_ones 1; } | write_safetensors "$dir/x.safetensors" "$input_header"
 
 "$forward" --weights="$dir/w.safetensors" --prefix=m --input="$dir/x.safetensors" \
   --output="$dir/y.safetensors"
@@ -64,7 +54,7 @@ expect_refused "a directory" "$dir/a_directory" "exists and is a directory"
 # hidden_states in F64 (a dtype of the format that forward does not read): refused by name,
 # never read as another dtype.
 f64_header='{"hidden_states":{"dtype":"F64","shape":[1,16],"data_offsets":[0,128]},"topk_ids":{"dtype":"I32","shape":[1,1],"data_offsets":[128,132]},"topk_weights":{"dtype":"F32","shape":[1,1],"data_offsets":[132,136]}}'
-{ f32_ones 32; i32_zeros 1; f32_ones 1; } | write_file "$dir/x_f64.safetensors" "$f64_header"
+{ f32_ones 32; i32_zeros 1; f32_ones 1; } | write_safetensors "$dir/x_f64.safetensors" "$f64_header"
 rc=0
 "$forward" --weights="$dir/w.safetensors" --prefix=m --input="$dir/x_f64.safetensors" \
   --output="$dir/f64.safetensors" 2>"$dir/stderr" || rc=$?
@@ -87,10 +77,10 @@ grep -qF "num_threads: must be in [1, 1024], got 100000" "$dir/stderr" || exit 1
 # sum of 32 products is not); and gate and up weights of 1e38, which overflow already inside
 # the layer. One message naming the tensor or the files, exit 1, nothing written.
 { f32_ones 32; i32_zeros 1; f32_fill '\xe6\xb1\x61\x7f' 1; } |
-  write_file "$dir/x_3e38.safetensors" "$input_header"
+  write_safetensors "$dir/x_3e38.safetensors" "$input_header"
 { f32_ones 2048; f32_fill '\x99\x76\x96\x7e' 1024; } |
-  write_file "$dir/w_down_1e38.safetensors" "$weights_header"
-f32_fill '\x99\x76\x96\x7e' 3072 | write_file "$dir/w_1e38.safetensors" "$weights_header"
+  write_safetensors "$dir/w_down_1e38.safetensors" "$weights_header"
+f32_fill '\x99\x76\x96\x7e' 3072 | write_safetensors "$dir/w_1e38.safetensors" "$weights_header"
 expect_overflow() {  # DESCRIPTION WEIGHTS INPUT MESSAGE...
   local description=$1 weights=$2 input=$3 rc=0 message
   shift 3

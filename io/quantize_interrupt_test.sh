@@ -5,6 +5,8 @@
 set -euo pipefail
 quantize=$1
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/quantize_interrupt.XXXXXX")
+source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../files/interrupt_while_writing.sh"
 
 # A Mixtral model folder of 8 experts of 1024 x 1024 in F32 (96 MB, every byte 0x3f: 0.747), long enough to
 # quantize that the interruption comes while the output is unfinished.
@@ -22,42 +24,21 @@ for ((e = 0; e < experts; e++)); do
 done
 header="${header%,}}"
 mkdir "$dir/model"
-n=${#header}
-{
-  printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
-    $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"
-  printf '%s' "$header"
-  head -c "$offset" /dev/zero | tr "\0" "?"
-} >"$dir/model/model.safetensors"
+head -c "$offset" /dev/zero | tr "\0" "?" | write_safetensors "$dir/model/model.safetensors" "$header"
 cat >"$dir/model/config.json" <<JSON
 {"architectures": ["MixtralForCausalLM"], "model_type": "mixtral", "hidden_size": $size,
  "num_hidden_layers": 1, "num_local_experts": $experts, "num_experts_per_tok": 2,
  "intermediate_size": $size}
 JSON
 
-# interrupt OUTPUT ARGS...: starts quantize, stops it as soon as its temporary output appears,
-# sends SIGINT and lets it go on. Returns 2 where it finished before it could be caught.
+# interrupt OUTPUT ARGS...: interrupts quantize while OUTPUT is unfinished
+# (interrupt_while_writing). Returns 2 where it finished before it could be caught.
 interrupt() {
-  local out=$1 pid rc=0
+  local out=$1 rc
   shift
-  # SIGINT at its default, as from a terminal (a shell without job control starts background
-  # jobs with it ignored, and the tool keeps an ignored signal ignored). Not job control: its
-  # wait also returns when the job is reported stopped, which raced with the CONT below.
-  env --default-signal=INT "$quantize" "$@" --output="$out" --format=nvfp4 2>"$dir/stderr" &
-  pid=$!
-  until compgen -G "$out.tmp-*" >/dev/null; do
-    kill -0 "$pid" 2>/dev/null || break
-  done
-  kill -STOP "$pid" 2>/dev/null || true
-  if ! compgen -G "$out.tmp-*" >/dev/null; then  # finished already
-    kill -CONT "$pid" 2>/dev/null || true
-    wait "$pid" || true
-    rm -rf "$out"
-    return 2
-  fi
-  kill -INT "$pid"
-  kill -CONT "$pid"
-  wait "$pid" || rc=$?
+  interrupt_while_writing "$out" "$dir/stderr" "$quantize" "$@" --output="$out" --format=nvfp4 ||
+    { rm -rf "$out"; return 2; }
+  rc=$interrupted_status
   cat "$dir/stderr"
   [[ $rc == 130 ]] || { echo "$out: exit status $rc, expected 130 (SIGINT)"; exit 1; }
   grep -q "quantize: interrupted by SIGINT: removed the unfinished outputs" "$dir/stderr" ||

@@ -36,6 +36,8 @@ struct DtypeInfo {
   bool floating;
 };
 
+// Names and sizes per safetensors' Dtype enum (safetensors/src/tensor.rs: its serde names and
+// bitsize; C64 is a complex of two 32-bit floats, 8 bytes; the FNUZ FP8s came in 2026).
 constexpr DtypeInfo kDtypes[] = {
     {Dtype::kF32, "F32", 4, true},         {Dtype::kBf16, "BF16", 2, true},
     {Dtype::kF16, "F16", 2, true},         {Dtype::kF8E4M3, "F8_E4M3", 1, true},
@@ -45,6 +47,8 @@ constexpr DtypeInfo kDtypes[] = {
     {Dtype::kU16, "U16", 2, false},        {Dtype::kU32, "U32", 4, false},
     {Dtype::kU64, "U64", 8, false},        {Dtype::kF64, "F64", 8, true},
     {Dtype::kF8E5M2, "F8_E5M2", 1, true},  {Dtype::kF8E8M0, "F8_E8M0", 1, true},
+    {Dtype::kF8E4M3Fnuz, "F8_E4M3FNUZ", 1, true},
+    {Dtype::kF8E5M2Fnuz, "F8_E5M2FNUZ", 1, true},
     {Dtype::kC64, "C64", 8, false},
 };
 

@@ -19,13 +19,15 @@
 
 namespace fp4moe::io {
 
-// Every dtype of the safetensors format whose elements are whole bytes. The readers below and
-// in io/ read numbers of the first eight only, each checking the dtype it reads; the others
-// (BOOL, I16, U16, U32, U64, F64, F8_E5M2, F8_E8M0, C64) are opened, copied unchanged by
-// quantize, and refused with the tensor's name wherever a number would be read.
+// Every dtype of the safetensors format whose elements are whole bytes (per safetensors' Dtype
+// enum, safetensors/src/tensor.rs). The readers below and in io/ read numbers of the first
+// eight only, each checking the dtype it reads; the others (BOOL, I16, U16, U32, U64, F64,
+// F8_E5M2, F8_E8M0, F8_E4M3FNUZ, F8_E5M2FNUZ, C64) are opened, copied unchanged by quantize
+// (float weights excepted: refused), and refused with the tensor's name wherever a number would
+// be read.
 enum class Dtype {
   kF32, kBf16, kF16, kF8E4M3, kU8, kI8, kI32, kI64,
-  kBool, kI16, kU16, kU32, kU64, kF64, kF8E5M2, kF8E8M0, kC64,
+  kBool, kI16, kU16, kU32, kU64, kF64, kF8E5M2, kF8E8M0, kF8E4M3Fnuz, kF8E5M2Fnuz, kC64,
 };
 
 // As the header spells them: "F32", "BF16", "F16", "F8_E4M3", "U8", "I8", "I32", "I64", "BOOL",

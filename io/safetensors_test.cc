@@ -61,9 +61,11 @@ SafetensorsWriter AllDtypesWriter() {
 // numbers with the tensor's name, never reinterpreted as another dtype.
 TEST(SafetensorsTest, OpensEveryByteSizedDtypeAndReadsNumbersOfKnownOnesOnly) {
   std::string header = "{", data;
-  const std::pair<const char*, int> kOthers[] = {{"BOOL", 1}, {"I16", 2},     {"U16", 2},
-                                                 {"U32", 4},  {"U64", 8},     {"F64", 8},
-                                                 {"F8_E5M2", 1}, {"F8_E8M0", 1}, {"C64", 8}};
+  // Sizes per safetensors' Dtype enum (bitsize / 8).
+  const std::pair<const char*, int> kOthers[] = {
+      {"BOOL", 1},    {"I16", 2},         {"U16", 2},         {"U32", 4},
+      {"U64", 8},     {"F64", 8},         {"F8_E5M2", 1},     {"F8_E8M0", 1},
+      {"C64", 8},     {"F8_E4M3FNUZ", 1}, {"F8_E5M2FNUZ", 1}};
   for (const auto& [dtype, bytes] : kOthers) {
     absl::StrAppendFormat(&header, R"("%s":{"dtype":"%s","shape":[1,2],"data_offsets":[%d,%d]},)",
                           dtype, dtype, data.size(), data.size() + 2 * bytes);
@@ -89,6 +91,8 @@ TEST(SafetensorsTest, OpensEveryByteSizedDtypeAndReadsNumbersOfKnownOnesOnly) {
   }
   EXPECT_TRUE(IsFloatingPoint(Dtype::kF64));
   EXPECT_TRUE(IsFloatingPoint(Dtype::kF8E5M2));
+  EXPECT_TRUE(IsFloatingPoint(Dtype::kF8E4M3Fnuz));
+  EXPECT_FALSE(IsFloatingPoint(Dtype::kC64));
   EXPECT_FALSE(IsFloatingPoint(Dtype::kU64));
 }
 
