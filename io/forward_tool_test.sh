@@ -8,10 +8,7 @@ forward=$1
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/forward.XXXXXX")
 source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
 
-# f32_fill BYTES N: N little-endian float32 values of BYTES (printf escapes); f32_ones N,
-# i32_zeros N.
-f32_fill() { local i; for ((i = 0; i < $2; i++)); do printf "$1"; done; }
-f32_ones() { f32_fill '\x00\x00\x80\x3f' "$1"; }
+# i32_zeros N: N int32 zeros.
 i32_zeros() { local i; for ((i = 0; i < $1; i++)); do printf '\x00\x00\x00\x00'; done; }
 
 # One expert with H = I = 32 (float, quantized to NVFP4 on load); one token routed to it.

@@ -6,17 +6,9 @@ set -euo pipefail
 quantize=$(realpath "$1")  # absolute: one case runs from another directory
 dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/quantize.XXXXXX")
 
-# write_file PATH HEADER COUNT: the header's 8-byte little-endian length, the header, then
-# COUNT float32 ones.
-write_file() {
-  local path=$1 header=$2 count=$3 n=${#2} i
-  {
-    printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x\\x00\\x00\\x00\\x00' \
-      $((n & 255)) $((n >> 8 & 255)) $((n >> 16 & 255)) $((n >> 24 & 255)))"
-    printf '%s' "$header"
-    for ((i = 0; i < count; i++)); do printf '\x00\x00\x80\x3f'; done
-  } >"$path"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
+# write_file PATH HEADER COUNT: a safetensors file of HEADER and COUNT float32 ones.
+write_file() { f32_ones "$3" | write_safetensors "$1" "$2"; }
 
 write_file "$dir/good.safetensors" \
   '{"a.weight":{"dtype":"F32","shape":[2,32],"data_offsets":[0,256]},"a.bias":{"dtype":"F32","shape":[2],"data_offsets":[256,264]}}' 66
