@@ -1,7 +1,5 @@
 #include "kernels/bandwidth_probe.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -51,14 +49,8 @@ std::vector<ReadKernel> ReadKernelsOfThisCpu() {
 ReadBandwidth MeasureReadBandwidth(int64_t bytes) {
   const int64_t chunks = std::max<int64_t>(1, bytes / kChunk);
   bytes = chunks * kChunk;
-  AlignedBuffer buffer(bytes);
+  AlignedBuffer buffer(bytes);  // zeroed: every page is backed before the reads
   uint8_t* data = buffer.data();
-  // Every page written once (by the threads, in the same chunks), so that reads hit memory.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    auto* words = reinterpret_cast<uint64_t*>(data + chunk * kChunk);
-    for (int64_t i = 0; i < kChunk / 8; ++i) words[i] = chunk * kChunk + i;
-  }
   ReadBandwidth best;
   uint64_t sink = 0;
   const std::vector<ReadKernel> kernels = ReadKernelsOfThisCpu();

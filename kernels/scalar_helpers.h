@@ -1,8 +1,9 @@
 #ifndef FP4MOE_KERNELS_SCALAR_HELPERS_H_
 #define FP4MOE_KERNELS_SCALAR_HELPERS_H_
 
-// Helpers shared by the plain C++ reference kernels. In an anonymous namespace like the ISA
-// helpers (see kernels/microkernel.bzl on the ODR trap), so any kernel file may include it.
+// Plain C++ helpers of the reference kernels and of the SIMD kernels' scalar parts. In an
+// anonymous namespace like the ISA helpers (see kernels/microkernel.bzl on the ODR trap), so any
+// kernel file may include it.
 
 #include <cstdint>
 
