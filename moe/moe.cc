@@ -7,7 +7,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <functional>
+#include <new>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -31,6 +34,20 @@ int64_t DecodeSlots(const MoeConfig& config) {
 // packed in blocks of 16 whatever the format's scale block).
 int64_t KernelBlock(const MoeConfig& config) {
   return config.weight_format == WeightFormat::kInt4K2 ? config.group_size : Nvfp4Tensor::kBlock;
+}
+
+// `step`, with a std::bad_alloc it throws as ResourceExhausted: what passes CheckWorkspaceFits
+// (the machine's memory) can still fail under a process memory limit (ulimit -v).
+absl::Status CatchOutOfMemory(const MoeConfig& config, std::string_view doing,
+                              const std::function<absl::Status()>& step) {
+  try {
+    return step();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "MoeLayer: out of memory %s (max_len = %d tokens x num_experts_per_tok = %d routed "
+        "rows; is the process's memory limited, ulimit -v?)",
+        doing, config.max_len, config.num_experts_per_tok));
+  }
 }
 
 // The rows a prefill call routes at most: each token to k distinct experts, a row each.
@@ -212,8 +229,10 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   std::unique_ptr<MoeLayer> layer(
       new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
                    NumaNodesForParts()));
-  if (absl::Status s =
-          layer->ForEachPart([&](int p) { return layer->PackPart(p, experts, biases); });
+  if (absl::Status s = layer->ForEachPart([&](int p) {
+        return CatchOutOfMemory(config, "packing the weights",
+                                [&] { return layer->PackPart(p, experts, biases); });
+      });
       !s.ok()) {
     return s;
   }
@@ -286,10 +305,17 @@ absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeight
 }
 
 absl::Status MoeLayer::AllocateWorkspace() {
-  if (absl::Status s = ForEachPart([this](int p) { return AllocatePartWorkspace(p); });
+  constexpr std::string_view kDoing = "allocating the workspace";
+  if (absl::Status s = ForEachPart([this, kDoing](int p) {
+        return CatchOutOfMemory(config_, kDoing, [&] { return AllocatePartWorkspace(p); });
+      });
       !s.ok()) {
     return s;
   }
+  return CatchOutOfMemory(config_, kDoing, [this] { return AllocateInputs(); });
+}
+
+absl::Status MoeLayer::AllocateInputs() {
   const int64_t prefill_rows = PrefillRows(config_);
   absl::StatusOr<Activations> prefill_input =
       CreateActivations(kernel_->path, config_.hidden_size, prefill_rows,

@@ -208,9 +208,11 @@ class MoeLayer {
   absl::Status ForEachPart(const std::function<absl::Status(int)>& part_fn);
   absl::Status PackPart(int part, absl::Span<const ExpertQuantizedWeights> experts,
                         absl::Span<const ExpertBiases> biases);
-  // The buffers config_ sizes: every part's prefill arena and decode slots, and the input's.
+  // The buffers config_ sizes: every part's prefill arena and decode slots, and the input's;
+  // running out of memory is an error, not a std::bad_alloc.
   absl::Status AllocateWorkspace();
   absl::Status AllocatePartWorkspace(int part);
+  absl::Status AllocateInputs();
   // Activations of `k` columns: `rows` rows quantized for `path` and, where the GEMV kernel's
   // path is another one, `gemv_rows` rows for it.
   absl::StatusOr<Activations> CreateActivations(kernels::GemmPath path, int64_t k, int64_t rows,

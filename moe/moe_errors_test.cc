@@ -1,5 +1,9 @@
 // The layer's refusals: arguments of Create and Forward that are wrong, named in the error, and
 // nothing written or allocated before they are checked.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -35,6 +39,30 @@ TEST(MoeLayerTest, WorkspaceLargerThanMemoryIsRefusedBeforeAllocating) {
   config.max_len = int64_t{1} << 60;
   EXPECT_THAT(MoeLayer::Create(config, RandomExperts(81)).status(),
               StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("GB")));
+}
+
+// Under a process memory limit (ulimit -v) the workspace's allocation fails below the
+// machine's memory, which CheckWorkspaceFits compares with: an error, not std::bad_alloc.
+TEST(MoeLayerTest, WorkspaceBeyondTheProcessMemoryLimitIsAnError) {
+#ifdef __SANITIZE_ADDRESS__
+  GTEST_SKIP() << "ASan reports a failed allocation instead of throwing std::bad_alloc";
+#endif
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(81);
+  MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
+  config.max_len = int64_t{1} << 17;  // 2^17 tokens x 3 routed rows: gigabytes of arenas
+  int64_t pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  ASSERT_GT(pages, 0);
+  rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_AS, &saved), 0);
+  rlimit limited = saved;
+  limited.rlim_cur = pages * sysconf(_SC_PAGESIZE) + (int64_t{256} << 20);
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &limited), 0);
+  const absl::Status status = MoeLayer::Create(config, floats).status();
+  ASSERT_EQ(::setrlimit(RLIMIT_AS, &saved), 0);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
+                               AllOf(HasSubstr("out of memory allocating the workspace"),
+                                     HasSubstr("max_len = 131072 tokens"))));
 }
 
 class MoeErrorTest : public ::testing::Test {
