@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "io/sizes.h"
 #include "quant/bf16.h"
+#include "quant/format.h"
 
 namespace fp4moe::io {
 namespace {
@@ -131,9 +133,16 @@ absl::Status AddInt4K2(std::string_view name, const Int4K2Tensor& t, Safetensors
 
 absl::Status AddQuantized(std::string_view name, const moe::QuantizedTensor& t,
                           SafetensorsWriter& writer) {
-  if (const auto* nvfp4 = std::get_if<Nvfp4Tensor>(&t)) return AddNvfp4(name, *nvfp4, writer);
-  if (const auto* mxfp4 = std::get_if<Mxfp4Tensor>(&t)) return AddMxfp4(name, *mxfp4, writer);
-  if (const auto* int4 = std::get_if<Int4K2Tensor>(&t)) return AddInt4K2(name, *int4, writer);
+  // The stored layouts are built in memory (INT4 words, BF16 scales): under a process memory
+  // limit (ulimit -v) that can fail although the tensor itself fitted.
+  try {
+    if (const auto* nvfp4 = std::get_if<Nvfp4Tensor>(&t)) return AddNvfp4(name, *nvfp4, writer);
+    if (const auto* mxfp4 = std::get_if<Mxfp4Tensor>(&t)) return AddMxfp4(name, *mxfp4, writer);
+    if (const auto* int4 = std::get_if<Int4K2Tensor>(&t)) return AddInt4K2(name, *int4, writer);
+  } catch (const std::bad_alloc&) {
+    const auto [rows, cols] = QuantizedShape(t);
+    return OutOfMemoryError(absl::StrFormat("tensor '%s' to write", name), rows * cols / 2);
+  }
   return absl::UnimplementedError(
       absl::StrFormat("%s: fp4_float_scale has no checkpoint naming", name));
 }
@@ -309,8 +318,12 @@ std::pair<int64_t, int64_t> QuantizedShape(const moe::QuantizedTensor& t) {
   return std::visit([](const auto& q) { return std::make_pair(q.rows, q.cols); }, t);
 }
 
-absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, ConstRowMatrixRef w,
-                                                    WeightFormat format, int64_t group_size) {
+namespace {
+
+absl::StatusOr<moe::QuantizedTensor> QuantizeWeightOrThrow(std::string_view name,
+                                                           ConstRowMatrixRef w,
+                                                           WeightFormat format,
+                                                           int64_t group_size) {
   switch (format) {
     case WeightFormat::kNvfp4: {
       absl::StatusOr<Nvfp4Tensor> t = QuantizeNvfp4(name, w);
@@ -330,6 +343,20 @@ absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, Const
     default:
       return absl::UnimplementedError(
           absl::StrFormat("%s: fp4_float_scale has no checkpoint naming", name));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, ConstRowMatrixRef w,
+                                                    WeightFormat format, int64_t group_size) {
+  // The quantizers allocate the codes and scales: under a process memory limit (ulimit -v)
+  // that can fail although the copy it quantizes fitted.
+  try {
+    return QuantizeWeightOrThrow(name, w, format, group_size);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemoryError(absl::StrFormat("%s as %s", name, TraitsOf(format).name),
+                            static_cast<int64_t>(w.rows()) * w.cols() / 2);
   }
 }
 

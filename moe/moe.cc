@@ -226,9 +226,15 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   if (absl::Status s = CheckWorkspaceFits(config, **kernel, *gemv_path, gemv_rows); !s.ok()) {
     return s;
   }
-  std::unique_ptr<MoeLayer> layer(
-      new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel, gemv_below_rows,
-                   NumaNodesForParts()));
+  std::unique_ptr<MoeLayer> layer;
+  if (absl::Status s = CatchOutOfMemory(config, "allocating the routing tables", [&] {
+        layer.reset(new MoeLayer(config, *kernel, *gemv_kernel, gemv_path_tile_kernel,
+                                 gemv_below_rows, NumaNodesForParts()));
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = layer->ForEachPart([&](int p) {
         return CatchOutOfMemory(config, "packing the weights",
                                 [&] { return layer->PackPart(p, experts, biases); });
@@ -264,8 +270,11 @@ absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
   prefill_input_.reset();
   decode_input_.reset();
   config_ = grown;
-  grouping_ = ExpertGrouping(config_.expert_num, config_.max_len, config_.num_experts_per_tok);
-  absl::Status s = AllocateWorkspace();
+  absl::Status s = CatchOutOfMemory(config_, "allocating the routing tables", [this] {
+    grouping_ = ExpertGrouping(config_.expert_num, config_.max_len, config_.num_experts_per_tok);
+    return absl::OkStatus();
+  });
+  if (s.ok()) s = AllocateWorkspace();
   // Without its workspace the layer must refuse every call (Forward checks qlen <= max_len).
   if (!s.ok()) config_.max_len = 0;
   in_use_.store(false, std::memory_order_release);
