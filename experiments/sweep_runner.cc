@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -146,7 +147,16 @@ class Runner {
     row.l3_bytes = L3CacheBytes();
     omp_set_num_threads(static_cast<int>(row.threads));
     Eigen::setNbThreads(static_cast<int>(row.threads));
-    absl::Status status = c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row);
+    // A case's matrices, buffers and layer are sized by the config: under a process memory
+    // limit (ulimit -v), below the machine's memory the config was checked against, their
+    // allocation can fail.
+    absl::Status status;
+    try {
+      status = c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row);
+    } catch (const std::bad_alloc&) {
+      status = absl::ResourceExhaustedError(
+          "out of memory (is the process's memory limited, ulimit -v?)");
+    }
     if (!status.ok()) return status;
     return RoundTripped(row);
   }

@@ -2,12 +2,13 @@
 # Runs //io:quantize and //io:forward under process memory limits (ulimit -v), from the least a
 # tiny run starts with to more than the run needs: each run ends with exit 0 and its output, or
 # with exit 1, one message that memory ran out and nothing written; never with an abort (an
-# uncaught std::bad_alloc).
+# uncaught std::bad_alloc). See files/under_memory_limits.sh.
 set -euo pipefail
 quantize=$(realpath "$1")
 forward=$(realpath "$2")
 source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
-if grep -qa __asan_init "$quantize"; then
+source "$(dirname "${BASH_SOURCE[0]}")/../files/under_memory_limits.sh"
+if asan_build "$quantize"; then
   echo "skipped: ASan reserves its shadow memory beyond any such limit"
   exit 0
 fi
@@ -15,8 +16,8 @@ dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/memory_limit.XXXXXX")
 cd "$dir"
 
 ones() { python3 -c "import sys, struct; sys.stdout.buffer.write(struct.pack('<f', 1.0) * $1)"; }
-# A 1024 x 4096 weight (16 MB of F32), a tiny one, and for forward one expert of H = I = 32 with
-# 2^17 tokens (a workspace of tens of MB).
+# A 1024 x 4096 weight (16 MB of F32) and a tiny one; for forward one expert of H = I = 32, with
+# one token and with 2^17 (a workspace of tens of MB).
 ones $((1024 * 4096)) | write_safetensors big.safetensors \
   '{"a.weight":{"dtype":"F32","shape":[1024,4096],"data_offsets":[0,16777216]}}'
 ones 512 | write_safetensors tiny.safetensors \
@@ -26,56 +27,17 @@ ones 3072 | write_safetensors w.safetensors \
 t=131072 x=$((131072 * 128))
 { ones $((t * 32)); head -c $((4 * t)) /dev/zero; ones $t; } | write_safetensors x.safetensors \
   "{\"hidden_states\":{\"dtype\":\"F32\",\"shape\":[$t,32],\"data_offsets\":[0,$x]},\"topk_ids\":{\"dtype\":\"I32\",\"shape\":[$t,1],\"data_offsets\":[$x,$((x + 4 * t))]},\"topk_weights\":{\"dtype\":\"F32\",\"shape\":[$t,1],\"data_offsets\":[$((x + 4 * t)),$((x + 8 * t))]}}"
-
 { ones 32; head -c 4 /dev/zero; ones 1; } | write_safetensors x1.safetensors \
   '{"hidden_states":{"dtype":"F32","shape":[1,32],"data_offsets":[0,128]},"topk_ids":{"dtype":"I32","shape":[1,1],"data_offsets":[128,132]},"topk_weights":{"dtype":"F32","shape":[1,1],"data_offsets":[132,136]}}'
 
-# least_limit OUTPUT COMMAND...: the least limit (kB, in 8 MB steps) under which COMMAND, a tiny
-# run, succeeds (below it a tool may not even start its threads).
-least_limit() {
-  local output=$1 limit=8192
-  shift
-  until (ulimit -v $limit && exec "$@") >/dev/null 2>&1 && [[ -s $output ]]; do
-    limit=$((limit + 8192))
-    ((limit < 4194304)) || { echo "$* did not run under 4 GB" >&2; exit 1; }
-  done
-  echo $limit
-}
 quantize_base=$(least_limit tiny_out.safetensors "$quantize" --input=tiny.safetensors \
   --output=tiny_out.safetensors --format=nvfp4)
+for format in nvfp4 mxfp4 int4_k2; do
+  sweep_limits $quantize_base 2048 out.safetensors "$quantize" --input=big.safetensors \
+    --output=out.safetensors --format=$format
+done
 forward_base=$(least_limit y1.safetensors "$forward" --weights=w.safetensors --prefix=m \
   --input=x1.safetensors --output=y1.safetensors --threads=2)
-
-# check LIMIT OUTPUT COMMAND...: the run under LIMIT kB either wrote OUTPUT or failed cleanly.
-check() {
-  local limit=$1 output=$2 rc=0
-  shift 2
-  rm -f "$output"
-  (ulimit -v "$limit" && exec "$@") >/dev/null 2>stderr || rc=$?
-  if ((rc == 0)); then
-    [[ -s $output ]] || { echo "$* under $limit kB: exit 0 and no output"; exit 1; }
-  elif ((rc == 1)); then
-    # Ours, or OpenMP's own when it cannot start a thread's stack (it exits 1 itself).
-    grep -qE "RESOURCE_EXHAUSTED: .*memory|^libgomp: Thread creation failed" stderr ||
-      { cat stderr; echo "$* under $limit kB: no message"; exit 1; }
-    [[ ! -e $output ]] || { echo "$* under $limit kB: output left after the error"; exit 1; }
-  else
-    cat stderr; echo "$* under $limit kB: exit $rc"; exit 1
-  fi
-  if compgen -G "$output.*" >/dev/null; then echo "$* under $limit kB: temporary left"; exit 1; fi
-  ((rc == 0))
-}
-
-for format in nvfp4 mxfp4 int4_k2; do
-  for ((limit = quantize_base; ; limit += 2048)); do
-    check $limit out.safetensors "$quantize" --input=big.safetensors --output=out.safetensors \
-      --format=$format && break
-    ((limit < quantize_base + 1048576)) || { echo "$format: no success within 1 GB more"; exit 1; }
-  done
-done
-for ((limit = forward_base; ; limit += 4096)); do
-  check $limit y.safetensors "$forward" --weights=w.safetensors --prefix=m --input=x.safetensors \
-    --output=y.safetensors --threads=2 && break
-  ((limit < forward_base + 2097152)) || { echo "forward: no success within 2 GB more"; exit 1; }
-done
+sweep_limits $forward_base 4096 y.safetensors "$forward" --weights=w.safetensors --prefix=m \
+  --input=x.safetensors --output=y.safetensors --threads=2
 echo "every run under a memory limit succeeded or failed cleanly"
