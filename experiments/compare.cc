@@ -24,6 +24,7 @@
 #include "experiments/sweep_config.h"
 #include "experiments/sweep_runner.h"
 #include "files/interrupt_cleanup.h"
+#include "files/out_of_memory.h"
 #include "files/output_paths.h"
 #include "files/output_set.h"
 #include "files/user_paths.h"
@@ -213,5 +214,5 @@ int main(int argc, char** argv) {
       "Compares 4-bit weight formats and GEMM paths for accuracy and speed over a sweep "
       "(--config=experiments/configs/NAME.textproto; default: the quick comparison).");
   absl::ParseCommandLine(argc, argv);
-  return fp4moe::experiments::Run();
+  return fp4moe::files::ExitCodeCatchingOutOfMemory("compare", fp4moe::experiments::Run);
 }

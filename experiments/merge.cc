@@ -17,6 +17,7 @@
 #include "experiments/shard_merge.h"
 #include "files/input_files.h"
 #include "files/interrupt_cleanup.h"
+#include "files/out_of_memory.h"
 #include "files/output_paths.h"
 #include "files/output_set.h"
 #include "files/user_paths.h"
@@ -102,5 +103,7 @@ int main(int argc, char** argv) {
   fp4moe::files::RemoveTemporariesOnInterrupt("merge");
   absl::SetProgramUsageMessage("Joins shard CSVs of //experiments:compare into one report.");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  return fp4moe::experiments::Merge(std::vector<std::string>(args.begin() + 1, args.end()));
+  return fp4moe::files::ExitCodeCatchingOutOfMemory("merge", [&] {
+    return fp4moe::experiments::Merge(std::vector<std::string>(args.begin() + 1, args.end()));
+  });
 }

@@ -404,7 +404,10 @@ absl::StatusOr<std::vector<std::string>> WritePlots(const std::vector<ResultRow>
     if (absl::Status s = files::WriteWholeFile(base.string() + ".gp", plot.script); !s.ok()) {
       return s;
     }
-    if (absl::Status s = RunProgram({"gnuplot", base.string() + ".gp"}, absolute_dir.string());
+    // A plot takes gnuplot seconds; a minute means it is stuck (it spins when its memory is
+    // limited), and the run ends with that error rather than waiting for ever.
+    if (absl::Status s = RunProgram({"gnuplot", base.string() + ".gp"}, absolute_dir.string(),
+                                    absl::Minutes(1));
         !s.ok()) {
       return s;
     }

@@ -5,7 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,11 +15,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 
 extern char** environ;
 
 namespace fp4moe::experiments {
 namespace {
+
+constexpr absl::Duration kLongestPause = absl::Milliseconds(50);
 
 bool IsExecutableFile(const std::string& path) {
   struct stat st;
@@ -37,7 +42,7 @@ std::string SearchPath() {
 }  // namespace
 
 absl::Status RunProgram(const std::vector<std::string>& argv,
-                        const std::string& working_directory) {
+                        const std::string& working_directory, absl::Duration timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("RunProgram: no program given");
   const std::string command = absl::StrJoin(argv, " ");
   std::vector<char*> args;
@@ -59,12 +64,25 @@ absl::Status RunProgram(const std::vector<std::string>& argv,
                         working_directory.empty() ? "" : absl::StrCat(" in ", working_directory),
                         std::strerror(error)));
   }
+  // Polled, so that the wait ends at the deadline (a few milliseconds' latency is nothing next
+  // to a program's start).
+  const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) {
+  for (absl::Duration pause = absl::Milliseconds(1);; pause = std::min(2 * pause, kLongestPause)) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) {
       return absl::InternalError(
           absl::StrFormat("waiting for `%s`: %s", command, std::strerror(errno)));
     }
+    if (absl::Now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "`%s` did not finish within %s: killed", command, absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(pause);
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return absl::OkStatus();
   if (WIFEXITED(status)) {

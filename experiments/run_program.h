@@ -9,15 +9,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace fp4moe::experiments {
 
 // Runs argv[0] (looked up on $PATH when it has no slash) with argv[1..] as its arguments, in
-// `working_directory` when given, and waits for it. OK when it exits with status 0; otherwise
-// an error naming the program and its exit status, the signal that ended it, or why it could
-// not start.
+// `working_directory` when not empty, and waits for it, at most `timeout`: a program still running
+// then (gnuplot spins when its memory is limited) is killed and the call is DeadlineExceeded.
+// OK when it exits with status 0; otherwise an error naming the program and its exit status,
+// the signal that ended it, or why it could not start.
 absl::Status RunProgram(const std::vector<std::string>& argv,
-                        const std::string& working_directory = "");
+                        const std::string& working_directory, absl::Duration timeout);
 
 // The path of an executable regular file called `name` in one of $PATH's directories (the
 // system default when $PATH is unset), searched the way RunProgram's start searches them.

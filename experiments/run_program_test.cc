@@ -7,6 +7,9 @@
 #include <fstream>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,6 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
+constexpr absl::Duration kTimeout = absl::Seconds(30);
+
 fs::path FreshDir(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / name;
   fs::remove_all(dir);
@@ -23,20 +28,30 @@ fs::path FreshDir(const std::string& name) {
   return dir;
 }
 
-TEST(RunProgramTest, SucceedsOnExitStatusZero) { EXPECT_TRUE(RunProgram({"true"}).ok()); }
+TEST(RunProgramTest, SucceedsOnExitStatusZero) {
+  EXPECT_TRUE(RunProgram({"true"}, "", kTimeout).ok());
+}
 
 TEST(RunProgramTest, NamesTheProgramAndItsExitStatus) {
-  const absl::Status s = RunProgram({"false", "some arg"});
+  const absl::Status s = RunProgram({"false", "some arg"}, "", kTimeout);
   EXPECT_THAT(s.message(), HasSubstr("`false some arg` failed: exit status 1"));
 }
 
 TEST(RunProgramTest, NamesTheSignalThatEndedIt) {
-  const absl::Status s = RunProgram({"sh", "-c", "kill -TERM $$"});
+  const absl::Status s = RunProgram({"sh", "-c", "kill -TERM $$"}, "", kTimeout);
   EXPECT_THAT(s.message(), HasSubstr("was killed by signal 15"));
 }
 
+TEST(RunProgramTest, KillsAProgramStillRunningAtTheTimeout) {
+  const absl::Time start = absl::Now();
+  const absl::Status s = RunProgram({"sleep", "30"}, "", absl::Milliseconds(200));
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(s.message(), HasSubstr("`sleep 30` did not finish within 200ms: killed"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
 TEST(RunProgramTest, SaysWhyAProgramCannotStart) {
-  const absl::Status s = RunProgram({"fp4moe-no-such-program"});
+  const absl::Status s = RunProgram({"fp4moe-no-such-program"}, "", kTimeout);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("cannot start `fp4moe-no-such-program`"));
 }
@@ -45,7 +60,7 @@ TEST(RunProgramTest, SaysWhyAProgramCannotStart) {
 TEST(RunProgramTest, PassesShellSyntaxThroughLiterally) {
   const fs::path dir = FreshDir("literal");
   const std::string name = "$(touch PWNED) `touch PWNED` ; touch PWNED 'q\" \n";
-  ASSERT_TRUE(RunProgram({"touch", (dir / name).string()}).ok());
+  ASSERT_TRUE(RunProgram({"touch", (dir / name).string()}, "", kTimeout).ok());
   EXPECT_TRUE(fs::exists(dir / name));
   EXPECT_FALSE(fs::exists(dir / "PWNED"));
   EXPECT_FALSE(fs::exists("PWNED"));
@@ -53,10 +68,10 @@ TEST(RunProgramTest, PassesShellSyntaxThroughLiterally) {
 
 TEST(RunProgramTest, RunsInTheWorkingDirectoryGiven) {
   const fs::path dir = FreshDir("working directory");
-  ASSERT_TRUE(RunProgram({"touch", "made_here"}, dir.string()).ok());
+  ASSERT_TRUE(RunProgram({"touch", "made_here"}, dir.string(), kTimeout).ok());
   EXPECT_TRUE(fs::exists(dir / "made_here"));
   EXPECT_FALSE(fs::exists("made_here"));
-  EXPECT_THAT(RunProgram({"true"}, (dir / "absent").string()).message(),
+  EXPECT_THAT(RunProgram({"true"}, (dir / "absent").string(), kTimeout).message(),
               HasSubstr("cannot start `true` in "));
 }
 

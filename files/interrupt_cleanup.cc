@@ -113,13 +113,19 @@ void RemoveTemporariesOnInterrupt(std::string_view tool) {
   }
   if (!any) return;
   pthread_sigmask(SIG_BLOCK, &taken, nullptr);
-  std::thread([taken, tool = std::string(tool)] {
-    int signal_number = 0;
-    // Waits again after a failed wait and after a signal that only asked the run to stop.
-    while (sigwait(&taken, &signal_number) != 0 || RequestStop(signal_number)) {
-    }
-    CleanUpAndDie(tool, signal_number);
-  }).detach();
+  try {
+    std::thread([taken, tool = std::string(tool)] {
+      int signal_number = 0;
+      // Waits again after a failed wait and after a signal that only asked the run to stop.
+      while (sigwait(&taken, &signal_number) != 0 || RequestStop(signal_number)) {
+      }
+      CleanUpAndDie(tool, signal_number);
+    }).detach();
+  } catch (const std::system_error&) {
+    // No thread to take them (the process's memory is limited, ulimit -v): the signals keep
+    // their default action rather than being held for nobody, and the run goes on.
+    pthread_sigmask(SIG_UNBLOCK, &taken, nullptr);
+  }
 }
 
 void StopAtFirstInterrupt(std::atomic<bool>& stop, std::string_view notice) {

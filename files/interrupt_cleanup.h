@@ -26,7 +26,8 @@ enum class TemporaryKind {
 // Call first in main, before any thread starts (threads inherit the signal mask). From then on
 // the signals that are not ignored go to a thread that removes every recorded temporary, in
 // reverse order of recording, prints "TOOL: interrupted by SIGINT ..." on stderr, and ends the
-// process with the signal's default action (exit status 130 for SIGINT in a shell).
+// process with the signal's default action (exit status 130 for SIGINT in a shell). Where that
+// thread cannot start (no memory for its stack), the signals keep their default action.
 void RemoveTemporariesOnInterrupt(std::string_view tool);
 
 // For a run that can end early and keep what it finished: from now on the first SIGINT does not

@@ -20,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "files/interrupt_cleanup.h"
+#include "files/out_of_memory.h"
 #include "files/output_paths.h"
 #include "files/user_paths.h"
 #include "io/model_forward.h"
@@ -102,10 +103,10 @@ int main(int argc, char** argv) {
       "--weights=W.safetensors --prefix=P | --model=DIR --layer=N, then --input=X.safetensors "
       "--output=Y.safetensors [--path=... --threads=N --format=... --group_size=N]");
   absl::ParseCommandLine(argc, argv);
-  const absl::Status status = fp4moe::io::Run();
-  if (!status.ok()) {
+  return fp4moe::files::ExitCodeCatchingOutOfMemory("forward", [] {
+    const absl::Status status = fp4moe::io::Run();
+    if (status.ok()) return 0;
     std::fprintf(stderr, "forward: %s\n", status.ToString().c_str());
     return 1;
-  }
-  return 0;
+  });
 }

@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "files/interrupt_cleanup.h"
+#include "files/out_of_memory.h"
 #include "files/output_paths.h"
 #include "files/user_paths.h"
 #include "io/quantize_checkpoint.h"
@@ -82,10 +83,10 @@ int main(int argc, char** argv) {
       "[--group_size=N]\n  or --model=DIR --output=OUTDIR --format=... [--group_size=N "
       "--include=REGEX --exclude=REGEX --threads=N]");
   absl::ParseCommandLine(argc, argv);
-  const absl::Status status = fp4moe::io::Run();
-  if (!status.ok()) {
+  return fp4moe::files::ExitCodeCatchingOutOfMemory("quantize", [] {
+    const absl::Status status = fp4moe::io::Run();
+    if (status.ok()) return 0;
     std::fprintf(stderr, "quantize: %s\n", status.ToString().c_str());
     return 1;
-  }
-  return 0;
+  });
 }
