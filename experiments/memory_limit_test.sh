@@ -9,12 +9,7 @@ compare=$(realpath "$1")
 tiny=$(realpath "$2")
 merge=$(realpath "$3")
 source "$(dirname "${BASH_SOURCE[0]}")/../files/under_memory_limits.sh"
-if asan_build "$compare"; then
-  echo "skipped: ASan reserves its shadow memory beyond any such limit"
-  exit 0
-fi
-dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/memory_limit.XXXXXX")
-cd "$dir"
+enter_test_dir "$compare"
 base=$(least_limit tiny.csv "$compare" --config="$tiny" --csv=tiny.csv --markdown=tiny.md \
   --plot_dir=tiny_plots --progress=false)
 sweep_limits $base 8192 quick.csv "$compare" --csv=quick.csv --markdown=quick.md \

@@ -1,9 +1,15 @@
 # Sourced by the tests that run the tools under process memory limits (ulimit -v):
 # io/memory_limit_test.sh, experiments/memory_limit_test.sh.
 #
-# asan_build BINARY: whether BINARY is built with ASan, which reserves its shadow memory beyond
-# any such limit (those tests skip then).
-asan_build() { grep -qa __asan_init "$1"; }
+# enter_test_dir BINARY: ends the test as skipped where BINARY is built with ASan (which reserves
+# its shadow memory beyond any such limit), else changes to a fresh directory.
+enter_test_dir() {
+  if grep -qa __asan_init "$1"; then
+    echo "skipped: ASan reserves its shadow memory beyond any such limit"
+    exit 0
+  fi
+  cd "$(mktemp -d "${TEST_TMPDIR:-/tmp}/memory_limit.XXXXXX")"
+}
 
 # least_limit OUTPUT COMMAND...: the least limit (kB, in 8 MB steps) under which COMMAND, a tiny
 # run, succeeds and writes OUTPUT (below it a tool may not even start its threads).

@@ -8,12 +8,7 @@ quantize=$(realpath "$1")
 forward=$(realpath "$2")
 source "$(dirname "${BASH_SOURCE[0]}")/write_safetensors.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../files/under_memory_limits.sh"
-if asan_build "$quantize"; then
-  echo "skipped: ASan reserves its shadow memory beyond any such limit"
-  exit 0
-fi
-dir=$(mktemp -d "${TEST_TMPDIR:-/tmp}/memory_limit.XXXXXX")
-cd "$dir"
+enter_test_dir "$quantize"
 
 ones() { python3 -c "import sys, struct; sys.stdout.buffer.write(struct.pack('<f', 1.0) * $1)"; }
 # A 1024 x 4096 weight (16 MB of F32) and a tiny one; for forward one expert of H = I = 32, with

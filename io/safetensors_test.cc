@@ -1,14 +1,12 @@
 #include "io/safetensors.h"
 
 #include <dirent.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "kernels/cpu_features.h"
 #include "quant/bf16.h"
 #include "quant/test_matchers.h"
+#include "quant/test_memory_limit.h"
 
 namespace fp4moe::io {
 namespace {
@@ -338,17 +337,12 @@ TEST(SafetensorsTest, AllocationsBeyondTheProcessLimitAreErrors) {
   const std::string path = SparseFile("beyond_limit.safetensors", 128 * 1024, 64 * 1024);
   absl::StatusOr<SafetensorsFile> file = SafetensorsFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status();
-  int64_t pages = 0;
-  std::ifstream("/proc/self/statm") >> pages;
-  ASSERT_GT(pages, 0);
-  rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_AS, &saved), 0);
-  rlimit limited = saved;
-  limited.rlim_cur = pages * sysconf(_SC_PAGESIZE) + (int64_t{128} << 20);
-  ASSERT_EQ(::setrlimit(RLIMIT_AS, &limited), 0);
-  const absl::StatusOr<RowMatrixXf> h = file->ReadMatrix("h");
-  const absl::StatusOr<std::vector<int64_t>> i = file->ReadIntegers("i");
-  ASSERT_EQ(::setrlimit(RLIMIT_AS, &saved), 0);
+  absl::StatusOr<RowMatrixXf> h;
+  absl::StatusOr<std::vector<int64_t>> i;
+  ASSERT_TRUE(RunUnderMemoryLimit(int64_t{128} << 20, [&] {
+                h = file->ReadMatrix("h");
+                i = file->ReadIntegers("i");
+              }).ok());
   EXPECT_THAT(h, StatusIs(absl::StatusCode::kResourceExhausted,
                           HasSubstr("tensor 'h' as float: out of memory allocating 536870912")));
   EXPECT_THAT(i, StatusIs(absl::StatusCode::kResourceExhausted,

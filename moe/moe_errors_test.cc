@@ -1,9 +1,5 @@
 // The layer's refusals: arguments of Create and Forward that are wrong, named in the error, and
 // nothing written or allocated before they are checked.
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <fstream>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -19,6 +15,7 @@
 #include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
 #include "quant/test_matchers.h"
+#include "quant/test_memory_limit.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -50,16 +47,10 @@ TEST(MoeLayerTest, WorkspaceBeyondTheProcessMemoryLimitIsAnError) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(81);
   MoeConfig config = SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A8);
   config.max_len = int64_t{1} << 17;  // 2^17 tokens x 3 routed rows: gigabytes of arenas
-  int64_t pages = 0;
-  std::ifstream("/proc/self/statm") >> pages;
-  ASSERT_GT(pages, 0);
-  rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_AS, &saved), 0);
-  rlimit limited = saved;
-  limited.rlim_cur = pages * sysconf(_SC_PAGESIZE) + (int64_t{256} << 20);
-  ASSERT_EQ(::setrlimit(RLIMIT_AS, &limited), 0);
-  const absl::Status status = MoeLayer::Create(config, floats).status();
-  ASSERT_EQ(::setrlimit(RLIMIT_AS, &saved), 0);
+  absl::Status status;
+  ASSERT_TRUE(RunUnderMemoryLimit(int64_t{256} << 20, [&] {
+                status = MoeLayer::Create(config, floats).status();
+              }).ok());
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kResourceExhausted,
                                AllOf(HasSubstr("out of memory allocating the workspace"),
                                      HasSubstr("max_len = 131072 tokens"))));
