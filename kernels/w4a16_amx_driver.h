@@ -102,30 +102,28 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
                 int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
   const __m512 values = F::Values();
   const int64_t code_row = b.k / 2;
-  {
-    scales.Step(kk, length);
-    __m512i by_column[16], by_pairs[16];
-    for (int c = 0; c < 16; ++c) {
-      if (c >= columns) {
-        by_column[c] = _mm512_setzero_si512();
-        continue;
-      }
-      const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
-      by_column[c] =
-          length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
+  scales.Step(kk, length);
+  __m512i by_column[16], by_pairs[16];
+  for (int c = 0; c < 16; ++c) {
+    if (c >= columns) {
+      by_column[c] = _mm512_setzero_si512();
+      continue;
     }
-    TransposeDwords(by_column, by_pairs);
-    // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
-    for (int j = 0; j < length / 8; ++j) {
-      const __m512 scale = scales.Run(j);
+    const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
+    by_column[c] =
+        length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
+  }
+  TransposeDwords(by_column, by_pairs);
+  // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
+  for (int j = 0; j < length / 8; ++j) {
+    const __m512 scale = scales.Run(j);
 #pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
-        const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
-        const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
-        _mm512_store_si512(rows[kk / 2 + 4 * j + q],
-                           F::PairBf16(_mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale),
-                                       _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale)));
-      }
+    for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
+      const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
+      const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
+      const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
+      const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
+      _mm512_store_si512(rows[kk / 2 + 4 * j + q], F::PairBf16(even, odd));
     }
   }
 }
