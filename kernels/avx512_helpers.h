@@ -26,6 +26,22 @@ namespace {
 [[maybe_unused]] __m512 Int32ToFloat(__m512i v) { return _mm512_cvtepi32_ps(v); }
 #endif
 
+// The `bytes` (< 64) bytes at p, zero above, reading nothing past them. Natively a masked
+// load, which calls no library function: the AMX drivers load partial rows between tile
+// instructions, where a call may lose the tile configuration (kernels/w4a16_amx_driver.h).
+// SIMDe 0.7.4 has no masked byte loads.
+#if defined(FP4MOE_SIMDE)
+[[maybe_unused]] __m512i LoadPrefix(const uint8_t* p, int64_t bytes) {
+  alignas(64) uint8_t padded[64] = {};
+  std::memcpy(padded, p, bytes);
+  return _mm512_load_si512(padded);
+}
+#else
+[[maybe_unused]] __m512i LoadPrefix(const uint8_t* p, int64_t bytes) {
+  return _mm512_maskz_loadu_epi8(~0ull >> (64 - bytes), p);
+}
+#endif
+
 // The sum of the 16 lanes, in the order of _mm512_reduce_add_ps (which SIMDe 0.7.4 lacks).
 [[maybe_unused]] float HorizontalSum(__m512 v) {
   const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(v),

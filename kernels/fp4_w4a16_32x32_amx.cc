@@ -41,9 +41,10 @@ struct E2m1 {
             std::memcpy(&floats_[block][c], scales + 4 * block, 4);
           }
         } else if (blocks == kBlocks) {
-          std::memcpy(bytes_ + kBlocks * c, scales, kBlocks);
+          std::memcpy(bytes_ + kBlocks * c, scales, kBlocks);  // 8 bytes: one move, no call
         } else {
-          std::memcpy(bytes_ + kBlocks * c, scales, blocks);
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(bytes_ + kBlocks * c),
+                           _mm512_castsi512_si128(LoadPrefix(scales, blocks)));
         }
       }
     }

@@ -12,7 +12,6 @@
 #include "kernels/scalar_helpers.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_amx_driver.h"
-#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -31,10 +30,14 @@ struct Int4 {
       const int groups = static_cast<int>((k0 + kc - 1) / group_ - first_group_ + 1);
       const auto* bf16 = reinterpret_cast<const uint16_t*>(b.scales);
       for (int g = 0; g < groups; ++g) {
+        // A BF16 is the upper half of its float (inline: see the driver on calls between tile
+        // instructions).
+        alignas(64) uint32_t bits[16];
         for (int c = 0; c < 16; ++c) {
-          by_group_[g][c] =
-              c < columns ? Bf16ToFloat(bf16[(n0 + c) * row_groups + first_group_ + g]) : 0.0f;
+          bits[c] = c < columns ? uint32_t{bf16[(n0 + c) * row_groups + first_group_ + g]} << 16
+                                : 0u;
         }
+        _mm512_store_ps(by_group_[g], _mm512_castsi512_ps(_mm512_load_si512(bits)));
       }
     }
 

@@ -15,8 +15,16 @@
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5 to 9, from L3 3.5 to 6; C moved
 // out of and back into the tiles every 8 k steps costs about a fifth): per k block, a row
 // block's packed activations (32 x kKBlock BF16) and the chunk's decoded panels stay in L2 while
-// the row block walks the chunk's column blocks; the next row block's activations and the next
-// panel's codes are prefetched into L2 a few lines per k step.
+// the row block walks the chunk's column blocks; the next row block's activations are
+// prefetched into L2 a few lines per k step. The next panel is decoded meanwhile, one tile's
+// decode step every few k steps (two panels per thread), so that the vector decode overlaps
+// the tile products instead of running between them, and the codes of the panel after it are
+// prefetched into L2 for that decode.
+//
+// No call that can leave this file runs between the tile configuration and the last tile
+// instruction (the decode runs between tile products): the psABI lets a call clobber the tile
+// configuration, and the dynamic linker's lazy binding of a library function did, on the Xeon
+// (the next tile instruction then faults as undefined).
 //
 // In an anonymous namespace like the per-ISA helpers (see kernels/microkernel.bzl on the ODR
 // trap): each kernel file instantiates its own copy. The format's part is a struct F with
@@ -32,7 +40,7 @@
 //       // rounded as the format's reference rounds them
 
 #include <cstdint>
-#include <cstring>
+#include <optional>
 
 #include "kernels/amx_helpers.h"
 #include "kernels/avx512_helpers.h"
@@ -68,76 +76,141 @@ struct DriverOmits {
   static constexpr bool kPrefetches = false;  // nothing is prefetched
 };
 
+// Decoded weights of a chunk over one k block: per 16-column tile, kKBlock / 2 VNNI rows of 16
+// columns x 2 consecutive k.
+using Panel = uint16_t[kChunkTiles][kKBlock / 2][32];
+
 // Per-thread scratch (no allocation per call).
 struct Scratch {
-  // Decoded weights of the chunk: per 16-column tile, kKBlock / 2 VNNI rows of 16 columns x 2
-  // consecutive k.
-  alignas(64) uint16_t panel[kChunkTiles][kKBlock / 2][32];
+  // The panel the tiles multiply, and the next one, decoded meanwhile.
+  alignas(64) Panel panels[2];
   // A row block's activations over the k block as tiles (see PackRows).
   alignas(64) uint16_t a_pack[kBlockRows * kKBlock];
   alignas(64) float sums[kBlockRows][kBlockColumns];
 };
 thread_local Scratch scratch;
 
-// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0, k0 + kc) into the
-// VNNI rows of one panel tile. Per kDecodeStep of k, each column's 64 code bytes are one vector
+// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
+// length) (length <= kDecodeStep, a multiple of 16) into the VNNI rows of one panel tile, with
+// `scales` (the tile's over the k block [k0, ...)). Each column's 64 code bytes are one vector
 // and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
 // (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
 // bits of an index) and multiplied by the column's scale, is a B row. Transposing the codes
 // moves a quarter of the bytes that transposing the decoded BF16 would.
 template <typename F>
-void DecodeTile(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc,
-                uint16_t (*rows)[32]) {
+void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
+                int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
   const __m512 values = F::Values();
   const int64_t code_row = b.k / 2;
-  typename F::Scales scales(b, n0, columns, k0, kc);
-  for (int64_t kk = 0; kk < kc; kk += kDecodeStep) {
-    const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;  // a multiple of 16
-    scales.Step(kk, length);
-    __m512i by_column[16], by_pairs[16];
-    for (int c = 0; c < 16; ++c) {
-      if (c >= columns) {
-        by_column[c] = _mm512_setzero_si512();
-        continue;
-      }
-      const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
-      if (length == kDecodeStep) {
-        by_column[c] = _mm512_loadu_si512(codes);
-      } else {
-        alignas(64) uint8_t padded[kDecodeStep / 2] = {};
-        std::memcpy(padded, codes, length / 2);
-        by_column[c] = _mm512_load_si512(padded);
-      }
+  scales.Step(kk, length);
+  __m512i by_column[16], by_pairs[16];
+  for (int c = 0; c < 16; ++c) {
+    if (c >= columns) {
+      by_column[c] = _mm512_setzero_si512();
+      continue;
     }
-    TransposeDwords(by_column, by_pairs);
-    // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
-    for (int j = 0; j < length / 8; ++j) {
-      const __m512 scale = scales.Run(j);
+    const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
+    by_column[c] =
+        length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
+  }
+  TransposeDwords(by_column, by_pairs);
+  // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
+  for (int j = 0; j < length / 8; ++j) {
+    const __m512 scale = scales.Run(j);
 #pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
-        const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
-        const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
-        _mm512_store_si512(rows[kk / 2 + 4 * j + q],
-                           F::PairBf16(_mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale),
-                                       _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale)));
-      }
+    for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
+      const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
+      const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
+      const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
+      const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
+      _mm512_store_si512(rows[kk / 2 + 4 * j + q], F::PairBf16(even, odd));
     }
   }
 }
 
-// Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into the panel's first `tiles` tiles
-// (missing columns zero).
-template <typename F>
-void DecodePanel(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0,
-                 int64_t kc) {
-  if constexpr (!DriverOmits<F>::kDecode) {
-    for (int tile = 0; tile < tiles; ++tile) {
-      const int tile_columns = columns - 16 * tile < 16 ? columns - 16 * tile : 16;
-      DecodeTile<F>(b, n0 + 16 * tile, tile_columns > 0 ? tile_columns : 0, k0, kc,
-                    scratch.panel[tile]);
-    }
+// Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into a panel's first `tiles` tiles
+// (missing columns zero) one unit at a time, a unit being one tile's decode step, so that the
+// next panel's decode runs between the tile products of this one: the vector work then
+// overlaps the tile unit's.
+template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
+class PanelDecoder {
+ public:
+  void Start(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0, int64_t kc,
+             Panel& panel) {
+    b_ = &b;
+    n0_ = n0;
+    columns_ = columns;
+    tiles_ = tiles;
+    k0_ = k0;
+    kc_ = kc;
+    panel_ = &panel;
+    tile_ = 0;
+    kk_ = 0;
+    if (tiles_ > 0) StartTile();
   }
-}
+
+  // The units not decoded yet.
+  int64_t UnitsLeft() const {
+    const int64_t steps = (kc_ + kDecodeStep - 1) / kDecodeStep;
+    return tile_ >= tiles_ ? 0 : (tiles_ - tile_) * steps - kk_ / kDecodeStep;
+  }
+
+  void Next() {
+    if (tile_ >= tiles_) return;
+    const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
+    DecodeStep<F>(*b_, n0_ + 16 * tile_, tile_columns_, k0_, kk_, length, *scales_,
+                  (*panel_)[tile_]);
+    kk_ += kDecodeStep;
+    if (kk_ < kc_) return;
+    kk_ = 0;
+    if (++tile_ < tiles_) StartTile();
+  }
+
+  void Finish() {
+    while (tile_ < tiles_) Next();
+  }
+
+ private:
+  void StartTile() {
+    const int columns = columns_ - 16 * tile_;
+    tile_columns_ = columns < 0 ? 0 : (columns < 16 ? columns : 16);
+    scales_.emplace(*b_, n0_ + 16 * tile_, tile_columns_, k0_, kc_);
+  }
+
+  const WeightsView* b_ = nullptr;
+  int64_t n0_ = 0, k0_ = 0, kc_ = 0, kk_ = 0;
+  int columns_ = 0, tiles_ = 0, tile_ = 0, tile_columns_ = 0;
+  Panel* panel_ = nullptr;
+  std::optional<typename F::Scales> scales_;
+};
+
+// The ceilings' decoder, which leaves the panels as they are.
+template <typename F>
+class PanelDecoder<F, true> {
+ public:
+  void Start(const WeightsView&, int64_t, int, int, int64_t, int64_t, Panel&) {}
+  int64_t UnitsLeft() const { return 0; }
+  void Next() {}
+  void Finish() {}
+};
+
+// Runs the next decode unit every `interval` calls of Step.
+template <typename F>
+class InterleavedDecode {
+ public:
+  InterleavedDecode(PanelDecoder<F>& decoder, int64_t interval)
+      : decoder_(decoder), interval_(interval), countdown_(interval) {}
+
+  void Step() {
+    if (--countdown_ > 0) return;
+    countdown_ = interval_;
+    decoder_.Next();
+  }
+
+ private:
+  PanelDecoder<F>& decoder_;
+  int64_t interval_, countdown_;
+};
 
 // C[rows, columns] = (C if not the first k block) + scratch.sums, x tensor_scale after the
 // last k block.
@@ -198,10 +271,11 @@ struct BlockSums {
 // The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
 // elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
 // block, added to the sums `sums` says.
-template <bool kTwoRowTiles>
+template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                   RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
+                   RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
+                   const BlockSums& sums) {
   if (sums.in == nullptr) {
     _tile_zero(0);
     _tile_zero(1);
@@ -221,6 +295,7 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
   for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
     prefetcher.Next();
     weight_prefetcher.Next();
+    decode.Step();
     _tile_loadd(6, b0[kk / 2], 64);
     _tile_loadd(7, b1[kk / 2], 64);
     _tile_loadd(4, a, a_stride);
@@ -254,22 +329,47 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 
   const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
   constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
+  const auto chunk_columns_at = [&](int64_t chunk) {
+    return n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
+  };
+  // Whole column blocks: an odd last tile pairs with a zero one.
+  const auto blocks_at = [&](int64_t chunk) {
+    return static_cast<int>((chunk_columns_at(chunk) + kBlockColumns - 1) / kBlockColumns);
+  };
+  const auto kc_at = [&](int64_t k0) { return b.k - k0 < kKBlock ? b.k - k0 : kKBlock; };
+  // The panels in order, chunk by chunk and k block by k block: the first decoded before any
+  // product, each next one while the tiles multiply the one before.
+  PanelDecoder<F> decoder;
+  const auto start_decode = [&](int64_t chunk, int64_t k0, Panel& panel) {
+    decoder.Start(b, chunk, static_cast<int>(chunk_columns_at(chunk)), 2 * blocks_at(chunk), k0,
+                  kc_at(k0), panel);
+  };
+  int current = 0;
+  start_decode(n_begin, 0, scratch.panels[current]);
+  decoder.Finish();
   for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
-    const int64_t chunk_columns = n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
-    // Whole column blocks: an odd last tile pairs with a zero one.
-    const int blocks = static_cast<int>((chunk_columns + kBlockColumns - 1) / kBlockColumns);
+    const int blocks = blocks_at(chunk);
     for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
-      const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
+      const int64_t kc = kc_at(k0);
       const bool first = k0 == 0;
       const bool last = k0 + kc == b.k;
-      DecodePanel<F>(b, chunk, static_cast<int>(chunk_columns), 2 * blocks, k0, kc);
+      // The next panel: this chunk's next k block, else the next chunk's first.
+      const int64_t next_chunk = last ? chunk + kChunkColumns : chunk;
+      const int64_t next_k0 = last ? 0 : k0 + kKBlock;
+      const bool has_next = next_chunk < n_end;
+      if (has_next) start_decode(next_chunk, next_k0, scratch.panels[1 - current]);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
-      // The next panel's codes, a few lines per k step of every row block.
+      const int64_t steps = row_blocks * block_steps;
+      const int64_t units = decoder.UnitsLeft();
+      InterleavedDecode<F> decode(decoder, units > 0 && units < steps ? steps / units : 1);
+      // The codes of the panel after that, a few lines per k step of every row block, so that
+      // its decode reads them from L2.
       RowPrefetcher weight_prefetcher =
-          DriverOmits<F>::kPrefetches
+          DriverOmits<F>::kPrefetches || !has_next
               ? RowPrefetcher()
-              : NextPanelPrefetcher(b, chunk, chunk + chunk_columns, n_end, kChunkColumns, k0,
-                                    kKBlock, row_blocks * block_steps);
+              : NextPanelPrefetcher(b, next_chunk, next_chunk + chunk_columns_at(next_chunk),
+                                    n_end, kChunkColumns, next_k0, kKBlock, steps);
+      const Panel& panel = scratch.panels[current];
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         const uint16_t* a = scratch.a_pack;
@@ -291,10 +391,11 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-          const uint16_t(*b0)[32] = scratch.panel[2 * block];
-          const uint16_t(*b1)[32] = scratch.panel[2 * block + 1];
+          const uint16_t(*b0)[32] = panel[2 * block];
+          const uint16_t(*b1)[32] = panel[2 * block + 1];
           if constexpr (DriverOmits<F>::kSums) {
-            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, {});
+            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+                                decode, {});
           } else if (rows == kBlockRows && columns == kBlockColumns) {
             // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
             // the last k block's go through scratch.sums where a tensor scale is left to apply.
@@ -302,22 +403,24 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
             const bool scale = last && args.b.tensor_scale != 1.0f;
             const int64_t stride = args.ldc * int64_t{sizeof(float)};
             MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                {first ? nullptr : c, scale ? nullptr : c, stride});
+                                decode, {first ? nullptr : c, scale ? nullptr : c, stride});
             if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
           } else {
             // Partial blocks add through scratch.sums (one row tile where they have at most 16
             // rows).
             if (rows > kTileRows) {
               MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                  {});
+                                  decode, {});
             } else {
               MultiplyBlock<false>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                   {});
+                                   decode, {});
             }
             AddSums(args, m0, rows, n0, columns, first, last);
           }
         }
       }
+      decoder.Finish();
+      current = 1 - current;
     }
   }
   _tile_release();
