@@ -12,7 +12,6 @@
 #include <numeric>
 #include <random>
 #include <set>
-#include <new>
 #include <string>
 #include <utility>
 
@@ -26,6 +25,7 @@
 #include "experiments/machine.h"
 #include "experiments/metrics.h"
 #include "experiments/progress_eta.h"
+#include "files/out_of_memory.h"
 #include "kernels/buffers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
@@ -150,13 +150,9 @@ class Runner {
     // A case's matrices, buffers and layer are sized by the config: under a process memory
     // limit (ulimit -v), below the machine's memory the config was checked against, their
     // allocation can fail.
-    absl::Status status;
-    try {
-      status = c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row);
-    } catch (const std::bad_alloc&) {
-      status = absl::ResourceExhaustedError(
-          "out of memory (is the process's memory limited, ulimit -v?)");
-    }
+    absl::Status status = files::CatchOutOfMemory(
+        [] { return std::string("allocating its matrices, buffers or layer"); },
+        [&] { return c.measure == Measure::kGemm ? RunGemm(c, row) : RunMoe(c, row); });
     if (!status.ok()) return status;
     return RoundTripped(row);
   }

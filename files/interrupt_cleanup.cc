@@ -80,14 +80,32 @@ const char* SignalName(int signal_number) {
   }
 }
 
-[[noreturn]] void CleanUpAndDie(const std::string& tool, int signal_number) {
-  Registry& registry = TheRegistry();
-  registry.mutex.lock();  // never unlocked: nothing is created or committed from here on
+// Every recorded temporary, in reverse order of recording; the caller holds the mutex. Returns
+// whether there were any.
+bool RemoveRecorded(Registry& registry) {
   for (auto t = registry.temporaries.rbegin(); t != registry.temporaries.rend(); ++t) {
     Remove(t->first, t->second);
   }
+  const bool any = !registry.temporaries.empty();
+  registry.temporaries.clear();
+  return any;
+}
+
+// At exit nothing is recorded, unless something called exit() without unwinding the stack of
+// the temporaries' owners: libgomp does when it cannot start a thread (a process memory limit).
+void RemoveRecordedAtExit() {
+  Registry& registry = TheRegistry();
+  // Where another thread holds it, exit() stopped it mid-step: better keep a temporary than hang.
+  std::unique_lock<std::recursive_mutex> lock(registry.mutex, std::try_to_lock);
+  if (lock.owns_lock()) RemoveRecorded(registry);
+}
+
+[[noreturn]] void CleanUpAndDie(const std::string& tool, int signal_number) {
+  Registry& registry = TheRegistry();
+  registry.mutex.lock();  // never unlocked: nothing is created or committed from here on
+  const bool removed = RemoveRecorded(registry);
   std::fprintf(stderr, "%s: interrupted by %s%s\n", tool.c_str(), SignalName(signal_number),
-               registry.temporaries.empty() ? "" : ": removed the unfinished outputs");
+               removed ? ": removed the unfinished outputs" : "");
   ::signal(signal_number, SIG_DFL);
   sigset_t just_this;
   sigemptyset(&just_this);
@@ -100,6 +118,8 @@ const char* SignalName(int signal_number) {
 }  // namespace
 
 void RemoveTemporariesOnInterrupt(std::string_view tool) {
+  static const int at_exit = std::atexit(RemoveRecordedAtExit);  // once, however often called
+  (void)at_exit;
   sigset_t taken;
   sigemptyset(&taken);
   bool any = false;

@@ -27,7 +27,9 @@ enum class TemporaryKind {
 // the signals that are not ignored go to a thread that removes every recorded temporary, in
 // reverse order of recording, prints "TOOL: interrupted by SIGINT ..." on stderr, and ends the
 // process with the signal's default action (exit status 130 for SIGINT in a shell). Where that
-// thread cannot start (no memory for its stack), the signals keep their default action.
+// thread cannot start (no memory for its stack), the signals keep their default action. The
+// temporaries still recorded at exit() are removed too: a library that ends the process with
+// exit() (libgomp, when it cannot start a thread) unwinds no stack, so their owners cannot.
 void RemoveTemporariesOnInterrupt(std::string_view tool);
 
 // For a run that can end early and keep what it finished: from now on the first SIGINT does not

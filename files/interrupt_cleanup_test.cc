@@ -120,6 +120,26 @@ TEST_F(InterruptCleanupDeathTest, SigtermEndsEvenWhereSigintOnlyAsksToStop) {
   EXPECT_FALSE(fs::exists(file));
 }
 
+// As libgomp ends the process when it cannot start a thread: exit(), no stack unwound.
+TEST_F(InterruptCleanupDeathTest, RemovesWhatIsStillRecordedAtExit) {
+  const std::string tree = (dir_ / "tree.tmp").string();
+  const std::string committed = (dir_ / "committed").string();
+  EXPECT_EXIT(
+      {
+        RemoveTemporariesOnInterrupt("tool");
+        fs::create_directories(tree + "/sub");
+        std::ofstream(tree + "/sub/shard") << "half";
+        RecordTemporary(tree, TemporaryKind::kTree);
+        std::ofstream(committed) << "whole";
+        RecordTemporary(committed, TemporaryKind::kFile);
+        ForgetTemporary(committed);
+        std::exit(1);
+      },
+      ::testing::ExitedWithCode(1), "");
+  EXPECT_FALSE(fs::exists(tree));
+  EXPECT_TRUE(fs::exists(committed));
+}
+
 TEST_F(InterruptCleanupDeathTest, AnIgnoredSignalStaysIgnored) {
   EXPECT_EXIT(
       {

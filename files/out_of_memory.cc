@@ -1,17 +1,26 @@
 #include "files/out_of_memory.h"
 
 #include <cstdio>
-#include <new>
-#include <string>
+
+#include "absl/strings/str_format.h"
 
 namespace fp4moe::files {
+namespace {
+
+constexpr char kOutOfMemory[] = "out of memory (is the process's memory limited, ulimit -v?)";
+
+}  // namespace
+
+absl::Status OutOfMemoryError(std::string_view doing) {
+  return absl::ResourceExhaustedError(absl::StrFormat("%s: %s", doing, kOutOfMemory));
+}
 
 int ExitCodeCatchingOutOfMemory(std::string_view tool, const std::function<int()>& run) {
   try {
     return run();
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "%s: out of memory (is the process's memory limited, ulimit -v?)\n",
-                 std::string(tool).c_str());
+    // Printed as it is, without building a message: memory may still be short.
+    std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(tool.size()), tool.data(), kOutOfMemory);
     return 1;
   }
 }

@@ -1,17 +1,44 @@
 #ifndef FP4MOE_FILES_OUT_OF_MEMORY_H_
 #define FP4MOE_FILES_OUT_OF_MEMORY_H_
 
-// The last line of defence of the tools' mains against running out of memory under a process
-// limit (ulimit -v) where no nearer code names what was being allocated.
+// Running out of memory under a process limit (ulimit -v), below the machine's memory that
+// sizes are checked against: one error naming what was being done, never an abort. For the
+// steps that allocate (and OpenMP loop bodies, out of which no exception may propagate: it
+// would end the process in std::terminate), and as the last line of defence of the tools'
+// mains where no nearer code names what was being allocated.
 
 #include <functional>
+#include <new>
+#include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
+
 namespace fp4moe::files {
+
+// ResourceExhausted: "DOING: out of memory (is the process's memory limited, ulimit -v?)".
+absl::Status OutOfMemoryError(std::string_view doing);
+
+// Returns step()'s absl::Status or absl::StatusOr; where it throws std::bad_alloc,
+// OutOfMemoryError(doing()) instead. `doing` (returning a std::string) runs only then, so that
+// naming the work costs nothing when it succeeds.
+template <typename Doing, typename Step>
+auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step());
 
 // Returns `run`'s exit code; where a std::bad_alloc escapes it (its outputs' temporaries are
 // removed by their owners as it unwinds), prints "TOOL: out of memory ..." on stderr and returns 1.
 int ExitCodeCatchingOutOfMemory(std::string_view tool, const std::function<int()>& run);
+
+// Implementation.
+
+template <typename Doing, typename Step>
+auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (const std::bad_alloc&) {
+    return OutOfMemoryError(doing());
+  }
+}
 
 }  // namespace fp4moe::files
 

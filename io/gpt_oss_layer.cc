@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 #include "io/checkpoint.h"
 #include "io/gpt_oss_weights.h"
 #include "io/model_weights.h"
@@ -249,7 +250,13 @@ absl::Status LoadGptOssExperts(ModelFolder& folder, const LayerLoadOptions& opti
   // Shards are all open: the rest reads mapped memory only.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, options.threads))
   for (int64_t e = 0; e < count; ++e) {
-    experts[e] = LoadExpert(*tensors, e, c, loaded.format, loaded.group_size);
+    // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
+    experts[e] = files::CatchOutOfMemory(
+        [&] {
+          return absl::StrFormat("%s: layer %d: loading expert %d", folder.weights_path(),
+                                 loaded.layer, e);
+        },
+        [&] { return LoadExpert(*tensors, e, c, loaded.format, loaded.group_size); });
   }
   for (int64_t e = 0; e < count; ++e) {
     if (!experts[e].ok()) return experts[e].status();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "files/out_of_memory.h"
 #include "io/checkpoint.h"
 #include "io/gpt_oss_layer.h"
 #include "io/model_weights.h"
@@ -215,7 +216,15 @@ absl::StatusOr<ModelLayer> LoadModelLayer(ModelFolder& folder, int64_t layer,
   const int64_t count = static_cast<int64_t>(sources.size());
   std::vector<absl::StatusOr<std::vector<moe::ExpertQuantizedWeights>>> results(count);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, options.threads))
-  for (int64_t i = 0; i < count; ++i) results[i] = LoadExpert(config, sources[i], loaded);
+  for (int64_t i = 0; i < count; ++i) {
+    // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
+    results[i] = files::CatchOutOfMemory(
+        [&] {
+          return absl::StrFormat("%s: layer %d: loading the expert of weight '%s'",
+                                 folder.weights_path(), layer, sources[i].projections[0].name);
+        },
+        [&] { return LoadExpert(config, sources[i], loaded); });
+  }
   for (auto& result : results) {
     if (!result.ok()) return result.status();
     for (moe::ExpertQuantizedWeights& expert : *result) loaded.experts.push_back(std::move(expert));

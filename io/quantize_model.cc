@@ -22,6 +22,7 @@
 #include "files/input_files.h"
 #include "files/output_directory.h"
 #include "files/output_set.h"
+#include "files/out_of_memory.h"
 #include "io/checkpoint.h"
 #include "io/gpt_oss_weights.h"
 #include "io/model_folder.h"
@@ -297,7 +298,13 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < static_cast<int64_t>(weights.size()); ++i) {
-    results[i] = LoadWeightAs(weights[i], options.format, options.group_size, fp8_block);
+    // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
+    results[i] = files::CatchOutOfMemory(
+        [&] {
+          return absl::StrFormat("%s: loading and quantizing weight '%s'",
+                                 weights[i].file->path(), weights[i].name);
+        },
+        [&] { return LoadWeightAs(weights[i], options.format, options.group_size, fp8_block); });
   }
   for (size_t i = 0; i < weights.size(); ++i) {
     if (!results[i].ok()) return results[i].status();
@@ -310,8 +317,15 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
       fused.size() * experts, absl::UnknownError("not run"));
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t i = 0; i < static_cast<int64_t>(fused_results.size()); ++i) {
-    fused_results[i] = QuantizeFusedExpert(fused[i / experts], i % experts, options.format,
-                                            options.group_size);
+    const FusedFloatExperts& tensor = fused[i / experts];
+    fused_results[i] = files::CatchOutOfMemory(
+        [&] {
+          return absl::StrFormat("%s: quantizing tensor '%s' expert %d", tensor.path,
+                                 tensor.tensor->name, i % experts);
+        },
+        [&] {
+          return QuantizeFusedExpert(tensor, i % experts, options.format, options.group_size);
+        });
   }
   for (size_t f = 0; f < fused.size(); ++f) {
     std::vector<std::vector<moe::QuantizedTensor>> quantized;

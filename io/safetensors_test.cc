@@ -344,9 +344,11 @@ TEST(SafetensorsTest, AllocationsBeyondTheProcessLimitAreErrors) {
                 i = file->ReadIntegers("i");
               }).ok());
   EXPECT_THAT(h, StatusIs(absl::StatusCode::kResourceExhausted,
-                          HasSubstr("tensor 'h' as float: out of memory allocating 536870912")));
+                          AllOf(HasSubstr("tensor 'h' as float: allocating 536870912 bytes"),
+                                HasSubstr("out of memory (is the process's memory limited"))));
   EXPECT_THAT(i, StatusIs(absl::StatusCode::kResourceExhausted,
-                          HasSubstr("tensor 'i' as I64: out of memory allocating 536870912")));
+                          AllOf(HasSubstr("tensor 'i' as I64: allocating 536870912 bytes"),
+                                HasSubstr("out of memory (is the process's memory limited"))));
 }
 
 TEST(SafetensorsTest, AcceptsHandWrittenFilesWithUnsortedOffsetsAndPadding) {

@@ -1,6 +1,7 @@
 #include "io/sizes.h"
 
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 #include "kernels/cpu_features.h"
 
 namespace fp4moe::io {
@@ -28,8 +29,8 @@ absl::Status CheckFitsMemory(std::string_view what, int64_t count, int64_t eleme
 }
 
 absl::Status OutOfMemoryError(std::string_view what, int64_t bytes) {
-  return absl::ResourceExhaustedError(absl::StrFormat(
-      "%s: out of memory allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9));
+  return files::OutOfMemoryError(
+      absl::StrFormat("%s: allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9));
 }
 
 }  // namespace fp4moe::io

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <new>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "files/out_of_memory.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -40,14 +40,13 @@ int64_t KernelBlock(const MoeConfig& config) {
 // (the machine's memory) can still fail under a process memory limit (ulimit -v).
 absl::Status CatchOutOfMemory(const MoeConfig& config, std::string_view doing,
                               const std::function<absl::Status()>& step) {
-  try {
-    return step();
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "MoeLayer: out of memory %s (max_len = %d tokens x num_experts_per_tok = %d routed "
-        "rows; is the process's memory limited, ulimit -v?)",
-        doing, config.max_len, config.num_experts_per_tok));
-  }
+  return files::CatchOutOfMemory(
+      [&] {
+        return absl::StrFormat(
+            "MoeLayer: %s for max_len = %d tokens x num_experts_per_tok = %d routed rows", doing,
+            config.max_len, config.num_experts_per_tok);
+      },
+      step);
 }
 
 // The rows a prefill call routes at most: each token to k distinct experts, a row each.
@@ -158,7 +157,10 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   FirstError errors;
 #pragma omp parallel for schedule(dynamic) num_threads(config.num_threads)
   for (int64_t e = 0; e < config.expert_num; ++e) {
-    absl::StatusOr<ExpertQuantizedWeights> q = QuantizeExpert(config, e, experts[e]);
+    // No exception may leave the OpenMP loop.
+    absl::StatusOr<ExpertQuantizedWeights> q = files::CatchOutOfMemory(
+        [e] { return absl::StrFormat("MoeLayer::Create: quantizing expert %d", e); },
+        [&] { return QuantizeExpert(config, e, experts[e]); });
     if (q.ok()) {
       quantized[e] = std::move(*q);
     } else {
