@@ -91,9 +91,17 @@ bool RemoveRecorded(Registry& registry) {
   return any;
 }
 
+// Address space held back for RemoveRecordedAtExit: the exit() it cleans up after can come from
+// a process memory limit with nothing left under it, and removing a tree needs a directory
+// stream's buffer (32 KB; without this the removal failed under the limit and left the tree).
+constexpr size_t kExitReserveBytes = size_t{1} << 20;
+void* exit_reserve = nullptr;
+
 // At exit nothing is recorded, unless something called exit() without unwinding the stack of
 // the temporaries' owners: libgomp does when it cannot start a thread (a process memory limit).
 void RemoveRecordedAtExit() {
+  std::free(exit_reserve);
+  exit_reserve = nullptr;
   Registry& registry = TheRegistry();
   // Where another thread holds it, exit() stopped it mid-step: better keep a temporary than hang.
   std::unique_lock<std::recursive_mutex> lock(registry.mutex, std::try_to_lock);
@@ -118,7 +126,10 @@ void RemoveRecordedAtExit() {
 }  // namespace
 
 void RemoveTemporariesOnInterrupt(std::string_view tool) {
-  static const int at_exit = std::atexit(RemoveRecordedAtExit);  // once, however often called
+  static const int at_exit = [] {  // once, however often called
+    exit_reserve = std::malloc(kExitReserveBytes);
+    return std::atexit(RemoveRecordedAtExit);
+  }();
   (void)at_exit;
   sigset_t taken;
   sigemptyset(&taken);

@@ -48,7 +48,11 @@ run_under_limit() {
     echo "$* under $limit kB: exit $rc"
     exit 1
   fi
-  if compgen -G "$output.*" >/dev/null; then echo "$* under $limit kB: temporary left"; exit 1; fi
+  if compgen -G "$output.*" >/dev/null; then
+    cat under_limit.stderr
+    echo "$* under $limit kB: exit $rc, temporary left"
+    exit 1
+  fi
   ((rc == 0))
 }
 
