@@ -9,7 +9,13 @@ namespace {
 
 constexpr char kOutOfMemory[] = "out of memory (is the process's memory limited, ulimit -v?)";
 
+// Built before main, so that it is there when not even an error message can be allocated.
+const absl::Status* const kOutOfMemoryError = new absl::Status(
+    absl::ResourceExhaustedError(kOutOfMemory));
+
 }  // namespace
+
+const absl::Status& OutOfMemoryErrorAllocatingNothing() { return *kOutOfMemoryError; }
 
 absl::Status OutOfMemoryError(std::string_view doing) {
   return absl::ResourceExhaustedError(absl::StrFormat("%s: %s", doing, kOutOfMemory));

@@ -19,9 +19,13 @@ namespace fp4moe::files {
 // ResourceExhausted: "DOING: out of memory (is the process's memory limited, ulimit -v?)".
 absl::Status OutOfMemoryError(std::string_view doing);
 
+// The same without naming what was being done: a copy allocates nothing.
+const absl::Status& OutOfMemoryErrorAllocatingNothing();
+
 // Returns step()'s absl::Status or absl::StatusOr; where it throws std::bad_alloc,
 // OutOfMemoryError(doing()) instead. `doing` (returning a std::string) runs only then, so that
-// naming the work costs nothing when it succeeds.
+// naming the work costs nothing when it succeeds; where naming it runs out of memory too (other
+// threads may still hold theirs), OutOfMemoryErrorAllocatingNothing().
 template <typename Doing, typename Step>
 auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step());
 
@@ -36,7 +40,11 @@ auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step()) 
   try {
     return step();
   } catch (const std::bad_alloc&) {
+  }
+  try {
     return OutOfMemoryError(doing());
+  } catch (const std::bad_alloc&) {
+    return OutOfMemoryErrorAllocatingNothing();
   }
 }
 
