@@ -42,6 +42,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {2, 70, 4096},                                 // large k
       {3, 40, 288},                                  // k ending in a partial 128-element chunk
       {33, 48, 256},                                 // more rows than a 16-row tile, odd
+      {32, 160, 2304},  // one whole row block over k blocks (1024, 1024, 256) and two chunks
       {70, 150, 1536},  // full 32-row blocks and a tail over several k blocks, 150 columns
       {1040, 40, 1024},  // more than 32 AMX row blocks (two k blocks for AMX-INT8)
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile

@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 
 #include "kernels/amx_helpers.h"
 #include "kernels/avx512_helpers.h"
@@ -60,6 +61,7 @@ constexpr int kBlockColumns = 32;
 constexpr int64_t kKBlock = 1024;
 // Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
 constexpr int kChunkTiles = 8;
+constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
 // k of one decode step: 64 code bytes per column, one vector.
 constexpr int64_t kDecodeStep = 128;
 
@@ -87,11 +89,13 @@ struct Scratch {
   // A row block's activations over the k block as tiles (see PackRows).
   alignas(64) uint16_t a_pack[kBlockRows * kKBlock];
   alignas(64) float sums[kBlockRows][kBlockColumns];
+  // Few rows: a column block's weights over one decode step (two tiles), in two slots.
+  alignas(64) uint16_t ring[2][2][kDecodeStep / 2][32];
 };
 thread_local Scratch scratch;
 
 // Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
-// length) (length <= kDecodeStep, a multiple of 16) into the VNNI rows of one panel tile, with
+// length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
 // `scales` (the tile's over the k block [k0, ...)). Each column's 64 code bytes are one vector
 // and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
 // (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
@@ -123,7 +127,7 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
       const __m512i odd_codes = _mm512_srli_epi32(by_pairs[j], 8 * q + 4);
       const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
       const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
-      _mm512_store_si512(rows[kk / 2 + 4 * j + q], F::PairBf16(even, odd));
+      _mm512_store_si512(rows[4 * j + q], F::PairBf16(even, odd));
     }
   }
 }
@@ -159,7 +163,7 @@ class PanelDecoder {
     if (tile_ >= tiles_) return;
     const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
     DecodeStep<F>(*b_, n0_ + 16 * tile_, tile_columns_, k0_, kk_, length, *scales_,
-                  (*panel_)[tile_]);
+                  (*panel_)[tile_] + kk_ / 2);
     kk_ += kDecodeStep;
     if (kk_ < kc_) return;
     kk_ = 0;
@@ -268,14 +272,9 @@ struct BlockSums {
   int64_t stride = 0;
 };
 
-// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
-// elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
-// block, added to the sums `sums` says.
-template <bool kTwoRowTiles, typename F>
-void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
-                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                   RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
-                   const BlockSums& sums) {
+// The accumulators of a block: zeroed or loaded from sums.in.
+template <bool kTwoRowTiles>
+void StartSums(const BlockSums& sums) {
   if (sums.in == nullptr) {
     _tile_zero(0);
     _tile_zero(1);
@@ -291,22 +290,11 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
       _tile_loadd(3, sums.in + 16 * (sums.stride / 4) + 16, sums.stride);
     }
   }
-  const int64_t a_stride = 2 * k_step;
-  for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
-    prefetcher.Next();
-    weight_prefetcher.Next();
-    decode.Step();
-    _tile_loadd(6, b0[kk / 2], 64);
-    _tile_loadd(7, b1[kk / 2], 64);
-    _tile_loadd(4, a, a_stride);
-    _tile_dpbf16ps(0, 4, 6);
-    _tile_dpbf16ps(1, 4, 7);
-    if (kTwoRowTiles) {
-      _tile_loadd(5, a + kTileRows * k_step, a_stride);
-      _tile_dpbf16ps(2, 5, 6);
-      _tile_dpbf16ps(3, 5, 7);
-    }
-  }
+}
+
+// The accumulators of a block stored to sums.out (scratch.sums when null).
+template <bool kTwoRowTiles>
+void EndSums(const BlockSums& sums) {
   float* out = sums.out != nullptr ? sums.out : &scratch.sums[0][0];
   const int64_t stride = sums.out != nullptr ? sums.stride : int64_t{sizeof scratch.sums[0]};
   _tile_stored(0, out, stride);
@@ -314,6 +302,137 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
   if (kTwoRowTiles) {
     _tile_stored(2, out + 16 * (stride / 4), stride);
     _tile_stored(3, out + 16 * (stride / 4) + 16, stride);
+  }
+}
+
+// One k step of the block: its activation row tiles at `a` (rows k_step elements apart) times
+// the weight rows b0 and b1 (16 columns x 2 k each) into the accumulators.
+template <bool kTwoRowTiles>
+[[gnu::always_inline]] inline void MultiplyStep(const uint16_t* a, int k_step,
+                                                const uint16_t (*b0)[32],
+                                                const uint16_t (*b1)[32]) {
+  const int64_t a_stride = 2 * k_step;
+  _tile_loadd(6, b0, 64);
+  _tile_loadd(7, b1, 64);
+  _tile_loadd(4, a, a_stride);
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  if (kTwoRowTiles) {
+    _tile_loadd(5, a + kTileRows * k_step, a_stride);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+}
+
+// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
+// elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
+// block, added to the sums `sums` says.
+template <bool kTwoRowTiles, typename F>
+void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
+                   const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
+                   RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
+                   const BlockSums& sums) {
+  StartSums<kTwoRowTiles>(sums);
+  for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
+    prefetcher.Next();
+    weight_prefetcher.Next();
+    decode.Step();
+    MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
+  }
+  EndSums<kTwoRowTiles>(sums);
+}
+
+// The same for a single row block (m <= 32), whose weights are each multiplied once: a panel in
+// L2 would only add a write and a read of every decoded weight. The block's columns
+// [n0, n0 + columns) are decoded one step (kDecodeStep k) at a time into an L1 slot and
+// multiplied at once; the vector decode of a step and the tile products of the step before
+// share no data, so the core overlaps them.
+template <bool kTwoRowTiles, typename F>
+void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_t k0,
+                           int64_t kc, const uint16_t* a, int64_t a_step, int k_step,
+                           RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
+  const int columns1 = columns > 16 ? columns - 16 : 0;
+  typename F::Scales scales0(b, n0, columns - columns1, k0, kc);
+  typename F::Scales scales1(b, n0 + 16, columns1, k0, kc);
+  StartSums<kTwoRowTiles>(sums);
+  for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
+    const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
+    const uint16_t(*b0)[32] = scratch.ring[slot][0];
+    const uint16_t(*b1)[32] = scratch.ring[slot][1];
+    if constexpr (!DriverOmits<F>::kDecode) {
+      DecodeStep<F>(b, n0, columns - columns1, k0, kk, length, scales0, scratch.ring[slot][0]);
+      DecodeStep<F>(b, n0 + 16, columns1, k0, kk, length, scales1, scratch.ring[slot][1]);
+    }
+    for (int64_t s = 0; s < length; s += k_step, a += a_step) {
+      weight_prefetcher.Next();
+      MultiplyStep<kTwoRowTiles>(a, k_step, b0 + s / 2, b1 + s / 2);
+    }
+  }
+  EndSums<kTwoRowTiles>(sums);
+}
+
+// Runs multiply(two_row_tiles, sums) for the block of rows [m0, m0 + rows) x columns
+// [n0, n0 + columns) over one k block and adds what it sums to C.
+template <typename F, typename Multiply>
+void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns, bool first,
+              bool last, Multiply multiply) {
+  if constexpr (DriverOmits<F>::kSums) {
+    multiply(std::true_type{}, BlockSums{});
+  } else if (rows == kBlockRows && columns == kBlockColumns) {
+    // A whole block sums in its tiles from C's partial sums to C's, with no vector pass; the
+    // last k block's go through scratch.sums where a tensor scale is left to apply.
+    float* c = args.c + m0 * args.ldc + n0;
+    const bool scale = last && args.b.tensor_scale != 1.0f;
+    const int64_t stride = args.ldc * int64_t{sizeof(float)};
+    multiply(std::true_type{}, BlockSums{first ? nullptr : c, scale ? nullptr : c, stride});
+    if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
+  } else {
+    // Partial blocks add through scratch.sums (one row tile where they have at most 16 rows).
+    if (rows > kTileRows) {
+      multiply(std::true_type{}, BlockSums{});
+    } else {
+      multiply(std::false_type{}, BlockSums{});
+    }
+    AddSums(args, m0, rows, n0, columns, first, last);
+  }
+}
+
+// C[0:m, n_begin:n_end] for m <= 32 (see MultiplyBlockDecoding), chunk by chunk and k block
+// by k block like the panel schedule below, so that the same prefetcher brings each next
+// k block's codes into L2.
+template <typename F>
+void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k_step) {
+  const WeightsView& b = args.b;
+  const int rows = static_cast<int>(args.m);
+  const uint16_t* tiles = args.a_bf16.tiles;
+  for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
+    const int64_t chunk_end = n_end - chunk < kChunkColumns ? n_end : chunk + kChunkColumns;
+    const int64_t blocks = (chunk_end - chunk + kBlockColumns - 1) / kBlockColumns;
+    for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
+      const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
+      const uint16_t* a = scratch.a_pack;
+      int64_t a_step = kBlockRows * k_step;
+      if (tiles != nullptr) {
+        a = tiles + k0 * rows;
+        a_step = rows * k_step;
+      } else if constexpr (!DriverOmits<F>::kPacking) {
+        PackRows(args.a_bf16.values + k0, b.k, rows, kc, k_step);
+      }
+      RowPrefetcher weight_prefetcher =
+          DriverOmits<F>::kPrefetches
+              ? RowPrefetcher()
+              : NextPanelPrefetcher(b, chunk, chunk_end, n_end, kChunkColumns, k0, kKBlock,
+                                    blocks * ((kc + k_step - 1) / k_step));
+      for (int64_t n0 = chunk; n0 < chunk_end; n0 += kBlockColumns) {
+        const int columns =
+            chunk_end - n0 < kBlockColumns ? static_cast<int>(chunk_end - n0) : kBlockColumns;
+        SumBlock<F>(args, 0, rows, n0, columns, k0 == 0, k0 + kc == b.k,
+                    [&](auto two_row_tiles, const BlockSums& sums) {
+                      MultiplyBlockDecoding<decltype(two_row_tiles)::value, F>(
+                          b, n0, columns, k0, kc, a, a_step, k_step, weight_prefetcher, sums);
+                    });
+      }
+    }
   }
 }
 
@@ -325,10 +444,14 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
   ConfigureTiles(2 * k_step);
+  if (m <= kBlockRows) {
+    MultiplyFewRows<F>(args, n_begin, n_end, k_step);
+    _tile_release();
+    return;
+  }
   const uint16_t* tiles = args.a_bf16.tiles;
 
   const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
-  constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
   const auto chunk_columns_at = [&](int64_t chunk) {
     return n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
   };
@@ -393,30 +516,12 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
           const uint16_t(*b0)[32] = panel[2 * block];
           const uint16_t(*b1)[32] = panel[2 * block + 1];
-          if constexpr (DriverOmits<F>::kSums) {
-            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                decode, {});
-          } else if (rows == kBlockRows && columns == kBlockColumns) {
-            // A whole block sums in its tiles from C's partial sums to C's, with no vector pass;
-            // the last k block's go through scratch.sums where a tensor scale is left to apply.
-            float* c = args.c + m0 * args.ldc + n0;
-            const bool scale = last && args.b.tensor_scale != 1.0f;
-            const int64_t stride = args.ldc * int64_t{sizeof(float)};
-            MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                decode, {first ? nullptr : c, scale ? nullptr : c, stride});
-            if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
-          } else {
-            // Partial blocks add through scratch.sums (one row tile where they have at most 16
-            // rows).
-            if (rows > kTileRows) {
-              MultiplyBlock<true>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                  decode, {});
-            } else {
-              MultiplyBlock<false>(a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                                   decode, {});
-            }
-            AddSums(args, m0, rows, n0, columns, first, last);
-          }
+          SumBlock<F>(args, m0, rows, n0, columns, first, last,
+                      [&](auto two_row_tiles, const BlockSums& sums) {
+                        MultiplyBlock<decltype(two_row_tiles)::value>(
+                            a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, decode,
+                            sums);
+                      });
         }
       }
       decoder.Finish();
