@@ -132,6 +132,34 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
   }
 }
 
+// The decode steps of one tile (columns [n0, n0 + columns), at most 16; missing ones zero) over
+// one k block [k0, k0 + kc), each into the rows it is given.
+template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
+class TileDecoder {
+ public:
+  TileDecoder(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc)
+      : b_(b), n0_(n0), columns_(columns), k0_(k0), scales_(b, n0, columns, k0, kc) {}
+
+  void Decode(int64_t kk, int64_t length, uint16_t (*rows)[32]) {
+    DecodeStep<F>(b_, n0_, columns_, k0_, kk, length, scales_, rows);
+  }
+
+ private:
+  const WeightsView& b_;
+  int64_t n0_;
+  int columns_;
+  int64_t k0_;
+  typename F::Scales scales_;
+};
+
+// The ceilings' decoder, which leaves the rows as they are.
+template <typename F>
+class TileDecoder<F, true> {
+ public:
+  TileDecoder(const WeightsView&, int64_t, int, int64_t, int64_t) {}
+  void Decode(int64_t, int64_t, uint16_t (*)[32]) {}
+};
+
 // Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into a panel's first `tiles` tiles
 // (missing columns zero) one unit at a time, a unit being one tile's decode step, so that the
 // next panel's decode runs between the tile products of this one: the vector work then
@@ -162,8 +190,7 @@ class PanelDecoder {
   void Next() {
     if (tile_ >= tiles_) return;
     const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
-    DecodeStep<F>(*b_, n0_ + 16 * tile_, tile_columns_, k0_, kk_, length, *scales_,
-                  (*panel_)[tile_] + kk_ / 2);
+    tile_decoder_->Decode(kk_, length, (*panel_)[tile_] + kk_ / 2);
     kk_ += kDecodeStep;
     if (kk_ < kc_) return;
     kk_ = 0;
@@ -177,15 +204,15 @@ class PanelDecoder {
  private:
   void StartTile() {
     const int columns = columns_ - 16 * tile_;
-    tile_columns_ = columns < 0 ? 0 : (columns < 16 ? columns : 16);
-    scales_.emplace(*b_, n0_ + 16 * tile_, tile_columns_, k0_, kc_);
+    tile_decoder_.emplace(*b_, n0_ + 16 * tile_, columns < 0 ? 0 : (columns < 16 ? columns : 16),
+                          k0_, kc_);
   }
 
   const WeightsView* b_ = nullptr;
   int64_t n0_ = 0, k0_ = 0, kc_ = 0, kk_ = 0;
-  int columns_ = 0, tiles_ = 0, tile_ = 0, tile_columns_ = 0;
+  int columns_ = 0, tiles_ = 0, tile_ = 0;
   Panel* panel_ = nullptr;
-  std::optional<typename F::Scales> scales_;
+  std::optional<TileDecoder<F>> tile_decoder_;
 };
 
 // The ceilings' decoder, which leaves the panels as they are.
@@ -352,17 +379,14 @@ void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_
                            int64_t kc, const uint16_t* a, int64_t a_step, int k_step,
                            RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
   const int columns1 = columns > 16 ? columns - 16 : 0;
-  typename F::Scales scales0(b, n0, columns - columns1, k0, kc);
-  typename F::Scales scales1(b, n0 + 16, columns1, k0, kc);
+  TileDecoder<F> tile0(b, n0, columns - columns1, k0, kc), tile1(b, n0 + 16, columns1, k0, kc);
   StartSums<kTwoRowTiles>(sums);
   for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
     const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
     const uint16_t(*b0)[32] = scratch.ring[slot][0];
     const uint16_t(*b1)[32] = scratch.ring[slot][1];
-    if constexpr (!DriverOmits<F>::kDecode) {
-      DecodeStep<F>(b, n0, columns - columns1, k0, kk, length, scales0, scratch.ring[slot][0]);
-      DecodeStep<F>(b, n0 + 16, columns1, k0, kk, length, scales1, scratch.ring[slot][1]);
-    }
+    tile0.Decode(kk, length, scratch.ring[slot][0]);
+    tile1.Decode(kk, length, scratch.ring[slot][1]);
     for (int64_t s = 0; s < length; s += k_step, a += a_step) {
       weight_prefetcher.Next();
       MultiplyStep<kTwoRowTiles>(a, k_step, b0 + s / 2, b1 + s / 2);
