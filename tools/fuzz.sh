@@ -47,6 +47,7 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
 codes=(quant/bf16.cc quant/e2m1.cc quant/e4m3.cc quant/e8m0.cc)
 safetensors_srcs=(io/safetensors_fuzzer.cc io/safetensors.cc io/safetensors_header.cc io/sizes.cc
                   files/input_files.cc files/output_set.cc files/interrupt_cleanup.cc
+                  files/out_of_memory.cc
                   kernels/cpu_features.cc
                   "${codes[@]}")
 shard_csv_srcs=(experiments/shard_csv_fuzzer.cc experiments/shard_merge.cc
