@@ -300,6 +300,26 @@ void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
   }
 }
 
+// A row block's activations (rows [m0, m0 + rows)) over the k block [k0, k0 + kc): where its
+// first k step starts, and the elements from one k step to the next. The buffer's tile order
+// where it has one, else the rows packed into scratch.a_pack.
+struct RowBlockSteps {
+  const uint16_t* first;
+  int64_t step;
+};
+template <typename F>
+RowBlockSteps RowBlockActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0,
+                                  int64_t kc, int k_step) {
+  const int64_t k = args.b.k;
+  if (args.a_bf16.tiles != nullptr) {
+    return {args.a_bf16.tiles + m0 * k + k0 * rows, rows * k_step};
+  }
+  if constexpr (!DriverOmits<F>::kPacking) {
+    PackRows(args.a_bf16.values + m0 * k + k0, k, rows, kc, k_step);
+  }
+  return {scratch.a_pack, kBlockRows * k_step};
+}
+
 // Where a block's sums start and end: tiles zeroed or loaded from `in`, stored to `out`
 // (row stride `stride` bytes; scratch.sums when out is null).
 struct BlockSums {
@@ -437,20 +457,12 @@ template <typename F>
 void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k_step) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
-  const uint16_t* tiles = args.a_bf16.tiles;
   for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
     const int64_t chunk_end = n_end - chunk < kChunkColumns ? n_end : chunk + kChunkColumns;
     const int64_t blocks = (chunk_end - chunk + kBlockColumns - 1) / kBlockColumns;
     for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
       const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
-      const uint16_t* a = scratch.a_pack;
-      int64_t a_step = kBlockRows * k_step;
-      if (tiles != nullptr) {
-        a = tiles + k0 * rows;
-        a_step = rows * k_step;
-      } else if constexpr (!DriverOmits<F>::kPacking) {
-        PackRows(args.a_bf16.values + k0, b.k, rows, kc, k_step);
-      }
+      const RowBlockSteps a = RowBlockActivations<F>(args, 0, rows, k0, kc, k_step);
       RowPrefetcher weight_prefetcher =
           DriverOmits<F>::kPrefetches
               ? RowPrefetcher()
@@ -462,7 +474,8 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
         SumBlock<F>(args, 0, rows, n0, columns, k0 == 0, k0 + kc == b.k,
                     [&](auto two_row_tiles, const BlockSums& sums) {
                       MultiplyBlockDecoding<decltype(two_row_tiles)::value, F>(
-                          b, n0, columns, k0, kc, a, a_step, k_step, weight_prefetcher, sums);
+                          b, n0, columns, k0, kc, a.first, a.step, k_step, weight_prefetcher,
+                          sums);
                     });
       }
     }
@@ -528,14 +541,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const Panel& panel = scratch.panels[current];
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
-        const uint16_t* a = scratch.a_pack;
-        int64_t a_step = kBlockRows * k_step;
-        if (tiles != nullptr) {
-          a = tiles + m0 * b.k + k0 * rows;
-          a_step = rows * k_step;
-        } else if constexpr (!DriverOmits<F>::kPacking) {
-          PackRows(args.a_bf16.values + m0 * b.k + k0, b.k, rows, kc, k_step);
-        }
+        const RowBlockSteps a = RowBlockActivations<F>(args, m0, rows, k0, kc, k_step);
         // What the next row block reads or packs, while this one runs.
         RowPrefetcher prefetcher =
             DriverOmits<F>::kPrefetches
@@ -552,8 +558,8 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           SumBlock<F>(args, m0, rows, n0, columns, first, last,
                       [&](auto two_row_tiles, const BlockSums& sums) {
                         MultiplyBlock<decltype(two_row_tiles)::value>(
-                            a, a_step, b0, b1, kc, k_step, prefetcher, weight_prefetcher, decode,
-                            sums);
+                            a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+                            decode, sums);
                       });
         }
       }
