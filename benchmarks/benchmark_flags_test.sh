@@ -58,4 +58,8 @@ expect_refused "$moe" "--layers=1000000 is out of range" --layers=1000000
 expect_refused "$moe" "--max_len=1000000000000 rows of mixtral: needs" --models=mixtral \
   --qlens=1000000000000
 expect_refused "$moe" "unknown model 'llama'" --models=llama
+expect_refused "$moe" "unknown GEMM path 'w4a9'" --paths=auto,w4a9
+expect_refused "$moe" "path int4_w4a16 takes none of --formats" --formats=nvfp4 \
+  --paths=int4_w4a16
+expect_refused "$moe" "no paths" --paths=
 echo PASS

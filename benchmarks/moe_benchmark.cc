@@ -2,7 +2,7 @@
 //
 //   bazel run -c opt //benchmarks:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
 //
-// Each (model, format) runs the layer's auto path; the label names the kernels the calls ran (the
+// Each (model, format) runs the layer's auto path, or each path --paths forces; the label names the kernels the calls ran (the
 // tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both joined by '+').
 // Weights: one expert's random floats are quantized once and its tensors given for every expert;
 // the layer packs each into its own memory, so every expert has its own bytes in DRAM. Weights
@@ -38,6 +38,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/benchmark_helpers.h"
 #include "kernels/cpu_features.h"
+#include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
@@ -65,6 +66,9 @@ ABSL_FLAG(int64_t, stream_bytes, int64_t{4} << 30,
 ABSL_FLAG(int, routings, 16, "different routings rotated per layer instance");
 ABSL_FLAG(int64_t, bandwidth_probe_bytes, int64_t{2} << 30, "bytes the bandwidth probe reads");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
+ABSL_FLAG(std::vector<std::string>, paths, std::vector<std::string>({"auto"}),
+          "auto (the layer picks per product's rows) or GEMM paths forced for every product, "
+          "run for each format they take (e.g. auto,w4a16,int4_w4a16 compares the crossovers)");
 ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
 
 namespace fp4moe::moe {
@@ -319,6 +323,29 @@ int Main(int argc, char** argv) {
       return Fail(std::string(s.message()));
     }
   }
+  // nullopt: auto.
+  std::vector<std::optional<kernels::GemmPath>> forced_paths;
+  for (const std::string& name : absl::GetFlag(FLAGS_paths)) {
+    if (name == "auto") {
+      forced_paths.push_back(std::nullopt);
+      continue;
+    }
+    absl::StatusOr<kernels::GemmPath> path = kernels::ParsePath(name);
+    if (!path.ok()) return Fail(std::string(path.status().message()));
+    forced_paths.push_back(*path);
+  }
+  if (forced_paths.empty()) return Fail("no paths");
+  for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
+    if (!forced.has_value()) continue;
+    bool taken = false;
+    for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
+      absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
+      taken = taken || (format.ok() && kernels::PathTakesFormat(*forced, *format));
+    }
+    if (!taken) {
+      return Fail(absl::StrFormat("path %s takes none of --formats", kernels::PathName(*forced)));
+    }
+  }
   const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
   std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
   const kernels::ReadBandwidth probe =
@@ -333,27 +360,33 @@ int Main(int argc, char** argv) {
     for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
       absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
       if (!format.ok()) return Fail(std::string(format.status().message()));
-      MoeConfig config;
-      config.expert_num = model->experts;
-      config.num_experts_per_tok = model->top_k;
-      config.hidden_size = model->hidden;
-      config.intermediate_size = model->intermediate;
-      config.max_len = max_len;
-      config.weight_format = *format;
-      config.group_size = 32;
-      config.isa = isa;
-      config.num_threads = omp_get_max_threads();
-      config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
-      if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+      for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
+        if (forced.has_value() && !kernels::PathTakesFormat(*forced, *format)) continue;
+        MoeConfig config;
+        config.expert_num = model->experts;
+        config.num_experts_per_tok = model->top_k;
+        config.hidden_size = model->hidden;
+        config.intermediate_size = model->intermediate;
+        config.max_len = max_len;
+        config.weight_format = *format;
+        config.group_size = 32;
+        config.isa = isa;
+        config.num_threads = omp_get_max_threads();
+        config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
+        config.path = forced;
+        if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
 
-      absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
-      if (!path.ok()) return Fail(std::string(path.status().message()));
-      const std::string key = absl::StrFormat("%s/%s/%s", model->name, format_name,
-                                              kernels::PathName(*path));
-      // Registered in order, so each (model, format) builds its layers once for its qlens.
-      for (int64_t qlen : qlens) {
-        kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", key, qlen), RunMoe,
-                                           *model, key, config, qlen, bandwidth, peaks);
+        absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
+        if (!path.ok()) return Fail(std::string(path.status().message()));
+        const std::string key =
+            absl::StrFormat("%s/%s/%s%s", model->name, format_name, kernels::PathName(*path),
+                            forced.has_value() ? "(forced)" : "");
+        // Registered in order, so each (model, format, path) builds its layers once for its
+        // qlens.
+        for (int64_t qlen : qlens) {
+          kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", key, qlen), RunMoe,
+                                             *model, key, config, qlen, bandwidth, peaks);
+        }
       }
     }
   }

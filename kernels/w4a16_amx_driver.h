@@ -131,9 +131,9 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
       const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
       // The odd nibble to each lane's low bits by a byte multishift (bits 8q + 4 of the
       // low dword, 32 + 8q + 4 of the high one), which runs beside the shifts and multiplies.
+      const uint64_t odd_shifts = (8 * q + 4) | static_cast<uint64_t>(8 * q + 36) << 32;
       const __m512i odd_codes = _mm512_multishift_epi64_epi8(
-          _mm512_set1_epi64(static_cast<int64_t>((8 * q + 4) | uint64_t{8 * q + 36} << 32)),
-          by_pairs[j]);
+          _mm512_set1_epi64(static_cast<int64_t>(odd_shifts)), by_pairs[j]);
       const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
       const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
       _mm512_store_si512(rows[4 * j + q], F::PairBf16(even, odd));
