@@ -19,7 +19,9 @@
 namespace fp4moe::kernels {
 namespace {
 
-enum class Special { kNone, kZeroBlocks, kAllNegativeRows };
+// kEveryScaleByte (NVFP4 only): raw weights instead of quantized ones, every E4M3 scale byte
+// but the NaN codes (negative and subnormal ones included) with every code.
+enum class Special { kNone, kZeroBlocks, kAllNegativeRows, kEveryScaleByte };
 
 struct Case {
   int64_t m, n, k;
@@ -54,6 +56,7 @@ std::vector<Case> CasesFor(int64_t block) {
 void ApplySpecial(Special special, int64_t block, RowMatrixXf& w, RowMatrixXf& x) {
   switch (special) {
     case Special::kNone:
+    case Special::kEveryScaleByte:
       return;
     case Special::kZeroBlocks:
       // Every third weight block and every fifth activation block zero.
@@ -73,6 +76,22 @@ void ApplySpecial(Special special, int64_t block, RowMatrixXf& w, RowMatrixXf& x
       x = -x.cwiseAbs();
       return;
   }
+}
+
+// NVFP4 weights [n, k] whose block scales walk through every E4M3 byte but 0x7F and 0xFF (NaN)
+// and whose codes walk through all 16 within each block, shifted from block to block.
+absl::StatusOr<BufferB> EveryScaleByte(int64_t n, int64_t k) {
+  std::vector<uint8_t> scale_bytes;
+  for (int byte = 0; byte < 256; ++byte) {
+    if ((byte & 0x7F) != 0x7F) scale_bytes.push_back(static_cast<uint8_t>(byte));
+  }
+  std::vector<uint8_t> codes(n * k / 2), scales(n * k / 16);
+  for (size_t i = 0; i < scales.size(); ++i) scales[i] = scale_bytes[i % scale_bytes.size()];
+  for (int64_t i = 0; i < n * k; i += 2) {
+    const int64_t block = i / 16;
+    codes[i / 2] = static_cast<uint8_t>((i + block) % 16 | (i + 1 + block) % 16 << 4);
+  }
+  return BufferB::FromRawNvfp4("w", n, k, codes.data(), scales.data(), 1.0f / 448);
 }
 
 // The weights exactly as a kernel of `path` multiplies them.
@@ -97,7 +116,9 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, 
   RowMatrixXf w = RandomMatrix(c.n, c.k, 1000 + c.n * 7 + c.k, c.distribution, 0.02f);
   RowMatrixXf x = RandomMatrix(c.m, c.k, 2000 + c.m * 5 + c.k, c.distribution, 1.5f);
   ApplySpecial(c.special, group, w, x);
-  absl::StatusOr<BufferB> b = BufferB::Quantize("w", w, format, group);
+  absl::StatusOr<BufferB> b = c.special == Special::kEveryScaleByte
+                                  ? EveryScaleByte(c.n, c.k)
+                                  : BufferB::Quantize("w", w, format, group);
   ASSERT_TRUE(b.ok()) << b.status();
   absl::StatusOr<BufferA> a = BufferA::Create(kernel.path, c.m, c.k, b->block(), tile_order);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -135,7 +156,9 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, 
           << kernel.name << " C[" << i << ", " << j << "] against unrounded weights";
     }
   }
-  // Reported, not asserted: the error the formats add against unquantized float.
+  // Reported, not asserted: the error the formats add against unquantized float (raw weights
+  // have none).
+  if (c.special == Special::kEveryScaleByte) return;
   const RowMatrixXd exact = ReferenceGemm(x, w);
   std::cout << absl::StrFormat("%-34s %-60s rel. error vs float %.4f\n", kernel.name, where,
                                (got.cast<double>() - exact).norm() / exact.norm());
@@ -169,6 +192,11 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
        {WeightFormat::kNvfp4, WeightFormat::kFp4FloatScale, WeightFormat::kMxfp4}) {
     const std::vector<Case> cases = CasesFor(TraitsOf(format).block_size);
     for (size_t i = 0; i < cases.size(); ++i) CheckKernel(kernel, cases[i], format, 16, i % 2 == 0);
+  }
+  // A few rows and a panel's worth (the AMX kernels' two schedules) over every scale byte.
+  for (const Case& c : {Case{3, 64, 1024, Distribution::kGaussian, Special::kEveryScaleByte},
+                        Case{40, 48, 2048, Distribution::kGaussian, Special::kEveryScaleByte}}) {
+    CheckKernel(kernel, c, WeightFormat::kNvfp4, 16, false);
   }
 }
 
