@@ -53,7 +53,8 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
-          "w4a16_tile_products_no_prefetch");
+          "w4a16_tile_products_no_prefetch; and compared variants of a kernel by their full name "
+          "(fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 
@@ -195,13 +196,17 @@ int Main(int argc, char** argv) {
       probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
       absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
-    // A ceiling runs on the W4A16 kernels' buffers.
+    // A ceiling or a variant runs on its path's buffers.
     const Microkernel* ceiling = nullptr;
     for (const Microkernel& kernel : W4a16AmxCeilings()) {
       if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) ceiling = &kernel;
     }
-    if (ceiling != nullptr && !DetectedCpuFeatures().amx) {
-      std::fprintf(stderr, "gemm_benchmark: %s needs AMX; skipped\n", path_name.c_str());
+    for (const Microkernel& kernel : AllMicrokernels()) {
+      if (kernel.variant && !kernel.emulated && path_name == kernel.name) ceiling = &kernel;
+    }
+    if (ceiling != nullptr && !CanRun(*ceiling, DetectedCpuFeatures())) {
+      std::fprintf(stderr, "gemm_benchmark: %s needs %s; skipped\n", path_name.c_str(),
+                   std::string(IsaName(ceiling->isa)).c_str());
       continue;
     }
     absl::StatusOr<GemmPath> path = ceiling != nullptr ? ceiling->path : ParsePath(path_name);

@@ -39,7 +39,9 @@ CpuFeatures Detect() {
   const bool vbmi = Bit(c7, 1), vnni = Bit(c7, 11), bf16 = Bit(a71, 5);
   f.avx512 = f.avx2 && zmm_state && avx512f && avx512bw && avx512vl && vbmi && vnni && bf16;
   const bool amx_bf16 = Bit(d7, 22), amx_tile = Bit(d7, 24), amx_int8 = Bit(d7, 25);
-  if (f.avx512 && amx_tile && amx_int8 && amx_bf16) {
+  // The AMX kernels also use AVX512-FP16, which every AMX CPU has.
+  const bool avx512fp16 = Bit(d7, 23);
+  if (f.avx512 && avx512fp16 && amx_tile && amx_int8 && amx_bf16) {
     // Linux keeps tile data disabled until the process asks; a refusal leaves AMX off.
     f.amx = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
   }

@@ -12,7 +12,7 @@ struct CpuFeatures {
   // AVX-512 F, BW, VL, VBMI, VNNI and BF16 together (Sapphire Rapids, Zen 4 and later);
   // the kernels use all of them, so they are one level.
   bool avx512 = false;
-  // AMX TILE, INT8 and BF16, with the kernel's permission to use tile data granted
+  // AMX TILE, INT8 and BF16 and AVX512-FP16, with the kernel's permission to use tile data granted
   // (arch_prctl(ARCH_REQ_XCOMP_PERM)); false where the OS refuses.
   bool amx = false;
 

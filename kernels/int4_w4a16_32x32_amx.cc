@@ -17,6 +17,8 @@ namespace fp4moe::kernels {
 namespace {
 
 struct Int4 {
+  // q x a BF16 scale has up to 11 significant bits: float products, rounded to BF16.
+  static constexpr bool kHalfProducts = false;
   static __m512 Values() { return Int4Values(); }
 
   // The group scales of 16 columns over one k block as floats, [group][column] (zero for

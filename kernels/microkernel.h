@@ -104,6 +104,10 @@ struct Microkernel {
   // The fewest rows of A for which the kernel is worth choosing: tiles do not pay for a GEMV,
   // where a vector kernel streams the weights faster.
   int64_t min_m = 1;
+  // A compared variant of its path's kernel of the same ISA (another decode or schedule):
+  // microkernel_test checks it and gemm_benchmark runs it by name, but SelectMicrokernel never
+  // picks it, so that one process can measure both ways.
+  bool variant = false;
 };
 
 }  // namespace fp4moe::kernels

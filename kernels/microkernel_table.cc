@@ -11,6 +11,7 @@ namespace {
 
 constexpr bool kNative = false;
 constexpr bool kEmulated = true;
+constexpr bool kVariant = true;
 // Rows from which the AMX kernels take over (Xeon, 16 threads, weights streamed, 2048 x 7168
 // and 7168 x 2048). W4A16 AMX beats its AVX-512 kernel from 5 rows (0.53 to 0.66 ms against
 // 0.62 to 0.73, where the AVX-512 kernel leaves its streaming way). INT4 AMX against the
@@ -46,6 +47,15 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a16_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
      fp4_w4a16_32x32_amx_emulated, kW4a16AmxMinRows},
     {"fp4_w4a16_4x2_avx2", GemmPath::kFp4W4A16, Isa::kAvx2, kNative, fp4_w4a16_4x2_avx2},
+    // Compared variants of fp4_w4a16_32x32_amx.
+    {"fp4_w4a16_fp16mul_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative,
+     fp4_w4a16_fp16mul_32x32_amx, kW4a16AmxMinRows, kVariant},
+    {"fp4_w4a16_fp16mul_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
+     fp4_w4a16_fp16mul_32x32_amx_emulated, kW4a16AmxMinRows, kVariant},
+    {"fp4_w4a16_panels_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative,
+     fp4_w4a16_panels_32x32_amx, kW4a16AmxMinRows, kVariant},
+    {"fp4_w4a16_panels_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
+     fp4_w4a16_panels_32x32_amx_emulated, kW4a16AmxMinRows, kVariant},
     // --- int4_w4a8 kernels ---
     {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
      kInt4AmxMinRows},
@@ -158,7 +168,9 @@ absl::StatusOr<const Microkernel*> SelectMicrokernel(GemmPath path, std::optiona
   }
   const Microkernel* best = nullptr;
   for (const Microkernel& kernel : kMicrokernels) {
-    if (kernel.path != path || kernel.emulated || !Supports(cpu, kernel.isa)) continue;
+    if (kernel.path != path || kernel.emulated || kernel.variant || !Supports(cpu, kernel.isa)) {
+      continue;
+    }
     if (!isa.has_value() && kernel.min_m > m) continue;
     if (isa.has_value() ? kernel.isa == *isa : (best == nullptr || kernel.isa > best->isa)) {
       best = &kernel;

@@ -57,6 +57,27 @@ TEST(MicrokernelTableTest, PicksTheBestNativeKernelForTheRowCount) {
   EXPECT_LE((*avx2_only)->isa, Isa::kAvx2);
 }
 
+TEST(MicrokernelTableTest, VariantsAreNeverPickedAndHaveADispatchedTwin) {
+  const CpuFeatures full = Cpu(true, true, true);
+  int variants = 0;
+  for (const Microkernel& kernel : AllMicrokernels()) {
+    if (!kernel.variant) continue;
+    ++variants;
+    for (int64_t m : {int64_t{1}, kernel.min_m, int64_t{1024}}) {
+      absl::StatusOr<const Microkernel*> picked =
+          SelectMicrokernel(kernel.path, std::nullopt, full, m);
+      ASSERT_TRUE(picked.ok()) << picked.status();
+      EXPECT_FALSE((*picked)->variant) << kernel.name << " m=" << m;
+    }
+    // Forcing the variant's ISA gives the dispatched kernel it is compared with.
+    absl::StatusOr<const Microkernel*> twin = SelectMicrokernel(kernel.path, kernel.isa, full);
+    ASSERT_TRUE(twin.ok()) << twin.status();
+    EXPECT_FALSE((*twin)->variant);
+    EXPECT_EQ((*twin)->min_m, kernel.min_m) << kernel.name;
+  }
+  EXPECT_GT(variants, 0);
+}
+
 TEST(MicrokernelTableTest, ForcingAnIsaTheCpuLacksIsAnError) {
   EXPECT_THAT(SelectMicrokernel(GemmPath::kInt4W4A8, Isa::kAmx, Cpu(true, true, false)),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("amx")));

@@ -23,8 +23,10 @@
 //
 // Products of at most 32 rows (one row block) use no panel: every weight is multiplied once, so
 // each column block's weights are decoded one step at a time into an L1 slot and multiplied at
-// once (MultiplyFewRows). On the Xeon, with the odd nibbles taken by a byte multishift, the
-// DeepSeek-V3 layer ran 9% faster at qlen 256 and 17% at qlen 512 (README).
+// once (MultiplyFewRows). Whether that beats the panel schedule is not settled: the DeepSeek-V3
+// layer at qlen 256 and 512 ran 9 to 17% faster in one call on the Xeon and 5 to 29% slower in
+// another, whose builds also differed by up to 12% at qlen 4096, where both run the same code
+// (README). The compared variant fp4_w4a16_panels_32x32_amx runs the panel schedule for any m.
 //
 // No call that can leave this file runs between the tile configuration and the last tile
 // instruction (the decode runs between tile products): the psABI lets a call clobber the tile
@@ -43,6 +45,11 @@
 //   static __m512i PairBf16(__m512 even, __m512 odd);
 //       // the decoded weights of k 2i and 2i + 1 as BF16 VNNI pairs (even in the low word),
 //       // rounded as the format's reference rounds them
+//   static constexpr bool kHalfProducts;  // decode by FP16 products instead (each exact and
+//       // normal, so its BF16 is its FP16 rebiased), with:
+//   static __m512i HalfValues();  // FP16 value of code c x 2^8 in words c and 16 + c
+//   __m512i Scales::HalfBlock(int block) const;  // FP16 scale x 2^-8 of the step's k
+//       // 16 block .. 16 block + 15, in both words of each lane
 
 #include <cstdint>
 #include <optional>
@@ -99,6 +106,36 @@ struct Scratch {
 };
 thread_local Scratch scratch;
 
+// a x b, FP16 lanes (AVX512-FP16's vmulph; for the emulated copy, in float with F16C: the float
+// product of two FP16 values is exact, so it rounds once, as vmulph does).
+__m512i MultiplyHalves(__m512i a, __m512i b) {
+#if defined(FP4MOE_SIMDE)
+  alignas(64) uint16_t x[32], y[32], product[32];
+  _mm512_store_si512(x, a);
+  _mm512_store_si512(y, b);
+  for (int i = 0; i < 32; i += 8) {
+    const __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(x + i))),
+                                   _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(y + i))));
+    _mm_store_si128(reinterpret_cast<__m128i*>(product + i),
+                    _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  return _mm512_load_si512(product);
+#else
+  return _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(a), _mm512_castsi512_ph(b)));
+#endif
+}
+
+// FP16 zeros and normals to BF16 (sign, exponent + 127 - 15, top 7 of 10 mantissa bits): exact
+// where the low 3 mantissa bits are zero, as they are in a product of at most 6 significant bits.
+__m512i HalvesToBf16(__m512i halves) {
+  // Arithmetic shift, then bits 12..14 (sign copies) cleared: sign, 0, 0, 0, exponent, mantissa.
+  const __m512i shifted = _mm512_and_si512(_mm512_srai_epi16(halves, 3),
+                                           _mm512_set1_epi16(static_cast<int16_t>(0x8FFF)));
+  // Zeros to +0: no move to keep the unmasked words.
+  const __mmask32 nonzero = _mm512_test_epi16_mask(halves, _mm512_set1_epi16(0x7FFF));
+  return _mm512_maskz_add_epi16(nonzero, shifted, _mm512_set1_epi16(112 << 7));
+}
+
 // Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
 // length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
 // `scales` (the tile's over the k block [k0, ...)). Each column's 64 code bytes are one vector
@@ -124,6 +161,29 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
   }
   TransposeDwords(by_column, by_pairs);
   // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
+  if constexpr (F::kHalfProducts) {
+    // Per lane, each word's code to its low 5 bits (vpermw's index: the table is repeated, so
+    // bit 4, the next nibble's, does not matter), looked up as FP16 and multiplied by the
+    // scale: 32 weights per multiply where floats give 16.
+    const __m512i values = F::HalfValues();
+    for (int block = 0; block < length / 16; ++block) {
+      const __m512i scale = scales.HalfBlock(block);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) {  // row 8 block + r: byte q of by_pairs[j]
+        const int j = 2 * block + r / 4, q = r % 4;
+        // Bytes 0, 2, 4, 6 of each qword from bits 8q, 8q + 4, 32 + 8q, 36 + 8q.
+        const uint64_t even = 8 * q, odd = 8 * q + 4;
+        const uint64_t shifts = even | odd << 16 | (even + 32) << 32 | (odd + 32) << 48;
+        const __m512i codes =
+            _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(shifts)),
+                                         by_pairs[j]);
+        _mm512_store_si512(rows[8 * block + r],
+                           HalvesToBf16(MultiplyHalves(_mm512_permutexvar_epi16(codes, values),
+                                                       scale)));
+      }
+    }
+    return;
+  }
   for (int j = 0; j < length / 8; ++j) {
     const __m512 scale = scales.Run(j);
 #pragma GCC unroll 4
@@ -482,15 +542,16 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
   }
 }
 
-// C[0:m, n_begin:n_end] for weights of the format F (k a multiple of 16).
-template <typename F>
+// C[0:m, n_begin:n_end] for weights of the format F (k a multiple of 16); products of at most
+// 32 rows by MultiplyFewRows unless !kFewRowsSchedule (a compared variant).
+template <typename F, bool kFewRowsSchedule = true>
 void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int64_t m = args.m;
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
   ConfigureTiles(2 * k_step);
-  if (m <= kBlockRows) {
+  if (kFewRowsSchedule && m <= kBlockRows) {
     MultiplyFewRows<F>(args, n_begin, n_end, k_step);
     _tile_release();
     return;
