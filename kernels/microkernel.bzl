@@ -11,8 +11,8 @@ AVX512_COPTS = AVX2_COPTS + [
     "-mavx512vnni",
     "-mavx512bf16",
 ]
-# Every AMX CPU (Sapphire Rapids on) has AVX512-FP16, which the W4A16 AMX decode of E4M3-scaled
-# weights uses (kernels/w4a16_amx_driver.h); kernels/cpu_features.cc requires it for AMX.
+# Every AMX CPU (Sapphire Rapids on) has AVX512-FP16, which the W4A16 AMX decode by FP16
+# products uses (kernels/w4a16_amx_driver.h); kernels/cpu_features.cc requires it for AMX.
 AMX_COPTS = AVX512_COPTS + ["-mamx-tile", "-mamx-int8", "-mamx-bf16", "-mavx512fp16"]
 
 # The emulated copy: SIMDe implements AVX-512 on AVX2; AMX kernels also get our tile emulation.

@@ -114,8 +114,9 @@ __m512i MultiplyHalves(__m512i a, __m512i b) {
   _mm512_store_si512(x, a);
   _mm512_store_si512(y, b);
   for (int i = 0; i < 32; i += 8) {
-    const __m256 p = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(x + i))),
-                                   _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<__m128i*>(y + i))));
+    const __m256 xs = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(x + i)));
+    const __m256 ys = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(y + i)));
+    const __m256 p = _mm256_mul_ps(xs, ys);
     _mm_store_si128(reinterpret_cast<__m128i*>(product + i),
                     _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
