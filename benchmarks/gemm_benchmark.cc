@@ -54,7 +54,8 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
           "w4a16_tile_products_no_prefetch; and compared variants of a kernel by their full name "
-          "(fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx)");
+          "(fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx, "
+          "fp4_w4a16_scaleprefetch_32x32_amx)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 

@@ -8,19 +8,6 @@
 
 namespace fp4moe::kernels {
 
-int ScaleBytes(ScaleKind kind) {
-  switch (kind) {
-    case ScaleKind::kE4M3:
-    case ScaleKind::kE8M0:
-      return 1;
-    case ScaleKind::kBf16:
-      return 2;
-    case ScaleKind::kFloat32:
-      return 4;
-  }
-  return 1;
-}
-
 float DecodeBlockScale(ScaleKind kind, const uint8_t* scales, int64_t index) {
   switch (kind) {
     case ScaleKind::kE4M3:

@@ -8,11 +8,18 @@
 #include "kernels/w4a16_amx_driver.h"
 
 namespace fp4moe::kernels {
+namespace {
+
+struct PanelsOnly : DefaultSchedule {
+  static constexpr bool kFewRows = false;
+};
+
+}  // namespace
 
 void FP4MOE_MICROKERNEL(fp4_w4a16_panels_32x32_amx)(const GemmArgs& args, int64_t n_begin,
                                                     int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
-    MultiplyW4a16Amx<E2m1<decltype(kind)::value, /*kHalf=*/false>, /*kFewRowsSchedule=*/false>(
+    MultiplyW4a16Amx<E2m1<decltype(kind)::value, /*kHalf=*/false>, PanelsOnly>(
         args, n_begin, n_end);
   });
 }

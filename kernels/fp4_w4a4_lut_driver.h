@@ -19,6 +19,7 @@
 
 #include <cstdint>
 
+#include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/tile_loops.h"
@@ -36,10 +37,6 @@ struct LutChunk {
   const uint8_t* b_scales[kCols];
 };
 
-[[maybe_unused]] int64_t LutWeightScaleBytes(ScaleKind kind) {
-  return kind == ScaleKind::kFloat32 ? 4 : 1;
-}
-
 // C[row0.., col0..] for a tile of kRows rows of A x kCols columns of B (of a slice that ends at
 // n_end).
 template <typename Lut, int kRows, int kCols>
@@ -50,7 +47,7 @@ void LutTile(const GemmArgs& args, int64_t row0, int64_t col0, int64_t n_end) {
   const WeightsView& b = args.b;
   const int64_t row_bytes = b.k / 2;
   const int64_t blocks = b.k / kBlock;
-  const int64_t b_scale_bytes = LutWeightScaleBytes(b.scale_kind);
+  const int64_t b_scale_bytes = ScaleBytes(b.scale_kind);
   typename Lut::Acc acc[kRows][kCols];
   for (int i = 0; i < kRows; ++i) {
     for (int j = 0; j < kCols; ++j) acc[i][j] = Lut::Zero();

@@ -90,6 +90,35 @@ struct DriverOmits {
   static constexpr bool kPrefetches = false;  // nothing is prefetched
 };
 
+// How the driver schedules and prefetches: the real kernel's choices. A compared variant (see
+// Microkernel::variant) derives from it and changes one.
+struct DefaultSchedule {
+  // Products of at most 32 rows by MultiplyFewRows (else by the panel schedule).
+  static constexpr bool kFewRows = true;
+  // The next panel's block scales prefetched beside its codes (else the decode's first reads
+  // of them wait for DRAM).
+  static constexpr bool kPrefetchScales = false;
+};
+
+// The next panel's codes (and, where the schedule says so, its scales), a few lines per call.
+struct PanelPrefetcher {
+  RowPrefetcher codes, scales;
+  void Next() {
+    codes.Next();
+    scales.Next();
+  }
+};
+
+template <typename F, typename S>
+PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, int64_t n_end,
+                          int64_t k0, int64_t calls) {
+  if (DriverOmits<F>::kPrefetches) return {};
+  return {NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0, kKBlock, calls),
+          S::kPrefetchScales ? NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0,
+                                                   kKBlock, calls, /*scales=*/true)
+                             : RowPrefetcher()};
+}
+
 // Decoded weights of a chunk over one k block: per 16-column tile, kKBlock / 2 VNNI rows of 16
 // columns x 2 consecutive k.
 using Panel = uint16_t[kChunkTiles][kKBlock / 2][32];
@@ -447,7 +476,7 @@ template <bool kTwoRowTiles>
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                   RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
+                   PanelPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
                    const BlockSums& sums) {
   StartSums<kTwoRowTiles>(sums);
   for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
@@ -467,7 +496,7 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_t k0,
                            int64_t kc, const uint16_t* a, int64_t a_step, int k_step,
-                           RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
+                           PanelPrefetcher& weight_prefetcher, const BlockSums& sums) {
   const int columns1 = columns > 16 ? columns - 16 : 0;
   TileDecoder<F> tile0(b, n0, columns - columns1, k0, kc), tile1(b, n0 + 16, columns1, k0, kc);
   StartSums<kTwoRowTiles>(sums);
@@ -514,7 +543,7 @@ void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int column
 // C[0:m, n_begin:n_end] for m <= 32 (see MultiplyBlockDecoding), chunk by chunk and k block
 // by k block like the panel schedule below, so that the same prefetcher brings each next
 // k block's codes into L2.
-template <typename F>
+template <typename F, typename S>
 void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k_step) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
@@ -524,11 +553,8 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
     for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
       const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
       const RowBlockSteps a = RowBlockActivations<F>(args, 0, rows, k0, kc, k_step);
-      RowPrefetcher weight_prefetcher =
-          DriverOmits<F>::kPrefetches
-              ? RowPrefetcher()
-              : NextPanelPrefetcher(b, chunk, chunk_end, n_end, kChunkColumns, k0, kKBlock,
-                                    blocks * ((kc + k_step - 1) / k_step));
+      PanelPrefetcher weight_prefetcher = NextPanel<F, S>(
+          b, chunk, chunk_end, n_end, k0, blocks * ((kc + k_step - 1) / k_step));
       for (int64_t n0 = chunk; n0 < chunk_end; n0 += kBlockColumns) {
         const int columns =
             chunk_end - n0 < kBlockColumns ? static_cast<int>(chunk_end - n0) : kBlockColumns;
@@ -543,17 +569,16 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
   }
 }
 
-// C[0:m, n_begin:n_end] for weights of the format F (k a multiple of 16); products of at most
-// 32 rows by MultiplyFewRows unless !kFewRowsSchedule (a compared variant).
-template <typename F, bool kFewRowsSchedule = true>
+// C[0:m, n_begin:n_end] for weights of the format F (k a multiple of 16), scheduled as S says.
+template <typename F, typename S = DefaultSchedule>
 void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int64_t m = args.m;
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
   ConfigureTiles(2 * k_step);
-  if (kFewRowsSchedule && m <= kBlockRows) {
-    MultiplyFewRows<F>(args, n_begin, n_end, k_step);
+  if (S::kFewRows && m <= kBlockRows) {
+    MultiplyFewRows<F, S>(args, n_begin, n_end, k_step);
     _tile_release();
     return;
   }
@@ -595,11 +620,10 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       InterleavedDecode<F> decode(decoder, units > 0 && units < steps ? steps / units : 1);
       // The codes of the panel after that, a few lines per k step of every row block, so that
       // its decode reads them from L2.
-      RowPrefetcher weight_prefetcher =
-          DriverOmits<F>::kPrefetches || !has_next
-              ? RowPrefetcher()
-              : NextPanelPrefetcher(b, next_chunk, next_chunk + chunk_columns_at(next_chunk),
-                                    n_end, kChunkColumns, next_k0, kKBlock, steps);
+      PanelPrefetcher weight_prefetcher =
+          has_next ? NextPanel<F, S>(b, next_chunk, next_chunk + chunk_columns_at(next_chunk),
+                                     n_end, next_k0, steps)
+                   : PanelPrefetcher();
       const Panel& panel = scratch.panels[current];
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
