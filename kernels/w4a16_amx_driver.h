@@ -109,6 +109,8 @@ struct PanelPrefetcher {
   }
 };
 
+// The prefetches of the panel after the one of chunk [n0, chunk_end), k block k0 (see
+// NextPanelPrefetcher), spread over `calls` calls: what S asks for, nothing for the ceilings.
 template <typename F, typename S>
 PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, int64_t n_end,
                           int64_t k0, int64_t calls) {
