@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "files/interrupt_cleanup.h"
 
 extern char** environ;
 
@@ -56,7 +57,13 @@ absl::Status RunProgram(const std::vector<std::string>& argv,
     error = posix_spawn_file_actions_addchdir_np(&actions, working_directory.c_str());
   }
   pid_t pid = 0;
-  if (error == 0) error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  {
+    // Started and recorded as one step: an interruption kills it before removing what it may be
+    // writing into (files/interrupt_cleanup.h).
+    const auto held = files::HoldOffInterrupts();
+    if (error == 0) error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    if (error == 0) files::RecordChildProcess(pid);
+  }
   posix_spawn_file_actions_destroy(&actions);
   if (error != 0) {
     return absl::FailedPreconditionError(
@@ -68,17 +75,27 @@ absl::Status RunProgram(const std::vector<std::string>& argv,
   // to a program's start).
   const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
+  // Each wait that may reap it forgets it in the same step.
   for (absl::Duration pause = absl::Milliseconds(1);; pause = std::min(2 * pause, kLongestPause)) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    pid_t done;
+    int wait_error;
+    {
+      const auto held = files::HoldOffInterrupts();
+      done = ::waitpid(pid, &status, WNOHANG);
+      wait_error = errno;
+      if (done == pid || (done < 0 && wait_error != EINTR)) files::ForgetChildProcess(pid);
+    }
     if (done == pid) break;
-    if (done < 0 && errno != EINTR) {
+    if (done < 0 && wait_error != EINTR) {
       return absl::InternalError(
-          absl::StrFormat("waiting for `%s`: %s", command, std::strerror(errno)));
+          absl::StrFormat("waiting for `%s`: %s", command, std::strerror(wait_error)));
     }
     if (absl::Now() >= deadline) {
+      const auto held = files::HoldOffInterrupts();
       ::kill(pid, SIGKILL);
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
+      files::ForgetChildProcess(pid);
       return absl::DeadlineExceededError(absl::StrFormat(
           "`%s` did not finish within %s: killed", command, absl::FormatDuration(timeout)));
     }

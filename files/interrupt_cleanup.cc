@@ -2,9 +2,11 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -21,6 +23,7 @@ namespace fs = std::filesystem;
 struct Registry {
   std::recursive_mutex mutex;
   std::vector<std::pair<std::string, TemporaryKind>> temporaries;  // in recording order
+  std::vector<pid_t> children;
 };
 
 // Never destroyed: the interrupt thread may use it while the process exits.
@@ -80,9 +83,16 @@ const char* SignalName(int signal_number) {
   }
 }
 
-// Every recorded temporary, in reverse order of recording; the caller holds the mutex. Returns
-// whether there were any.
+// Every recorded child process killed and reaped, then every recorded temporary removed, in
+// reverse order of recording; the caller holds the mutex. Returns whether there were any
+// temporaries.
 bool RemoveRecorded(Registry& registry) {
+  for (const pid_t child : registry.children) {
+    ::kill(child, SIGKILL);
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  registry.children.clear();
   for (auto t = registry.temporaries.rbegin(); t != registry.temporaries.rend(); ++t) {
     Remove(t->first, t->second);
   }
@@ -174,6 +184,19 @@ void RecordTemporary(const std::string& path, TemporaryKind kind) {
   Registry& registry = TheRegistry();
   std::lock_guard<std::recursive_mutex> lock(registry.mutex);
   registry.temporaries.emplace_back(path, kind);
+}
+
+void RecordChildProcess(pid_t pid) {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::recursive_mutex> lock(registry.mutex);
+  registry.children.push_back(pid);
+}
+
+void ForgetChildProcess(pid_t pid) {
+  Registry& registry = TheRegistry();
+  std::lock_guard<std::recursive_mutex> lock(registry.mutex);
+  auto& all = registry.children;
+  all.erase(std::remove(all.begin(), all.end(), pid), all.end());
 }
 
 void ForgetTemporary(const std::string& path) {

@@ -10,6 +10,8 @@
 // temporary, renaming outputs into place) whole to it. A run that can end early and keep what
 // it finished (compare's sweep) makes the first SIGINT a request to stop (StopAtFirstInterrupt).
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -45,6 +47,13 @@ std::unique_lock<std::recursive_mutex> HoldOffInterrupts();
 void RecordTemporary(const std::string& path, TemporaryKind kind);
 // After `path` was committed (renamed away) or removed.
 void ForgetTemporary(const std::string& path);
+
+// A process this one started that may write into a temporary (gnuplot drawing into a staging
+// directory): the removal kills it (SIGKILL) and waits for it first, so that nothing writes into
+// a temporary while or after it goes. Record it in the same HoldOffInterrupts as its start, and
+// forget it in the same as the wait that reaps it (a reaped pid may be another process's).
+void RecordChildProcess(pid_t pid);
+void ForgetChildProcess(pid_t pid);
 
 }  // namespace fp4moe::files
 

@@ -1,6 +1,7 @@
 #include "files/interrupt_cleanup.h"
 
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
+
+extern char** environ;
 
 namespace fp4moe::files {
 namespace {
@@ -32,6 +35,27 @@ class InterruptCleanupDeathTest : public ::testing::Test {
     StopAtFirstInterrupt(stop, "stopping\n");
     std::ofstream(file) << "half";
     RecordTemporary(file, TemporaryKind::kFile);
+  }
+  // Records `tree`, starts a recorded child that keeps writing a file into it (its pid to
+  // `pid_file`), and interrupts once the file is there.
+  [[noreturn]] static void RunWritingChildAndInterrupt(const std::string& tree,
+                                                       const std::string& pid_file) {
+    RemoveTemporariesOnInterrupt("tool");
+    fs::create_directories(tree);
+    RecordTemporary(tree, TemporaryKind::kTree);
+    const std::string script = "while :; do : > \"$0/plot\"; done";
+    char* argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                    const_cast<char*>(script.c_str()), const_cast<char*>(tree.c_str()), nullptr};
+    pid_t child = 0;
+    {
+      const auto held = HoldOffInterrupts();
+      if (posix_spawnp(&child, "sh", nullptr, nullptr, argv, environ) != 0) std::exit(1);
+      RecordChildProcess(child);
+    }
+    std::ofstream(pid_file) << child;
+    for (int i = 0; i < 1000 && !fs::exists(tree + "/plot"); ++i) ::usleep(1'000);
+    Interrupt(SIGINT);
+    WaitToBeKilled();
   }
   [[noreturn]] static void WaitToBeKilled() {
     for (int i = 0; i < 1000; ++i) ::usleep(10'000);
@@ -87,6 +111,24 @@ TEST_F(InterruptCleanupDeathTest, WaitsWhileHeldOff) {
       },
       ::testing::KilledBySignal(SIGTERM), "still running\ntool: interrupted by SIGTERM");
   EXPECT_FALSE(fs::exists(file));
+}
+
+// As merge draws its plots: gnuplot, a child process, writes into a staging tree. merge's
+// interrupt_test once found the tree left behind, emptied: the child was still writing while
+// the tree went. The child is killed and reaped before the removal, so it is gone when the
+// process dies (else it would outlive it, an orphan still writing).
+TEST_F(InterruptCleanupDeathTest, KillsRecordedChildrenBeforeRemovingTheirOutputs) {
+  const std::string tree = (dir_ / "plots.tmp").string();
+  const std::string pid_file = (dir_ / "child.pid").string();
+  EXPECT_EXIT(RunWritingChildAndInterrupt(tree, pid_file), ::testing::KilledBySignal(SIGINT),
+      "tool: interrupted by SIGINT: removed the unfinished outputs");
+  pid_t child = 0;
+  std::ifstream(pid_file) >> child;
+  ASSERT_GT(child, 0);
+  const bool still_running = ::kill(child, 0) == 0;
+  if (still_running) ::kill(child, SIGKILL);
+  EXPECT_FALSE(still_running) << "the child outlived the interrupted process";
+  EXPECT_FALSE(fs::exists(tree));
 }
 
 TEST_F(InterruptCleanupDeathTest, TheFirstSigintOnlyAsksToStopTheSecondEnds) {
