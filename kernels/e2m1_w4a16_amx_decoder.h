@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kernels/avx512_helpers.h"
+#include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
 #include "kernels/w4a16_amx_driver.h"
@@ -41,7 +42,7 @@ struct E2m1 {
   // scales (a side format) by block.
   class Scales {
    public:
-    static constexpr int kScaleBytes = kKind == ScaleKind::kFloat32 ? 4 : 1;
+    static constexpr int kScaleBytes = ScaleBytes(kKind);
     static constexpr int kBlocks = kDecodeStep / 16;
 
     Scales(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t)
@@ -72,36 +73,39 @@ struct E2m1 {
       if constexpr (kKind == ScaleKind::kFloat32) {
         return _mm512_load_ps(floats_[block]);
       } else {
-        // Byte kBlocks * lane + block (lanes 8..15 from the second vector) to the top byte of
-        // each lane.
-        const __m512i index = _mm512_add_epi32(
-            _mm512_set_epi32(120 << 24, 112 << 24, 104 << 24, 96 << 24, 88 << 24, 80 << 24,
-                             72 << 24, 64 << 24, 56 << 24, 48 << 24, 40 << 24, 32 << 24,
-                             24 << 24, 16 << 24, 8 << 24, 0),
-            _mm512_set1_epi32(block << 24));
-        return DecodeTopByteScales<kKind>(_mm512_maskz_permutex2var_epi8(
-            0x8888888888888888ull, _mm512_load_si512(bytes_), index,
-            _mm512_load_si512(bytes_ + 64)));
+        return DecodeTopByteScales<kKind>(BlockBytes<0x01000000>(block));
       }
     }
 
     // The 16 columns' scales of the step's block `block` as FP16 x 2^-8, in both words of each
     // lane (E4M3 only).
     __m512i HalfBlock(int block) const {
-      // Byte kBlocks * lane + block to bytes 1 and 3 of each lane (the scale x 2^8 per word).
-      const __m512i index = _mm512_add_epi32(
-          _mm512_set_epi32(0x78007800, 0x70007000, 0x68006800, 0x60006000, 0x58005800,
-                           0x50005000, 0x48004800, 0x40004000, 0x38003800, 0x30003000,
-                           0x28002800, 0x20002000, 0x18001800, 0x10001000, 0x08000800, 0),
-          _mm512_set1_epi32(block * 0x01000100));
-      const __m512i words = _mm512_maskz_permutex2var_epi8(
-          0xAAAAAAAAAAAAAAAAull, _mm512_load_si512(bytes_), index, _mm512_load_si512(bytes_ + 64));
+      // The scale x 2^8 in each word.
+      const __m512i words = BlockBytes<0x01000100>(block);
       // Sign to bit 15, magnitude to bits 7..13 (bit 14, a sign copy, cleared).
       return _mm512_and_si512(_mm512_srai_epi16(words, 1),
                               _mm512_set1_epi16(static_cast<int16_t>(0xBFFF)));
     }
 
    private:
+    // Byte kBlocks * lane + block (lanes 8..15 from the second vector) to the bytes of each lane
+    // that kSpread holds a 1 in (0x01000000: the top one; 0x01000100: bytes 1 and 3), the other
+    // bytes zero: one byte permute.
+    template <uint32_t kSpread>
+    __m512i BlockBytes(int block) const {
+      constexpr uint64_t kLaneMask = (kSpread & 0xFF ? 1 : 0) | (kSpread >> 8 & 0xFF ? 2 : 0) |
+                                     (kSpread >> 16 & 0xFF ? 4 : 0) | (kSpread >> 24 ? 8 : 0);
+      const auto lane = [](uint32_t l) { return static_cast<int>(kBlocks * l * kSpread); };
+      const __m512i index = _mm512_add_epi32(
+          _mm512_set_epi32(lane(15), lane(14), lane(13), lane(12), lane(11), lane(10), lane(9),
+                           lane(8), lane(7), lane(6), lane(5), lane(4), lane(3), lane(2), lane(1),
+                           lane(0)),
+          _mm512_set1_epi32(static_cast<int>(block * kSpread)));
+      return _mm512_maskz_permutex2var_epi8(kLaneMask * 0x1111111111111111ull,
+                                            _mm512_load_si512(bytes_), index,
+                                            _mm512_load_si512(bytes_ + 64));
+    }
+
     static constexpr int kFloatBlocks = kKind == ScaleKind::kFloat32 ? kBlocks : 1;
     const uint8_t* first_;
     int64_t row_bytes_;
