@@ -62,4 +62,5 @@ expect_refused "$moe" "unknown GEMM path 'w4a9'" --paths=auto,w4a9
 expect_refused "$moe" "path int4_w4a16 takes none of --formats" --formats=nvfp4 \
   --paths=int4_w4a16
 expect_refused "$moe" "no paths" --paths=
+expect_refused "$moe" "unknown weight format 'fp5'" --formats=nvfp4,fp5
 echo PASS

@@ -335,12 +335,17 @@ int Main(int argc, char** argv) {
     forced_paths.push_back(*path);
   }
   if (forced_paths.empty()) return Fail("no paths");
+  std::vector<std::pair<std::string, WeightFormat>> formats;
+  for (const std::string& name : absl::GetFlag(FLAGS_formats)) {
+    absl::StatusOr<WeightFormat> format = ParseWeightFormat(name);
+    if (!format.ok()) return Fail(std::string(format.status().message()));
+    formats.emplace_back(name, *format);
+  }
   for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
     if (!forced.has_value()) continue;
     bool taken = false;
-    for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
-      absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
-      taken = taken || (format.ok() && kernels::PathTakesFormat(*forced, *format));
+    for (const auto& [name, format] : formats) {
+      taken = taken || kernels::PathTakesFormat(*forced, format);
     }
     if (!taken) {
       return Fail(absl::StrFormat("path %s takes none of --formats", kernels::PathName(*forced)));
@@ -357,18 +362,16 @@ int Main(int argc, char** argv) {
               kernels::DetectedCpuFeatures().ToString().c_str());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
     const Model* model = FindModel(model_name);  // checked above
-    for (const std::string& format_name : absl::GetFlag(FLAGS_formats)) {
-      absl::StatusOr<WeightFormat> format = ParseWeightFormat(format_name);
-      if (!format.ok()) return Fail(std::string(format.status().message()));
+    for (const auto& [format_name, format] : formats) {
       for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
-        if (forced.has_value() && !kernels::PathTakesFormat(*forced, *format)) continue;
+        if (forced.has_value() && !kernels::PathTakesFormat(*forced, format)) continue;
         MoeConfig config;
         config.expert_num = model->experts;
         config.num_experts_per_tok = model->top_k;
         config.hidden_size = model->hidden;
         config.intermediate_size = model->intermediate;
         config.max_len = max_len;
-        config.weight_format = *format;
+        config.weight_format = format;
         config.group_size = 32;
         config.isa = isa;
         config.num_threads = omp_get_max_threads();
