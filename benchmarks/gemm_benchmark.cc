@@ -197,20 +197,20 @@ int Main(int argc, char** argv) {
       probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
       absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
-    // A ceiling or a variant runs on its path's buffers.
-    const Microkernel* ceiling = nullptr;
+    // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
+    const Microkernel* named = nullptr;
     for (const Microkernel& kernel : W4a16AmxCeilings()) {
-      if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) ceiling = &kernel;
+      if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) named = &kernel;
     }
     for (const Microkernel& kernel : AllMicrokernels()) {
-      if (kernel.variant && !kernel.emulated && path_name == kernel.name) ceiling = &kernel;
+      if (kernel.variant && !kernel.emulated && path_name == kernel.name) named = &kernel;
     }
-    if (ceiling != nullptr && !CanRun(*ceiling, DetectedCpuFeatures())) {
+    if (named != nullptr && !CanRun(*named, DetectedCpuFeatures())) {
       std::fprintf(stderr, "gemm_benchmark: %s needs %s; skipped\n", path_name.c_str(),
-                   std::string(IsaName(ceiling->isa)).c_str());
+                   std::string(IsaName(named->isa)).c_str());
       continue;
     }
-    absl::StatusOr<GemmPath> path = ceiling != nullptr ? ceiling->path : ParsePath(path_name);
+    absl::StatusOr<GemmPath> path = named != nullptr ? named->path : ParsePath(path_name);
     if (!path.ok()) {
       std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(path.status().message()).c_str());
       return 1;
@@ -218,7 +218,7 @@ int Main(int argc, char** argv) {
     for (const auto& [n, k] : shapes) {
       for (const int64_t m : ms) {
         absl::StatusOr<const Microkernel*> kernel =
-            ceiling != nullptr ? ceiling : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
+            named != nullptr ? named : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
         if (!kernel.ok()) {
           std::fprintf(stderr, "gemm_benchmark: %s\n",
                        std::string(kernel.status().message()).c_str());

@@ -91,11 +91,7 @@ absl::Status RunProgram(const std::vector<std::string>& argv,
           absl::StrFormat("waiting for `%s`: %s", command, std::strerror(wait_error)));
     }
     if (absl::Now() >= deadline) {
-      const auto held = files::HoldOffInterrupts();
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      files::ForgetChildProcess(pid);
+      files::KillChildProcess(pid);
       return absl::DeadlineExceededError(absl::StrFormat(
           "`%s` did not finish within %s: killed", command, absl::FormatDuration(timeout)));
     }

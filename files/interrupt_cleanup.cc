@@ -87,12 +87,7 @@ const char* SignalName(int signal_number) {
 // reverse order of recording; the caller holds the mutex. Returns whether there were any
 // temporaries.
 bool RemoveRecorded(Registry& registry) {
-  for (const pid_t child : registry.children) {
-    ::kill(child, SIGKILL);
-    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-    }
-  }
-  registry.children.clear();
+  while (!registry.children.empty()) KillChildProcess(registry.children.back());
   for (auto t = registry.temporaries.rbegin(); t != registry.temporaries.rend(); ++t) {
     Remove(t->first, t->second);
   }
@@ -197,6 +192,14 @@ void ForgetChildProcess(pid_t pid) {
   std::lock_guard<std::recursive_mutex> lock(registry.mutex);
   auto& all = registry.children;
   all.erase(std::remove(all.begin(), all.end(), pid), all.end());
+}
+
+void KillChildProcess(pid_t pid) {
+  const auto held = HoldOffInterrupts();
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  ForgetChildProcess(pid);
 }
 
 void ForgetTemporary(const std::string& path) {

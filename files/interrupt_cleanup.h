@@ -54,6 +54,9 @@ void ForgetTemporary(const std::string& path);
 // forget it in the same as the wait that reaps it (a reaped pid may be another process's).
 void RecordChildProcess(pid_t pid);
 void ForgetChildProcess(pid_t pid);
+// Kills a recorded child (SIGKILL), reaps it and forgets it, as one step: what the removal does
+// to each, and what its owner does to one that ran past its deadline.
+void KillChildProcess(pid_t pid);
 
 }  // namespace fp4moe::files
 
