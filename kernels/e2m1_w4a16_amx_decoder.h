@@ -1,7 +1,7 @@
 #ifndef FP4MOE_KERNELS_E2M1_W4A16_AMX_DECODER_H_
 #define FP4MOE_KERNELS_E2M1_W4A16_AMX_DECODER_H_
 
-// The E2M1 format part of the W4A16 AMX driver (kernels/w4a16_amx_driver.h), shared by the
+// The E2M1 format part of the W4A16 AMX decode (kernels/w4a16_amx_decode.h), shared by the
 // E2M1 W4A16 AMX kernel and its compared variants. E2M1 times an E4M3 or E8M0 scale has at most
 // 6 significant bits, so a decoded float's top half is its exact BF16; float32 scales are
 // rounded to nearest even, as the reference rounds. In an anonymous namespace, as the driver.
@@ -13,7 +13,7 @@
 #include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
-#include "kernels/w4a16_amx_driver.h"
+#include "kernels/w4a16_amx_decode.h"
 
 namespace fp4moe::kernels {
 namespace {

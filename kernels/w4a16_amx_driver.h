@@ -28,67 +28,29 @@
 // another, whose builds also differed by up to 12% at qlen 4096, where both run the same code
 // (README). The compared variant fp4_w4a16_panels_32x32_amx runs the panel schedule for any m.
 //
-// No call that can leave this file runs between the tile configuration and the last tile
-// instruction (the decode runs between tile products): the psABI lets a call clobber the tile
-// configuration, and the dynamic linker's lazy binding of a library function did, on the Xeon
-// (the next tile instruction then faults as undefined).
+// No call that can leave this file and its decode runs between the tile configuration and the
+// last tile instruction (the decode runs between tile products): the psABI lets a call clobber
+// the tile configuration, and the dynamic linker's lazy binding of a library function did, on
+// the Xeon (the next tile instruction then faults as undefined).
 //
 // In an anonymous namespace like the per-ISA helpers (see kernels/microkernel.bzl on the ODR
-// trap): each kernel file instantiates its own copy. The format's part is a struct F with
-//   static __m512 Values();  // the value of each 4-bit code as a float, lane = code
-//   class Scales {           // the scales of one 16-column tile over one k block
-//    public:
-//     Scales(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc);
-//     void Step(int64_t kk, int64_t length);  // before the decode step at k0 + kk
-//     __m512 Run(int j) const;  // the 16 columns' scales of the step's k 8j .. 8j + 7
-//   };
-//   static __m512i PairBf16(__m512 even, __m512 odd);
-//       // the decoded weights of k 2i and 2i + 1 as BF16 VNNI pairs (even in the low word),
-//       // rounded as the format's reference rounds them
-//   static constexpr bool kHalfProducts;  // decode by FP16 products instead (each exact and
-//       // normal, so its BF16 is its FP16 rebiased), with:
-//   static __m512i HalfValues();  // FP16 value of code c x 2^8 in words c and 16 + c
-//   __m512i Scales::HalfBlock(int block) const;  // FP16 scale x 2^-8 of the step's k
-//       // 16 block .. 16 block + 15, in both words of each lane
+// trap): each kernel file instantiates its own copy. The format's part and the decode are in
+// kernels/w4a16_amx_decode.h.
 
 #include <cstdint>
-#include <optional>
 #include <type_traits>
 
 #include "kernels/amx_helpers.h"
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
+#include "kernels/w4a16_amx_decode.h"
 
 namespace fp4moe::kernels {
 namespace {
 
-constexpr int kTileRows = 16;
-constexpr int kBlockRows = 32;
-constexpr int kBlockColumns = 32;
-// k per block (a multiple of 256): a row block's activations (64 KB) and the chunk's panels
-// (256 KB) stay in L2. Every k block moves each C block through the tiles once more; at 1024
-// the DeepSeek-V3 layer at qlen 4096 ran 13% faster on the Xeon than at 512 (and the same as
-// at 2048, whose panels take twice the L2), measured alternating in one run (README).
-constexpr int64_t kKBlock = 1024;
-// Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
-constexpr int kChunkTiles = 8;
-constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
-// k of one decode step: 64 code bytes per column, one vector.
-constexpr int64_t kDecodeStep = 128;
-
 // Tiles (see kernels/amx_helpers.h): accumulators 0..3 = C[row tile][column tile] at
 // 2 * row tile + column tile, activations 4 and 5 (row tiles), weights 6 and 7 (column tiles).
-
-// What the driver leaves out, for the ceilings of benchmarks/ceiling_kernels.h (which specialize
-// it); real kernels leave out nothing.
-template <typename F>
-struct DriverOmits {
-  static constexpr bool kDecode = false;   // the panels keep what they hold
-  static constexpr bool kPacking = false;  // the packed activations keep what they hold
-  static constexpr bool kSums = false;     // C is neither read nor written
-  static constexpr bool kPrefetches = false;  // nothing is prefetched
-};
 
 // How the driver schedules and prefetches: the real kernel's choices. A compared variant (see
 // Microkernel::variant) derives from it and changes one.
@@ -121,10 +83,6 @@ PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, i
                              : RowPrefetcher()};
 }
 
-// Decoded weights of a chunk over one k block: per 16-column tile, kKBlock / 2 VNNI rows of 16
-// columns x 2 consecutive k.
-using Panel = uint16_t[kChunkTiles][kKBlock / 2][32];
-
 // Per-thread scratch (no allocation per call).
 struct Scratch {
   // The panel the tiles multiply, and the next one, decoded meanwhile.
@@ -136,213 +94,6 @@ struct Scratch {
   alignas(64) uint16_t ring[2][2][kDecodeStep / 2][32];
 };
 thread_local Scratch scratch;
-
-// a x b, FP16 lanes (AVX512-FP16's vmulph; for the emulated copy, in float with F16C: the float
-// product of two FP16 values is exact, so it rounds once, as vmulph does).
-__m512i MultiplyHalves(__m512i a, __m512i b) {
-#if defined(FP4MOE_SIMDE)
-  alignas(64) uint16_t x[32], y[32], product[32];
-  _mm512_store_si512(x, a);
-  _mm512_store_si512(y, b);
-  for (int i = 0; i < 32; i += 8) {
-    const __m256 xs = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(x + i)));
-    const __m256 ys = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(y + i)));
-    const __m256 p = _mm256_mul_ps(xs, ys);
-    _mm_store_si128(reinterpret_cast<__m128i*>(product + i),
-                    _mm256_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-  }
-  return _mm512_load_si512(product);
-#else
-  return _mm512_castph_si512(_mm512_mul_ph(_mm512_castsi512_ph(a), _mm512_castsi512_ph(b)));
-#endif
-}
-
-// FP16 zeros and normals to BF16 (sign, exponent + 127 - 15, top 7 of 10 mantissa bits): exact
-// where the low 3 mantissa bits are zero, as they are in a product of at most 6 significant bits.
-__m512i HalvesToBf16(__m512i halves) {
-  // Arithmetic shift, then bits 12..14 (sign copies) cleared: sign, 0, 0, 0, exponent, mantissa.
-  const __m512i shifted = _mm512_and_si512(_mm512_srai_epi16(halves, 3),
-                                           _mm512_set1_epi16(static_cast<int16_t>(0x8FFF)));
-  // Zeros to +0: no move to keep the unmasked words.
-  const __mmask32 nonzero = _mm512_test_epi16_mask(halves, _mm512_set1_epi16(0x7FFF));
-  return _mm512_maskz_add_epi16(nonzero, shifted, _mm512_set1_epi16(112 << 7));
-}
-
-// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
-// length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
-// `scales` (the tile's over the k block [k0, ...)). Each column's 64 code bytes are one vector
-// and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
-// (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
-// bits of an index) and multiplied by the column's scale, is a B row. Transposing the codes
-// moves a quarter of the bytes that transposing the decoded BF16 would.
-template <typename F>
-void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
-                int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
-  const __m512 values = F::Values();
-  const int64_t code_row = b.k / 2;
-  scales.Step(kk, length);
-  __m512i by_column[16], by_pairs[16];
-  for (int c = 0; c < 16; ++c) {
-    if (c >= columns) {
-      by_column[c] = _mm512_setzero_si512();
-      continue;
-    }
-    const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
-    by_column[c] =
-        length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
-  }
-  TransposeDwords(by_column, by_pairs);
-  // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
-  if constexpr (F::kHalfProducts) {
-    // Per lane, each word's code to its low 5 bits (vpermw's index: the table is repeated, so
-    // bit 4, the next nibble's, does not matter), looked up as FP16 and multiplied by the
-    // scale: 32 weights per multiply where floats give 16.
-    const __m512i values = F::HalfValues();
-    for (int block = 0; block < length / 16; ++block) {
-      const __m512i scale = scales.HalfBlock(block);
-#pragma GCC unroll 8
-      for (int r = 0; r < 8; ++r) {  // row 8 block + r: byte q of by_pairs[j]
-        const int j = 2 * block + r / 4, q = r % 4;
-        // Bytes 0, 2, 4, 6 of each qword from bits 8q, 8q + 4, 32 + 8q, 36 + 8q.
-        const uint64_t even = 8 * q, odd = 8 * q + 4;
-        const uint64_t shifts = even | odd << 16 | (even + 32) << 32 | (odd + 32) << 48;
-        const __m512i codes =
-            _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(shifts)),
-                                         by_pairs[j]);
-        _mm512_store_si512(rows[8 * block + r],
-                           HalvesToBf16(MultiplyHalves(_mm512_permutexvar_epi16(codes, values),
-                                                       scale)));
-      }
-    }
-    return;
-  }
-  for (int j = 0; j < length / 8; ++j) {
-    const __m512 scale = scales.Run(j);
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
-      const __m512i even_codes = _mm512_srli_epi32(by_pairs[j], 8 * q);
-      // The odd nibble to each lane's low bits by a byte multishift (bits 8q + 4 of the
-      // low dword, 32 + 8q + 4 of the high one), which runs beside the shifts and multiplies.
-      const uint64_t odd_shifts = (8 * q + 4) | static_cast<uint64_t>(8 * q + 36) << 32;
-      const __m512i odd_codes = _mm512_multishift_epi64_epi8(
-          _mm512_set1_epi64(static_cast<int64_t>(odd_shifts)), by_pairs[j]);
-      const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
-      const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
-      _mm512_store_si512(rows[4 * j + q], F::PairBf16(even, odd));
-    }
-  }
-}
-
-// The decode steps of one tile (columns [n0, n0 + columns), at most 16; missing ones zero) over
-// one k block [k0, k0 + kc), each into the rows it is given.
-template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
-class TileDecoder {
- public:
-  TileDecoder(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc)
-      : b_(b), n0_(n0), columns_(columns), k0_(k0), scales_(b, n0, columns, k0, kc) {}
-
-  void Decode(int64_t kk, int64_t length, uint16_t (*rows)[32]) {
-    DecodeStep<F>(b_, n0_, columns_, k0_, kk, length, scales_, rows);
-  }
-
- private:
-  const WeightsView& b_;
-  int64_t n0_;
-  int columns_;
-  int64_t k0_;
-  typename F::Scales scales_;
-};
-
-// The ceilings' decoder, which leaves the rows as they are.
-template <typename F>
-class TileDecoder<F, true> {
- public:
-  TileDecoder(const WeightsView&, int64_t, int, int64_t, int64_t) {}
-  void Decode(int64_t, int64_t, uint16_t (*)[32]) {}
-};
-
-// Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into a panel's first `tiles` tiles
-// (missing columns zero) one unit at a time, a unit being one tile's decode step, so that the
-// next panel's decode runs between the tile products of this one: the vector work then
-// overlaps the tile unit's.
-template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
-class PanelDecoder {
- public:
-  void Start(const WeightsView& b, int64_t n0, int columns, int tiles, int64_t k0, int64_t kc,
-             Panel& panel) {
-    b_ = &b;
-    n0_ = n0;
-    columns_ = columns;
-    tiles_ = tiles;
-    k0_ = k0;
-    kc_ = kc;
-    panel_ = &panel;
-    tile_ = 0;
-    kk_ = 0;
-    if (tiles_ > 0) StartTile();
-  }
-
-  // The units not decoded yet.
-  int64_t UnitsLeft() const {
-    const int64_t steps = (kc_ + kDecodeStep - 1) / kDecodeStep;
-    return tile_ >= tiles_ ? 0 : (tiles_ - tile_) * steps - kk_ / kDecodeStep;
-  }
-
-  void Next() {
-    if (tile_ >= tiles_) return;
-    const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
-    tile_decoder_->Decode(kk_, length, (*panel_)[tile_] + kk_ / 2);
-    kk_ += kDecodeStep;
-    if (kk_ < kc_) return;
-    kk_ = 0;
-    if (++tile_ < tiles_) StartTile();
-  }
-
-  void Finish() {
-    while (tile_ < tiles_) Next();
-  }
-
- private:
-  void StartTile() {
-    const int columns = columns_ - 16 * tile_;
-    tile_decoder_.emplace(*b_, n0_ + 16 * tile_, columns < 0 ? 0 : (columns < 16 ? columns : 16),
-                          k0_, kc_);
-  }
-
-  const WeightsView* b_ = nullptr;
-  int64_t n0_ = 0, k0_ = 0, kc_ = 0, kk_ = 0;
-  int columns_ = 0, tiles_ = 0, tile_ = 0;
-  Panel* panel_ = nullptr;
-  std::optional<TileDecoder<F>> tile_decoder_;
-};
-
-// The ceilings' decoder, which leaves the panels as they are.
-template <typename F>
-class PanelDecoder<F, true> {
- public:
-  void Start(const WeightsView&, int64_t, int, int, int64_t, int64_t, Panel&) {}
-  int64_t UnitsLeft() const { return 0; }
-  void Next() {}
-  void Finish() {}
-};
-
-// Runs the next decode unit every `interval` calls of Step.
-template <typename F>
-class InterleavedDecode {
- public:
-  InterleavedDecode(PanelDecoder<F>& decoder, int64_t interval)
-      : decoder_(decoder), interval_(interval), countdown_(interval) {}
-
-  void Step() {
-    if (--countdown_ > 0) return;
-    countdown_ = interval_;
-    decoder_.Next();
-  }
-
- private:
-  PanelDecoder<F>& decoder_;
-  int64_t interval_, countdown_;
-};
 
 // C[rows, columns] = (C if not the first k block) + scratch.sums, x tensor_scale after the
 // last k block.
