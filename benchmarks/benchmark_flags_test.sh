@@ -63,4 +63,11 @@ expect_refused "$moe" "path int4_w4a16 takes none of --formats" --formats=nvfp4 
   --paths=int4_w4a16
 expect_refused "$moe" "no paths" --paths=
 expect_refused "$moe" "unknown weight format 'fp5'" --formats=nvfp4,fp5
+expect_refused "$moe" "no kernel is named 'fp4_w4a16_fast'" --tile_kernels=fp4_w4a16_fast
+expect_refused "$moe" "no layer's tile kernel has the path of int4_w4a16_scalar (int4_w4a16)" \
+  --formats=nvfp4 --tile_kernels=int4_w4a16_scalar
+if ! grep -q amx_bf16 /proc/cpuinfo; then
+  expect_refused "$moe" "this CPU cannot run fp4_w4a16_32x32_amx" \
+    --tile_kernels=fp4_w4a16_32x32_amx
+fi
 echo PASS

@@ -202,8 +202,9 @@ int Main(int argc, char** argv) {
     for (const Microkernel& kernel : W4a16AmxCeilings()) {
       if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) named = &kernel;
     }
-    for (const Microkernel& kernel : AllMicrokernels()) {
-      if (kernel.variant && !kernel.emulated && path_name == kernel.name) named = &kernel;
+    if (absl::StatusOr<const Microkernel*> kernel = FindMicrokernel(path_name);
+        kernel.ok() && (*kernel)->variant && !(*kernel)->emulated) {
+      named = *kernel;
     }
     if (named != nullptr && !CanRun(*named, DetectedCpuFeatures())) {
       std::fprintf(stderr, "gemm_benchmark: %s needs %s; skipped\n", path_name.c_str(),

@@ -2,8 +2,10 @@
 //
 //   bazel run -c opt //benchmarks:moe_benchmark -- [--models=...] [--formats=...] [--qlens=...]
 //
-// Each (model, format) runs the layer's auto path, or each path --paths forces; the label names the kernels the calls ran (the
-// tile kernel, the GEMV kernel of products with fewer rows than its min_m, or both joined by '+').
+// Each (model, format) runs the layer's auto path, or each path --paths forces, and with
+// --tile_kernels also each named kernel of its tile kernel's path in its place; the label names
+// the kernels the calls ran (the tile kernel, the GEMV kernel of products with fewer rows than
+// its min_m, or both joined by '+').
 // Weights: one expert's random floats are quantized once and its tensors given for every expert;
 // the layer packs each into its own memory, so every expert has its own bytes in DRAM. Weights
 // stream from DRAM: enough layer instances to exceed --stream_bytes (default 4 GiB; 1 GiB, 3.4 x a
@@ -69,6 +71,11 @@ ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(std::vector<std::string>, paths, std::vector<std::string>({"auto"}),
           "auto (the layer picks per product's rows) or GEMM paths forced for every product, "
           "run for each format they take (e.g. auto,w4a16,int4_w4a16 compares the crossovers)");
+ABSL_FLAG(std::vector<std::string>, tile_kernels, {},
+          "kernels by name (compared variants, another ISA's kernel) also run as the tile kernel "
+          "of every layer whose tile kernel has their path, on the same layer instances: with "
+          "--benchmark_enable_random_interleaving one process measures the layer both ways "
+          "(give one model and format, so that the instances are built once)");
 ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
 
 namespace fp4moe::moe {
@@ -105,6 +112,7 @@ struct LayerSet {
   std::vector<std::unique_ptr<MoeLayer>> layers;
   RowMatrixXf input;  // [max_len, hidden]
   std::vector<float> output;
+  const kernels::Microkernel* selected_tile_kernel = nullptr;  // as Create chose it
 };
 
 absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config) {
@@ -144,6 +152,7 @@ absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config
   set.input = RandomMatrix(config.max_len, hidden, 4);
   set.output.resize(config.max_len * hidden);
   set.key = key;
+  set.selected_tile_kernel = &set.layers[0]->kernel();
   const double total = static_cast<double>(layer_bytes) * count;
   const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
   std::printf("%s: %d layer(s) x %.2f GB of weights = %.2f GB, L3 %s: %s; built in %.1f s\n",
@@ -205,15 +214,25 @@ std::vector<Routing> MakeRoutings(int count, int64_t qlen, int k, int64_t expert
   return routings;
 }
 
+// One (model, format, path) at qlen, its layers' tile kernel `tile_kernel` (null: the one
+// Create chose).
 void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
-            const MoeConfig& config, int64_t qlen, double bandwidth,
-            const kernels::PeakRates& peaks) {
+            const MoeConfig& config, int64_t qlen, const kernels::Microkernel* tile_kernel,
+            double bandwidth, const kernels::PeakRates& peaks) {
   absl::StatusOr<LayerSet*> set = Layers(key, config);
   if (!set.ok()) {
     state.SkipWithError(std::string(set.status().message()).c_str());
     return;
   }
   const std::vector<std::unique_ptr<MoeLayer>>& layers = (*set)->layers;
+  const kernels::Microkernel& used_tile_kernel =
+      tile_kernel != nullptr ? *tile_kernel : *(*set)->selected_tile_kernel;
+  for (const std::unique_ptr<MoeLayer>& layer : layers) {
+    if (absl::Status s = layer->UseTileKernel(used_tile_kernel); !s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      return;
+    }
+  }
   const int k = model.top_k;
   const std::vector<Routing> routings =
       MakeRoutings(absl::GetFlag(FLAGS_routings), qlen, k, model.experts);
@@ -351,15 +370,24 @@ int Main(int argc, char** argv) {
       return Fail(absl::StrFormat("path %s takes none of --formats", kernels::PathName(*forced)));
     }
   }
-  const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
-  std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
-  const kernels::ReadBandwidth probe =
-      kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
-  const double bandwidth = probe.bytes_per_second;
-  std::printf("read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s\n",
-              omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
-              probe.kernel.c_str(), bandwidth / 1e9,
-              kernels::DetectedCpuFeatures().ToString().c_str());
+  std::vector<const kernels::Microkernel*> tile_kernels;
+  for (const std::string& name : absl::GetFlag(FLAGS_tile_kernels)) {
+    absl::StatusOr<const kernels::Microkernel*> kernel = kernels::FindMicrokernel(name);
+    if (!kernel.ok()) return Fail(std::string(kernel.status().message()));
+    if (!kernels::CanRun(**kernel, kernels::DetectedCpuFeatures())) {
+      return Fail(absl::StrFormat("this CPU cannot run %s", name));
+    }
+    tile_kernels.push_back(*kernel);
+  }
+  // The (model, format, path) layers to run, checked before anything is measured.
+  struct LayerCase {
+    const Model* model;
+    std::string key;
+    MoeConfig config;
+    kernels::GemmPath path;  // of its tile kernel
+  };
+  std::vector<LayerCase> cases;
+  std::vector<bool> tile_kernel_runs(tile_kernels.size());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
     const Model* model = FindModel(model_name);  // checked above
     for (const auto& [format_name, format] : formats) {
@@ -381,15 +409,45 @@ int Main(int argc, char** argv) {
 
         absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
         if (!path.ok()) return Fail(std::string(path.status().message()));
-        const std::string key =
-            absl::StrFormat("%s/%s/%s%s", model->name, format_name, kernels::PathName(*path),
-                            forced.has_value() ? "(forced)" : "");
-        // Registered in order, so each (model, format, path) builds its layers once for its
-        // qlens.
-        for (int64_t qlen : qlens) {
-          kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", key, qlen), RunMoe,
-                                             *model, key, config, qlen, bandwidth, peaks);
+        for (size_t i = 0; i < tile_kernels.size(); ++i) {
+          tile_kernel_runs[i] = tile_kernel_runs[i] || tile_kernels[i]->path == *path;
         }
+        cases.push_back({model,
+                         absl::StrFormat("%s/%s/%s%s", model->name, format_name,
+                                         kernels::PathName(*path),
+                                         forced.has_value() ? "(forced)" : ""),
+                         config, *path});
+      }
+    }
+  }
+  for (size_t i = 0; i < tile_kernels.size(); ++i) {
+    if (!tile_kernel_runs[i]) {
+      return Fail(absl::StrFormat("no layer's tile kernel has the path of %s (%s)",
+                                  tile_kernels[i]->name,
+                                  kernels::PathName(tile_kernels[i]->path)));
+    }
+  }
+  const kernels::PeakRates peaks = kernels::PeakRatesFromFlags();
+  std::printf("%s\n", kernels::PeakRatesLine(peaks).c_str());
+  const kernels::ReadBandwidth probe =
+      kernels::MeasureReadBandwidth(absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+  const double bandwidth = probe.bytes_per_second;
+  std::printf("read bandwidth (%d threads, %.1f GiB probe, best %s): %.1f GB/s; CPU %s\n",
+              omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
+              probe.kernel.c_str(), bandwidth / 1e9,
+              kernels::DetectedCpuFeatures().ToString().c_str());
+  // Registered in order, so each (model, format, path) builds its layers once for its qlens
+  // and tile kernels.
+  for (const LayerCase& c : cases) {
+    for (int64_t qlen : qlens) {
+      kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", c.key, qlen), RunMoe,
+                                         *c.model, c.key, c.config, qlen, nullptr, bandwidth,
+                                         peaks);
+      for (const kernels::Microkernel* tile_kernel : tile_kernels) {
+        if (tile_kernel->path != c.path) continue;
+        kernels::RegisterWallTimeBenchmark(
+            absl::StrFormat("%s/%s/qlen=%d", c.key, tile_kernel->name, qlen), RunMoe, *c.model,
+            c.key, c.config, qlen, tile_kernel, bandwidth, peaks);
       }
     }
   }

@@ -141,6 +141,13 @@ bool Supports(const CpuFeatures& cpu, Isa isa) {
 
 absl::Span<const Microkernel> AllMicrokernels() { return kMicrokernels; }
 
+absl::StatusOr<const Microkernel*> FindMicrokernel(std::string_view name) {
+  for (const Microkernel& kernel : kMicrokernels) {
+    if (name == kernel.name) return &kernel;
+  }
+  return absl::NotFoundError(absl::StrFormat("no kernel is named '%s'", name));
+}
+
 bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu) {
   return kernel.emulated ? cpu.avx2 : Supports(cpu, kernel.isa);
 }

@@ -16,6 +16,9 @@ namespace fp4moe::kernels {
 // Every microkernel compiled in, native and emulated copies alike.
 absl::Span<const Microkernel> AllMicrokernels();
 
+// The kernel of that name (native, variant or emulated copy), or NotFound.
+absl::StatusOr<const Microkernel*> FindMicrokernel(std::string_view name);
+
 // Whether this CPU can run the kernel: natively for its ISA, or, for an emulated copy, with
 // AVX2 (what SIMDe and the tile emulation are compiled for).
 bool CanRun(const Microkernel& kernel, const CpuFeatures& cpu);

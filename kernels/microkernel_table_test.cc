@@ -25,8 +25,12 @@ TEST(MicrokernelTableTest, NamesAreUniqueAndEveryPathHasAScalarKernel) {
   std::set<std::string> names;
   for (const Microkernel& kernel : AllMicrokernels()) {
     EXPECT_TRUE(names.insert(kernel.name).second) << kernel.name;
+    const absl::StatusOr<const Microkernel*> found = FindMicrokernel(kernel.name);
+    EXPECT_TRUE(found.ok() && *found == &kernel) << kernel.name;
     EXPECT_GE(kernel.min_m, 1) << kernel.name;
   }
+  EXPECT_THAT(FindMicrokernel("w4a16"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("'w4a16'")));
   for (GemmPath path : AllPaths()) {
     absl::StatusOr<const Microkernel*> k = SelectMicrokernel(path, Isa::kScalar, Cpu(false, false, false));
     ASSERT_TRUE(k.ok()) << k.status();

@@ -283,6 +283,26 @@ absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
   return s;
 }
 
+absl::Status MoeLayer::UseTileKernel(const kernels::Microkernel& kernel) {
+  if (kernel.path != kernel_->path) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("MoeLayer::UseTileKernel: %s is a kernel of path %s, the layer's is %s",
+                        kernel.name, kernels::PathName(kernel.path),
+                        kernels::PathName(kernel_->path)));
+  }
+  if (!kernels::CanRun(kernel, kernels::DetectedCpuFeatures())) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("MoeLayer::UseTileKernel: this CPU cannot run %s", kernel.name));
+  }
+  if (in_use_.exchange(true, std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(
+        "MoeLayer::UseTileKernel: a Forward call is running on this layer");
+  }
+  kernel_ = &kernel;
+  in_use_.store(false, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 absl::Status MoeLayer::ForEachPart(const std::function<absl::Status(int)>& part_fn) {
   std::vector<absl::Status> part_status(config_.tp_parts);
   if (numa_nodes_ > 1) {

@@ -81,6 +81,14 @@ class MoeLayer {
   absl::Status Reserve(int64_t max_len, int num_experts_per_tok);
 
   const MoeConfig& config() const { return config_; }
+  // Runs the tile kernel's products on `kernel` from the next Forward on: any kernel of the
+  // same GEMM path this CPU runs (every kernel of a path reads the same packed weights), such as
+  // a compared variant (kernels::Microkernel::variant) or an emulated copy, so that one process
+  // can measure or check a layer both ways (moe_benchmark --tile_kernels). The activation
+  // buffers stay as Create made them for its kernel (an AMX kernel given rows not in tile order
+  // packs them itself). Refused, the layer unchanged, for a kernel of another path or one this
+  // CPU cannot run, and while a Forward runs.
+  absl::Status UseTileKernel(const kernels::Microkernel& kernel);
   // The tile kernel, for products of at least gemv_below_rows() rows, and the kernels of the
   // GEMV path for products of fewer: that path is the tile kernel's, or ResolvePath's for
   // the int8 products of auto layers (W4A8 beside W4A16 for E2M1 formats, INT4 W4A8 beside

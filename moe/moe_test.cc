@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <new>
 #include <numeric>
 #include <optional>
 #include <random>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
@@ -380,6 +382,57 @@ TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
   const Routing r = RandomRouting(20, 52);
   const RowMatrixXf x = RandomMatrix(20, kHidden, 53);
   EXPECT_EQ(RunLayer(**from_floats, r, x), RunLayer(**from_tensors, r, x));
+}
+
+// Every kernel of the layer's path that this CPU runs (other ISAs, compared variants, emulated
+// copies) serves the same layer: each matches the reference, and a variant gives what its
+// path's kernel of the same ISA and copy gives, bit for bit (the same products in the same
+// order, decoded or scheduled another way).
+TEST(MoeLayerTest, AnyTileKernelOfThePathServesTheLayer) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(71);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A16), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  MoeLayer& l = **layer;
+  const kernels::Microkernel& selected = l.kernel();
+  // 256 tokens give every expert about 96 rows: every product runs the tile kernel.
+  const Routing r = RandomRouting(256, 72);
+  const RowMatrixXf x = RandomMatrix(256, kHidden, 73);
+  std::map<std::pair<kernels::Isa, bool>, RowMatrixXf> by_family;
+  int variants = 0;
+  for (bool variant : {false, true}) {
+    for (const kernels::Microkernel& kernel : kernels::AllMicrokernels()) {
+      if (kernel.path != selected.path || kernel.variant != variant) continue;
+      SCOPED_TRACE(kernel.name);
+      const absl::Status used = l.UseTileKernel(kernel);
+      if (!kernels::CanRun(kernel, kernels::DetectedCpuFeatures())) {
+        EXPECT_EQ(used.code(), absl::StatusCode::kFailedPrecondition) << used;
+        continue;
+      }
+      ASSERT_TRUE(used.ok()) << used;
+      const RowMatrixXf out = RunLayer(l, r, x);
+      ASSERT_TRUE(l.last_kernels_used().Has(&kernel));
+      ExpectMatchesReference(l, floats, r, x, out, kernel.name);
+      const std::pair family{kernel.isa, kernel.emulated};
+      if (!variant) {
+        by_family[family] = out;
+        continue;
+      }
+      ++variants;
+      ASSERT_TRUE(by_family.count(family));
+      EXPECT_EQ(out, by_family[family]);
+    }
+  }
+  EXPECT_GT(variants, 0) << "no variant of " << kernels::PathName(selected.path) << " runs here";
+  // A kernel of another path is refused and leaves the layer as it was.
+  ASSERT_TRUE(l.UseTileKernel(selected).ok());
+  const absl::StatusOr<const kernels::Microkernel*> other =
+      kernels::SelectMicrokernel(GemmPath::kFp4W4A8);
+  ASSERT_TRUE(other.ok());
+  const absl::Status refused = l.UseTileKernel(**other);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr((*other)->name));
+  EXPECT_EQ(&l.kernel(), &selected);
 }
 
 TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
