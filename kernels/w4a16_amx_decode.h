@@ -39,7 +39,8 @@ constexpr int kBlockColumns = 32;
 // k per block (a multiple of 256): a row block's activations (64 KB) and the chunk's panels
 // (256 KB) stay in L2. Every k block moves each C block through the tiles once more; at 1024
 // the DeepSeek-V3 layer at qlen 4096 ran 13% faster on the Xeon than at 512 (and the same as
-// at 2048, whose panels take twice the L2), measured alternating in one run (README).
+// at 2048, whose panels take twice the L2), measured alternating in one run
+// (docs/performance-log.md).
 constexpr int64_t kKBlock = 1024;
 // Column tiles decoded per k block (128 columns: a 16-thread slice of n = 2048).
 constexpr int kChunkTiles = 8;

@@ -26,7 +26,8 @@
 // once (MultiplyFewRows). Whether that beats the panel schedule is not settled: the DeepSeek-V3
 // layer at qlen 256 and 512 ran 9 to 17% faster in one call on the Xeon and 5 to 29% slower in
 // another, whose builds also differed by up to 12% at qlen 4096, where both run the same code
-// (README). The compared variant fp4_w4a16_panels_32x32_amx runs the panel schedule for any m.
+// (docs/performance-log.md). The compared variant fp4_w4a16_panels_32x32_amx runs the panel
+// schedule for any m.
 //
 // No call that can leave this file and its decode runs between the tile configuration and the
 // last tile instruction (the decode runs between tile products): the psABI lets a call clobber
