@@ -8,13 +8,15 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 
 namespace fp4moe::kernels {
 namespace {
 
-// At least `bytes` bytes, 64-byte aligned, owned by the calling thread and valid until its next
-// call here from the same file. Grows only when a call needs more than any before it; freed at
-// thread exit.
+// At least `bytes` bytes, 64-byte aligned and zero when first given (as thread_local data
+// would be), owned by the calling thread and valid until its next call here from the same file.
+// Grows only when a call needs more than any before it; freed at thread exit.
 [[maybe_unused]] void* ThreadScratch(size_t bytes) {
   constexpr size_t kAlignment = 64;
   struct Buffer {
@@ -28,6 +30,11 @@ namespace {
     // aligned_alloc wants a multiple of the alignment.
     buffer.capacity = (bytes + kAlignment - 1) / kAlignment * kAlignment;
     buffer.data = std::aligned_alloc(kAlignment, buffer.capacity);
+    if (buffer.data == nullptr) {
+      buffer.capacity = 0;
+      throw std::bad_alloc();  // as operator new would: the callers' out-of-memory handling
+    }
+    std::memset(buffer.data, 0, buffer.capacity);
   }
   return buffer.data;
 }

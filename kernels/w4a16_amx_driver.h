@@ -45,6 +45,7 @@
 #include "kernels/avx512_helpers.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
+#include "kernels/thread_scratch.h"
 #include "kernels/w4a16_amx_decode.h"
 
 namespace fp4moe::kernels {
@@ -84,7 +85,10 @@ PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, i
                              : RowPrefetcher()};
 }
 
-// Per-thread scratch (no allocation per call).
+// Per-thread scratch, on the heap (ThreadScratch: allocated at a thread's first call, never per
+// call): as thread_local data each kernel file's copy, 610 KB, took static TLS that glibc
+// carves from every thread's stack, and the dozen copies of the native and emulated kernels
+// and variants outgrew an 8 MB stack (a segfault on the first OpenMP worker).
 struct Scratch {
   // The panel the tiles multiply, and the next one, decoded meanwhile.
   alignas(64) Panel panels[2];
@@ -94,9 +98,9 @@ struct Scratch {
   // Few rows: a column block's weights over one decode step (two tiles), in two slots.
   alignas(64) uint16_t ring[2][2][kDecodeStep / 2][32];
 };
-thread_local Scratch scratch;
+thread_local Scratch* scratch = nullptr;
 
-// C[rows, columns] = (C if not the first k block) + scratch.sums, x tensor_scale after the
+// C[rows, columns] = (C if not the first k block) + scratch->sums, x tensor_scale after the
 // last k block.
 void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns, bool first,
              bool last) {
@@ -106,7 +110,7 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
     float* c = args.c + (m0 + r) * args.ldc + n0;
     if (columns == kBlockColumns) {
       for (int half = 0; half < 2; ++half) {
-        const __m512 sum = _mm512_load_ps(&scratch.sums[r][16 * half]);
+        const __m512 sum = _mm512_load_ps(&scratch->sums[r][16 * half]);
         float* out = c + 16 * half;
         _mm512_storeu_ps(
             out, _mm512_mul_ps(first ? sum : _mm512_add_ps(sum, _mm512_loadu_ps(out)), scales));
@@ -114,13 +118,13 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
       continue;
     }
     for (int j = 0; j < columns; ++j) {
-      c[j] = ((first ? 0.0f : c[j]) + scratch.sums[r][j]) * scale;
+      c[j] = ((first ? 0.0f : c[j]) + scratch->sums[r][j]) * scale;
     }
   }
 }
 
 // Rows [0, rows) (rows <= 32) of `a` (row stride k) over k [0, kc) packed as tiles into
-// scratch.a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero; only the first row
+// scratch->a_pack: per k step, 32 rows x k_step BF16 (rows past `rows` zero; only the first row
 // tile's 16 when rows <= 16, the second is not read), so that a tile load reads 1 or 2 KB in a
 // row. Tiles loaded from the activation rows themselves, 2k bytes apart,
 // fall into a few L1 sets (with k = 2048, every row of a block into the same one) and do not
@@ -130,7 +134,7 @@ void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
   for (int r = 0; r < packed_rows; ++r) {
     const uint16_t* source = a + r * k;
     for (int64_t kk = 0; kk < kc; kk += k_step) {
-      uint16_t* target = scratch.a_pack + kk * kBlockRows + r * k_step;
+      uint16_t* target = scratch->a_pack + kk * kBlockRows + r * k_step;
       if (k_step == 32) {
         _mm512_store_si512(target,
                            r < rows ? _mm512_loadu_si512(source + kk) : _mm512_setzero_si512());
@@ -146,7 +150,7 @@ void PackRows(const uint16_t* a, int64_t k, int rows, int64_t kc, int k_step) {
 
 // A row block's activations (rows [m0, m0 + rows)) over the k block [k0, k0 + kc): where its
 // first k step starts, and the elements from one k step to the next. The buffer's tile order
-// where it has one, else the rows packed into scratch.a_pack.
+// where it has one, else the rows packed into scratch->a_pack.
 struct RowBlockSteps {
   const uint16_t* first;
   int64_t step;
@@ -161,11 +165,11 @@ RowBlockSteps RowBlockActivations(const GemmArgs& args, int64_t m0, int rows, in
   if constexpr (!DriverOmits<F>::kPacking) {
     PackRows(args.a_bf16.values + m0 * k + k0, k, rows, kc, k_step);
   }
-  return {scratch.a_pack, kBlockRows * k_step};
+  return {scratch->a_pack, kBlockRows * k_step};
 }
 
 // Where a block's sums start and end: tiles zeroed or loaded from `in`, stored to `out`
-// (row stride `stride` bytes; scratch.sums when out is null).
+// (row stride `stride` bytes; scratch->sums when out is null).
 struct BlockSums {
   const float* in = nullptr;
   float* out = nullptr;
@@ -192,11 +196,11 @@ void StartSums(const BlockSums& sums) {
   }
 }
 
-// The accumulators of a block stored to sums.out (scratch.sums when null).
+// The accumulators of a block stored to sums.out (scratch->sums when null).
 template <bool kTwoRowTiles>
 void EndSums(const BlockSums& sums) {
-  float* out = sums.out != nullptr ? sums.out : &scratch.sums[0][0];
-  const int64_t stride = sums.out != nullptr ? sums.stride : int64_t{sizeof scratch.sums[0]};
+  float* out = sums.out != nullptr ? sums.out : &scratch->sums[0][0];
+  const int64_t stride = sums.out != nullptr ? sums.stride : int64_t{sizeof scratch->sums[0]};
   _tile_stored(0, out, stride);
   _tile_stored(1, out + 16, stride);
   if (kTwoRowTiles) {
@@ -256,10 +260,10 @@ void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_
   StartSums<kTwoRowTiles>(sums);
   for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
     const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
-    const uint16_t(*b0)[32] = scratch.ring[slot][0];
-    const uint16_t(*b1)[32] = scratch.ring[slot][1];
-    tile0.Decode(kk, length, scratch.ring[slot][0]);
-    tile1.Decode(kk, length, scratch.ring[slot][1]);
+    const uint16_t(*b0)[32] = scratch->ring[slot][0];
+    const uint16_t(*b1)[32] = scratch->ring[slot][1];
+    tile0.Decode(kk, length, scratch->ring[slot][0]);
+    tile1.Decode(kk, length, scratch->ring[slot][1]);
     for (int64_t s = 0; s < length; s += k_step, a += a_step) {
       weight_prefetcher.Next();
       MultiplyStep<kTwoRowTiles>(a, k_step, b0 + s / 2, b1 + s / 2);
@@ -277,14 +281,14 @@ void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int column
     multiply(std::true_type{}, BlockSums{});
   } else if (rows == kBlockRows && columns == kBlockColumns) {
     // A whole block sums in its tiles from C's partial sums to C's, with no vector pass; the
-    // last k block's go through scratch.sums where a tensor scale is left to apply.
+    // last k block's go through scratch->sums where a tensor scale is left to apply.
     float* c = args.c + m0 * args.ldc + n0;
     const bool scale = last && args.b.tensor_scale != 1.0f;
     const int64_t stride = args.ldc * int64_t{sizeof(float)};
     multiply(std::true_type{}, BlockSums{first ? nullptr : c, scale ? nullptr : c, stride});
     if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
   } else {
-    // Partial blocks add through scratch.sums (one row tile where they have at most 16 rows).
+    // Partial blocks add through scratch->sums (one row tile where they have at most 16 rows).
     if (rows > kTileRows) {
       multiply(std::true_type{}, BlockSums{});
     } else {
@@ -330,6 +334,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t m = args.m;
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
+  scratch = static_cast<Scratch*>(ThreadScratch(sizeof(Scratch)));
   ConfigureTiles(2 * k_step);
   if (S::kFewRows && m <= kBlockRows) {
     MultiplyFewRows<F, S>(args, n_begin, n_end, k_step);
@@ -355,7 +360,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
                   kc_at(k0), panel);
   };
   int current = 0;
-  start_decode(n_begin, 0, scratch.panels[current]);
+  start_decode(n_begin, 0, scratch->panels[current]);
   decoder.Finish();
   for (int64_t chunk = n_begin; chunk < n_end; chunk += kChunkColumns) {
     const int blocks = blocks_at(chunk);
@@ -367,7 +372,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       const int64_t next_chunk = last ? chunk + kChunkColumns : chunk;
       const int64_t next_k0 = last ? 0 : k0 + kKBlock;
       const bool has_next = next_chunk < n_end;
-      if (has_next) start_decode(next_chunk, next_k0, scratch.panels[1 - current]);
+      if (has_next) start_decode(next_chunk, next_k0, scratch->panels[1 - current]);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
       const int64_t steps = row_blocks * block_steps;
       const int64_t units = decoder.UnitsLeft();
@@ -378,7 +383,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           has_next ? NextPanel<F, S>(b, next_chunk, next_chunk + chunk_columns_at(next_chunk),
                                      n_end, next_k0, steps)
                    : PanelPrefetcher();
-      const Panel& panel = scratch.panels[current];
+      const Panel& panel = scratch->panels[current];
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         const RowBlockSteps a = RowBlockActivations<F>(args, m0, rows, k0, kc, k_step);
