@@ -18,6 +18,19 @@
 namespace fp4moe::kernels {
 namespace {
 
+// A vpermw table of the 16 codes' values: word c and 16 + c hold code c's, the magnitude of code
+// c % 8 with code bit 3 as its sign (bit 15), so that bit 4 of an index does not matter.
+struct CodeWords {
+  alignas(64) uint16_t words[32];
+};
+constexpr CodeWords SignedTwice(const uint16_t (&magnitudes)[8]) {
+  CodeWords table{};
+  for (int c = 0; c < 32; ++c) {
+    table.words[c] = static_cast<uint16_t>(magnitudes[c % 8] | (c & 8 ? 0x8000 : 0));
+  }
+  return table;
+}
+
 template <ScaleKind kKind, bool kHalf>
 struct E2m1 {
   // kHalf with E4M3 scales (NVFP4): code x scale in FP16, 32 weights per multiply. E4M3 x 2^-8
@@ -27,13 +40,16 @@ struct E2m1 {
   static constexpr bool kHalfProducts = kHalf && kKind == ScaleKind::kE4M3;
   static __m512 Values() { return E2m1Values(); }
   static __m512i HalfValues() {
-    // 0, 0.5, 1, 1.5, 2, 3, 4, 6 x 2^8 as FP16, then negated; twice (words 16 + c).
-    alignas(64) static constexpr uint16_t kTable[32] = {
-        0, 0x5800, 0x5C00, 0x5E00, 0x6000, 0x6200, 0x6400, 0x6600,
-        0x8000, 0xD800, 0xDC00, 0xDE00, 0xE000, 0xE200, 0xE400, 0xE600,
-        0, 0x5800, 0x5C00, 0x5E00, 0x6000, 0x6200, 0x6400, 0x6600,
-        0x8000, 0xD800, 0xDC00, 0xDE00, 0xE000, 0xE200, 0xE400, 0xE600};
-    return _mm512_load_si512(kTable);
+    // 0, 0.5, 1, 1.5, 2, 3, 4, 6 x 2^8 as FP16.
+    static constexpr CodeWords kTable = SignedTwice({0, 0x5800, 0x5C00, 0x5E00, 0x6000, 0x6200,
+                                                     0x6400, 0x6600});
+    return _mm512_load_si512(kTable.words);
+  }
+  static __m512i Bf16Values() {
+    // 0, 0.5, 1, 1.5, 2, 3, 4, 6 as BF16.
+    static constexpr CodeWords kTable = SignedTwice({0, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040,
+                                                     0x4080, 0x40C0});
+    return _mm512_load_si512(kTable.words);
   }
 
   // The block scales of 16 columns over one decode step (kDecodeStep / 16 blocks; a short

@@ -1,5 +1,7 @@
 #include "kernels/microkernel_table.h"
 
+#include <link.h>
+
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -36,6 +38,24 @@ TEST(MicrokernelTableTest, NamesAreUniqueAndEveryPathHasAScalarKernel) {
     ASSERT_TRUE(k.ok()) << k.status();
     EXPECT_EQ((*k)->isa, Isa::kScalar);
   }
+}
+
+// Static TLS comes out of every thread's stack (glibc), so kernels keep large per-thread
+// scratch on the heap (kernels/thread_scratch.h): a dozen 610 KB thread_local copies once
+// outgrew an 8 MB thread stack. This binary links every kernel, native and emulated.
+TEST(MicrokernelTableTest, KernelsKeepLittleThreadLocalData) {
+  size_t tls_bytes = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          if (info->dlpi_phdr[i].p_type == PT_TLS) {
+            *static_cast<size_t*>(data) += info->dlpi_phdr[i].p_memsz;
+          }
+        }
+        return 0;
+      },
+      &tls_bytes);
+  EXPECT_LT(tls_bytes, size_t{2} << 20);
 }
 
 TEST(MicrokernelTableTest, PicksTheBestNativeKernelForTheRowCount) {

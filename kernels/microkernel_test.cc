@@ -50,6 +50,8 @@ std::vector<Case> CasesFor(int64_t block) {
       {4, 65, 384, Distribution::kOutliers},         // outliers, n just past a tile
       {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
+      {12, 50, 1152},                     // 9 to 12 rows, a partial last k block
+      {16, 48, 2048, Distribution::kOutliers},  // one whole 16-row tile
   };
 }
 

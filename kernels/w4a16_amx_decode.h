@@ -22,6 +22,8 @@
 //   static __m512i HalfValues();  // FP16 value of code c x 2^8 in words c and 16 + c
 //   __m512i Scales::HalfBlock(int block) const;  // FP16 scale x 2^-8 of the step's k
 //       // 16 block .. 16 block + 15, in both words of each lane
+//   static __m512i Bf16Values();  // BF16 value of code c in words c and 16 + c (for the
+//       // kernels that scale block sums instead, kernels/w4a16_amx_sums_driver.h)
 
 #include <cstdint>
 #include <optional>
@@ -93,20 +95,15 @@ __m512i HalvesToBf16(__m512i halves) {
   return _mm512_maskz_add_epi16(nonzero, shifted, _mm512_set1_epi16(112 << 7));
 }
 
-// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
-// length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
-// `scales` (the tile's over the k block [k0, ...)). Each column's 64 code bytes are one vector
-// and a 16 x 16 dword transpose turns them into vectors of 4 k pairs (one byte each) per column
-// (dword lane): byte q of every lane, its nibbles looked up as floats (vpermps reads the low 4
-// bits of an index) and multiplied by the column's scale, is a B row. Transposing the codes
-// moves a quarter of the bytes that transposing the decoded BF16 would.
-template <typename F>
-void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
-                int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
-  const __m512 values = F::Values();
+// The codes of columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk
+// + length) (length <= kDecodeStep, a multiple of 16) by k pairs: by_pairs[j] holds k pairs 4j ..
+// 4j + 3 of every column, one byte each, column c in dword lane c. Each column's 64 code bytes
+// are one vector and a 16 x 16 dword transpose turns them into these vectors: transposing the
+// codes moves a quarter of the bytes that transposing the decoded BF16 would.
+void CodePairs(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
+               int64_t length, __m512i by_pairs[16]) {
   const int64_t code_row = b.k / 2;
-  scales.Step(kk, length);
-  __m512i by_column[16], by_pairs[16];
+  __m512i by_column[16];
   for (int c = 0; c < 16; ++c) {
     if (c >= columns) {
       by_column[c] = _mm512_setzero_si512();
@@ -117,23 +114,39 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
         length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
   }
   TransposeDwords(by_column, by_pairs);
-  // by_pairs[j]: k pairs 4j .. 4j + 3 of every column.
+}
+
+// B row 4j + q of a step (k pair 4j + q of every column) as word indices: each lane's code of
+// k 2(4j + q) in its low word and of the next k in its high word, each in the word's low 4 bits
+// (bit 4, the next nibble's, is left: tables for vpermw are given twice). One byte multishift
+// (bits 8q, 8q + 4 of each dword).
+__m512i RowCodeWords(__m512i pairs, int q) {
+  const uint64_t even = 8 * q, odd = 8 * q + 4;
+  const uint64_t shifts = even | odd << 16 | (even + 32) << 32 | (odd + 32) << 48;
+  return _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(shifts)), pairs);
+}
+
+// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
+// length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
+// `scales` (the tile's over the k block [k0, ...)): byte q of every lane of CodePairs, its
+// nibbles looked up as floats (vpermps reads the low 4 bits of an index) and multiplied by the
+// column's scale, is a B row.
+template <typename F>
+void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
+                int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
+  const __m512 values = F::Values();
+  scales.Step(kk, length);
+  __m512i by_pairs[16];
+  CodePairs(b, n0, columns, k0, kk, length, by_pairs);
   if constexpr (F::kHalfProducts) {
-    // Per lane, each word's code to its low 5 bits (vpermw's index: the table is repeated, so
-    // bit 4, the next nibble's, does not matter), looked up as FP16 and multiplied by the
-    // scale: 32 weights per multiply where floats give 16.
+    // Each code looked up as FP16 and multiplied by the scale: 32 weights per multiply where
+    // floats give 16.
     const __m512i values = F::HalfValues();
     for (int block = 0; block < length / 16; ++block) {
       const __m512i scale = scales.HalfBlock(block);
 #pragma GCC unroll 8
-      for (int r = 0; r < 8; ++r) {  // row 8 block + r: byte q of by_pairs[j]
-        const int j = 2 * block + r / 4, q = r % 4;
-        // Bytes 0, 2, 4, 6 of each qword from bits 8q, 8q + 4, 32 + 8q, 36 + 8q.
-        const uint64_t even = 8 * q, odd = 8 * q + 4;
-        const uint64_t shifts = even | odd << 16 | (even + 32) << 32 | (odd + 32) << 48;
-        const __m512i codes =
-            _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(shifts)),
-                                         by_pairs[j]);
+      for (int r = 0; r < 8; ++r) {  // row 8 block + r
+        const __m512i codes = RowCodeWords(by_pairs[2 * block + r / 4], r % 4);
         _mm512_store_si512(rows[8 * block + r],
                            HalvesToBf16(MultiplyHalves(_mm512_permutexvar_epi16(codes, values),
                                                        scale)));
@@ -154,6 +167,23 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
       const __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(even_codes, values), scale);
       const __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(odd_codes, values), scale);
       _mm512_store_si512(rows[4 * j + q], F::PairBf16(even, odd));
+    }
+  }
+}
+
+// The same decode without the scales: each code's own value as BF16 (F::Bf16Values(), exact for
+// E2M1 and INT4), one word lookup per B row, for kernels that scale the block sums instead.
+template <typename F>
+void DecodeCodeValuesStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
+                          int64_t length, uint16_t (*rows)[32]) {
+  const __m512i values = F::Bf16Values();
+  __m512i by_pairs[16];
+  CodePairs(b, n0, columns, k0, kk, length, by_pairs);
+  for (int j = 0; j < length / 8; ++j) {
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      _mm512_store_si512(rows[4 * j + q],
+                         _mm512_permutexvar_epi16(RowCodeWords(by_pairs[j], q), values));
     }
   }
 }

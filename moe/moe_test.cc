@@ -386,8 +386,9 @@ TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
 
 // Every kernel of the layer's path that this CPU runs (other ISAs, compared variants, emulated
 // copies) serves the same layer: each matches the reference, and a variant gives what its
-// path's kernel of the same ISA and copy gives, bit for bit (the same products in the same
-// order, decoded or scheduled another way).
+// path's kernel of the same ISA and copy gives, bit for bit, where it sums in the same order:
+// at the rows these experts get, every variant runs its kernel's products, decoded or
+// scheduled another way (the scaled block sums, another order, take only up to 16 rows).
 TEST(MoeLayerTest, AnyTileKernelOfThePathServesTheLayer) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(71);
   absl::StatusOr<std::unique_ptr<MoeLayer>> layer =

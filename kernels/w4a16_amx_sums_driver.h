@@ -1,0 +1,198 @@
+#ifndef FP4MOE_KERNELS_W4A16_AMX_SUMS_DRIVER_H_
+#define FP4MOE_KERNELS_W4A16_AMX_SUMS_DRIVER_H_
+
+// A second W4A16 AMX-BF16 driver, for products of at most 16 rows, where decoding every weight
+// with its scale into BF16 (kernels/w4a16_amx_driver.h: 7 to 8 vector instructions per 32
+// weights) bounds the kernel. Here the B tiles hold each code's own value (one word lookup per
+// 32 weights, exact in BF16), each tile product covers one scale block (16 k, or 32 where
+// b.block is a multiple of 32), and the block's 16 x 16 sums, stored from the tile, are scaled
+// in float into accumulators that stay in registers over the whole K: one FMA per row of
+// activations per 16 columns per block, 1 to 2 per 32 weights at 8 to 16 rows. That is the
+// int8 tile design of llama.cpp's and BesTLA's AMX kernels, on BF16 tiles, where the sums need
+// no int-to-float conversion and the activations no scale. The weights are then code x scale
+// exactly: the path's own where that product is exact in BF16 (E2M1 with E4M3 or E8M0 scales).
+// Products of more rows run the panel driver. In an anonymous namespace, as the other drivers.
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/amx_helpers.h"
+#include "kernels/amx_tile_config.h"
+#include "kernels/microkernel.h"
+#include "kernels/simd.h"
+#include "kernels/w4a16_amx_decode.h"
+#include "kernels/w4a16_amx_driver.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+// Decode steps ahead whose codes are prefetched (about 100 ns of decode each on the Xeon).
+constexpr int64_t kSumsPrefetchSteps = 4;
+
+struct SumsScratch {
+  // A 16-column tile's code values over one decode step, in two slots.
+  alignas(64) uint16_t ring[2][kDecodeStep / 2][32];
+  // The tile products of two blocks, [row][column]; rows past m stay zero.
+  alignas(64) float sums[2][kTileRows][16];
+};
+thread_local SumsScratch sums_scratch;
+
+// Tiles: block sums 0 and 1 (`rows` x 16 floats), activations 4 and 5 (`rows` x product_k
+// BF16), code values 6 and 7 (product_k / 2 VNNI rows of 16 columns).
+void ConfigureSumTiles(int rows, int product_k) {
+  TileConfig config;
+  for (int t : {0, 1}) {
+    config.rows[t] = static_cast<uint8_t>(rows);
+    config.column_bytes[t] = 64;
+  }
+  for (int t : {4, 5}) {
+    config.rows[t] = static_cast<uint8_t>(rows);
+    config.column_bytes[t] = static_cast<uint16_t>(2 * product_k);
+  }
+  for (int t : {6, 7}) {
+    config.rows[t] = static_cast<uint8_t>(product_k / 2);
+    config.column_bytes[t] = 64;
+  }
+  asm volatile("" : : "m"(config));  // see ConfigureTiles
+  _tile_loadconfig(&config);
+}
+
+// One block's sums: activations at `a` (rows `a_stride` bytes apart) times the code values at
+// `values`, stored to `sums`; on tiles 0, 4, 6, or 1, 5, 7 for the second of a pair (literal
+// tile numbers: the native intrinsics paste them into the assembly).
+template <bool kSecond>
+[[gnu::always_inline]] inline void BlockSums(const uint16_t* a, int64_t a_stride,
+                                             const uint16_t (*values)[32], float (*sums)[16]) {
+  if constexpr (kSecond) {
+    _tile_zero(1);
+    _tile_loadd(5, a, a_stride);
+    _tile_loadd(7, values, 64);
+    _tile_dpbf16ps(1, 5, 7);
+    _tile_stored(1, sums, 64);
+  } else {
+    _tile_zero(0);
+    _tile_loadd(4, a, a_stride);
+    _tile_loadd(6, values, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_stored(0, sums, 64);
+  }
+}
+
+// accumulators[r] += sums[r] x the block's 16 column scales.
+template <int kRows>
+[[gnu::always_inline]] inline void AddScaledSums(__m512 (&accumulators)[kRows],
+                                                 const float (*sums)[16], __m512 scales) {
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+    accumulators[r] = _mm512_fmadd_ps(_mm512_load_ps(sums[r]), scales, accumulators[r]);
+  }
+}
+
+// Where the activations of k [k, k + product_k) start, and the bytes between their rows: the
+// buffer's tile order where it has one (one block of m rows), else the rows themselves.
+struct ActivationTiles {
+  const uint16_t* tiles;
+  const uint16_t* values;
+  int64_t rows, k, step;
+  const uint16_t* At(int64_t at) const {
+    return tiles != nullptr ? tiles + at / step * rows * step + at % step : values + at;
+  }
+  int64_t Stride() const { return 2 * (tiles != nullptr ? step : k); }
+};
+
+// C[0:m, n_begin:n_end] for m <= kRows <= 16, one 16-column tile at a time over the whole K.
+template <typename F, int kRows, int kProductK>
+void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const WeightsView& b = args.b;
+  const int rows = static_cast<int>(args.m);
+  const ActivationTiles a{args.a_bf16.tiles, args.a_bf16.values, args.m, b.k,
+                          b.k % 32 == 0 ? 32 : 16};
+  const int64_t a_stride = a.Stride();
+  for (auto& slot : sums_scratch.sums) {
+    for (int r = rows; r < kTileRows; ++r) _mm512_store_ps(slot[r], _mm512_setzero_ps());
+  }
+  ConfigureSumTiles(rows, kProductK);
+  const int64_t code_row = b.k / 2;
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += 16) {
+    const int columns = n_end - n0 < 16 ? static_cast<int>(n_end - n0) : 16;
+    __m512 accumulators[kRows];
+    for (__m512& accumulator : accumulators) accumulator = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
+      const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
+      typename F::Scales scales(b, n0, columns, k0, kc);
+      for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
+        const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
+        // The codes kSumsPrefetchSteps steps on: this tile's, else the next tile's first.
+        int64_t ahead = k0 + kk + kSumsPrefetchSteps * kDecodeStep, tile = n0;
+        if (ahead >= b.k) {
+          ahead -= b.k;
+          tile += 16;
+        }
+        for (int64_t c = tile; c < tile + 16 && c < n_end; ++c) {
+          __builtin_prefetch(b.codes + c * code_row + ahead / 2, 0, 1);
+        }
+        const uint16_t(*values)[32] = sums_scratch.ring[slot];
+        DecodeCodeValuesStep<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
+        scales.Step(kk, length);
+        const int products = static_cast<int>(length / kProductK);
+        for (int p = 0; p < products; p += 2) {
+          const int64_t at = k0 + kk + p * kProductK;
+          BlockSums<false>(a.At(at), a_stride, values + p * kProductK / 2,
+                             sums_scratch.sums[0]);
+          if (p + 1 < products) {
+            BlockSums<true>(a.At(at + kProductK), a_stride, values + (p + 1) * kProductK / 2,
+                               sums_scratch.sums[1]);
+          }
+          AddScaledSums<kRows>(accumulators, sums_scratch.sums[0],
+                               scales.Run(p * kProductK / 8));
+          if (p + 1 < products) {
+            AddScaledSums<kRows>(accumulators, sums_scratch.sums[1],
+                                 scales.Run((p + 1) * kProductK / 8));
+          }
+        }
+      }
+    }
+    const __m512 tensor_scale = _mm512_set1_ps(b.tensor_scale);
+    for (int r = 0; r < rows; ++r) {
+      const __m512 sums = _mm512_mul_ps(accumulators[r], tensor_scale);
+      float* c = args.c + r * args.ldc + n0;
+      if (columns == 16) {
+        _mm512_storeu_ps(c, sums);
+        continue;
+      }
+      alignas(64) float row[16];
+      _mm512_store_ps(row, sums);
+      for (int j = 0; j < columns; ++j) c[j] = row[j];
+    }
+  }
+  _tile_release();
+}
+
+// C[0:m, n_begin:n_end] for weights of the format F with scale blocks of b.block k (a multiple
+// of 16): products of at most 16 rows by scaled block sums, others by the panel driver.
+template <typename F>
+void MultiplyW4a16AmxScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const auto run = [&](auto rows) {
+    if (args.b.block % 32 == 0) {
+      MultiplyScaledSums<F, decltype(rows)::value, 32>(args, n_begin, n_end);
+    } else {
+      MultiplyScaledSums<F, decltype(rows)::value, 16>(args, n_begin, n_end);
+    }
+  };
+  if (args.m <= 4) {
+    run(std::integral_constant<int, 4>{});
+  } else if (args.m <= 8) {
+    run(std::integral_constant<int, 8>{});
+  } else if (args.m <= 12) {
+    run(std::integral_constant<int, 12>{});
+  } else if (args.m <= 16) {
+    run(std::integral_constant<int, 16>{});
+  } else {
+    MultiplyW4a16Amx<F>(args, n_begin, n_end);
+  }
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_W4A16_AMX_SUMS_DRIVER_H_
