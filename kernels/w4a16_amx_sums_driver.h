@@ -122,7 +122,8 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       typename F::Scales scales(b, n0, columns, k0, kc);
       for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
         const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
-        // The codes kSumsPrefetchSteps steps on: this tile's, else the next tile's first.
+        // The codes and block scales kSumsPrefetchSteps steps on: this tile's, else the next
+        // tile's first (32 streams, more than the hardware prefetchers follow).
         int64_t ahead = k0 + kk + kSumsPrefetchSteps * kDecodeStep, tile = n0;
         if (ahead >= b.k) {
           ahead -= b.k;
@@ -130,6 +131,8 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         }
         for (int64_t c = tile; c < tile + 16 && c < n_end; ++c) {
           __builtin_prefetch(b.codes + c * code_row + ahead / 2, 0, 1);
+          const int64_t scale = c * (b.k / b.block) + ahead / b.block;
+          __builtin_prefetch(b.scales + scale * F::Scales::kScaleBytes, 0, 1);
         }
         const uint16_t(*values)[32] = sums_scratch.ring[slot];
         DecodeCodeValuesStep<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
