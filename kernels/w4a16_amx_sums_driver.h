@@ -78,6 +78,17 @@ template <bool kSecond>
   }
 }
 
+// DecodeCodeValuesStep out of line: inlined, its 32 vectors of codes and the accumulators did
+// not fit the 32 registers, and gcc kept the accumulators in memory, a load and a store per
+// FMA; now they live in registers over each step's products (AddStepSums) and in memory only
+// across this call. (A call within this file leaves the tile configuration as it is: see
+// kernels/w4a16_amx_driver.h.)
+template <typename F>
+[[gnu::noinline]] void DecodeCodeValues(const WeightsView& b, int64_t n0, int columns, int64_t k0,
+                                        int64_t kk, int64_t length, uint16_t (*rows)[32]) {
+  DecodeCodeValuesStep<F>(b, n0, columns, k0, kk, length, rows);
+}
+
 // accumulators[r] += sums[r] x the block's 16 column scales.
 template <int kRows>
 [[gnu::always_inline]] inline void AddScaledSums(__m512 (&accumulators)[kRows],
@@ -100,6 +111,35 @@ struct ActivationTiles {
   int64_t Stride() const { return 2 * (tiles != nullptr ? step : k); }
 };
 
+// One decode step's tile products (`products` blocks of kProductK k from k `at`, the code
+// values at `values`), each block's sums scaled by its column scales into totals[0, kRows),
+// which stay in registers over the step.
+template <int kRows, int kProductK, typename Scales>
+[[gnu::always_inline]] inline void AddStepSums(const ActivationTiles& a, int64_t at,
+                                               const uint16_t (*values)[32], int products,
+                                               const Scales& scales, float (*totals)[16]) {
+  const int64_t a_stride = a.Stride();
+  __m512 accumulators[kRows];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) accumulators[r] = _mm512_load_ps(totals[r]);
+  for (int p = 0; p < products; p += 2) {
+    const bool pair = p + 1 < products;
+    BlockSums<false>(a.At(at + p * kProductK), a_stride, values + p * kProductK / 2,
+                     sums_scratch.sums[0]);
+    if (pair) {
+      BlockSums<true>(a.At(at + (p + 1) * kProductK), a_stride,
+                      values + (p + 1) * kProductK / 2, sums_scratch.sums[1]);
+    }
+    AddScaledSums<kRows>(accumulators, sums_scratch.sums[0], scales.Run(p * kProductK / 8));
+    if (pair) {
+      AddScaledSums<kRows>(accumulators, sums_scratch.sums[1],
+                           scales.Run((p + 1) * kProductK / 8));
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) _mm512_store_ps(totals[r], accumulators[r]);
+}
+
 // C[0:m, n_begin:n_end] for m <= kRows <= 16, one 16-column tile at a time over the whole K.
 template <typename F, int kRows, int kProductK>
 void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
@@ -107,7 +147,6 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int rows = static_cast<int>(args.m);
   const ActivationTiles a{args.a_bf16.tiles, args.a_bf16.values, args.m, b.k,
                           b.k % 32 == 0 ? 32 : 16};
-  const int64_t a_stride = a.Stride();
   for (auto& slot : sums_scratch.sums) {
     for (int r = rows; r < kTileRows; ++r) _mm512_store_ps(slot[r], _mm512_setzero_ps());
   }
@@ -115,8 +154,9 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t code_row = b.k / 2;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += 16) {
     const int columns = n_end - n0 < 16 ? static_cast<int>(n_end - n0) : 16;
-    __m512 accumulators[kRows];
-    for (__m512& accumulator : accumulators) accumulator = _mm512_setzero_ps();
+    // The 16 columns' sums of each row over the k done so far.
+    alignas(64) float totals[kRows][16];
+    for (auto& row : totals) _mm512_store_ps(row, _mm512_setzero_ps());
     for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
       const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
       typename F::Scales scales(b, n0, columns, k0, kc);
@@ -134,38 +174,22 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const int64_t scale = c * (b.k / b.block) + ahead / b.block;
           __builtin_prefetch(b.scales + scale * F::Scales::kScaleBytes, 0, 1);
         }
-        const uint16_t(*values)[32] = sums_scratch.ring[slot];
-        DecodeCodeValuesStep<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
+        DecodeCodeValues<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
         scales.Step(kk, length);
-        const int products = static_cast<int>(length / kProductK);
-        for (int p = 0; p < products; p += 2) {
-          const int64_t at = k0 + kk + p * kProductK;
-          BlockSums<false>(a.At(at), a_stride, values + p * kProductK / 2,
-                             sums_scratch.sums[0]);
-          if (p + 1 < products) {
-            BlockSums<true>(a.At(at + kProductK), a_stride, values + (p + 1) * kProductK / 2,
-                               sums_scratch.sums[1]);
-          }
-          AddScaledSums<kRows>(accumulators, sums_scratch.sums[0],
-                               scales.Run(p * kProductK / 8));
-          if (p + 1 < products) {
-            AddScaledSums<kRows>(accumulators, sums_scratch.sums[1],
-                                 scales.Run((p + 1) * kProductK / 8));
-          }
-        }
+        AddStepSums<kRows, kProductK>(a, k0 + kk, sums_scratch.ring[slot],
+                                      static_cast<int>(length / kProductK), scales, totals);
       }
     }
-    const __m512 tensor_scale = _mm512_set1_ps(b.tensor_scale);
+    // x tensor_scale into C; partial tiles element by element (a loop that is no memcpy call:
+    // no call may leave this file while the tiles are configured).
     for (int r = 0; r < rows; ++r) {
-      const __m512 sums = _mm512_mul_ps(accumulators[r], tensor_scale);
       float* c = args.c + r * args.ldc + n0;
       if (columns == 16) {
-        _mm512_storeu_ps(c, sums);
+        _mm512_storeu_ps(c, _mm512_mul_ps(_mm512_load_ps(totals[r]),
+                                          _mm512_set1_ps(b.tensor_scale)));
         continue;
       }
-      alignas(64) float row[16];
-      _mm512_store_ps(row, sums);
-      for (int j = 0; j < columns; ++j) c[j] = row[j];
+      for (int j = 0; j < columns; ++j) c[j] = totals[r][j] * b.tensor_scale;
     }
   }
   _tile_release();
