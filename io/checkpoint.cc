@@ -135,16 +135,16 @@ absl::Status AddQuantized(std::string_view name, const moe::QuantizedTensor& t,
                           SafetensorsWriter& writer) {
   // The stored layouts are built in memory (INT4 words, BF16 scales): under a process memory
   // limit (ulimit -v) that can fail although the tensor itself fitted.
-  try {
-    if (const auto* nvfp4 = std::get_if<Nvfp4Tensor>(&t)) return AddNvfp4(name, *nvfp4, writer);
-    if (const auto* mxfp4 = std::get_if<Mxfp4Tensor>(&t)) return AddMxfp4(name, *mxfp4, writer);
-    if (const auto* int4 = std::get_if<Int4K2Tensor>(&t)) return AddInt4K2(name, *int4, writer);
-  } catch (const std::bad_alloc&) {
-    const auto [rows, cols] = QuantizedShape(t);
-    return OutOfMemoryError(absl::StrFormat("tensor '%s' to write", name), rows * cols / 2);
-  }
-  return absl::UnimplementedError(
-      absl::StrFormat("%s: fp4_float_scale has no checkpoint naming", name));
+  const auto [rows, cols] = QuantizedShape(t);
+  return CatchOutOfMemory(
+      [&] { return absl::StrFormat("tensor '%s' to write", name); }, rows * cols / 2,
+      [&]() -> absl::Status {
+        if (const auto* nvfp4 = std::get_if<Nvfp4Tensor>(&t)) return AddNvfp4(name, *nvfp4, writer);
+        if (const auto* mxfp4 = std::get_if<Mxfp4Tensor>(&t)) return AddMxfp4(name, *mxfp4, writer);
+        if (const auto* int4 = std::get_if<Int4K2Tensor>(&t)) return AddInt4K2(name, *int4, writer);
+        return absl::UnimplementedError(
+            absl::StrFormat("%s: fp4_float_scale has no checkpoint naming", name));
+      });
 }
 
 absl::StatusOr<Nvfp4Weight> ReadNvfp4(const SafetensorsFile& file, std::string_view name) {
@@ -352,12 +352,10 @@ absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, Const
                                                     WeightFormat format, int64_t group_size) {
   // The quantizers allocate the codes and scales: under a process memory limit (ulimit -v)
   // that can fail although the copy it quantizes fitted.
-  try {
-    return QuantizeWeightOrThrow(name, w, format, group_size);
-  } catch (const std::bad_alloc&) {
-    return OutOfMemoryError(absl::StrFormat("%s as %s", name, TraitsOf(format).name),
-                            static_cast<int64_t>(w.rows()) * w.cols() / 2);
-  }
+  return CatchOutOfMemory(
+      [&] { return absl::StrFormat("%s as %s", name, TraitsOf(format).name); },
+      static_cast<int64_t>(w.rows()) * w.cols() / 2,
+      [&] { return QuantizeWeightOrThrow(name, w, format, group_size); });
 }
 
 }  // namespace fp4moe::io

@@ -28,9 +28,16 @@ absl::Status CheckFitsMemory(std::string_view what, int64_t count, int64_t eleme
                       what, bytes, bytes / 1e9, memory / 1e9));
 }
 
+std::string AllocatingBytes(std::string_view what, int64_t bytes) {
+  return absl::StrFormat("%s: allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9);
+}
+
 absl::Status OutOfMemoryError(std::string_view what, int64_t bytes) {
-  return files::OutOfMemoryError(
-      absl::StrFormat("%s: allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9));
+  try {
+    return files::OutOfMemoryError(AllocatingBytes(what, bytes));
+  } catch (const std::bad_alloc&) {
+    return files::OutOfMemoryErrorAllocatingNothing();
+  }
 }
 
 }  // namespace fp4moe::io

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <new>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "files/out_of_memory.h"
 
 namespace fp4moe::io {
 
@@ -30,9 +32,24 @@ template <typename Allocate>
 absl::Status AllocateChecked(std::string_view what, int64_t count, int64_t element_bytes,
                              Allocate&& allocate);
 
+// ResourceExhausted: "WHAT: allocating BYTES bytes (x GB): out of memory ...", or the message
+// naming nothing where building it runs out of memory too (it never throws).
+absl::Status OutOfMemoryError(std::string_view what, int64_t bytes);
+
+// Returns step()'s absl::Status or absl::StatusOr; where it throws std::bad_alloc,
+// OutOfMemoryError(what(), bytes), `what` (returning a std::string) run only then (see
+// files::CatchOutOfMemory).
+template <typename What, typename Step>
+auto CatchOutOfMemory(const What& what, int64_t bytes, const Step& step) -> decltype(step());
+
 // Implementation.
 
-absl::Status OutOfMemoryError(std::string_view what, int64_t bytes);
+std::string AllocatingBytes(std::string_view what, int64_t bytes);
+
+template <typename What, typename Step>
+auto CatchOutOfMemory(const What& what, int64_t bytes, const Step& step) -> decltype(step()) {
+  return files::CatchOutOfMemory([&] { return AllocatingBytes(what(), bytes); }, step);
+}
 
 template <typename Allocate>
 absl::Status AllocateChecked(std::string_view what, int64_t count, int64_t element_bytes,

@@ -1,8 +1,10 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <new>
 
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 #include "kernels/microkernel_table.h"
 
 namespace fp4moe::kernels {
@@ -67,7 +69,15 @@ absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k
   args.c = c.data() + rows.begin * c.n();
   args.ldc = c.n();
   const auto [begin, end] = ThreadSlice(n, ith, nth);
-  if (begin < end) kernel.function(args, begin, end);
+  if (begin >= end) return absl::OkStatus();
+  // A kernel takes its per-thread scratch at a thread's first call (kernels/thread_scratch.h):
+  // under a process memory limit (ulimit -v) that can fail, in the caller's OpenMP region,
+  // out of which no exception may propagate.
+  try {
+    kernel.function(args, begin, end);
+  } catch (const std::bad_alloc&) {
+    return files::OutOfMemoryErrorAllocatingNothing();
+  }
   return absl::OkStatus();
 }
 
