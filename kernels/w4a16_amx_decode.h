@@ -172,7 +172,7 @@ void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64
 }
 
 // The same decode without the scales: each code's own value as BF16 (F::Bf16Values(), exact for
-// E2M1 and INT4), one word lookup per B row, for kernels that scale the block sums instead.
+// E2M1), one word lookup per B row, for kernels that scale the block sums instead.
 template <typename F>
 void DecodeCodeValuesStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
                           int64_t length, uint16_t (*rows)[32]) {
