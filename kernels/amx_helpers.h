@@ -18,6 +18,15 @@
 namespace fp4moe::kernels {
 namespace {
 
+// Loads `config` as the tile configuration. GCC (12) does not see that ldtilecfg reads the whole
+// 64 bytes: it dropped the rows and column stores as dead once the stack slot was reused (the
+// next tile instruction then faulted as undefined on the Xeon). An asm that reads the object
+// keeps them.
+[[maybe_unused]] [[gnu::always_inline]] inline void LoadTileConfig(const TileConfig& config) {
+  asm volatile("" : : "m"(config));
+  _tile_loadconfig(&config);
+}
+
 // The tiles of every AMX kernel (literal numbers: the native intrinsics paste them into the
 // assembly): accumulators 0..3, activations 4 and 5, weights 6 and 7.
 // Configures 16 x 64-byte accumulators, 16-row activation tiles of `a_row_bytes` (the k step
@@ -36,11 +45,7 @@ namespace {
     config.rows[t] = static_cast<uint8_t>(a_row_bytes / 4);
     config.column_bytes[t] = 64;
   }
-  // GCC (12) does not see that ldtilecfg reads the whole 64 bytes: it dropped the rows and
-  // column stores as dead once the stack slot was reused (the next tile instruction then
-  // faulted as undefined on the Xeon). An asm that reads the object keeps them.
-  asm volatile("" : : "m"(config));
-  _tile_loadconfig(&config);
+  LoadTileConfig(config);
 }
 
 // The accumulators zeroed, and one 2 x 2 block of tile products into them (accumulators 0..3

@@ -55,8 +55,7 @@ void ConfigureSumTiles(int rows) {
     config.rows[t] = kProductK / 2;
     config.column_bytes[t] = 64;
   }
-  asm volatile("" : : "m"(config));  // see ConfigureTiles
-  _tile_loadconfig(&config);
+  LoadTileConfig(config);
 }
 
 // One block's sums: activations at `a` (rows `a_stride` bytes apart) times the code values at
