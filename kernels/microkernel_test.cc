@@ -52,6 +52,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
       {12, 50, 1152},                     // 9 to 12 rows, a partial last k block
       {16, 48, 2048, Distribution::kOutliers},  // one whole 16-row tile
+      {40, 36, 17 * block},  // two row blocks over 16-k steps (NVFP4's k = 272: 16 x 17)
   };
 }
 
