@@ -18,17 +18,14 @@
 namespace fp4moe::kernels {
 namespace {
 
-// A vpermw table of the 16 codes' values: word c and 16 + c hold code c's, the magnitude of code
-// c % 8 with code bit 3 as its sign (bit 15), so that bit 4 of an index does not matter.
-struct CodeWords {
-  alignas(64) uint16_t words[32];
-};
+// A code table (CodeWords) from the magnitudes of codes 0..7: code c's is the magnitude of
+// c % 8 with code bit 3 as its sign (bit 15).
 constexpr CodeWords SignedTwice(const uint16_t (&magnitudes)[8]) {
-  CodeWords table{};
-  for (int c = 0; c < 32; ++c) {
-    table.words[c] = static_cast<uint16_t>(magnitudes[c % 8] | (c & 8 ? 0x8000 : 0));
+  uint16_t words[16] = {};
+  for (int c = 0; c < 16; ++c) {
+    words[c] = static_cast<uint16_t>(magnitudes[c % 8] | (c & 8 ? 0x8000 : 0));
   }
-  return table;
+  return Twice(words);
 }
 
 template <ScaleKind kKind, bool kHalf>

@@ -108,6 +108,10 @@ struct Microkernel {
   // microkernel_test checks it and gemm_benchmark runs it by name, but SelectMicrokernel never
   // picks it, so that one process can measure both ways.
   bool variant = false;
+  // Products of at most this many rows, with scale blocks of a multiple of 16 k, multiply the
+  // weights as dequantized (code x scale, unrounded) where the path rounds each to BF16: a
+  // variant that scales block sums instead.
+  int64_t unrounded_max_m = 0;
 };
 
 }  // namespace fp4moe::kernels

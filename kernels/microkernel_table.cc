@@ -19,6 +19,8 @@ constexpr bool kVariant = true;
 // rows even (0.22 to 0.26 against 0.21 to 0.23), at 10 rows 0.22 to 0.27 against 0.27 to 0.33.
 constexpr int64_t kW4a16AmxMinRows = 5;
 constexpr int64_t kInt4AmxMinRows = 8;
+// Rows up to which the scaled-sums variants run their own driver (w4a16_amx_sums_driver.h).
+constexpr int64_t kScaledSumsMaxRows = 16;
 
 // Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
 const Microkernel kMicrokernels[] = {
@@ -82,6 +84,11 @@ const Microkernel kMicrokernels[] = {
      kW4a16AmxMinRows},
     {"int4_w4a16_32x32_amx_emulated", GemmPath::kInt4W4A16, Isa::kAmx, kEmulated,
      int4_w4a16_32x32_amx_emulated, kW4a16AmxMinRows},
+    {"int4_w4a16_scaledsums_16x16_amx", GemmPath::kInt4W4A16, Isa::kAmx, kNative,
+     int4_w4a16_scaledsums_16x16_amx, kW4a16AmxMinRows, kVariant, kScaledSumsMaxRows},
+    {"int4_w4a16_scaledsums_16x16_amx_emulated", GemmPath::kInt4W4A16, Isa::kAmx, kEmulated,
+     int4_w4a16_scaledsums_16x16_amx_emulated, kW4a16AmxMinRows, kVariant,
+     kScaledSumsMaxRows},
     {"int4_w4a16_4x4_avx512", GemmPath::kInt4W4A16, Isa::kAvx512, kNative,
      int4_w4a16_4x4_avx512},
     {"int4_w4a16_4x4_avx512_emulated", GemmPath::kInt4W4A16, Isa::kAvx512, kEmulated,

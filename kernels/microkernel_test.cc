@@ -97,13 +97,16 @@ absl::StatusOr<BufferB> EveryScaleByte(int64_t n, int64_t k) {
   return BufferB::FromRawNvfp4("w", n, k, codes.data(), scales.data(), 1.0f / 448);
 }
 
-// The weights exactly as a kernel of `path` multiplies them.
-RowMatrixXf KernelWeights(const BufferB& b, GemmPath path) {
+// The weights exactly as `kernel` multiplies them in a product of m rows.
+RowMatrixXf KernelWeights(const BufferB& b, const Microkernel& kernel, int64_t m) {
   RowMatrixXf w = b.Dequantize();
   // W4A16 rounds each decoded weight (code x block scale) to BF16: a no-op for E2M1 with E4M3
-  // and E8M0 scales, a rounding for float32 scales and INT4's BF16 ones (tensor scale 1).
-  if ((path == GemmPath::kFp4W4A16 && b.view().scale_kind == ScaleKind::kFloat32) ||
-      path == GemmPath::kInt4W4A16) {
+  // and E8M0 scales, a rounding for float32 scales and INT4's BF16 ones (tensor scale 1), which
+  // a variant scaling block sums leaves out up to its rows.
+  const bool rounds = (kernel.path == GemmPath::kFp4W4A16 &&
+                       b.view().scale_kind == ScaleKind::kFloat32) ||
+                      kernel.path == GemmPath::kInt4W4A16;
+  if (rounds && (m > kernel.unrounded_max_m || b.view().block % 16 != 0)) {
     w = w.unaryExpr([](float v) { return RoundToBf16(v); });
   }
   return w;
@@ -132,7 +135,7 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, 
     ASSERT_TRUE(Gemm(kernel, c.m, c.n, c.k, b->block(), *a, *b, out, ith, kThreads).ok());
   }
   const RowMatrixXf a_ref = a->Dequantize(c.m);
-  const RowMatrixXf b_ref = KernelWeights(*b, kernel.path);
+  const RowMatrixXf b_ref = KernelWeights(*b, kernel, c.m);
   const RowMatrixXd expected = ReferenceGemm(a_ref, b_ref);
   // Every kernel forms exact (integer or BF16) block products and adds at most k + 16 float32
   // terms (block sums, scale products, the lanes' final reduction), each rounding once: the

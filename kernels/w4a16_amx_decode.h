@@ -60,6 +60,17 @@ struct DriverOmits {
   static constexpr bool kPrefetches = false;  // nothing is prefetched
 };
 
+// A vpermw table of the 16 codes' values (Bf16Values, HalfValues): words c and 16 + c hold code
+// c's, so that bit 4 of an index (the next nibble's, which RowCodeWords leaves) does not matter.
+struct CodeWords {
+  alignas(64) uint16_t words[32];
+};
+constexpr CodeWords Twice(const uint16_t (&words)[16]) {
+  CodeWords table{};
+  for (int c = 0; c < 32; ++c) table.words[c] = words[c % 16];
+  return table;
+}
+
 // Decoded weights of a chunk over one k block: per 16-column tile, kKBlock / 2 VNNI rows of 16
 // columns x 2 consecutive k.
 using Panel = uint16_t[kChunkTiles][kKBlock / 2][32];

@@ -4,15 +4,17 @@
 // A second W4A16 AMX-BF16 driver, for products of at most 16 rows, where decoding every weight
 // with its scale into BF16 (kernels/w4a16_amx_driver.h: 7 to 8 vector instructions per 32
 // weights) bounds the kernel. Here the B tiles hold each code's own value (one word lookup per
-// 32 weights, exact in BF16), each tile product covers one scale block of 16 k (the E2M1
-// formats' block; MXFP4's 32 is stored twice), and the block's 16 x 16 sums, stored from the
-// tile, are scaled in float into accumulators that stay in registers over the whole K: one FMA
-// per row of activations per 16 columns per block, 1 to 2 per 32 weights at 8 to 16 rows. That
-// is the int8 tile design of llama.cpp's and BesTLA's AMX kernels, on BF16 tiles, where the
-// sums need no int-to-float conversion and the activations no scale. The weights are then code
-// x scale exactly: the path's own where that product is exact in BF16 (E2M1 with E4M3 or E8M0
-// scales). Products of more rows run the panel driver. In an anonymous namespace, as the other
-// drivers.
+// 32 weights, exact in BF16), each tile product covers one scale block (16 k for the E2M1
+// formats, whose weights carry a scale per 16 k, MXFP4's 32 stored twice; 32 k for INT4 K2's
+// groups of a multiple of 32), and the block's 16 x 16 sums, stored from the tile, are scaled
+// in float into accumulators that stay in registers over the whole K: one FMA per row of
+// activations per 16 columns per block, 1 to 2 per 32 weights at 8 to 16 rows with 16-k
+// blocks. That is the int8 tile design of llama.cpp's and BesTLA's AMX kernels, on BF16 tiles,
+// where the sums need no int-to-float conversion and the activations no scale. The weights are
+// then code x scale exactly: the path's own where that product is exact in BF16 (E2M1 with
+// E4M3 or E8M0 scales); INT4 K2's q x s has up to 11 significant bits, which its path rounds
+// to BF16 and this driver keeps. Products of more rows run the panel driver. In an anonymous
+// namespace, as the other drivers.
 
 #include <cstdint>
 
@@ -28,8 +30,8 @@ namespace {
 
 // Decode steps ahead whose codes are prefetched (about 100 ns of decode each on the Xeon).
 constexpr int64_t kSumsPrefetchSteps = 4;
-// k of one tile product: one scale block.
-constexpr int kProductK = 16;
+// k of one tile product (one scale block): 16 or 32.
+constexpr int kMaxProductK = 32;
 
 struct SumsScratch {
   // A 16-column tile's code values over one decode step, in two slots.
@@ -39,9 +41,9 @@ struct SumsScratch {
 };
 thread_local SumsScratch sums_scratch;
 
-// Tiles: block sums 0 and 1 (`rows` x 16 floats), activations 4 and 5 (`rows` x kProductK
-// BF16), code values 6 and 7 (kProductK / 2 VNNI rows of 16 columns).
-void ConfigureSumTiles(int rows) {
+// Tiles: block sums 0 and 1 (`rows` x 16 floats), activations 4 and 5 (`rows` x product_k
+// BF16), code values 6 and 7 (product_k / 2 VNNI rows of 16 columns).
+void ConfigureSumTiles(int rows, int product_k) {
   TileConfig config;
   for (int t : {0, 1}) {
     config.rows[t] = static_cast<uint8_t>(rows);
@@ -49,10 +51,10 @@ void ConfigureSumTiles(int rows) {
   }
   for (int t : {4, 5}) {
     config.rows[t] = static_cast<uint8_t>(rows);
-    config.column_bytes[t] = 2 * kProductK;
+    config.column_bytes[t] = static_cast<uint16_t>(2 * product_k);
   }
   for (int t : {6, 7}) {
-    config.rows[t] = kProductK / 2;
+    config.rows[t] = static_cast<uint8_t>(product_k / 2);
     config.column_bytes[t] = 64;
   }
   LoadTileConfig(config);
@@ -100,7 +102,7 @@ template <int kRows>
   }
 }
 
-// Where the activations of k [k, k + kProductK) start, and the bytes between their rows: the
+// Where the activations of k [k, k + product k) start, and the bytes between their rows: the
 // buffer's tile order where it has one (one block of m rows), else the rows themselves.
 struct ActivationTiles {
   const uint16_t* tiles;
@@ -115,7 +117,7 @@ struct ActivationTiles {
 // One decode step's tile products (`products` blocks of kProductK k from k `at`, the code
 // values at `values`), each block's sums scaled by its column scales into totals[0, kRows),
 // which stay in registers over the step.
-template <int kRows, typename Scales>
+template <int kRows, int kProductK, typename Scales>
 [[gnu::always_inline]] inline void AddStepSums(const ActivationTiles& a, int64_t at,
                                                const uint16_t (*values)[32], int products,
                                                const Scales& scales, float (*totals)[16]) {
@@ -142,7 +144,7 @@ template <int kRows, typename Scales>
 }
 
 // C[0:m, n_begin:n_end] for m <= kRows <= 16, one 16-column tile at a time over the whole K.
-template <typename F, int kRows>
+template <typename F, int kRows, int kProductK>
 void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
@@ -151,7 +153,7 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   for (auto& slot : sums_scratch.sums) {
     for (int r = rows; r < kTileRows; ++r) _mm512_store_ps(slot[r], _mm512_setzero_ps());
   }
-  ConfigureSumTiles(rows);
+  ConfigureSumTiles(rows, kProductK);
   const int64_t code_row = b.k / 2;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += 16) {
     const int columns = n_end - n0 < 16 ? static_cast<int>(n_end - n0) : 16;
@@ -177,7 +179,7 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         }
         DecodeCodeValues<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
         scales.Step(kk, length);
-        AddStepSums<kRows>(a, k0 + kk, sums_scratch.ring[slot],
+        AddStepSums<kRows, kProductK>(a, k0 + kk, sums_scratch.ring[slot],
                                       static_cast<int>(length / kProductK), scales, totals);
       }
     }
@@ -196,18 +198,28 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   _tile_release();
 }
 
-// C[0:m, n_begin:n_end] for weights of the format F with scale blocks of 16 k: products of at
-// most 16 rows by scaled block sums, others by the panel driver.
+// C[0:m, n_begin:n_end] for m <= kRows, one tile product per block of the format's scales.
+template <typename F, int kRows>
+void MultiplyScaledSumsByBlock(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  if (args.b.block % kMaxProductK == 0) {
+    MultiplyScaledSums<F, kRows, kMaxProductK>(args, n_begin, n_end);
+  } else {
+    MultiplyScaledSums<F, kRows, 16>(args, n_begin, n_end);
+  }
+}
+
+// C[0:m, n_begin:n_end] for weights of the format F with scale blocks of a multiple of 16 k:
+// products of at most 16 rows by scaled block sums, others by the panel driver.
 template <typename F>
 void MultiplyW4a16AmxScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if (args.m <= 4) {
-    MultiplyScaledSums<F, 4>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 4>(args, n_begin, n_end);
   } else if (args.m <= 8) {
-    MultiplyScaledSums<F, 8>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 8>(args, n_begin, n_end);
   } else if (args.m <= 12) {
-    MultiplyScaledSums<F, 12>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 12>(args, n_begin, n_end);
   } else if (args.m <= 16) {
-    MultiplyScaledSums<F, 16>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 16>(args, n_begin, n_end);
   } else {
     MultiplyW4a16Amx<F>(args, n_begin, n_end);
   }
