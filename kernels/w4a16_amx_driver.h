@@ -62,10 +62,6 @@ struct DefaultSchedule {
   // The next panel's block scales prefetched beside its codes (else the decode's first reads
   // of them wait for DRAM).
   static constexpr bool kPrefetchScales = false;
-  // k of the activation slices a row block multiplies the whole chunk by, one at a time, with
-  // the row block's sums in an L1 buffer (MultiplyRowBlockInSlices); 0: each column block
-  // multiplies the whole k block, its sums in the tiles.
-  static constexpr int64_t kRowSliceK = 0;
 };
 
 // The next panel's codes (and, where the schedule says so, its scales), a few lines per call.
@@ -99,24 +95,22 @@ struct Scratch {
   // A row block's activations over the k block as tiles (see PackRows).
   alignas(64) uint16_t a_pack[kBlockRows * kKBlock];
   alignas(64) float sums[kBlockRows][kBlockColumns];
-  // A row block's sums over the chunk (MultiplyRowBlockInSlices): 16 KB, to stay in L1.
-  alignas(64) float row_sums[kChunkTiles / 2][kBlockRows][kBlockColumns];
   // Few rows: a column block's weights over one decode step (two tiles), in two slots.
   alignas(64) uint16_t ring[2][2][kDecodeStep / 2][32];
 };
 thread_local Scratch* scratch = nullptr;
 
-// C[rows, columns] = (C if not the first k block) + sums (scratch->sums by default), x
-// tensor_scale after the last k block.
+// C[rows, columns] = (C if not the first k block) + scratch->sums, x tensor_scale after the
+// last k block.
 void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns, bool first,
-             bool last, const float (*sums)[kBlockColumns] = scratch->sums) {
+             bool last) {
   const float scale = last ? args.b.tensor_scale : 1.0f;
   const __m512 scales = _mm512_set1_ps(scale);
   for (int r = 0; r < rows; ++r) {
     float* c = args.c + (m0 + r) * args.ldc + n0;
     if (columns == kBlockColumns) {
       for (int half = 0; half < 2; ++half) {
-        const __m512 sum = _mm512_load_ps(&sums[r][16 * half]);
+        const __m512 sum = _mm512_load_ps(&scratch->sums[r][16 * half]);
         float* out = c + 16 * half;
         _mm512_storeu_ps(
             out, _mm512_mul_ps(first ? sum : _mm512_add_ps(sum, _mm512_loadu_ps(out)), scales));
@@ -124,7 +118,7 @@ void AddSums(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns
       continue;
     }
     for (int j = 0; j < columns; ++j) {
-      c[j] = ((first ? 0.0f : c[j]) + sums[r][j]) * scale;
+      c[j] = ((first ? 0.0f : c[j]) + scratch->sums[r][j]) * scale;
     }
   }
 }
@@ -304,46 +298,6 @@ void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int column
   }
 }
 
-// One row block (its activations `a` over the k block) times the chunk's `blocks` column blocks
-// of `panel` (columns [n0, n0 + columns)), slice by slice of S::kRowSliceK k: a slice of the
-// activations (32 rows x 256 k: 16 KB) is loaded from L2 by the first column block and from L1
-// by the others, so that only the weight tiles come from L2 for most tile products (the
-// driver's other schedule loads both from L2, which bounds it near half the tile peak:
-// amx_sequence_benchmark). The price: every block's sums leave the tiles once per slice, to
-// scratch->row_sums (16 KB, in L1 beside the slice; C's rows, ldc apart, would share a few L1
-// sets), and are added to C after the k block.
-template <typename F, typename S>
-void MultiplyRowBlockInSlices(const GemmArgs& args, int64_t m0, int rows, int64_t n0,
-                              int columns, int blocks, const Panel& panel, const RowBlockSteps& a,
-                              int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                              PanelPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
-                              bool first, bool last) {
-  static_assert(S::kRowSliceK % 32 == 0);
-  for (int64_t k = 0; k < kc; k += S::kRowSliceK) {
-    const int64_t length = kc - k < S::kRowSliceK ? kc - k : S::kRowSliceK;
-    const uint16_t* slice = a.first + k / k_step * a.step;
-    for (int block = 0; block < blocks; ++block) {
-      float* block_sums = &scratch->row_sums[block][0][0];
-      const BlockSums sums{k == 0 ? nullptr : block_sums, block_sums,
-                           int64_t{sizeof scratch->row_sums[0][0]}};
-      const uint16_t(*b0)[32] = panel[2 * block] + k / 2;
-      const uint16_t(*b1)[32] = panel[2 * block + 1] + k / 2;
-      if (rows > kTileRows) {
-        MultiplyBlock<true>(slice, a.step, b0, b1, length, k_step, prefetcher,
-                            weight_prefetcher, decode, sums);
-      } else {
-        MultiplyBlock<false>(slice, a.step, b0, b1, length, k_step, prefetcher,
-                             weight_prefetcher, decode, sums);
-      }
-    }
-  }
-  for (int block = 0; block < blocks; ++block) {
-    const int left = columns - block * kBlockColumns;
-    AddSums(args, m0, rows, n0 + block * kBlockColumns, left < kBlockColumns ? left : kBlockColumns,
-            first, last, scratch->row_sums[block]);
-  }
-}
-
 // C[0:m, n_begin:n_end] for m <= 32 (see MultiplyBlockDecoding), chunk by chunk and k block
 // by k block like the panel schedule below, so that the same prefetcher brings each next
 // k block's codes into L2.
@@ -440,13 +394,6 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
                 : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
                                          tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
                                          kBlockRows, k0, kKBlock, block_steps);
-        if constexpr (S::kRowSliceK > 0 && !DriverOmits<F>::kSums) {
-          MultiplyRowBlockInSlices<F, S>(args, m0, rows, chunk,
-                                         static_cast<int>(chunk_columns_at(chunk)), blocks,
-                                         panel, a, kc, k_step, prefetcher, weight_prefetcher,
-                                         decode, first, last);
-          continue;
-        }
         for (int block = 0; block < blocks; ++block) {
           const int64_t n0 = chunk + block * kBlockColumns;
           const int columns =
