@@ -28,8 +28,9 @@
 namespace fp4moe::kernels {
 namespace {
 
-// Decode steps ahead whose codes are prefetched (about 100 ns of decode each on the Xeon).
-constexpr int64_t kSumsPrefetchSteps = 4;
+// Decode steps ahead whose codes are prefetched by default (about 100 ns of decode each on the
+// Xeon).
+constexpr int kSumsPrefetchSteps = 4;
 // k of one tile product (one scale block): 16 or 32.
 constexpr int kMaxProductK = 32;
 
@@ -144,7 +145,7 @@ template <int kRows, int kProductK, typename Scales>
 }
 
 // C[0:m, n_begin:n_end] for m <= kRows <= 16, one 16-column tile at a time over the whole K.
-template <typename F, int kRows, int kProductK>
+template <typename F, int kRows, int kProductK, int kPrefetchSteps>
 void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
@@ -165,10 +166,10 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       typename F::Scales scales(b, n0, columns, k0, kc);
       for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
         const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
-        // The codes and block scales kSumsPrefetchSteps steps on: this tile's, else the next
+        // The codes and block scales kPrefetchSteps steps on: this tile's, else a next
         // tile's first (32 streams, more than the hardware prefetchers follow).
-        int64_t ahead = k0 + kk + kSumsPrefetchSteps * kDecodeStep, tile = n0;
-        if (ahead >= b.k) {
+        int64_t ahead = k0 + kk + kPrefetchSteps * kDecodeStep, tile = n0;
+        while (ahead >= b.k) {
           ahead -= b.k;
           tile += 16;
         }
@@ -199,27 +200,28 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 }
 
 // C[0:m, n_begin:n_end] for m <= kRows, one tile product per block of the format's scales.
-template <typename F, int kRows>
+template <typename F, int kRows, int kPrefetchSteps>
 void MultiplyScaledSumsByBlock(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if (args.b.block % kMaxProductK == 0) {
-    MultiplyScaledSums<F, kRows, kMaxProductK>(args, n_begin, n_end);
+    MultiplyScaledSums<F, kRows, kMaxProductK, kPrefetchSteps>(args, n_begin, n_end);
   } else {
-    MultiplyScaledSums<F, kRows, 16>(args, n_begin, n_end);
+    MultiplyScaledSums<F, kRows, 16, kPrefetchSteps>(args, n_begin, n_end);
   }
 }
 
 // C[0:m, n_begin:n_end] for weights of the format F with scale blocks of a multiple of 16 k:
-// products of at most 16 rows by scaled block sums, others by the panel driver.
-template <typename F>
+// products of at most 16 rows by scaled block sums, their codes and scales prefetched
+// kPrefetchSteps decode steps ahead; others by the panel driver.
+template <typename F, int kPrefetchSteps = kSumsPrefetchSteps>
 void MultiplyW4a16AmxScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if (args.m <= 4) {
-    MultiplyScaledSumsByBlock<F, 4>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 4, kPrefetchSteps>(args, n_begin, n_end);
   } else if (args.m <= 8) {
-    MultiplyScaledSumsByBlock<F, 8>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 8, kPrefetchSteps>(args, n_begin, n_end);
   } else if (args.m <= 12) {
-    MultiplyScaledSumsByBlock<F, 12>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 12, kPrefetchSteps>(args, n_begin, n_end);
   } else if (args.m <= 16) {
-    MultiplyScaledSumsByBlock<F, 16>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 16, kPrefetchSteps>(args, n_begin, n_end);
   } else {
     MultiplyW4a16Amx<F>(args, n_begin, n_end);
   }
