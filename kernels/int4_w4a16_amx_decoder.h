@@ -2,9 +2,10 @@
 #define FP4MOE_KERNELS_INT4_W4A16_AMX_DECODER_H_
 
 // The INT4 K2 format part of the W4A16 AMX decode (kernels/w4a16_amx_decode.h), shared by the
-// INT4 W4A16 AMX kernel and its compared variant. Each weight is decoded with its group's BF16
-// scale and rounded to BF16 (q x s has up to 11 significant bits: within 2^-8 relative, BF16's
-// unit roundoff). In an anonymous namespace, as the driver.
+// INT4 W4A16 AMX kernel and its compared variant. The kernel decodes each weight with its
+// group's BF16 scale, rounded to BF16 (q x s has up to 11 significant bits: within 2^-8
+// relative, BF16's unit roundoff); the variant takes q alone (Bf16Values, exact) and scales the
+// group sums. In an anonymous namespace, as the driver.
 
 #include <cstdint>
 
