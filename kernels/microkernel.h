@@ -95,6 +95,10 @@ struct GemmArgs {
 
 using GemmFunction = void (*)(const GemmArgs& args, int64_t n_begin, int64_t n_end);
 
+// Rows up to which the scaled-sums kernels (kernels/w4a16_amx_sums_driver.h: one tile of rows)
+// run their own driver; their table entries' unrounded_max_m.
+inline constexpr int64_t kScaledSumsMaxRows = 16;
+
 struct Microkernel {
   const char* name;  // format, activation type, tile and ISA, e.g. "fp4_w4a8_4x16_avx512"
   GemmPath path;

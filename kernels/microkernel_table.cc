@@ -19,8 +19,6 @@ constexpr bool kVariant = true;
 // rows even (0.22 to 0.26 against 0.21 to 0.23), at 10 rows 0.22 to 0.27 against 0.27 to 0.33.
 constexpr int64_t kW4a16AmxMinRows = 5;
 constexpr int64_t kInt4AmxMinRows = 8;
-// Rows up to which the scaled-sums variants run their own driver (w4a16_amx_sums_driver.h).
-constexpr int64_t kScaledSumsMaxRows = 16;
 
 // Rows per kernel; an AVX-512 or AMX kernel also has its `_emulated` copy.
 const Microkernel kMicrokernels[] = {

@@ -220,8 +220,9 @@ void MultiplyW4a16AmxScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n
     MultiplyScaledSumsByBlock<F, 8, kPrefetchSteps>(args, n_begin, n_end);
   } else if (args.m <= 12) {
     MultiplyScaledSumsByBlock<F, 12, kPrefetchSteps>(args, n_begin, n_end);
-  } else if (args.m <= 16) {
-    MultiplyScaledSumsByBlock<F, 16, kPrefetchSteps>(args, n_begin, n_end);
+  } else if (args.m <= kScaledSumsMaxRows) {
+    static_assert(kScaledSumsMaxRows == kTileRows);
+    MultiplyScaledSumsByBlock<F, kTileRows, kPrefetchSteps>(args, n_begin, n_end);
   } else {
     MultiplyW4a16Amx<F>(args, n_begin, n_end);
   }
