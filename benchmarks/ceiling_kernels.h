@@ -16,6 +16,13 @@ namespace fp4moe::kernels {
 // prefetches (w4a16_tile_products_no_prefetch_32x32_amx).
 absl::Span<const Microkernel> W4a16AmxCeilings();
 
+// The scaled-sums driver (kernels/w4a16_amx_sums_driver.h, NVFP4 weights, at most 16 rows)
+// with its code decode left out (w4a16_sums_no_decode_16x16_amx), its block sums' scaling
+// (w4a16_sums_no_scaling_16x16_amx), its block sums' tile loads, products and stores
+// (w4a16_sums_no_tiles_16x16_amx), both of those (w4a16_sums_decode_only_16x16_amx), or the
+// decode and the scaling (w4a16_sums_tiles_only_16x16_amx).
+absl::Span<const Microkernel> W4a16AmxSumsCeilings();
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_BENCHMARKS_CEILING_KERNELS_H_

@@ -53,8 +53,10 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
-          "w4a16_tile_products_no_prefetch; and compared variants of a kernel by their full name "
-          "(fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx, "
+          "w4a16_tile_products_no_prefetch; the scaled-sums driver's by name without _16x16_amx: "
+          "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "
+          "w4a16_sums_decode_only, w4a16_sums_tiles_only; and compared variants of a kernel by "
+          "their full name (fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx, "
           "fp4_w4a16_scaleprefetch_32x32_amx)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
@@ -199,8 +201,13 @@ int Main(int argc, char** argv) {
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
     const Microkernel* named = nullptr;
-    for (const Microkernel& kernel : W4a16AmxCeilings()) {
-      if (absl::StrCat(path_name, "_32x32_amx") == kernel.name) named = &kernel;
+    for (const auto ceilings : {W4a16AmxCeilings(), W4a16AmxSumsCeilings()}) {
+      for (const Microkernel& kernel : ceilings) {
+        if (absl::StrCat(path_name, "_32x32_amx") == kernel.name ||
+            absl::StrCat(path_name, "_16x16_amx") == kernel.name) {
+          named = &kernel;
+        }
+      }
     }
     if (absl::StatusOr<const Microkernel*> kernel = FindMicrokernel(path_name);
         kernel.ok() && (*kernel)->variant && !(*kernel)->emulated) {

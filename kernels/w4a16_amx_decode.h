@@ -58,6 +58,9 @@ struct DriverOmits {
   static constexpr bool kPacking = false;  // the packed activations keep what they hold
   static constexpr bool kSums = false;     // C is neither read nor written
   static constexpr bool kPrefetches = false;  // nothing is prefetched
+  // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h) also leaves out, for its own:
+  static constexpr bool kBlockSums = false;  // the block sums' tile loads, products and stores
+  static constexpr bool kScaling = false;    // the float scaling of the block sums
 };
 
 // A vpermw table of the 16 codes' values (Bf16Values, HalfValues): words c and 16 + c hold code

@@ -28,8 +28,8 @@
 namespace fp4moe::kernels {
 namespace {
 
-// Decode steps ahead whose codes are prefetched by default (about 100 ns of decode each on the
-// Xeon).
+// Decode steps ahead whose codes are prefetched (about 100 ns of decode each on the Xeon; 16
+// measured no different).
 constexpr int kSumsPrefetchSteps = 4;
 // k of one tile product (one scale block): 16 or 32.
 constexpr int kMaxProductK = 32;
@@ -118,7 +118,7 @@ struct ActivationTiles {
 // One decode step's tile products (`products` blocks of kProductK k from k `at`, the code
 // values at `values`), each block's sums scaled by its column scales into totals[0, kRows),
 // which stay in registers over the step.
-template <int kRows, int kProductK, typename Scales>
+template <typename F, int kRows, int kProductK, typename Scales>
 [[gnu::always_inline]] inline void AddStepSums(const ActivationTiles& a, int64_t at,
                                                const uint16_t (*values)[32], int products,
                                                const Scales& scales, float (*totals)[16]) {
@@ -128,16 +128,20 @@ template <int kRows, int kProductK, typename Scales>
   for (int r = 0; r < kRows; ++r) accumulators[r] = _mm512_load_ps(totals[r]);
   for (int p = 0; p < products; p += 2) {
     const bool pair = p + 1 < products;
-    BlockSums<false>(a.At(at + p * kProductK), a_stride, values + p * kProductK / 2,
-                     sums_scratch.sums[0]);
-    if (pair) {
-      BlockSums<true>(a.At(at + (p + 1) * kProductK), a_stride,
-                      values + (p + 1) * kProductK / 2, sums_scratch.sums[1]);
+    if constexpr (!DriverOmits<F>::kBlockSums) {
+      BlockSums<false>(a.At(at + p * kProductK), a_stride, values + p * kProductK / 2,
+                       sums_scratch.sums[0]);
+      if (pair) {
+        BlockSums<true>(a.At(at + (p + 1) * kProductK), a_stride,
+                        values + (p + 1) * kProductK / 2, sums_scratch.sums[1]);
+      }
     }
-    AddScaledSums<kRows>(accumulators, sums_scratch.sums[0], scales.Run(p * kProductK / 8));
-    if (pair) {
-      AddScaledSums<kRows>(accumulators, sums_scratch.sums[1],
-                           scales.Run((p + 1) * kProductK / 8));
+    if constexpr (!DriverOmits<F>::kScaling) {
+      AddScaledSums<kRows>(accumulators, sums_scratch.sums[0], scales.Run(p * kProductK / 8));
+      if (pair) {
+        AddScaledSums<kRows>(accumulators, sums_scratch.sums[1],
+                             scales.Run((p + 1) * kProductK / 8));
+      }
     }
   }
 #pragma GCC unroll 16
@@ -145,7 +149,7 @@ template <int kRows, int kProductK, typename Scales>
 }
 
 // C[0:m, n_begin:n_end] for m <= kRows <= 16, one 16-column tile at a time over the whole K.
-template <typename F, int kRows, int kProductK, int kPrefetchSteps>
+template <typename F, int kRows, int kProductK>
 void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
@@ -166,9 +170,9 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       typename F::Scales scales(b, n0, columns, k0, kc);
       for (int64_t kk = 0, slot = 0; kk < kc; kk += kDecodeStep, slot ^= 1) {
         const int64_t length = kc - kk < kDecodeStep ? kc - kk : kDecodeStep;
-        // The codes and block scales kPrefetchSteps steps on: this tile's, else a next
+        // The codes and block scales kSumsPrefetchSteps steps on: this tile's, else a next
         // tile's first (32 streams, more than the hardware prefetchers follow).
-        int64_t ahead = k0 + kk + kPrefetchSteps * kDecodeStep, tile = n0;
+        int64_t ahead = k0 + kk + kSumsPrefetchSteps * kDecodeStep, tile = n0;
         while (ahead >= b.k) {
           ahead -= b.k;
           tile += 16;
@@ -178,9 +182,11 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const int64_t scale = c * (b.k / b.block) + ahead / b.block;
           __builtin_prefetch(b.scales + scale * F::Scales::kScaleBytes, 0, 1);
         }
-        DecodeCodeValues<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
+        if constexpr (!DriverOmits<F>::kDecode) {
+          DecodeCodeValues<F>(b, n0, columns, k0, kk, length, sums_scratch.ring[slot]);
+        }
         scales.Step(kk, length);
-        AddStepSums<kRows, kProductK>(a, k0 + kk, sums_scratch.ring[slot],
+        AddStepSums<F, kRows, kProductK>(a, k0 + kk, sums_scratch.ring[slot],
                                       static_cast<int>(length / kProductK), scales, totals);
       }
     }
@@ -200,29 +206,28 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 }
 
 // C[0:m, n_begin:n_end] for m <= kRows, one tile product per block of the format's scales.
-template <typename F, int kRows, int kPrefetchSteps>
+template <typename F, int kRows>
 void MultiplyScaledSumsByBlock(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if (args.b.block % kMaxProductK == 0) {
-    MultiplyScaledSums<F, kRows, kMaxProductK, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSums<F, kRows, kMaxProductK>(args, n_begin, n_end);
   } else {
-    MultiplyScaledSums<F, kRows, 16, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSums<F, kRows, 16>(args, n_begin, n_end);
   }
 }
 
 // C[0:m, n_begin:n_end] for weights of the format F with scale blocks of a multiple of 16 k:
-// products of at most 16 rows by scaled block sums, their codes and scales prefetched
-// kPrefetchSteps decode steps ahead; others by the panel driver.
-template <typename F, int kPrefetchSteps = kSumsPrefetchSteps>
+// products of at most 16 rows by scaled block sums; others by the panel driver.
+template <typename F>
 void MultiplyW4a16AmxScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if (args.m <= 4) {
-    MultiplyScaledSumsByBlock<F, 4, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 4>(args, n_begin, n_end);
   } else if (args.m <= 8) {
-    MultiplyScaledSumsByBlock<F, 8, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 8>(args, n_begin, n_end);
   } else if (args.m <= 12) {
-    MultiplyScaledSumsByBlock<F, 12, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, 12>(args, n_begin, n_end);
   } else if (args.m <= kScaledSumsMaxRows) {
     static_assert(kScaledSumsMaxRows == kTileRows);
-    MultiplyScaledSumsByBlock<F, kTileRows, kPrefetchSteps>(args, n_begin, n_end);
+    MultiplyScaledSumsByBlock<F, kTileRows>(args, n_begin, n_end);
   } else {
     MultiplyW4a16Amx<F>(args, n_begin, n_end);
   }

@@ -1,0 +1,244 @@
+#ifndef FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
+#define FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
+
+// A W4A16 AMX-BF16 driver for products of at most 16 rows of E2M1 weights with one-byte scales
+// (E4M3, E8M0), built so that the decode costs about 1.5 vector instructions per 32 weights
+// on the shuffle port where the panel driver (kernels/w4a16_amx_driver.h) needs 4 and a
+// transpose:
+// - the weights are the tiles' first operand, one weight row (a column of C) per tile row, so
+//   that a tile row's 32 k come from one contiguous run of codes (no transpose); C^T
+//   accumulates in the tiles over the whole K and is transposed once at the end;
+// - 32 code bytes (64 k of one row, four 16-k scale blocks) are widened to words, and each
+//   nibble is looked up in a table of code x scale for its block's scale byte: 256 rows of 16
+//   BF16 weights per scale kind (8 KB, in L1), two scale blocks per 32-word vpermi2w table.
+//   The low nibbles (even k) make one tile row, the high ones (odd k) another, and the
+//   activations are packed in the same k order (even k of a 64-k window, then odd), so the
+//   products are those of the path's own weights, bit for bit the panel driver's decode.
+// The activations' packing (k pairs by columns of C^T) runs per call here; products of more
+// rows, k not a multiple of 64 or float32 scales run the panel driver. In an anonymous
+// namespace, as the drivers.
+
+#include <cstdint>
+
+#include "kernels/amx_helpers.h"
+#include "kernels/amx_tile_config.h"
+#include "kernels/avx512_helpers.h"
+#include "kernels/e2m1_w4a16_amx_decoder.h"
+#include "kernels/microkernel.h"
+#include "kernels/simd.h"
+#include "kernels/thread_scratch.h"
+#include "kernels/w4a16_amx_driver.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+// k of one window: 32 code bytes of a row, two tile products (even k, odd k).
+constexpr int64_t kTableWindow = 64;
+// Weight rows per block: two C^T tiles.
+constexpr int kTableBlockRows = 32;
+// Windows ahead whose codes are prefetched.
+constexpr int kTablePrefetchWindows = 8;
+
+// BF16 code x scale for every scale byte: row s holds the 16 codes' weights for scale byte s,
+// each the top half of the float product, as the panel driver's decode takes it (exact: E2M1
+// times E4M3 or E8M0 has at most 6 significant bits).
+template <ScaleKind kKind>
+struct ScaledCodeTable {
+  alignas(64) uint16_t weights[256][16];
+};
+
+template <ScaleKind kKind>
+const ScaledCodeTable<kKind>& ScaledCodes() {
+  static const ScaledCodeTable<kKind> table = [] {
+    ScaledCodeTable<kKind> t{};
+    for (int s0 = 0; s0 < 256; s0 += 16) {
+      alignas(64) float scales[16];
+      const __m512i bytes = _mm512_slli_epi32(
+          _mm512_add_epi32(_mm512_set1_epi32(s0),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                             15)),
+          24);
+      _mm512_store_ps(scales, DecodeTopByteScales<kKind>(bytes));
+      for (int s = 0; s < 16; ++s) {
+        alignas(64) uint32_t weights[16];
+        _mm512_store_ps(reinterpret_cast<float*>(weights),
+                        _mm512_mul_ps(E2m1Values(), _mm512_set1_ps(scales[s])));
+        for (int c = 0; c < 16; ++c) t.weights[s0 + s][c] = static_cast<uint16_t>(weights[c] >> 16);
+      }
+    }
+    return t;
+  }();
+  return table;
+}
+
+// Per-call scratch: the activations packed for the tiles, then two slots of decoded rows.
+struct TableScratch {
+  // One window's B tiles: [even k, odd k][k pair r][column j of C^T: 2 BF16].
+  using ActivationWindow = uint16_t[2][16][32];
+  // One window's A tiles: [slot][row of the block][even k, odd k][32 BF16].
+  using RowSlots = uint16_t[2][kTableBlockRows][2][32];
+  static int64_t Bytes(int64_t k) {
+    return k / kTableWindow * int64_t{sizeof(ActivationWindow)} + int64_t{sizeof(RowSlots)};
+  }
+};
+
+// Rows [0, m) of A (m <= 16) packed as B tiles, window by window: k pair r of the even tile
+// holds k 4r and 4r + 2 of the window, of the odd one 4r + 1 and 4r + 3, each pair in the dword
+// of its row of A (missing rows zero).
+void PackActivationWindows(const GemmArgs& args, TableScratch::ActivationWindow* windows) {
+  const uint16_t* a = args.a_bf16.values;
+  const int64_t k = args.b.k;
+  __m512i even_index, odd_index;
+  {
+    alignas(64) uint16_t even[32], odd[32];
+    for (int w = 0; w < 32; ++w) {
+      even[w] = static_cast<uint16_t>(2 * w);
+      odd[w] = static_cast<uint16_t>(2 * w + 1);
+    }
+    even_index = _mm512_load_si512(even);
+    odd_index = _mm512_load_si512(odd);
+  }
+  for (int64_t window = 0; window < k / kTableWindow; ++window) {
+    __m512i even[16], odd[16];
+    for (int j = 0; j < 16; ++j) {
+      if (j >= args.m) {
+        even[j] = odd[j] = _mm512_setzero_si512();
+        continue;
+      }
+      const uint16_t* row = a + j * k + window * kTableWindow;
+      const __m512i low = _mm512_loadu_si512(row), high = _mm512_loadu_si512(row + 32);
+      even[j] = _mm512_permutex2var_epi16(low, even_index, high);
+      odd[j] = _mm512_permutex2var_epi16(low, odd_index, high);
+    }
+    __m512i rows[16];
+    TransposeDwords(even, rows);
+    for (int r = 0; r < 16; ++r) _mm512_store_si512(windows[window][0][r], rows[r]);
+    TransposeDwords(odd, rows);
+    for (int r = 0; r < 16; ++r) _mm512_store_si512(windows[window][1][r], rows[r]);
+  }
+}
+
+// Decodes one window (32 code bytes at `codes`, the four block scales' bytes at `scales`) of a
+// weight row into its even-k and odd-k tile rows.
+template <ScaleKind kKind>
+[[gnu::always_inline]] inline void DecodeWindow(const ScaledCodeTable<kKind>& table,
+                                                const uint8_t* codes, const uint8_t* scales,
+                                                __m512i block_bits, uint16_t (*out)[32]) {
+  const auto half = [&](int block) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(table.weights[scales[block]]));
+  };
+  // Scale blocks 0, 1 in the first table, 2, 3 in the second: index bits 4 and 5 are the block.
+  const __m512i first = _mm512_inserti64x4(_mm512_castsi256_si512(half(0)), half(1), 1);
+  const __m512i second = _mm512_inserti64x4(_mm512_castsi256_si512(half(2)), half(3), 1);
+  // Word w: code byte w (k 2w and 2w + 1; sign-extended, which the masks below drop), in
+  // 128-bit lane w / 8 = its scale block.
+  const __m512i bytes =
+      _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)));
+  // (nibble & 0xF) | block_bits
+  const __m512i nibble = _mm512_set1_epi16(0xF);
+  const __m512i even = _mm512_ternarylogic_epi32(bytes, nibble, block_bits, 0xEA);
+  const __m512i odd =
+      _mm512_ternarylogic_epi32(_mm512_srli_epi16(bytes, 4), nibble, block_bits, 0xEA);
+  _mm512_store_si512(out[0], _mm512_permutex2var_epi16(first, even, second));
+  _mm512_store_si512(out[1], _mm512_permutex2var_epi16(first, odd, second));
+}
+
+// Tiles: C^T of the block's two 16-row halves 0 and 1 (16 x m floats), the window's even-k and
+// odd-k activations 2 and 3 (16 k pairs x m), the halves' even-k and odd-k weights 4, 5 and
+// 6, 7 (16 rows x 32 BF16).
+void ConfigureTableTiles(int m) {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = 16;
+    config.column_bytes[t] = t < 4 ? static_cast<uint16_t>(4 * m) : 64;
+  }
+  LoadTileConfig(config);
+}
+
+// C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64.
+template <ScaleKind kKind>
+void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  const WeightsView& b = args.b;
+  const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
+  const int64_t windows = b.k / kTableWindow;
+  auto* scratch = static_cast<uint8_t*>(ThreadScratch(TableScratch::Bytes(b.k)));
+  auto* activations = reinterpret_cast<TableScratch::ActivationWindow*>(scratch);
+  auto* slots = reinterpret_cast<TableScratch::RowSlots*>(
+      scratch + windows * int64_t{sizeof(TableScratch::ActivationWindow)});
+  PackActivationWindows(args, activations);
+  const __m512i block_bits = _mm512_setr_epi64(0, 0, 0x0010001000100010, 0x0010001000100010,
+                                               0x0020002000200020, 0x0020002000200020,
+                                               0x0030003000300030, 0x0030003000300030);
+  const int64_t code_row = b.k / 2, scale_row = b.k / 16;
+  const int m = static_cast<int>(args.m);
+  ConfigureTableTiles(m);
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += kTableBlockRows) {
+    // Rows past n_end repeat the last one; their sums are not kept.
+    const uint8_t* codes[kTableBlockRows];
+    const uint8_t* scales[kTableBlockRows];
+    for (int i = 0; i < kTableBlockRows; ++i) {
+      const int64_t n = n0 + i < n_end ? n0 + i : n_end - 1;
+      codes[i] = b.codes + n * code_row;
+      scales[i] = b.scales + n * scale_row;
+    }
+    const auto decode = [&](int64_t window, int slot) {
+      for (int i = 0; i < kTableBlockRows; ++i) {
+        DecodeWindow<kKind>(table, codes[i] + window * 32, scales[i] + window * 4, block_bits,
+                            (*slots)[slot][i]);
+      }
+    };
+    _tile_zero(0);
+    _tile_zero(1);
+    decode(0, 0);
+    for (int64_t window = 0; window < windows; ++window) {
+      const int slot = static_cast<int>(window & 1);
+      // The next window's rows decode while this one's tile products run.
+      if (window + 1 < windows) decode(window + 1, slot ^ 1);
+      // Each row's codes one line (2 windows) and its scales 16 windows ahead of the decode.
+      if (const int64_t ahead = window + kTablePrefetchWindows; ahead < windows && ahead % 2 == 0) {
+        for (int i = 0; i < kTableBlockRows; ++i) {
+          __builtin_prefetch(codes[i] + ahead * 32, 0, 3);
+          if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
+        }
+      }
+      _tile_loadd(2, activations[window][0], 64);
+      _tile_loadd(3, activations[window][1], 64);
+      _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
+      _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
+      _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
+      _tile_loadd(7, (*slots)[slot][16][1], 2 * 64);
+      _tile_dpbf16ps(0, 4, 2);
+      _tile_dpbf16ps(0, 5, 3);
+      _tile_dpbf16ps(1, 6, 2);
+      _tile_dpbf16ps(1, 7, 3);
+    }
+    // C^T to C, x tensor_scale (element by element: a loop that is no library call).
+    alignas(64) float sums[2][16][16];
+    _tile_stored(0, sums[0], 64);
+    _tile_stored(1, sums[1], 64);
+    for (int i = 0; i < kTableBlockRows && n0 + i < n_end; ++i) {
+      for (int j = 0; j < m; ++j) {
+        args.c[j * args.ldc + n0 + i] = sums[i / 16][i % 16][j] * b.tensor_scale;
+      }
+    }
+  }
+  _tile_release();
+}
+
+// C[0:m, n_begin:n_end] for E2M1 weights: products of at most 16 rows with E4M3 or E8M0 scales
+// and k a multiple of 64 by scaled-code tables; others by the panel driver.
+template <typename F, ScaleKind kKind>
+void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
+    if (args.m <= 16 && args.b.k % kTableWindow == 0) {
+      MultiplyByScaledCodeTables<kKind>(args, n_begin, n_end);
+      return;
+    }
+  }
+  MultiplyW4a16Amx<F>(args, n_begin, n_end);
+}
+
+}  // namespace
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
