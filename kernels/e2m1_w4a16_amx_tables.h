@@ -39,18 +39,19 @@ constexpr int kTableBlockRows = 32;
 // Windows ahead whose codes are prefetched.
 constexpr int kTablePrefetchWindows = 8;
 
-// BF16 code x scale for every scale byte: row s holds the 16 codes' weights for scale byte s,
-// each the top half of the float product, as the panel driver's decode takes it (exact: E2M1
-// times E4M3 or E8M0 has at most 6 significant bits).
-template <ScaleKind kKind>
+// BF16 code x scale for every scale byte: row s holds the 16 codes' weights for scale byte s
+// (kTwice: twice, 32 words), each the top half of the float product, as the panel driver's
+// decode takes it (exact: E2M1 times E4M3 or E8M0 has at most 6 significant bits).
+template <ScaleKind kKind, bool kTwice>
 struct ScaledCodeTable {
-  alignas(64) uint16_t weights[256][16];
+  static constexpr int kRowWords = kTwice ? 32 : 16;
+  alignas(64) uint16_t weights[256][kRowWords];
 };
 
-template <ScaleKind kKind>
-const ScaledCodeTable<kKind>& ScaledCodes() {
-  static const ScaledCodeTable<kKind> table = [] {
-    ScaledCodeTable<kKind> t{};
+template <ScaleKind kKind, bool kTwice>
+const ScaledCodeTable<kKind, kTwice>& ScaledCodes() {
+  static const ScaledCodeTable<kKind, kTwice> table = [] {
+    ScaledCodeTable<kKind, kTwice> t{};
     for (int s0 = 0; s0 < 256; s0 += 16) {
       alignas(64) float scales[16];
       const __m512i bytes = _mm512_slli_epi32(
@@ -63,7 +64,9 @@ const ScaledCodeTable<kKind>& ScaledCodes() {
         alignas(64) uint32_t weights[16];
         _mm512_store_ps(reinterpret_cast<float*>(weights),
                         _mm512_mul_ps(E2m1Values(), _mm512_set1_ps(scales[s])));
-        for (int c = 0; c < 16; ++c) t.weights[s0 + s][c] = static_cast<uint16_t>(weights[c] >> 16);
+        for (int w = 0; w < t.kRowWords; ++w) {
+          t.weights[s0 + s][w] = static_cast<uint16_t>(weights[w % 16] >> 16);
+        }
       }
     }
     return t;
@@ -119,17 +122,27 @@ void PackActivationWindows(const GemmArgs& args, TableScratch::ActivationWindow*
 }
 
 // Decodes one window (32 code bytes at `codes`, the four block scales' bytes at `scales`) of a
-// weight row into its even-k and odd-k tile rows.
-template <ScaleKind kKind>
-[[gnu::always_inline]] inline void DecodeWindow(const ScaledCodeTable<kKind>& table,
+// weight row into its even-k and odd-k tile rows. The two 32-word tables are put together from
+// four table rows by 256-bit inserts (on the shuffle port, as the lookups), or with kTwice by
+// masked blends of whole rows (which another port can run).
+template <ScaleKind kKind, bool kTwice>
+[[gnu::always_inline]] inline void DecodeWindow(const ScaledCodeTable<kKind, kTwice>& table,
                                                 const uint8_t* codes, const uint8_t* scales,
                                                 __m512i block_bits, uint16_t (*out)[32]) {
-  const auto half = [&](int block) {
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(table.weights[scales[block]]));
-  };
   // Scale blocks 0, 1 in the first table, 2, 3 in the second: index bits 4 and 5 are the block.
-  const __m512i first = _mm512_inserti64x4(_mm512_castsi256_si512(half(0)), half(1), 1);
-  const __m512i second = _mm512_inserti64x4(_mm512_castsi256_si512(half(2)), half(3), 1);
+  const auto pair = [&](int block) {
+    if constexpr (kTwice) {
+      return _mm512_mask_blend_epi64(0xF0, _mm512_load_si512(table.weights[scales[block]]),
+                                     _mm512_load_si512(table.weights[scales[block + 1]]));
+    } else {
+      const auto half = [&](int b) {
+        return _mm256_load_si256(reinterpret_cast<const __m256i*>(table.weights[scales[b]]));
+      };
+      return _mm512_inserti64x4(_mm512_castsi256_si512(half(block)), half(block + 1), 1);
+    }
+  };
+  const __m512i first = pair(0);
+  const __m512i second = pair(2);
   // Word w: code byte w (k 2w and 2w + 1; sign-extended, which the masks below drop), in
   // 128-bit lane w / 8 = its scale block.
   const __m512i bytes =
@@ -156,10 +169,10 @@ void ConfigureTableTiles(int m) {
 }
 
 // C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64.
-template <ScaleKind kKind>
+template <ScaleKind kKind, bool kTwice>
 void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
-  const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
+  const ScaledCodeTable<kKind, kTwice>& table = ScaledCodes<kKind, kTwice>();
   const int64_t windows = b.k / kTableWindow;
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(TableScratch::Bytes(b.k)));
   auto* activations = reinterpret_cast<TableScratch::ActivationWindow*>(scratch);
@@ -183,8 +196,8 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
     }
     const auto decode = [&](int64_t window, int slot) {
       for (int i = 0; i < kTableBlockRows; ++i) {
-        DecodeWindow<kKind>(table, codes[i] + window * 32, scales[i] + window * 4, block_bits,
-                            (*slots)[slot][i]);
+        DecodeWindow<kKind, kTwice>(table, codes[i] + window * 32, scales[i] + window * 4,
+                                    block_bits, (*slots)[slot][i]);
       }
     };
     _tile_zero(0);
@@ -226,12 +239,13 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
 }
 
 // C[0:m, n_begin:n_end] for E2M1 weights: products of at most 16 rows with E4M3 or E8M0 scales
-// and k a multiple of 64 by scaled-code tables; others by the panel driver.
-template <typename F, ScaleKind kKind>
+// and k a multiple of 64 by scaled-code tables (kTwice: see DecodeWindow); others by the panel
+// driver.
+template <typename F, ScaleKind kKind, bool kTwice>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
     if (args.m <= 16 && args.b.k % kTableWindow == 0) {
-      MultiplyByScaledCodeTables<kKind>(args, n_begin, n_end);
+      MultiplyByScaledCodeTables<kKind, kTwice>(args, n_begin, n_end);
       return;
     }
   }

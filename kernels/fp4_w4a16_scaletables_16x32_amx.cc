@@ -15,7 +15,8 @@ void FP4MOE_MICROKERNEL(fp4_w4a16_scaletables_16x32_amx)(const GemmArgs& args, i
                                                          int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
     constexpr ScaleKind kKind = decltype(kind)::value;
-    MultiplyE2m1W4a16AmxTables<E2m1<kKind, /*kHalf=*/false>, kKind>(args, n_begin, n_end);
+    using F = E2m1<kKind, /*kHalf=*/false>;
+    MultiplyE2m1W4a16AmxTables<F, kKind, /*kTwice=*/false>(args, n_begin, n_end);
   });
 }
 
