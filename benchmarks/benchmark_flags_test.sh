@@ -50,6 +50,7 @@ expect_refused "$gemm" "shape 10000000x10000000: needs" --shapes=10000000x100000
 expect_refused "$gemm" "m=100000000000 with shape 2048x7168: needs" --shapes=2048x7168 \
   --ms=100000000000
 expect_refused "$gemm" "m '-1' is not a positive integer" --ms=-1
+expect_refused "$gemm" "--slices=-1 is out of range: must be in [0, 1048576]" --slices=-1
 expect_refused "$moe" "qlen '0' is not a positive integer" --qlens=0
 expect_refused "$moe" "--max_len=-5 is out of range" --max_len=-5
 expect_refused "$moe" "--routings=100000 is out of range" --routings=100000

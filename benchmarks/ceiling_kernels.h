@@ -23,6 +23,11 @@ absl::Span<const Microkernel> W4a16AmxCeilings();
 // decode and the scaling (w4a16_sums_tiles_only_16x16_amx).
 absl::Span<const Microkernel> W4a16AmxSumsCeilings();
 
+// The scaled-code-table driver (kernels/e2m1_w4a16_amx_tables.h, NVFP4 weights, at most 16 rows)
+// with its weight decode left out (w4a16_tables_no_decode_16x32_amx) or its tile loads and
+// products (w4a16_tables_decode_only_16x32_amx).
+absl::Span<const Microkernel> W4a16AmxTableCeilings();
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_BENCHMARKS_CEILING_KERNELS_H_

@@ -55,11 +55,16 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
           "w4a16_tile_products_no_prefetch; the scaled-sums driver's by name without _16x16_amx: "
           "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "
-          "w4a16_sums_decode_only, w4a16_sums_tiles_only; and compared variants of a kernel by "
+          "w4a16_sums_decode_only, w4a16_sums_tiles_only; the scaled-code-table driver's "
+          "without _16x32_amx: w4a16_tables_no_decode, w4a16_tables_decode_only; and compared "
+          "variants of a kernel by "
           "their full name (fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx, "
           "fp4_w4a16_scaleprefetch_32x32_amx)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
+ABSL_FLAG(int, slices, 0,
+          "column slices of each GEMM, handed to the threads as they finish one, as the MoE "
+          "layer hands out its work (0: one fixed slice per thread)");
 
 namespace fp4moe::kernels {
 namespace {
@@ -99,6 +104,7 @@ const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int6
 
 void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
              double bandwidth, const PeakRates& peaks) {
+  const int slices = absl::GetFlag(FLAGS_slices);
   const bool int4 = PathTakesFormat(c.path, WeightFormat::kInt4K2);
   const std::vector<BufferB>* streamed =
       StreamedWeights(int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, c.n, c.k);
@@ -115,12 +121,17 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
   for (auto _ : state) {
     const BufferB& b = weights[next];
     next = (next + 1) % weights.size();
-#pragma omp parallel
-    {
-      // Shapes were validated when the buffers were made; the status is always OK here.
-      (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, omp_get_thread_num(),
-                 omp_get_num_threads());
+    // Shapes were validated when the buffers were made; the status is always OK here.
+    if (slices > 0) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int slice = 0; slice < slices; ++slice) {
+        (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, slice, slices);
+      }
+      continue;
     }
+#pragma omp parallel
+    (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, omp_get_thread_num(),
+               omp_get_num_threads());
   }
   SetRooflineCounters(state, weights[0].streamed_bytes(), 2.0 * c.m * c.n * c.k, bandwidth,
                       PeakFor(peaks, c.path, kernel->isa));
@@ -137,6 +148,7 @@ int Main(int argc, char** argv) {
   absl::Status flags = CheckCommonFlagsAndSetThreads(absl::GetFlag(FLAGS_threads),
                                                      absl::GetFlag(FLAGS_stream_bytes),
                                                      absl::GetFlag(FLAGS_bandwidth_probe_bytes));
+  if (flags.ok()) flags = CheckFlagRange("slices", absl::GetFlag(FLAGS_slices), 0, 1 << 20);
   if (flags.ok()) flags = CheckPeakRateFlags();
   if (!flags.ok()) {
     std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(flags.message()).c_str());
@@ -201,10 +213,12 @@ int Main(int argc, char** argv) {
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
     const Microkernel* named = nullptr;
-    for (const auto ceilings : {W4a16AmxCeilings(), W4a16AmxSumsCeilings()}) {
+    for (const auto ceilings :
+         {W4a16AmxCeilings(), W4a16AmxSumsCeilings(), W4a16AmxTableCeilings()}) {
       for (const Microkernel& kernel : ceilings) {
         if (absl::StrCat(path_name, "_32x32_amx") == kernel.name ||
-            absl::StrCat(path_name, "_16x16_amx") == kernel.name) {
+            absl::StrCat(path_name, "_16x16_amx") == kernel.name ||
+            absl::StrCat(path_name, "_16x32_amx") == kernel.name) {
           named = &kernel;
         }
       }

@@ -167,8 +167,16 @@ bool KeepsTileOrder(GemmPath path, int64_t k, bool tile_order) {
          k % 16 == 0;
 }
 
+// Whether a buffer keeping the tile order also keeps column windows for its Sets of at most
+// kColumnWindowMaxRows rows (Bf16ActivationsView): for the E2M1 kernels that read them.
+bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order) {
+  return KeepsTileOrder(path, k, tile_order) && path == GemmPath::kFp4W4A16 &&
+         k % kColumnWindowK == 0;
+}
+
 // What a tile load of the last block reads past its rows: up to 31 rows of a 64-byte step.
-constexpr int64_t kTileOverreadBytes = (kTileBlockRows - 1) * 64;
+// Column windows follow, 64-byte aligned.
+constexpr int64_t kTileOverreadBytes = kTileBlockRows * 64;
 
 ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group,
                                    bool tile_order) {
@@ -183,7 +191,8 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
     case GemmPath::kInt4W4A16: {
       const int64_t values = max_m * k * int64_t{sizeof(Bf16)};
       if (!KeepsTileOrder(path, k, tile_order)) return {values};
-      return {values, 0, 0, 0, values + kTileOverreadBytes,
+      const int64_t windows = KeepsColumnWindows(path, k, tile_order) ? values : 0;
+      return {values, 0, 0, 0, values + kTileOverreadBytes + windows,
               max_m * int64_t{sizeof(RowRange)}};
     }
   }
@@ -193,7 +202,11 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
 }  // namespace
 
 BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order)
-    : path_(path), max_m_(max_m), k_(k), group_(group) {
+    : path_(path),
+      max_m_(max_m),
+      k_(k),
+      group_(group),
+      column_windows_(KeepsColumnWindows(path, k, tile_order)) {
   const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group, tile_order);
   values_ = AlignedBuffer(bytes.values);
   if (bytes.scales > 0) scales_ = AlignedBuffer(bytes.scales);
@@ -241,6 +254,30 @@ void BufferA::SetTiles(int64_t row0, int64_t m) {
   }
   auto* sets = reinterpret_cast<RowRange*>(tile_sets_.data());
   std::fill(sets + row0, sets + row0 + m, RowRange{row0, m});
+  if (column_windows_ && m <= kColumnWindowMaxRows) SetColumnWindows(row0, m);
+}
+
+int64_t BufferA::ColumnWindowsOffset() const {
+  return max_m_ * k_ * int64_t{sizeof(Bf16)} + kTileOverreadBytes;
+}
+
+void BufferA::SetColumnWindows(int64_t row0, int64_t m) {
+  const auto* values = reinterpret_cast<const Bf16*>(values_.data()) + row0 * k_;
+  // Bf16ActivationsView: per window, two tiles of 16 k pairs x m dwords.
+  Bf16* windows = reinterpret_cast<Bf16*>(tiles_.data() + ColumnWindowsOffset()) + row0 * k_;
+  for (int64_t w = 0; w < k_ / kColumnWindowK; ++w) {
+    Bf16* window = windows + w * kColumnWindowK * m;
+    for (int parity = 0; parity < 2; ++parity) {
+      for (int64_t r = 0; r < 16; ++r) {
+        Bf16* row = window + (parity * 16 + r) * 2 * m;
+        for (int64_t j = 0; j < m; ++j) {
+          const Bf16* k0 = values + j * k_ + w * kColumnWindowK + 4 * r + parity;
+          row[2 * j] = k0[0];
+          row[2 * j + 1] = k0[2];
+        }
+      }
+    }
+  }
 }
 
 absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t row0) {
@@ -340,12 +377,17 @@ absl::Status BufferA::FillArgs(RowRange rows, GemmArgs& args) const {
     case GemmPath::kInt4W4A16:
       args.a_bf16.values = reinterpret_cast<const uint16_t*>(values_.data()) + r * k_;
       args.a_bf16.tiles = nullptr;
+      args.a_bf16.windows = nullptr;
       if (tiles_.size() > 0 && rows.count > 0) {
         const auto* sets = reinterpret_cast<const RowRange*>(tile_sets_.data());
         const bool one_set = std::all_of(sets + rows.begin, sets + rows.end(), [&](RowRange s) {
           return s.begin == rows.begin && s.count == rows.count;
         });
         if (one_set) args.a_bf16.tiles = reinterpret_cast<const uint16_t*>(tiles_.data()) + r * k_;
+        if (one_set && column_windows_ && rows.count <= kColumnWindowMaxRows) {
+          args.a_bf16.windows =
+              reinterpret_cast<const uint16_t*>(tiles_.data() + ColumnWindowsOffset()) + r * k_;
+        }
       }
       return absl::OkStatus();
   }

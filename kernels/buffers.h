@@ -85,7 +85,8 @@ class BufferA {
   // `group` is the weight block (16 for E2M1 formats, G for INT4 K2); k must be a multiple.
   // `tile_order` (BF16 paths, k a multiple of 16; see ReadsTileOrder in kernels/gemm.h): each
   // Set also writes its rows in the AMX kernels' tile order (Bf16ActivationsView), once for
-  // every thread and column slice that multiplies them.
+  // every thread and column slice that multiplies them; on the E2M1 path with k a multiple of
+  // 64, a Set of at most kColumnWindowMaxRows rows its column windows too.
   static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k, int64_t group,
                                         bool tile_order = false);
   // The bytes such a buffer allocates (to size a workspace before allocating it).
@@ -114,11 +115,16 @@ class BufferA {
 
  private:
   BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order);
-  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept.
+  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
+  // the column windows, where kept and m <= kColumnWindowMaxRows.
   void SetTiles(int64_t row0, int64_t m);
+  void SetColumnWindows(int64_t row0, int64_t m);
+  // Where the column windows start in the tile order's allocation (after the tile order).
+  int64_t ColumnWindowsOffset() const;
 
   GemmPath path_;
   int64_t max_m_, k_, group_;
+  bool column_windows_;  // the tile order's allocation also holds column windows
   AlignedBuffer values_;  // int8, packed E2M1 codes, or BF16
   AlignedBuffer scales_;  // float per row per group, or E4M3 per 16
   // W4A4: float per row, the tensor scale of the Set that wrote the row.

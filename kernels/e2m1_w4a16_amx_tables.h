@@ -12,11 +12,11 @@
 //   nibble is looked up in a table of code x scale for its block's scale byte: 256 rows of 16
 //   BF16 weights per scale kind (8 KB, in L1), two scale blocks per 32-word vpermi2w table.
 //   The low nibbles (even k) make one tile row, the high ones (odd k) another, and the
-//   activations are packed in the same k order (even k of a 64-k window, then odd), so the
+//   activations come in the same k order (the buffer's column windows, Bf16ActivationsView,
+//   written once per Set for every thread and slice, else packed here per call), so the
 //   products are those of the path's own weights, bit for bit the panel driver's decode.
-// The activations' packing (k pairs by columns of C^T) runs per call here; products of more
-// rows, k not a multiple of 64 or float32 scales run the panel driver. In an anonymous
-// namespace, as the drivers.
+// Products of more than kColumnWindowMaxRows rows, k not a multiple of 64 or float32 scales run
+// the panel driver. In an anonymous namespace, as the drivers.
 
 #include <cstdint>
 
@@ -32,26 +32,23 @@
 namespace fp4moe::kernels {
 namespace {
 
-// k of one window: 32 code bytes of a row, two tile products (even k, odd k).
-constexpr int64_t kTableWindow = 64;
 // Weight rows per block: two C^T tiles.
 constexpr int kTableBlockRows = 32;
 // Windows ahead whose codes are prefetched.
 constexpr int kTablePrefetchWindows = 8;
 
-// BF16 code x scale for every scale byte: row s holds the 16 codes' weights for scale byte s
-// (kTwice: twice, 32 words), each the top half of the float product, as the panel driver's
-// decode takes it (exact: E2M1 times E4M3 or E8M0 has at most 6 significant bits).
-template <ScaleKind kKind, bool kTwice>
+// BF16 code x scale for every scale byte: row s holds the 16 codes' weights for scale byte s,
+// each the top half of the float product, as the panel driver's decode takes it (exact: E2M1
+// times E4M3 or E8M0 has at most 6 significant bits).
+template <ScaleKind kKind>
 struct ScaledCodeTable {
-  static constexpr int kRowWords = kTwice ? 32 : 16;
-  alignas(64) uint16_t weights[256][kRowWords];
+  alignas(64) uint16_t weights[256][16];
 };
 
-template <ScaleKind kKind, bool kTwice>
-const ScaledCodeTable<kKind, kTwice>& ScaledCodes() {
-  static const ScaledCodeTable<kKind, kTwice> table = [] {
-    ScaledCodeTable<kKind, kTwice> t{};
+template <ScaleKind kKind>
+const ScaledCodeTable<kKind>& ScaledCodes() {
+  static const ScaledCodeTable<kKind> table = [] {
+    ScaledCodeTable<kKind> t{};
     for (int s0 = 0; s0 < 256; s0 += 16) {
       alignas(64) float scales[16];
       const __m512i bytes = _mm512_slli_epi32(
@@ -64,9 +61,7 @@ const ScaledCodeTable<kKind, kTwice>& ScaledCodes() {
         alignas(64) uint32_t weights[16];
         _mm512_store_ps(reinterpret_cast<float*>(weights),
                         _mm512_mul_ps(E2m1Values(), _mm512_set1_ps(scales[s])));
-        for (int w = 0; w < t.kRowWords; ++w) {
-          t.weights[s0 + s][w] = static_cast<uint16_t>(weights[w % 16] >> 16);
-        }
+        for (int c = 0; c < 16; ++c) t.weights[s0 + s][c] = static_cast<uint16_t>(weights[c] >> 16);
       }
     }
     return t;
@@ -74,23 +69,16 @@ const ScaledCodeTable<kKind, kTwice>& ScaledCodes() {
   return table;
 }
 
-// Per-call scratch: the activations packed for the tiles, then two slots of decoded rows.
-struct TableScratch {
-  // One window's B tiles: [even k, odd k][k pair r][column j of C^T: 2 BF16].
-  using ActivationWindow = uint16_t[2][16][32];
-  // One window's A tiles: [slot][row of the block][even k, odd k][32 BF16].
-  using RowSlots = uint16_t[2][kTableBlockRows][2][32];
-  static int64_t Bytes(int64_t k) {
-    return k / kTableWindow * int64_t{sizeof(ActivationWindow)} + int64_t{sizeof(RowSlots)};
-  }
-};
+// Two slots of decoded rows: [slot][row of the block][even k, odd k][32 BF16].
+using TableRowSlots = uint16_t[2][kTableBlockRows][2][32];
 
-// Rows [0, m) of A (m <= 16) packed as B tiles, window by window: k pair r of the even tile
-// holds k 4r and 4r + 2 of the window, of the odd one 4r + 1 and 4r + 3, each pair in the dword
-// of its row of A (missing rows zero).
-void PackActivationWindows(const GemmArgs& args, TableScratch::ActivationWindow* windows) {
+// Rows [0, m) of A (m <= 16) as column windows (Bf16ActivationsView), for a buffer that keeps
+// none: the same tiles, so the same bits. Each tile row is stored as 64 bytes at 4m-byte steps,
+// in order, so that a row's tail is overwritten by the next row; `windows` holds 64 bytes past
+// the last window for the last row's.
+void PackColumnWindows(const GemmArgs& args, uint16_t* windows) {
   const uint16_t* a = args.a_bf16.values;
-  const int64_t k = args.b.k;
+  const int64_t k = args.b.k, m = args.m;
   __m512i even_index, odd_index;
   {
     alignas(64) uint16_t even[32], odd[32];
@@ -101,48 +89,39 @@ void PackActivationWindows(const GemmArgs& args, TableScratch::ActivationWindow*
     even_index = _mm512_load_si512(even);
     odd_index = _mm512_load_si512(odd);
   }
-  for (int64_t window = 0; window < k / kTableWindow; ++window) {
+  for (int64_t window = 0; window < k / kColumnWindowK; ++window) {
     __m512i even[16], odd[16];
     for (int j = 0; j < 16; ++j) {
-      if (j >= args.m) {
+      if (j >= m) {
         even[j] = odd[j] = _mm512_setzero_si512();
         continue;
       }
-      const uint16_t* row = a + j * k + window * kTableWindow;
+      const uint16_t* row = a + j * k + window * kColumnWindowK;
       const __m512i low = _mm512_loadu_si512(row), high = _mm512_loadu_si512(row + 32);
       even[j] = _mm512_permutex2var_epi16(low, even_index, high);
       odd[j] = _mm512_permutex2var_epi16(low, odd_index, high);
     }
+    uint16_t* tiles = windows + window * kColumnWindowK * m;
     __m512i rows[16];
     TransposeDwords(even, rows);
-    for (int r = 0; r < 16; ++r) _mm512_store_si512(windows[window][0][r], rows[r]);
+    for (int r = 0; r < 16; ++r) _mm512_storeu_si512(tiles + 2 * m * r, rows[r]);
     TransposeDwords(odd, rows);
-    for (int r = 0; r < 16; ++r) _mm512_store_si512(windows[window][1][r], rows[r]);
+    for (int r = 0; r < 16; ++r) _mm512_storeu_si512(tiles + 2 * m * (16 + r), rows[r]);
   }
 }
 
 // Decodes one window (32 code bytes at `codes`, the four block scales' bytes at `scales`) of a
-// weight row into its even-k and odd-k tile rows. The two 32-word tables are put together from
-// four table rows by 256-bit inserts (on the shuffle port, as the lookups), or with kTwice by
-// masked blends of whole rows (which another port can run).
-template <ScaleKind kKind, bool kTwice>
-[[gnu::always_inline]] inline void DecodeWindow(const ScaledCodeTable<kKind, kTwice>& table,
+// weight row into its even-k and odd-k tile rows.
+template <ScaleKind kKind>
+[[gnu::always_inline]] inline void DecodeWindow(const ScaledCodeTable<kKind>& table,
                                                 const uint8_t* codes, const uint8_t* scales,
                                                 __m512i block_bits, uint16_t (*out)[32]) {
-  // Scale blocks 0, 1 in the first table, 2, 3 in the second: index bits 4 and 5 are the block.
-  const auto pair = [&](int block) {
-    if constexpr (kTwice) {
-      return _mm512_mask_blend_epi64(0xF0, _mm512_load_si512(table.weights[scales[block]]),
-                                     _mm512_load_si512(table.weights[scales[block + 1]]));
-    } else {
-      const auto half = [&](int b) {
-        return _mm256_load_si256(reinterpret_cast<const __m256i*>(table.weights[scales[b]]));
-      };
-      return _mm512_inserti64x4(_mm512_castsi256_si512(half(block)), half(block + 1), 1);
-    }
+  const auto half = [&](int block) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(table.weights[scales[block]]));
   };
-  const __m512i first = pair(0);
-  const __m512i second = pair(2);
+  // Scale blocks 0, 1 in the first table, 2, 3 in the second: index bits 4 and 5 are the block.
+  const __m512i first = _mm512_inserti64x4(_mm512_castsi256_si512(half(0)), half(1), 1);
+  const __m512i second = _mm512_inserti64x4(_mm512_castsi256_si512(half(2)), half(3), 1);
   // Word w: code byte w (k 2w and 2w + 1; sign-extended, which the masks below drop), in
   // 128-bit lane w / 8 = its scale block.
   const __m512i bytes =
@@ -157,8 +136,8 @@ template <ScaleKind kKind, bool kTwice>
 }
 
 // Tiles: C^T of the block's two 16-row halves 0 and 1 (16 x m floats), the window's even-k and
-// odd-k activations 2 and 3 (16 k pairs x m), the halves' even-k and odd-k weights 4, 5 and
-// 6, 7 (16 rows x 32 BF16).
+// odd-k activations 2 and 3 (16 k pairs x m dwords), the halves' even-k and odd-k weights 4, 5
+// and 6, 7 (16 rows x 32 BF16).
 void ConfigureTableTiles(int m) {
   TileConfig config;
   for (int t = 0; t < 8; ++t) {
@@ -168,17 +147,25 @@ void ConfigureTableTiles(int m) {
   LoadTileConfig(config);
 }
 
-// C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64.
-template <ScaleKind kKind, bool kTwice>
+// C[0:m, n_begin:n_end] for m <= kColumnWindowMaxRows and k a multiple of 64 (F: for the
+// ceilings' DriverOmits).
+template <typename F, ScaleKind kKind>
 void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
-  const ScaledCodeTable<kKind, kTwice>& table = ScaledCodes<kKind, kTwice>();
-  const int64_t windows = b.k / kTableWindow;
-  auto* scratch = static_cast<uint8_t*>(ThreadScratch(TableScratch::Bytes(b.k)));
-  auto* activations = reinterpret_cast<TableScratch::ActivationWindow*>(scratch);
-  auto* slots = reinterpret_cast<TableScratch::RowSlots*>(
-      scratch + windows * int64_t{sizeof(TableScratch::ActivationWindow)});
-  PackActivationWindows(args, activations);
+  const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
+  const int64_t windows = b.k / kColumnWindowK;
+  // Scratch: the row slots, then the column windows where the buffer keeps none.
+  const int64_t window_bytes = b.k * 2 * args.m + 64;
+  auto* scratch = static_cast<uint8_t*>(ThreadScratch(sizeof(TableRowSlots) + window_bytes));
+  auto* slots = reinterpret_cast<TableRowSlots*>(scratch);
+  // Window w's two activation tiles, each 16 rows of 4m bytes.
+  const uint16_t* activations = args.a_bf16.windows;
+  if (activations == nullptr) {
+    auto* packed = reinterpret_cast<uint16_t*>(scratch + sizeof(TableRowSlots));
+    PackColumnWindows(args, packed);
+    activations = packed;
+  }
+  const int64_t activation_row_bytes = 4 * args.m;
   const __m512i block_bits = _mm512_setr_epi64(0, 0, 0x0010001000100010, 0x0010001000100010,
                                                0x0020002000200020, 0x0020002000200020,
                                                0x0030003000300030, 0x0030003000300030);
@@ -195,9 +182,10 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
       scales[i] = b.scales + n * scale_row;
     }
     const auto decode = [&](int64_t window, int slot) {
+      if constexpr (DriverOmits<F>::kDecode) return;
       for (int i = 0; i < kTableBlockRows; ++i) {
-        DecodeWindow<kKind, kTwice>(table, codes[i] + window * 32, scales[i] + window * 4,
-                                    block_bits, (*slots)[slot][i]);
+        DecodeWindow<kKind>(table, codes[i] + window * 32, scales[i] + window * 4, block_bits,
+                            (*slots)[slot][i]);
       }
     };
     _tile_zero(0);
@@ -214,21 +202,24 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
           if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
         }
       }
-      _tile_loadd(2, activations[window][0], 64);
-      _tile_loadd(3, activations[window][1], 64);
-      _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
-      _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
-      _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
-      _tile_loadd(7, (*slots)[slot][16][1], 2 * 64);
-      _tile_dpbf16ps(0, 4, 2);
-      _tile_dpbf16ps(0, 5, 3);
-      _tile_dpbf16ps(1, 6, 2);
-      _tile_dpbf16ps(1, 7, 3);
+      if constexpr (!DriverOmits<F>::kBlockSums) {
+        const uint16_t* window_activations = activations + window * kColumnWindowK * args.m;
+        _tile_loadd(2, window_activations, activation_row_bytes);
+        _tile_loadd(3, window_activations + 32 * args.m, activation_row_bytes);
+        _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
+        _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
+        _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
+        _tile_loadd(7, (*slots)[slot][16][1], 2 * 64);
+        _tile_dpbf16ps(0, 4, 2);
+        _tile_dpbf16ps(0, 5, 3);
+        _tile_dpbf16ps(1, 6, 2);
+        _tile_dpbf16ps(1, 7, 3);
+      }
     }
-    // C^T to C, x tensor_scale (element by element: a loop that is no library call).
     alignas(64) float sums[2][16][16];
     _tile_stored(0, sums[0], 64);
     _tile_stored(1, sums[1], 64);
+    // C^T to C, x tensor_scale (element by element: a loop that is no library call).
     for (int i = 0; i < kTableBlockRows && n0 + i < n_end; ++i) {
       for (int j = 0; j < m; ++j) {
         args.c[j * args.ldc + n0 + i] = sums[i / 16][i % 16][j] * b.tensor_scale;
@@ -238,14 +229,13 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
   _tile_release();
 }
 
-// C[0:m, n_begin:n_end] for E2M1 weights: products of at most 16 rows with E4M3 or E8M0 scales
-// and k a multiple of 64 by scaled-code tables (kTwice: see DecodeWindow); others by the panel
-// driver.
-template <typename F, ScaleKind kKind, bool kTwice>
+// C[0:m, n_begin:n_end] for E2M1 weights: products of at most kColumnWindowMaxRows rows, k a
+// multiple of 64, with E4M3 or E8M0 scales by scaled-code tables; others by the panel driver.
+template <typename F, ScaleKind kKind>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
-    if (args.m <= 16 && args.b.k % kTableWindow == 0) {
-      MultiplyByScaledCodeTables<kKind, kTwice>(args, n_begin, n_end);
+    if (args.m <= kColumnWindowMaxRows && args.b.k % kColumnWindowK == 0) {
+      MultiplyByScaledCodeTables<F, kKind>(args, n_begin, n_end);
       return;
     }
   }

@@ -16,7 +16,7 @@ void FP4MOE_MICROKERNEL(fp4_w4a16_scaletables_16x32_amx)(const GemmArgs& args, i
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
     constexpr ScaleKind kKind = decltype(kind)::value;
     using F = E2m1<kKind, /*kHalf=*/false>;
-    MultiplyE2m1W4a16AmxTables<F, kKind, /*kTwice=*/false>(args, n_begin, n_end);
+    MultiplyE2m1W4a16AmxTables<F, kKind>(args, n_begin, n_end);
   });
 }
 

@@ -75,9 +75,20 @@ constexpr int64_t kTileBlockRows = 32;
 // tiles[r0 * k + (l / step) * rows * step + i * step + l % step]: the same size as `values`,
 // and a 32-row tile load of the last block, which reads up to 31 rows of a step past it,
 // stays within the buffer (those rows' products are not kept).
+//
+// Where m <= kColumnWindowMaxRows and k is a multiple of kColumnWindowK, the buffer also keeps
+// the rows as the tiles' second operand for the kernels that multiply weights as the first
+// (kernels/e2m1_w4a16_amx_tables.h): `windows`, window w (k [64w, 64w + 64)) at windows + w *
+// 64 * m, as two tiles of 16 k pairs x m dwords (4m bytes a row): the first holds k 4r and 4r
+// + 2 of the window in its row r, the second 4r + 1 and 4r + 3, each pair in the dword of its
+// row of A.
+inline constexpr int64_t kColumnWindowMaxRows = 16;
+inline constexpr int64_t kColumnWindowK = 64;
+
 struct Bf16ActivationsView {
-  const uint16_t* values = nullptr;  // [m, k]
-  const uint16_t* tiles = nullptr;   // null where the buffer keeps no tile order for the rows
+  const uint16_t* values = nullptr;   // [m, k]
+  const uint16_t* tiles = nullptr;    // null where the buffer keeps no tile order for the rows
+  const uint16_t* windows = nullptr;  // null where it keeps no column windows for them
 };
 
 // C[i][j] = sum_l A[i][l] * B[j][l] for rows i < m and the columns j in [n_begin, n_end) a

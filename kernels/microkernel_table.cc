@@ -68,10 +68,6 @@ const Microkernel kMicrokernels[] = {
      fp4_w4a16_scaletables_16x32_amx, kW4a16AmxMinRows, kVariant},
     {"fp4_w4a16_scaletables_16x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
      fp4_w4a16_scaletables_16x32_amx_emulated, kW4a16AmxMinRows, kVariant},
-    {"fp4_w4a16_scaletablesblend_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative,
-     fp4_w4a16_scaletablesblend_16x32_amx, kW4a16AmxMinRows, kVariant},
-    {"fp4_w4a16_scaletablesblend_16x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx,
-     kEmulated, fp4_w4a16_scaletablesblend_16x32_amx_emulated, kW4a16AmxMinRows, kVariant},
     // --- int4_w4a8 kernels ---
     {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
      kInt4AmxMinRows},

@@ -113,7 +113,8 @@ RowMatrixXf KernelWeights(const BufferB& b, const Microkernel& kernel, int64_t m
 }
 
 // `tile_order`: the activations also in the AMX kernels' tile order, which those load their
-// tiles from (other kernels ignore it); else they pack the rows themselves.
+// tiles from (other kernels ignore it), and as column windows where the buffer keeps them (the
+// scaled-code-table kernel's only way); else they pack the rows themselves.
 void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, int64_t group,
                  bool tile_order) {
   const std::string where =
@@ -199,10 +200,12 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
     const std::vector<Case> cases = CasesFor(TraitsOf(format).block_size);
     for (size_t i = 0; i < cases.size(); ++i) CheckKernel(kernel, cases[i], format, 16, i % 2 == 0);
   }
-  // A few rows and a panel's worth (the AMX kernels' two schedules) over every scale byte.
+  // A few rows and a panel's worth (the AMX kernels' two schedules) over every scale byte, the
+  // activations both ways (in tile order, the few rows also as column windows).
   for (const Case& c : {Case{3, 64, 1024, Distribution::kGaussian, Special::kEveryScaleByte},
                         Case{40, 48, 2048, Distribution::kGaussian, Special::kEveryScaleByte}}) {
     CheckKernel(kernel, c, WeightFormat::kNvfp4, 16, false);
+    CheckKernel(kernel, c, WeightFormat::kNvfp4, 16, true);
   }
 }
 

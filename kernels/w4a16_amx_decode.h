@@ -59,7 +59,9 @@ struct DriverOmits {
   static constexpr bool kSums = false;     // C is neither read nor written
   static constexpr bool kPrefetches = false;  // nothing is prefetched
   // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h) also leaves out, for its own:
-  static constexpr bool kBlockSums = false;  // the block sums' tile loads, products and stores
+  // the block sums' tile loads, products and stores (the scaled-code-table driver,
+  // kernels/e2m1_w4a16_amx_tables.h: its tile loads and products)
+  static constexpr bool kBlockSums = false;
   static constexpr bool kScaling = false;    // the float scaling of the block sums
 };
 

@@ -17,14 +17,18 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "setup: done"
 fi
+# The system font cache, brought up to date (quick and silent when it is): gnuplot's fontconfig
+# otherwise tries to write a cache of its own, and where it cannot (Bazel's test sandbox) it
+# prints "No writable cache directories" on every plot, which the tools' one-message tests see.
+$sudo fc-cache -s >/dev/null 2>&1 || true
 
 # numpy is not pinned: pip picks numpy 2, which python/fp4moe_module.cc supports under Debian's
 # pybind11 2.10 by never reading numpy's dtype struct through pybind11 (laid out anew in numpy

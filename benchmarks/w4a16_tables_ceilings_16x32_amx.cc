@@ -1,0 +1,46 @@
+// Ceilings of the scaled-code-table driver (kernels/e2m1_w4a16_amx_tables.h) on NVFP4 weights,
+// for benchmarks only: the same loops with the weight decode or the tile loads and products
+// left out, so that beside fp4_w4a16_scaletables_16x32_amx they show what each part costs.
+// Their results are not a product of the weights.
+#include <cstdint>
+
+#include "benchmarks/ceiling_kernels.h"
+#include "kernels/e2m1_w4a16_amx_decoder.h"
+#include "kernels/e2m1_w4a16_amx_tables.h"
+#include "kernels/microkernel.h"
+
+namespace fp4moe::kernels {
+namespace {
+
+// NVFP4's format part, with the decode or the tile products left out where its flag says so.
+template <bool kDecodes, bool kMultiplies>
+struct TablesOmitting : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
+
+template <bool kDecodes, bool kMultiplies>
+struct DriverOmits<TablesOmitting<kDecodes, kMultiplies>> {
+  static constexpr bool kDecode = !kDecodes;
+  static constexpr bool kPacking = false;
+  static constexpr bool kSums = false;
+  static constexpr bool kPrefetches = false;
+  static constexpr bool kBlockSums = !kMultiplies;
+  static constexpr bool kScaling = false;
+};
+
+template <bool kDecodes, bool kMultiplies>
+void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  MultiplyE2m1W4a16AmxTables<TablesOmitting<kDecodes, kMultiplies>, ScaleKind::kE4M3>(
+      args, n_begin, n_end);
+}
+
+constexpr Microkernel kCeilings[] = {
+    {"w4a16_tables_no_decode_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, true>},
+    {"w4a16_tables_decode_only_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<true, false>},
+};
+
+}  // namespace
+
+absl::Span<const Microkernel> W4a16AmxTableCeilings() { return kCeilings; }
+
+}  // namespace fp4moe::kernels
