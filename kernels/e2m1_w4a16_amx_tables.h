@@ -1,7 +1,7 @@
 #ifndef FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
 #define FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
 
-// A W4A16 AMX-BF16 driver for products of at most 16 rows of E2M1 weights with one-byte scales
+// A W4A16 AMX-BF16 driver for products of at most 32 rows of E2M1 weights with one-byte scales
 // (E4M3, E8M0), built so that the decode costs about 1.5 vector instructions per 32 weights
 // on the shuffle port where the panel driver (kernels/w4a16_amx_driver.h) needs 4 and a
 // transpose:
@@ -72,41 +72,48 @@ const ScaledCodeTable<kKind>& ScaledCodes() {
 // Two slots of decoded rows: [slot][row of the block][even k, odd k][32 BF16].
 using TableRowSlots = uint16_t[2][kTableBlockRows][2][32];
 
-// Rows [0, m) of A (m <= 16) as column windows (Bf16ActivationsView), for a buffer that keeps
-// none: the same tiles, so the same bits. Each tile row is stored as 64 bytes at 4m-byte steps,
-// in order, so that a row's tail is overwritten by the next row; `windows` holds 64 bytes past
-// the last window for the last row's.
+// Rows [0, m) of A (m <= 32) as column windows (Bf16ActivationsView), for a buffer that keeps
+// none: the same tiles, so the same bits. Each tile row is stored as 64 bytes per 16 columns at
+// 4m-byte steps, in order, so that a row's tail is overwritten by the next row; `windows` holds
+// 64 bytes past the last window for the last row's.
 void PackColumnWindows(const GemmArgs& args, uint16_t* windows) {
   const uint16_t* a = args.a_bf16.values;
   const int64_t k = args.b.k, m = args.m;
-  __m512i even_index, odd_index;
+  const int column_tiles = m > 16 ? 2 : 1;
+  __m512i index[2];  // even k, odd k
   {
     alignas(64) uint16_t even[32], odd[32];
     for (int w = 0; w < 32; ++w) {
       even[w] = static_cast<uint16_t>(2 * w);
       odd[w] = static_cast<uint16_t>(2 * w + 1);
     }
-    even_index = _mm512_load_si512(even);
-    odd_index = _mm512_load_si512(odd);
+    index[0] = _mm512_load_si512(even);
+    index[1] = _mm512_load_si512(odd);
   }
   for (int64_t window = 0; window < k / kColumnWindowK; ++window) {
-    __m512i even[16], odd[16];
-    for (int j = 0; j < 16; ++j) {
-      if (j >= m) {
-        even[j] = odd[j] = _mm512_setzero_si512();
-        continue;
-      }
-      const uint16_t* row = a + j * k + window * kColumnWindowK;
-      const __m512i low = _mm512_loadu_si512(row), high = _mm512_loadu_si512(row + 32);
-      even[j] = _mm512_permutex2var_epi16(low, even_index, high);
-      odd[j] = _mm512_permutex2var_epi16(low, odd_index, high);
-    }
     uint16_t* tiles = windows + window * kColumnWindowK * m;
-    __m512i rows[16];
-    TransposeDwords(even, rows);
-    for (int r = 0; r < 16; ++r) _mm512_storeu_si512(tiles + 2 * m * r, rows[r]);
-    TransposeDwords(odd, rows);
-    for (int r = 0; r < 16; ++r) _mm512_storeu_si512(tiles + 2 * m * (16 + r), rows[r]);
+    for (int parity = 0; parity < 2; ++parity) {
+      __m512i rows[2][16];  // [column tile][k pair]
+      for (int t = 0; t < column_tiles; ++t) {
+        __m512i columns[16];
+        for (int c = 0; c < 16; ++c) {
+          const int64_t j = 16 * t + c;
+          if (j >= m) {
+            columns[c] = _mm512_setzero_si512();
+            continue;
+          }
+          const uint16_t* row = a + j * k + window * kColumnWindowK;
+          columns[c] = _mm512_permutex2var_epi16(_mm512_loadu_si512(row), index[parity],
+                                                 _mm512_loadu_si512(row + 32));
+        }
+        TransposeDwords(columns, rows[t]);
+      }
+      for (int r = 0; r < 16; ++r) {
+        for (int t = 0; t < column_tiles; ++t) {
+          _mm512_storeu_si512(tiles + 2 * m * (16 * parity + r) + 32 * t, rows[t][r]);
+        }
+      }
+    }
   }
 }
 
@@ -135,22 +142,30 @@ template <ScaleKind kKind>
   _mm512_store_si512(out[1], _mm512_permutex2var_epi16(first, odd, second));
 }
 
-// Tiles: C^T of the block's two 16-row halves 0 and 1 (16 x m floats), the window's even-k and
-// odd-k activations 2 and 3 (16 k pairs x m dwords), the halves' even-k and odd-k weights 4, 5
-// and 6, 7 (16 rows x 32 BF16).
+// Tiles for m <= 16 (kColumnTiles 1): C^T of the block's two 16-row halves 0 and 1 (16 x m
+// floats), the window's even-k and odd-k activations 2 and 3 (16 k pairs x m dwords), the
+// halves' even-k and odd-k weights 4, 5 and 6, 7 (16 rows x 32 BF16). For 16 < m <= 32
+// (kColumnTiles 2), a block of one 16-row half: C^T's columns 0-15 and the rest 0 and 1, the
+// activations' 2 and 3 (even k) and 4 and 5 (odd k), the weights 6 (even k) and 7 (odd k).
+template <int kColumnTiles>
 void ConfigureTableTiles(int m) {
   TileConfig config;
-  for (int t = 0; t < 8; ++t) {
-    config.rows[t] = 16;
-    config.column_bytes[t] = t < 4 ? static_cast<uint16_t>(4 * m) : 64;
+  for (int t = 0; t < 8; ++t) config.rows[t] = 16;
+  if constexpr (kColumnTiles == 1) {
+    for (int t = 0; t < 8; ++t) config.column_bytes[t] = t < 4 ? static_cast<uint16_t>(4 * m) : 64;
+  } else {
+    for (int t = 0; t < 8; ++t) config.column_bytes[t] = 64;
+    for (int t : {1, 3, 5}) config.column_bytes[t] = static_cast<uint16_t>(4 * (m - 16));
   }
   LoadTileConfig(config);
 }
 
-// C[0:m, n_begin:n_end] for m <= kColumnWindowMaxRows and k a multiple of 64 (F: for the
-// ceilings' DriverOmits).
-template <typename F, ScaleKind kKind>
+// C[0:m, n_begin:n_end] for m <= 16 * kColumnTiles and k a multiple of 64 (F: for the ceilings'
+// DriverOmits).
+template <typename F, ScaleKind kKind, int kColumnTiles>
 void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  // Weight rows per block: two 16-row halves with one column tile, one with two.
+  constexpr int kBlockRows = kColumnTiles == 1 ? kTableBlockRows : 16;
   const WeightsView& b = args.b;
   const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
   const int64_t windows = b.k / kColumnWindowK;
@@ -158,7 +173,7 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
   const int64_t window_bytes = b.k * 2 * args.m + 64;
   auto* scratch = static_cast<uint8_t*>(ThreadScratch(sizeof(TableRowSlots) + window_bytes));
   auto* slots = reinterpret_cast<TableRowSlots*>(scratch);
-  // Window w's two activation tiles, each 16 rows of 4m bytes.
+  // Window w's even-k then odd-k activation tiles, each 16 rows of 4m bytes.
   const uint16_t* activations = args.a_bf16.windows;
   if (activations == nullptr) {
     auto* packed = reinterpret_cast<uint16_t*>(scratch + sizeof(TableRowSlots));
@@ -171,19 +186,19 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
                                                0x0030003000300030, 0x0030003000300030);
   const int64_t code_row = b.k / 2, scale_row = b.k / 16;
   const int m = static_cast<int>(args.m);
-  ConfigureTableTiles(m);
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += kTableBlockRows) {
+  ConfigureTableTiles<kColumnTiles>(m);
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += kBlockRows) {
     // Rows past n_end repeat the last one; their sums are not kept.
-    const uint8_t* codes[kTableBlockRows];
-    const uint8_t* scales[kTableBlockRows];
-    for (int i = 0; i < kTableBlockRows; ++i) {
+    const uint8_t* codes[kBlockRows];
+    const uint8_t* scales[kBlockRows];
+    for (int i = 0; i < kBlockRows; ++i) {
       const int64_t n = n0 + i < n_end ? n0 + i : n_end - 1;
       codes[i] = b.codes + n * code_row;
       scales[i] = b.scales + n * scale_row;
     }
     const auto decode = [&](int64_t window, int slot) {
       if constexpr (DriverOmits<F>::kDecode) return;
-      for (int i = 0; i < kTableBlockRows; ++i) {
+      for (int i = 0; i < kBlockRows; ++i) {
         DecodeWindow<kKind>(table, codes[i] + window * 32, scales[i] + window * 4, block_bits,
                             (*slots)[slot][i]);
       }
@@ -197,15 +212,17 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
       if (window + 1 < windows) decode(window + 1, slot ^ 1);
       // Each row's codes one line (2 windows) and its scales 16 windows ahead of the decode.
       if (const int64_t ahead = window + kTablePrefetchWindows; ahead < windows && ahead % 2 == 0) {
-        for (int i = 0; i < kTableBlockRows; ++i) {
+        for (int i = 0; i < kBlockRows; ++i) {
           __builtin_prefetch(codes[i] + ahead * 32, 0, 3);
           if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
         }
       }
-      if constexpr (!DriverOmits<F>::kBlockSums) {
-        const uint16_t* window_activations = activations + window * kColumnWindowK * args.m;
-        _tile_loadd(2, window_activations, activation_row_bytes);
-        _tile_loadd(3, window_activations + 32 * args.m, activation_row_bytes);
+      if constexpr (DriverOmits<F>::kBlockSums) continue;
+      const uint16_t* even_k = activations + window * kColumnWindowK * args.m;
+      const uint16_t* odd_k = even_k + 32 * args.m;
+      if constexpr (kColumnTiles == 1) {
+        _tile_loadd(2, even_k, activation_row_bytes);
+        _tile_loadd(3, odd_k, activation_row_bytes);
         _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
         _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
         _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
@@ -214,15 +231,28 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
         _tile_dpbf16ps(0, 5, 3);
         _tile_dpbf16ps(1, 6, 2);
         _tile_dpbf16ps(1, 7, 3);
+      } else {
+        _tile_loadd(2, even_k, activation_row_bytes);
+        _tile_loadd(3, even_k + 32, activation_row_bytes);
+        _tile_loadd(4, odd_k, activation_row_bytes);
+        _tile_loadd(5, odd_k + 32, activation_row_bytes);
+        _tile_loadd(6, (*slots)[slot][0][0], 2 * 64);
+        _tile_loadd(7, (*slots)[slot][0][1], 2 * 64);
+        _tile_dpbf16ps(0, 6, 2);
+        _tile_dpbf16ps(1, 6, 3);
+        _tile_dpbf16ps(0, 7, 4);
+        _tile_dpbf16ps(1, 7, 5);
       }
     }
+    // [tile][row][column]: the halves' C^T (kColumnTiles 1), or the half's columns 0-15 and 16-.
     alignas(64) float sums[2][16][16];
     _tile_stored(0, sums[0], 64);
     _tile_stored(1, sums[1], 64);
     // C^T to C, x tensor_scale (element by element: a loop that is no library call).
-    for (int i = 0; i < kTableBlockRows && n0 + i < n_end; ++i) {
+    for (int i = 0; i < kBlockRows && n0 + i < n_end; ++i) {
       for (int j = 0; j < m; ++j) {
-        args.c[j * args.ldc + n0 + i] = sums[i / 16][i % 16][j] * b.tensor_scale;
+        const float sum = kColumnTiles == 1 ? sums[i / 16][i % 16][j] : sums[j / 16][i][j % 16];
+        args.c[j * args.ldc + n0 + i] = sum * b.tensor_scale;
       }
     }
   }
@@ -234,8 +264,13 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
 template <typename F, ScaleKind kKind>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
+    static_assert(kColumnWindowMaxRows == 32);
+    if (args.m <= 16 && args.b.k % kColumnWindowK == 0) {
+      MultiplyByScaledCodeTables<F, kKind, 1>(args, n_begin, n_end);
+      return;
+    }
     if (args.m <= kColumnWindowMaxRows && args.b.k % kColumnWindowK == 0) {
-      MultiplyByScaledCodeTables<F, kKind>(args, n_begin, n_end);
+      MultiplyByScaledCodeTables<F, kKind, 2>(args, n_begin, n_end);
       return;
     }
   }
