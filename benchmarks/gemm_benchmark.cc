@@ -110,7 +110,7 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
       StreamedWeights(int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, c.n, c.k);
   absl::StatusOr<BufferA> a =
       BufferA::Create(c.path, c.m, c.k, streamed != nullptr ? streamed->front().block() : 16,
-                      ReadsTileOrder(*kernel));
+                      ReadsTileOrder(*kernel), ReadsColumnWindows(*kernel));
   if (streamed == nullptr || !a.ok() || !a->Set("x", RandomMatrix(c.m, c.k, 8)).ok()) {
     state.SkipWithError("setup failed");
     return;

@@ -168,10 +168,11 @@ bool KeepsTileOrder(GemmPath path, int64_t k, bool tile_order) {
 }
 
 // Whether a buffer keeping the tile order also keeps column windows for its Sets of at most
-// kColumnWindowMaxRows rows (Bf16ActivationsView): for the E2M1 kernels that read them.
-bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order) {
-  return KeepsTileOrder(path, k, tile_order) && path == GemmPath::kFp4W4A16 &&
-         k % kColumnWindowK == 0;
+// kColumnWindowMaxRows rows (Bf16ActivationsView), when asked to: for the E2M1 kernel that
+// reads them.
+bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order, bool column_windows) {
+  return column_windows && KeepsTileOrder(path, k, tile_order) &&
+         path == GemmPath::kFp4W4A16 && k % kColumnWindowK == 0;
 }
 
 // What a tile load of the last block reads past its rows: up to 31 rows of a 64-byte step.
@@ -179,7 +180,7 @@ bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order) {
 constexpr int64_t kTileOverreadBytes = kTileBlockRows * 64;
 
 ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group,
-                                   bool tile_order) {
+                                   bool tile_order, bool column_windows) {
   const int64_t floats = max_m * k * int64_t{sizeof(float)};
   switch (path) {
     case GemmPath::kFp4W4A8:
@@ -191,7 +192,8 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
     case GemmPath::kInt4W4A16: {
       const int64_t values = max_m * k * int64_t{sizeof(Bf16)};
       if (!KeepsTileOrder(path, k, tile_order)) return {values};
-      const int64_t windows = KeepsColumnWindows(path, k, tile_order) ? values : 0;
+      const int64_t windows =
+          KeepsColumnWindows(path, k, tile_order, column_windows) ? values : 0;
       return {values, 0, 0, 0, values + kTileOverreadBytes + windows,
               max_m * int64_t{sizeof(RowRange)}};
     }
@@ -201,13 +203,15 @@ ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int6
 
 }  // namespace
 
-BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order)
+BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order,
+                 bool column_windows)
     : path_(path),
       max_m_(max_m),
       k_(k),
       group_(group),
-      column_windows_(KeepsColumnWindows(path, k, tile_order)) {
-  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group, tile_order);
+      column_windows_(KeepsColumnWindows(path, k, tile_order, column_windows)) {
+  const ActivationBytes bytes =
+      ActivationBytesFor(path, max_m, k, group, tile_order, column_windows);
   values_ = AlignedBuffer(bytes.values);
   if (bytes.scales > 0) scales_ = AlignedBuffer(bytes.scales);
   if (bytes.tensor_scales > 0) tensor_scales_ = AlignedBuffer(bytes.tensor_scales);
@@ -217,14 +221,15 @@ BufferA::BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool ti
 }
 
 int64_t BufferA::Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group,
-                       bool tile_order) {
-  const ActivationBytes bytes = ActivationBytesFor(path, max_m, k, group, tile_order);
+                       bool tile_order, bool column_windows) {
+  const ActivationBytes bytes =
+      ActivationBytesFor(path, max_m, k, group, tile_order, column_windows);
   return bytes.values + bytes.scales + bytes.tensor_scales + bytes.staging + bytes.tiles +
          bytes.tile_sets;
 }
 
 absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k, int64_t group,
-                                        bool tile_order) {
+                                        bool tile_order, bool column_windows) {
   if (max_m <= 0 || k <= 0 || group <= 0 || k % group != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "BufferA: max_m = %d, k = %d, group = %d: all must be positive and group must divide k",
@@ -234,7 +239,7 @@ absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
     return absl::InvalidArgumentError(
         absl::StrFormat("BufferA: W4A4 needs k a multiple of 16, got %d", k));
   }
-  return BufferA(path, max_m, k, group, tile_order);
+  return BufferA(path, max_m, k, group, tile_order, column_windows);
 }
 
 void BufferA::SetTiles(int64_t row0, int64_t m) {

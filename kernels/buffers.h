@@ -85,13 +85,14 @@ class BufferA {
   // `group` is the weight block (16 for E2M1 formats, G for INT4 K2); k must be a multiple.
   // `tile_order` (BF16 paths, k a multiple of 16; see ReadsTileOrder in kernels/gemm.h): each
   // Set also writes its rows in the AMX kernels' tile order (Bf16ActivationsView), once for
-  // every thread and column slice that multiplies them; on the E2M1 path with k a multiple of
-  // 64, a Set of at most kColumnWindowMaxRows rows its column windows too.
+  // every thread and column slice that multiplies them. `column_windows` with it (E2M1 path, k
+  // a multiple of 64; see ReadsColumnWindows): a Set of at most kColumnWindowMaxRows rows
+  // writes its column windows too.
   static absl::StatusOr<BufferA> Create(GemmPath path, int64_t max_m, int64_t k, int64_t group,
-                                        bool tile_order = false);
+                                        bool tile_order = false, bool column_windows = false);
   // The bytes such a buffer allocates (to size a workspace before allocating it).
   static int64_t Bytes(GemmPath path, int64_t max_m, int64_t k, int64_t group,
-                       bool tile_order = false);
+                       bool tile_order = false, bool column_windows = false);
 
   // Quantizes x [m, k] for the path into rows [row0, row0 + m), allocating nothing and
   // touching no other row, so that threads may fill disjoint ranges at once. W4A4's tensor
@@ -114,7 +115,8 @@ class BufferA {
   RowMatrixXf Dequantize(int64_t m) const;
 
  private:
-  BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order);
+  BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order,
+          bool column_windows);
   // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
   // the column windows, where kept and m <= kColumnWindowMaxRows.
   void SetTiles(int64_t row0, int64_t m);

@@ -43,6 +43,10 @@ bool TakesBf16Activations(GemmPath path);
 // its BufferA with.
 bool ReadsTileOrder(const Microkernel& kernel);
 
+// Whether the kernel reads a BufferA's column windows (Bf16ActivationsView; it packs the same
+// tiles itself otherwise): the `column_windows` to create its BufferA with.
+bool ReadsColumnWindows(const Microkernel& kernel);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_GEMM_H_

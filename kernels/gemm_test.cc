@@ -88,7 +88,8 @@ TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
       const RowMatrixXf x = RandomMatrix(m, kK, 2 + m);
       absl::StatusOr<BufferA> alone = BufferA::Create(kernel.path, m, kK, b->block());
       absl::StatusOr<BufferA> shared = BufferA::Create(kernel.path, kBefore + m + kAfter, kK,
-                                                       b->block(), ReadsTileOrder(kernel));
+                                                       b->block(), ReadsTileOrder(kernel),
+                                                       ReadsColumnWindows(kernel));
       ASSERT_TRUE(alone.ok() && shared.ok());
       ASSERT_TRUE(alone->Set("x", x).ok());
       ASSERT_TRUE(shared->Set("before", 10 * RandomMatrix(kBefore, kK, 3)).ok());

@@ -127,6 +127,9 @@ struct Microkernel {
   // weights as dequantized (code x scale, unrounded) where the path rounds each to BF16: a
   // variant that scales block sums instead.
   int64_t unrounded_max_m = 0;
+  // Products of at most kColumnWindowMaxRows rows read the activations as column windows
+  // (Bf16ActivationsView) where the buffer keeps them; buffers made for the kernel keep them.
+  bool reads_column_windows = false;
 };
 
 }  // namespace fp4moe::kernels

@@ -127,7 +127,8 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, 
                                   ? EveryScaleByte(c.n, c.k)
                                   : BufferB::Quantize("w", w, format, group);
   ASSERT_TRUE(b.ok()) << b.status();
-  absl::StatusOr<BufferA> a = BufferA::Create(kernel.path, c.m, c.k, b->block(), tile_order);
+  absl::StatusOr<BufferA> a =
+      BufferA::Create(kernel.path, c.m, c.k, b->block(), tile_order, tile_order);
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(a->Set("x", x).ok());
   BufferC out(c.m, c.n);

@@ -62,20 +62,23 @@ int64_t PrefillGemvRows(const MoeConfig& config, int64_t gemv_below_rows) {
 
 // The bytes per row of the buffers AllocateWorkspace allocates (they are linear in their
 // rows): a part's gate, up and down outputs, its intermediate quantized for `path`, and the
-// input rows quantized for `path` (with the tile order where the tile kernel reads it).
+// input rows quantized for `path` (with the tile order and the column windows where the tile
+// kernel reads them).
 int64_t OutputBytesPerRow(const MoeConfig& config) {
   return 2 * kernels::BufferC::Bytes(1, config.part_intermediate_size()) +
          kernels::BufferC::Bytes(1, config.hidden_size);
 }
 
 int64_t IntermediateBytesPerRow(const MoeConfig& config, kernels::GemmPath path,
-                                bool tile_order) {
+                                bool tile_order, bool column_windows) {
   return kernels::BufferA::Bytes(path, 1, config.part_intermediate_size(), KernelBlock(config),
-                                 tile_order);
+                                 tile_order, column_windows);
 }
 
-int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool tile_order) {
-  return kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config), tile_order);
+int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool tile_order,
+                         bool column_windows) {
+  return kernels::BufferA::Bytes(path, 1, config.hidden_size, KernelBlock(config), tile_order,
+                                 column_windows);
 }
 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
@@ -89,25 +92,27 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microker
                                 kernels::GemmPath gemv_path, int64_t gemv_rows) {
   const kernels::GemmPath tile_path = tile_kernel.path;
   const double parts = config.tp_parts;
-  const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool outputs, bool gathered) {
+  const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool windows, bool outputs,
+                             bool gathered) {
     return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
-                                       IntermediateBytesPerRow(config, path, tiles)) +
-           static_cast<double>(InputBytesPerRow(config, path, tiles)) +
+                                       IntermediateBytesPerRow(config, path, tiles, windows)) +
+           static_cast<double>(InputBytesPerRow(config, path, tiles, windows)) +
            (gathered ? static_cast<double>(config.hidden_size) * sizeof(float) : 0.0);
   };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
-  double prefill =
-      row_bytes(tile_path, kernels::ReadsTileOrder(tile_kernel), true, true) * prefill_rows;
+  double prefill = row_bytes(tile_path, kernels::ReadsTileOrder(tile_kernel),
+                             kernels::ReadsColumnWindows(tile_kernel), true, true) *
+                   prefill_rows;
   if (gemv_path != tile_path) {
-    prefill += row_bytes(gemv_path, false, false, false) * static_cast<double>(gemv_rows);
+    prefill += row_bytes(gemv_path, false, false, false, false) * static_cast<double>(gemv_rows);
   }
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
   const double decode_slot_row = static_cast<double>(
-      OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path, false));
+      OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path, false, false));
   const double workspace =
       prefill + (parts * DecodeSlots(config) * decode_slot_row +
-                 static_cast<double>(InputBytesPerRow(config, gemv_path, false))) *
+                 static_cast<double>(InputBytesPerRow(config, gemv_path, false, false))) *
                     decode_rows;
   const double memory = static_cast<double>(kernels::PhysicalMemoryBytes());
   if (memory == 0 || workspace <= memory) return absl::OkStatus();  // 0: let allocation tell
@@ -265,12 +270,7 @@ absl::Status MoeLayer::Reserve(int64_t max_len, int num_experts_per_tok) {
     return absl::FailedPreconditionError(
         "MoeLayer::Reserve: a Forward call is running on this layer");
   }
-  for (Part& part : parts_) {
-    part.prefill.reset();
-    part.decode.clear();
-  }
-  prefill_input_.reset();
-  decode_input_.reset();
+  ReleaseWorkspace();
   config_ = grown;
   absl::Status s = CatchOutOfMemory(config_, "allocating the routing tables", [this] {
     grouping_ = ExpertGrouping(config_.expert_num, config_.max_len, config_.num_experts_per_tok);
@@ -294,13 +294,30 @@ absl::Status MoeLayer::UseTileKernel(const kernels::Microkernel& kernel) {
     return absl::FailedPreconditionError(
         absl::StrFormat("MoeLayer::UseTileKernel: this CPU cannot run %s", kernel.name));
   }
+  // A kernel that reads the activations in another layout gets a workspace that keeps it.
+  const bool reallocate =
+      kernels::ReadsColumnWindows(kernel) != kernels::ReadsColumnWindows(*kernel_);
+  if (reallocate) {
+    if (absl::Status s = CheckWorkspaceFits(config_, kernel, gemv_kernel_->path,
+                                            PrefillGemvRows(config_, gemv_below_rows_));
+        !s.ok()) {
+      return s;
+    }
+  }
   if (in_use_.exchange(true, std::memory_order_acquire)) {
     return absl::FailedPreconditionError(
         "MoeLayer::UseTileKernel: a Forward call is running on this layer");
   }
   kernel_ = &kernel;
+  absl::Status s = absl::OkStatus();
+  if (reallocate) {
+    ReleaseWorkspace();
+    s = AllocateWorkspace();
+    // Without its workspace the layer must refuse every call (Forward checks qlen <= max_len).
+    if (!s.ok()) config_.max_len = 0;
+  }
   in_use_.store(false, std::memory_order_release);
-  return absl::OkStatus();
+  return s;
 }
 
 absl::Status MoeLayer::ForEachPart(const std::function<absl::Status(int)>& part_fn) {
@@ -333,6 +350,15 @@ absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeight
     p.experts.push_back(std::move(*packed));
   }
   return absl::OkStatus();
+}
+
+void MoeLayer::ReleaseWorkspace() {
+  for (Part& part : parts_) {
+    part.prefill.reset();
+    part.decode.clear();
+  }
+  prefill_input_.reset();
+  decode_input_.reset();
 }
 
 absl::Status MoeLayer::AllocateWorkspace() {
@@ -389,8 +415,10 @@ absl::Status MoeLayer::AllocatePartWorkspace(int part) {
 absl::StatusOr<MoeLayer::Activations> MoeLayer::CreateActivations(kernels::GemmPath path,
                                                                   int64_t k, int64_t rows,
                                                                   int64_t gemv_rows) const {
+  const bool tile_kernel_path = path == kernel_->path;
   absl::StatusOr<kernels::BufferA> first = kernels::BufferA::Create(
-      path, rows, k, kernel_block_, path == kernel_->path && kernels::ReadsTileOrder(*kernel_));
+      path, rows, k, kernel_block_, tile_kernel_path && kernels::ReadsTileOrder(*kernel_),
+      tile_kernel_path && kernels::ReadsColumnWindows(*kernel_));
   if (!first.ok()) return first.status();
   Activations activations{std::move(*first), nullptr};
   if (gemv_kernel_->path != path && gemv_rows > 0) {

@@ -86,8 +86,11 @@ class MoeLayer {
   // a compared variant (kernels::Microkernel::variant) or an emulated copy, so that one process
   // can measure or check a layer both ways (moe_benchmark --tile_kernels). The activation
   // buffers stay as Create made them for its kernel (an AMX kernel given rows not in tile order
-  // packs them itself). Refused, the layer unchanged, for a kernel of another path or one this
-  // CPU cannot run, and while a Forward runs.
+  // packs them itself), except that a kernel reading column windows where the last did not, or
+  // the reverse, gets its workspace allocated anew (refused, the layer unchanged, where it would
+  // not fit the memory; a failed allocation leaves the layer refusing calls, as Reserve's).
+  // Refused, the layer unchanged, for a kernel of another path or one this CPU cannot run, and
+  // while a Forward runs.
   absl::Status UseTileKernel(const kernels::Microkernel& kernel);
   // The tile kernel, for products of at least gemv_below_rows() rows, and the kernels of the
   // GEMV path for products of fewer: that path is the tile kernel's, or ResolvePath's for
@@ -219,6 +222,8 @@ class MoeLayer {
   // The buffers config_ sizes: every part's prefill arena and decode slots, and the input's;
   // running out of memory is an error, not a std::bad_alloc.
   absl::Status AllocateWorkspace();
+  // Frees it (before allocating it anew).
+  void ReleaseWorkspace();
   absl::Status AllocatePartWorkspace(int part);
   absl::Status AllocateInputs();
   // Activations of `k` columns: `rows` rows quantized for `path` and, where the GEMV kernel's
