@@ -176,8 +176,8 @@ bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order, bool column_w
 }
 
 // What a tile load of the last block reads past its rows: up to 31 rows of a 64-byte step.
-// Column windows follow, 64-byte aligned.
-constexpr int64_t kTileOverreadBytes = kTileBlockRows * 64;
+// Column windows, where kept, follow.
+constexpr int64_t kTileOverreadBytes = (kTileBlockRows - 1) * 64;
 
 ActivationBytes ActivationBytesFor(GemmPath path, int64_t max_m, int64_t k, int64_t group,
                                    bool tile_order, bool column_windows) {

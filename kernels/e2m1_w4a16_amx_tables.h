@@ -2,9 +2,9 @@
 #define FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
 
 // A W4A16 AMX-BF16 driver for products of at most 32 rows of E2M1 weights with one-byte scales
-// (E4M3, E8M0), built so that the decode costs about 1.5 vector instructions per 32 weights
-// on the shuffle port where the panel driver (kernels/w4a16_amx_driver.h) needs 4 and a
-// transpose:
+// (E4M3, E8M0), built so that the decode costs about 2.5 instructions per 32 weights on the
+// shuffle port (a widening, the tables' inserts, the lookups) where the panel driver
+// (kernels/w4a16_amx_driver.h) needs 4 with its transpose, and no per-block tile stores:
 // - the weights are the tiles' first operand, one weight row (a column of C) per tile row, so
 //   that a tile row's 32 k come from one contiguous run of codes (no transpose); C^T
 //   accumulates in the tiles over the whole K and is transposed once at the end;
@@ -32,7 +32,7 @@
 namespace fp4moe::kernels {
 namespace {
 
-// Weight rows per block: two C^T tiles.
+// Weight rows per block with one column tile (m <= 16): two C^T tiles.
 constexpr int kTableBlockRows = 32;
 // Windows ahead whose codes are prefetched.
 constexpr int kTablePrefetchWindows = 8;
