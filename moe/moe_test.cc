@@ -436,6 +436,33 @@ TEST(MoeLayerTest, AnyTileKernelOfThePathServesTheLayer) {
   EXPECT_EQ(&l.kernel(), &selected);
 }
 
+// 48 tokens give each expert about 18 rows (from about 10 to 28): a kernel that reads column
+// windows (kernels::ReadsColumnWindows) runs its own range on them, from the workspace that
+// UseTileKernel allocates anew for it, and matches the reference.
+TEST(MoeLayerTest, ColumnWindowKernelsServeFewRowExperts) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(81);
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+      MoeLayer::Create(SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A16), floats);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  MoeLayer& l = **layer;
+  const Routing r = RandomRouting(48, 82);
+  const RowMatrixXf x = RandomMatrix(48, kHidden, 83);
+  int kernels_run = 0;
+  for (const kernels::Microkernel& kernel : kernels::AllMicrokernels()) {
+    if (!kernels::ReadsColumnWindows(kernel) ||
+        !kernels::CanRun(kernel, kernels::DetectedCpuFeatures())) {
+      continue;
+    }
+    SCOPED_TRACE(kernel.name);
+    ASSERT_TRUE(l.UseTileKernel(kernel).ok());
+    const RowMatrixXf out = RunLayer(l, r, x);
+    ASSERT_TRUE(l.last_kernels_used().Has(&kernel));
+    ExpectMatchesReference(l, floats, r, x, out, kernel.name);
+    ++kernels_run;
+  }
+  EXPECT_GT(kernels_run, 0) << "no kernel reading column windows runs here";
+}
+
 TEST(MoeLayerTest, AutoPathIsTheDocumentedChoice) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(61);
   for (WeightFormat format : {WeightFormat::kMxfp4, WeightFormat::kInt4K2}) {
