@@ -37,6 +37,7 @@
 #include "kernels/microkernel_table.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
+#include "kernels/vector_probe.h"
 #include "benchmarks/roofline_flags.h"
 #include "quant/random_matrix.h"
 
@@ -210,6 +211,7 @@ int Main(int argc, char** argv) {
       omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
       probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
       absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
+  std::printf("%s\n", VectorScalingLine(MeasureVectorScaling()).c_str());
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
     const Microkernel* named = nullptr;

@@ -44,6 +44,7 @@
 #include "kernels/microkernel_table.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
+#include "kernels/vector_probe.h"
 #include "benchmarks/roofline_flags.h"
 #include "moe/expert_weights.h"
 #include "moe/moe.h"
@@ -436,6 +437,7 @@ int Main(int argc, char** argv) {
               omp_get_max_threads(), absl::GetFlag(FLAGS_bandwidth_probe_bytes) / 1073741824.0,
               probe.kernel.c_str(), bandwidth / 1e9,
               kernels::DetectedCpuFeatures().ToString().c_str());
+  std::printf("%s\n", kernels::VectorScalingLine(kernels::MeasureVectorScaling()).c_str());
   // Registered in order, so each (model, format, path) builds its layers once for its qlens
   // and tile kernels.
   for (const LayerCase& c : cases) {
