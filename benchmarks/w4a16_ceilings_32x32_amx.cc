@@ -18,7 +18,7 @@ template <bool kPacks, bool kReadsC, bool kPrefetching>
 struct Omitting {};
 
 template <bool kPacks, bool kReadsC, bool kPrefetching>
-struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching>> {
+struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching>> : OmitsNothing {
   static constexpr bool kDecode = true;
   static constexpr bool kPacking = !kPacks;
   static constexpr bool kSums = !kReadsC;

@@ -19,11 +19,8 @@ template <bool kDecodes, bool kMultiplies, bool kScales>
 struct SumsOmitting : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
 
 template <bool kDecodes, bool kMultiplies, bool kScales>
-struct DriverOmits<SumsOmitting<kDecodes, kMultiplies, kScales>> {
+struct DriverOmits<SumsOmitting<kDecodes, kMultiplies, kScales>> : OmitsNothing {
   static constexpr bool kDecode = !kDecodes;
-  static constexpr bool kPacking = false;
-  static constexpr bool kSums = false;
-  static constexpr bool kPrefetches = false;
   static constexpr bool kBlockSums = !kMultiplies;
   static constexpr bool kScaling = !kScales;
 };

@@ -17,13 +17,9 @@ template <bool kDecodes, bool kMultiplies>
 struct TablesOmitting : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
 
 template <bool kDecodes, bool kMultiplies>
-struct DriverOmits<TablesOmitting<kDecodes, kMultiplies>> {
+struct DriverOmits<TablesOmitting<kDecodes, kMultiplies>> : OmitsNothing {
   static constexpr bool kDecode = !kDecodes;
-  static constexpr bool kPacking = false;
-  static constexpr bool kSums = false;
-  static constexpr bool kPrefetches = false;
   static constexpr bool kBlockSums = !kMultiplies;
-  static constexpr bool kScaling = false;
 };
 
 template <bool kDecodes, bool kMultiplies>

@@ -23,7 +23,6 @@
 #include "kernels/amx_helpers.h"
 #include "kernels/amx_tile_config.h"
 #include "kernels/avx512_helpers.h"
-#include "kernels/e2m1_w4a16_amx_decoder.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
 #include "kernels/thread_scratch.h"

@@ -50,10 +50,10 @@ constexpr int64_t kChunkColumns = kChunkTiles * kBlockColumns / 2;
 // k of one decode step: 64 code bytes per column, one vector.
 constexpr int64_t kDecodeStep = 128;
 
-// What the driver leaves out, for the ceilings of benchmarks/ceiling_kernels.h (which specialize
-// it); real kernels leave out nothing.
-template <typename F>
-struct DriverOmits {
+// What a driver leaves out: nothing, for real kernels. The ceilings of
+// benchmarks/ceiling_kernels.h specialize DriverOmits, deriving from this and setting only
+// what they leave out.
+struct OmitsNothing {
   static constexpr bool kDecode = false;   // the panels keep what they hold
   static constexpr bool kPacking = false;  // the packed activations keep what they hold
   static constexpr bool kSums = false;     // C is neither read nor written
@@ -64,6 +64,9 @@ struct DriverOmits {
   static constexpr bool kBlockSums = false;
   static constexpr bool kScaling = false;    // the float scaling of the block sums
 };
+
+template <typename F>
+struct DriverOmits : OmitsNothing {};
 
 // A vpermw table of the 16 codes' values (Bf16Values, HalfValues): words c and 16 + c hold code
 // c's, so that bit 4 of an index (the next nibble's, which RowCodeWords leaves) does not matter.

@@ -187,7 +187,7 @@ void MultiplyScaledSums(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         }
         scales.Step(kk, length);
         AddStepSums<F, kRows, kProductK>(a, k0 + kk, sums_scratch.ring[slot],
-                                      static_cast<int>(length / kProductK), scales, totals);
+                                         static_cast<int>(length / kProductK), scales, totals);
       }
     }
     // x tensor_scale into C; partial tiles element by element (a loop that is no memcpy call:
