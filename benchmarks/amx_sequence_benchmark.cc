@@ -77,6 +77,18 @@ template <bool kColumnScalesOnly>
   }
 }
 
+// TOPS (all threads) and ns_per_product (per thread: elapsed time over its products) for a run
+// of kStepsPerIteration steps of kProductsPerStep products per iteration.
+void SetProductCounters(benchmark::State& state, double ops_per_product) {
+  const double products =
+      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
+  state.counters["TOPS"] =
+      benchmark::Counter(products * ops_per_product * 1e-12, benchmark::Counter::kIsRate);
+  state.counters["ns_per_product"] =
+      benchmark::Counter(products * 1e-9, benchmark::Counter::kAvgThreadsRate |
+                                              benchmark::Counter::kInvert);
+}
+
 template <Sequence kSequence, bool kBf16>
 void RunSequence(benchmark::State& state) {
   if (!DetectedCpuFeatures().amx) {
@@ -152,15 +164,7 @@ void RunSequence(benchmark::State& state) {
   benchmark::DoNotOptimize(block[0]);
   _tile_release();
 
-  const double products =
-      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
-  const double ops_per_product = 2.0 * 16 * 16 * (kBf16 ? k_bytes / 2 : k_bytes);
-  state.counters["TOPS"] =
-      benchmark::Counter(products * ops_per_product * 1e-12, benchmark::Counter::kIsRate);
-  // Per thread: elapsed time over its products.
-  state.counters["ns_per_product"] =
-      benchmark::Counter(products * 1e-9, benchmark::Counter::kAvgThreadsRate |
-                                              benchmark::Counter::kInvert);
+  SetProductCounters(state, 2.0 * 16 * 16 * (kBf16 ? k_bytes / 2 : k_bytes));
 }
 
 // Bf16 products with the A and B tiles from separate buffers and C moved every few steps (see
@@ -220,10 +224,79 @@ void RunSplitOperands(benchmark::State& state) {
   _tile_stored(0, c_blocks, 128);
   benchmark::DoNotOptimize(c_blocks[0]);
   _tile_release();
-  const double products =
-      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
-  state.counters["TOPS"] =
-      benchmark::Counter(products * 2.0 * 16 * 16 * 32 * 1e-12, benchmark::Counter::kIsRate);
+  SetProductCounters(state, 2.0 * 16 * 16 * 32);
+}
+
+// The scaled-code-table driver's tile steps (see the header comment).
+void RunWeightRows(benchmark::State& state) {
+  if (!DetectedCpuFeatures().amx) {
+    state.SkipWithError("this CPU has no AMX");
+    return;
+  }
+  const int64_t b_bytes = state.range(0);
+  const int order = static_cast<int>(state.range(1));
+  const bool stores = state.range(2) != 0;
+  constexpr int64_t kActivationStepBytes = 2 * 16 * 64;  // even-k and odd-k tiles
+  constexpr int64_t kSlotBytes = 32 * 2 * 64;             // 32 rows x (even k, odd k) x 64 bytes
+  AlignedBuffer b(b_bytes), slots(2 * kSlotBytes);
+  std::memset(b.data(), 1, b_bytes);
+  std::memset(slots.data(), 1, 2 * kSlotBytes);
+  ConfigureTiles(64);
+  auto* activations = static_cast<const uint8_t*>(b.data());
+  auto* slot_base = static_cast<uint8_t*>(slots.data());
+  const int64_t positions = b_bytes / kActivationStepBytes;
+  int64_t position = 0;
+  int slot = 0;
+  const __m512i one = _mm512_set1_epi16(0x3F80);
+  ZeroAccumulators();
+  for (auto _ : state) {
+    for (int s = 0; s < kStepsPerIteration; ++s) {
+      const uint8_t* even_k = activations + position * kActivationStepBytes;
+      const uint8_t* odd_k = even_k + 1024;
+      position = position + 1 == positions ? 0 : position + 1;
+      if (stores) {
+        uint8_t* next = slot_base + (slot ^ 1) * kSlotBytes;
+        for (int i = 0; i < 64; ++i) _mm512_store_si512(next + 64 * i, one);
+      }
+      const uint8_t* weights = slot_base + slot * kSlotBytes;
+      slot ^= 1;
+      if (order == 2) {
+        _tile_loadd(4, even_k, 64);
+        _tile_loadd(5, odd_k, 64);
+        _tile_loadd(6, weights, 128);
+        _tile_loadd(7, weights + 64, 128);
+        _tile_dpbf16ps(0, 6, 4);
+        _tile_dpbf16ps(1, 7, 5);
+        _tile_loadd(6, weights + 2048, 128);
+        _tile_loadd(7, weights + 2048 + 64, 128);
+        _tile_dpbf16ps(2, 6, 4);
+        _tile_dpbf16ps(3, 7, 5);
+        continue;
+      }
+      _tile_loadd(2, even_k, 64);
+      _tile_loadd(3, odd_k, 64);
+      _tile_loadd(4, weights, 128);
+      _tile_loadd(5, weights + 64, 128);
+      _tile_loadd(6, weights + 2048, 128);
+      _tile_loadd(7, weights + 2048 + 64, 128);
+      if (order == 0) {
+        _tile_dpbf16ps(0, 4, 2);
+        _tile_dpbf16ps(0, 5, 3);
+        _tile_dpbf16ps(1, 6, 2);
+        _tile_dpbf16ps(1, 7, 3);
+      } else {
+        _tile_dpbf16ps(0, 4, 2);
+        _tile_dpbf16ps(1, 6, 2);
+        _tile_dpbf16ps(0, 5, 3);
+        _tile_dpbf16ps(1, 7, 3);
+      }
+    }
+  }
+  alignas(64) float sums[16 * 16];
+  _tile_stored(0, sums, 64);
+  benchmark::DoNotOptimize(sums[0]);
+  _tile_release();
+  SetProductCounters(state, 2.0 * 16 * 16 * 32);
 }
 
 void Threads(benchmark::internal::Benchmark* b) {
@@ -256,6 +329,9 @@ BENCHMARK(RunSplitOperands)
     ->Name("bf16/split")->ArgNames({"a", "b", "c_every"})
     ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64}})
     ->Apply(Threads);
+BENCHMARK(RunWeightRows)
+    ->Name("bf16/weight_rows")->ArgNames({"b", "order", "stores"})
+    ->ArgsProduct({{16 << 10, 256 << 10}, {0, 1, 2}, {0, 1}})->Apply(Threads);
 
 }  // namespace
 }  // namespace fp4moe::kernels
