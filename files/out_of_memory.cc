@@ -2,7 +2,6 @@
 
 #include <cstdio>
 
-#include "absl/strings/str_format.h"
 
 namespace fp4moe::files {
 namespace {
@@ -18,7 +17,7 @@ const absl::Status* const kOutOfMemoryError = new absl::Status(
 const absl::Status& OutOfMemoryErrorAllocatingNothing() { return *kOutOfMemoryError; }
 
 absl::Status OutOfMemoryError(std::string_view doing) {
-  return absl::ResourceExhaustedError(absl::StrFormat("%s: %s", doing, kOutOfMemory));
+  return absl::ResourceExhaustedError(StrFormatOrBadAlloc("%s: %s", doing, kOutOfMemory));
 }
 
 int ExitCodeCatchingOutOfMemory(std::string_view tool, const std::function<int()>& run) {

@@ -7,12 +7,14 @@
 // would end the process in std::terminate), and as the last line of defence of the tools'
 // mains where no nearer code names what was being allocated.
 
+#include <algorithm>
 #include <functional>
 #include <new>
 #include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_format.h"
 
 namespace fp4moe::files {
 
@@ -28,6 +30,13 @@ const absl::Status& OutOfMemoryErrorAllocatingNothing();
 // threads may still hold theirs), OutOfMemoryErrorAllocatingNothing().
 template <typename Doing, typename Step>
 auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step());
+
+// absl::StrFormat for the messages built while memory may be short (`doing` above): the same
+// text, allocated once as an ordinary std::string, so that running out of memory throws
+// std::bad_alloc there. StrFormat's sink appends its text from a destructor, where a
+// std::bad_alloc ends the process in std::terminate instead (seen under ulimit -v).
+template <typename... Args>
+std::string StrFormatOrBadAlloc(const absl::FormatSpec<Args...>& format, const Args&... args);
 
 // Returns `run`'s exit code; where a std::bad_alloc escapes it (its outputs' temporaries are
 // removed by their owners as it unwinds), prints "TOOL: out of memory ..." on stderr and returns 1.
@@ -46,6 +55,15 @@ auto CatchOutOfMemory(const Doing& doing, const Step& step) -> decltype(step()) 
   } catch (const std::bad_alloc&) {
     return OutOfMemoryErrorAllocatingNothing();
   }
+}
+
+template <typename... Args>
+std::string StrFormatOrBadAlloc(const absl::FormatSpec<Args...>& format, const Args&... args) {
+  char probe[1];
+  const int size = absl::SNPrintF(probe, sizeof(probe), format, args...);
+  std::string text(static_cast<size_t>(std::max(size, 0)), '\0');
+  absl::SNPrintF(text.data(), text.size() + 1, format, args...);
+  return text;
 }
 
 }  // namespace fp4moe::files

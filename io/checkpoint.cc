@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 #include "io/sizes.h"
 #include "quant/bf16.h"
 #include "quant/format.h"
@@ -137,7 +138,7 @@ absl::Status AddQuantized(std::string_view name, const moe::QuantizedTensor& t,
   // limit (ulimit -v) that can fail although the tensor itself fitted.
   const auto [rows, cols] = QuantizedShape(t);
   return CatchOutOfMemory(
-      [&] { return absl::StrFormat("tensor '%s' to write", name); }, rows * cols / 2,
+      [&] { return files::StrFormatOrBadAlloc("tensor '%s' to write", name); }, rows * cols / 2,
       [&]() -> absl::Status {
         if (const auto* nvfp4 = std::get_if<Nvfp4Tensor>(&t)) return AddNvfp4(name, *nvfp4, writer);
         if (const auto* mxfp4 = std::get_if<Mxfp4Tensor>(&t)) return AddMxfp4(name, *mxfp4, writer);
@@ -353,7 +354,7 @@ absl::StatusOr<moe::QuantizedTensor> QuantizeWeight(std::string_view name, Const
   // The quantizers allocate the codes and scales: under a process memory limit (ulimit -v)
   // that can fail although the copy it quantizes fitted.
   return CatchOutOfMemory(
-      [&] { return absl::StrFormat("%s as %s", name, TraitsOf(format).name); },
+      [&] { return files::StrFormatOrBadAlloc("%s as %s", name, TraitsOf(format).name); },
       static_cast<int64_t>(w.rows()) * w.cols() / 2,
       [&] { return QuantizeWeightOrThrow(name, w, format, group_size); });
 }

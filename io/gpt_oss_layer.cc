@@ -253,8 +253,8 @@ absl::Status LoadGptOssExperts(ModelFolder& folder, const LayerLoadOptions& opti
     // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
     experts[e] = files::CatchOutOfMemory(
         [&] {
-          return absl::StrFormat("%s: layer %d: loading expert %d", folder.weights_path(),
-                                 loaded.layer, e);
+          return files::StrFormatOrBadAlloc("%s: layer %d: loading expert %d",
+                                            folder.weights_path(), loaded.layer, e);
         },
         [&] { return LoadExpert(*tensors, e, c, loaded.format, loaded.group_size); });
   }

@@ -220,8 +220,9 @@ absl::StatusOr<ModelLayer> LoadModelLayer(ModelFolder& folder, int64_t layer,
     // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
     results[i] = files::CatchOutOfMemory(
         [&] {
-          return absl::StrFormat("%s: layer %d: loading the expert of weight '%s'",
-                                 folder.weights_path(), layer, sources[i].projections[0].name);
+          return files::StrFormatOrBadAlloc(
+              "%s: layer %d: loading the expert of weight '%s'", folder.weights_path(), layer,
+              sources[i].projections[0].name);
         },
         [&] { return LoadExpert(config, sources[i], loaded); });
   }

@@ -301,8 +301,8 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
     // No exception may leave an OpenMP loop: a std::bad_alloc would abort the process.
     results[i] = files::CatchOutOfMemory(
         [&] {
-          return absl::StrFormat("%s: loading and quantizing weight '%s'",
-                                 weights[i].file->path(), weights[i].name);
+          return files::StrFormatOrBadAlloc("%s: loading and quantizing weight '%s'",
+                                            weights[i].file->path(), weights[i].name);
         },
         [&] { return LoadWeightAs(weights[i], options.format, options.group_size, fp8_block); });
   }
@@ -320,8 +320,8 @@ absl::StatusOr<ShardWritten> QuantizeShard(ModelFolder& folder, const std::strin
     const FusedFloatExperts& tensor = fused[i / experts];
     fused_results[i] = files::CatchOutOfMemory(
         [&] {
-          return absl::StrFormat("%s: quantizing tensor '%s' expert %d", tensor.path,
-                                 tensor.tensor->name, i % experts);
+          return files::StrFormatOrBadAlloc("%s: quantizing tensor '%s' expert %d",
+                                            tensor.path, tensor.tensor->name, i % experts);
         },
         [&] {
           return QuantizeFusedExpert(tensor, i % experts, options.format, options.group_size);

@@ -29,7 +29,7 @@ absl::Status CheckFitsMemory(std::string_view what, int64_t count, int64_t eleme
 }
 
 std::string AllocatingBytes(std::string_view what, int64_t bytes) {
-  return absl::StrFormat("%s: allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9);
+  return files::StrFormatOrBadAlloc("%s: allocating %d bytes (%.1f GB)", what, bytes, bytes / 1e9);
 }
 
 absl::Status OutOfMemoryError(std::string_view what, int64_t bytes) {

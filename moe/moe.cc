@@ -42,7 +42,7 @@ absl::Status CatchOutOfMemory(const MoeConfig& config, std::string_view doing,
                               const std::function<absl::Status()>& step) {
   return files::CatchOutOfMemory(
       [&] {
-        return absl::StrFormat(
+        return files::StrFormatOrBadAlloc(
             "MoeLayer: %s for max_len = %d tokens x num_experts_per_tok = %d routed rows", doing,
             config.max_len, config.num_experts_per_tok);
       },
@@ -164,7 +164,7 @@ absl::StatusOr<std::unique_ptr<MoeLayer>> MoeLayer::Create(
   for (int64_t e = 0; e < config.expert_num; ++e) {
     // No exception may leave the OpenMP loop.
     absl::StatusOr<ExpertQuantizedWeights> q = files::CatchOutOfMemory(
-        [e] { return absl::StrFormat("MoeLayer::Create: quantizing expert %d", e); },
+        [e] { return files::StrFormatOrBadAlloc("MoeLayer::Create: quantizing expert %d", e); },
         [&] { return QuantizeExpert(config, e, experts[e]); });
     if (q.ok()) {
       quantized[e] = std::move(*q);
