@@ -1,6 +1,6 @@
 // Ceilings of the scaled-code-table driver (kernels/e2m1_w4a16_amx_tables.h) on NVFP4 weights,
 // for benchmarks only: the same loops with the weight decode or the tile loads and products
-// left out, so that beside fp4_w4a16_scaletables_16x32_amx they show what each part costs.
+// left out, so that beside fp4_w4a16_32x32_amx at up to 16 rows they show what each part costs.
 // Their results are not a product of the weights.
 #include <cstdint>
 
@@ -28,11 +28,13 @@ void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       args, n_begin, n_end);
 }
 
+// As the kernel, they read the column windows that buffers made for them keep.
+constexpr bool kReadsColumnWindows = true;
 constexpr Microkernel kCeilings[] = {
     {"w4a16_tables_no_decode_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
-     Ceiling<false, true>},
+     Ceiling<false, true>, 1, false, 0, kReadsColumnWindows},
     {"w4a16_tables_decode_only_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
-     Ceiling<true, false>},
+     Ceiling<true, false>, 1, false, 0, kReadsColumnWindows},
 };
 
 }  // namespace

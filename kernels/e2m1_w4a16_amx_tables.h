@@ -1,7 +1,7 @@
 #ifndef FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
 #define FP4MOE_KERNELS_E2M1_W4A16_AMX_TABLES_H_
 
-// A W4A16 AMX-BF16 driver for products of at most 32 rows of E2M1 weights with one-byte scales
+// A W4A16 AMX-BF16 driver for products of at most 16 rows of E2M1 weights with one-byte scales
 // (E4M3, E8M0), built so that the decode costs about 2.5 instructions per 32 weights on the
 // shuffle port (a widening, the tables' inserts, the lookups) where the panel driver
 // (kernels/w4a16_amx_driver.h) needs 4 with its transpose, and no per-block tile stores:
@@ -16,7 +16,9 @@
 //   written once per Set for every thread and slice, else packed here per call), so the
 //   products are those of the path's own weights, bit for bit the panel driver's decode.
 // Products of more than kColumnWindowMaxRows rows, k not a multiple of 64 or float32 scales run
-// the panel driver. In an anonymous namespace, as the drivers.
+// the panel driver: from 17 rows a second column tile on a 16-row block lost to its few-row
+// schedule in the layer (Qwen3-30B-A3B at qlen 512 and Mixtral at 128, 6% each; one call on the
+// Xeon, docs/performance-log.md). In an anonymous namespace, as the drivers.
 
 #include <cstdint>
 
@@ -31,7 +33,7 @@
 namespace fp4moe::kernels {
 namespace {
 
-// Weight rows per block with one column tile (m <= 16): two C^T tiles.
+// Weight rows per block: two 16-row halves, two C^T tiles.
 constexpr int kTableBlockRows = 32;
 // Windows ahead whose codes are prefetched.
 constexpr int kTablePrefetchWindows = 8;
@@ -71,14 +73,13 @@ const ScaledCodeTable<kKind>& ScaledCodes() {
 // Two slots of decoded rows: [slot][row of the block][even k, odd k][32 BF16].
 using TableRowSlots = uint16_t[2][kTableBlockRows][2][32];
 
-// Rows [0, m) of A (m <= 32) as column windows (Bf16ActivationsView), for a buffer that keeps
+// Rows [0, m) of A (m <= 16) as column windows (Bf16ActivationsView), for a buffer that keeps
 // none: the same tiles, so the same bits. Each tile row is stored as 64 bytes per 16 columns at
 // 4m-byte steps, in order, so that a row's tail is overwritten by the next row; `windows` holds
 // 64 bytes past the last window for the last row's.
 void PackColumnWindows(const GemmArgs& args, uint16_t* windows) {
   const uint16_t* a = args.a_bf16.values;
   const int64_t k = args.b.k, m = args.m;
-  const int column_tiles = m > 16 ? 2 : 1;
   __m512i index[2];  // even k, odd k
   {
     alignas(64) uint16_t even[32], odd[32];
@@ -92,25 +93,19 @@ void PackColumnWindows(const GemmArgs& args, uint16_t* windows) {
   for (int64_t window = 0; window < k / kColumnWindowK; ++window) {
     uint16_t* tiles = windows + window * kColumnWindowK * m;
     for (int parity = 0; parity < 2; ++parity) {
-      __m512i rows[2][16];  // [column tile][k pair]
-      for (int t = 0; t < column_tiles; ++t) {
-        __m512i columns[16];
-        for (int c = 0; c < 16; ++c) {
-          const int64_t j = 16 * t + c;
-          if (j >= m) {
-            columns[c] = _mm512_setzero_si512();
-            continue;
-          }
-          const uint16_t* row = a + j * k + window * kColumnWindowK;
-          columns[c] = _mm512_permutex2var_epi16(_mm512_loadu_si512(row), index[parity],
-                                                 _mm512_loadu_si512(row + 32));
+      __m512i columns[16], rows[16];  // rows: k pairs
+      for (int j = 0; j < 16; ++j) {
+        if (j >= m) {
+          columns[j] = _mm512_setzero_si512();
+          continue;
         }
-        TransposeDwords(columns, rows[t]);
+        const uint16_t* row = a + j * k + window * kColumnWindowK;
+        columns[j] = _mm512_permutex2var_epi16(_mm512_loadu_si512(row), index[parity],
+                                               _mm512_loadu_si512(row + 32));
       }
+      TransposeDwords(columns, rows);
       for (int r = 0; r < 16; ++r) {
-        for (int t = 0; t < column_tiles; ++t) {
-          _mm512_storeu_si512(tiles + 2 * m * (16 * parity + r) + 32 * t, rows[t][r]);
-        }
+        _mm512_storeu_si512(tiles + 2 * m * (16 * parity + r), rows[r]);
       }
     }
   }
@@ -141,30 +136,22 @@ template <ScaleKind kKind>
   _mm512_store_si512(out[1], _mm512_permutex2var_epi16(first, odd, second));
 }
 
-// Tiles for m <= 16 (kColumnTiles 1): C^T of the block's two 16-row halves 0 and 1 (16 x m
-// floats), the window's even-k and odd-k activations 2 and 3 (16 k pairs x m dwords), the
-// halves' even-k and odd-k weights 4, 5 and 6, 7 (16 rows x 32 BF16). For 16 < m <= 32
-// (kColumnTiles 2), a block of one 16-row half: C^T's columns 0-15 and the rest 0 and 1, the
-// activations' 2 and 3 (even k) and 4 and 5 (odd k), the weights 6 (even k) and 7 (odd k).
-template <int kColumnTiles>
+// Tiles: C^T of the block's two 16-row halves 0 and 1 (16 x m floats), the window's even-k and
+// odd-k activations 2 and 3 (16 k pairs x m dwords), the halves' even-k and odd-k weights 4, 5
+// and 6, 7 (16 rows x 32 BF16).
 void ConfigureTableTiles(int m) {
   TileConfig config;
-  for (int t = 0; t < 8; ++t) config.rows[t] = 16;
-  if constexpr (kColumnTiles == 1) {
-    for (int t = 0; t < 8; ++t) config.column_bytes[t] = t < 4 ? static_cast<uint16_t>(4 * m) : 64;
-  } else {
-    for (int t = 0; t < 8; ++t) config.column_bytes[t] = 64;
-    for (int t : {1, 3, 5}) config.column_bytes[t] = static_cast<uint16_t>(4 * (m - 16));
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = 16;
+    config.column_bytes[t] = t < 4 ? static_cast<uint16_t>(4 * m) : 64;
   }
   LoadTileConfig(config);
 }
 
-// C[0:m, n_begin:n_end] for m <= 16 * kColumnTiles and k a multiple of 64 (F: for the ceilings'
-// DriverOmits).
-template <typename F, ScaleKind kKind, int kColumnTiles>
+// C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64 (F: for the ceilings' DriverOmits).
+template <typename F, ScaleKind kKind>
 void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  // Weight rows per block: two 16-row halves with one column tile, one with two.
-  constexpr int kBlockRows = kColumnTiles == 1 ? kTableBlockRows : 16;
+  constexpr int kBlockRows = kTableBlockRows;
   const WeightsView& b = args.b;
   const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
   const int64_t windows = b.k / kColumnWindowK;
@@ -185,7 +172,7 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
                                                0x0030003000300030, 0x0030003000300030);
   const int64_t code_row = b.k / 2, scale_row = b.k / 16;
   const int m = static_cast<int>(args.m);
-  ConfigureTableTiles<kColumnTiles>(m);
+  ConfigureTableTiles(m);
   for (int64_t n0 = n_begin; n0 < n_end; n0 += kBlockRows) {
     // Rows past n_end repeat the last one; their sums are not kept.
     const uint8_t* codes[kBlockRows];
@@ -219,39 +206,25 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
       if constexpr (DriverOmits<F>::kBlockSums) continue;
       const uint16_t* even_k = activations + window * kColumnWindowK * args.m;
       const uint16_t* odd_k = even_k + 32 * args.m;
-      if constexpr (kColumnTiles == 1) {
-        _tile_loadd(2, even_k, activation_row_bytes);
-        _tile_loadd(3, odd_k, activation_row_bytes);
-        _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
-        _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
-        _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
-        _tile_loadd(7, (*slots)[slot][16][1], 2 * 64);
-        _tile_dpbf16ps(0, 4, 2);
-        _tile_dpbf16ps(0, 5, 3);
-        _tile_dpbf16ps(1, 6, 2);
-        _tile_dpbf16ps(1, 7, 3);
-      } else {
-        _tile_loadd(2, even_k, activation_row_bytes);
-        _tile_loadd(3, even_k + 32, activation_row_bytes);
-        _tile_loadd(4, odd_k, activation_row_bytes);
-        _tile_loadd(5, odd_k + 32, activation_row_bytes);
-        _tile_loadd(6, (*slots)[slot][0][0], 2 * 64);
-        _tile_loadd(7, (*slots)[slot][0][1], 2 * 64);
-        _tile_dpbf16ps(0, 6, 2);
-        _tile_dpbf16ps(1, 6, 3);
-        _tile_dpbf16ps(0, 7, 4);
-        _tile_dpbf16ps(1, 7, 5);
-      }
+      _tile_loadd(2, even_k, activation_row_bytes);
+      _tile_loadd(3, odd_k, activation_row_bytes);
+      _tile_loadd(4, (*slots)[slot][0][0], 2 * 64);
+      _tile_loadd(5, (*slots)[slot][0][1], 2 * 64);
+      _tile_loadd(6, (*slots)[slot][16][0], 2 * 64);
+      _tile_loadd(7, (*slots)[slot][16][1], 2 * 64);
+      _tile_dpbf16ps(0, 4, 2);
+      _tile_dpbf16ps(0, 5, 3);
+      _tile_dpbf16ps(1, 6, 2);
+      _tile_dpbf16ps(1, 7, 3);
     }
-    // [tile][row][column]: the halves' C^T (kColumnTiles 1), or the half's columns 0-15 and 16-.
+    // [half][row][column]: the halves' C^T.
     alignas(64) float sums[2][16][16];
     _tile_stored(0, sums[0], 64);
     _tile_stored(1, sums[1], 64);
     // C^T to C, x tensor_scale (element by element: a loop that is no library call).
     for (int i = 0; i < kBlockRows && n0 + i < n_end; ++i) {
       for (int j = 0; j < m; ++j) {
-        const float sum = kColumnTiles == 1 ? sums[i / 16][i % 16][j] : sums[j / 16][i][j % 16];
-        args.c[j * args.ldc + n0 + i] = sum * b.tensor_scale;
+        args.c[j * args.ldc + n0 + i] = sums[i / 16][i % 16][j] * b.tensor_scale;
       }
     }
   }
@@ -263,13 +236,9 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
 template <typename F, ScaleKind kKind>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
-    static_assert(kColumnWindowMaxRows == 32);
-    if (args.m <= 16 && args.b.k % kColumnWindowK == 0) {
-      MultiplyByScaledCodeTables<F, kKind, 1>(args, n_begin, n_end);
-      return;
-    }
+    static_assert(kColumnWindowMaxRows == 16);
     if (args.m <= kColumnWindowMaxRows && args.b.k % kColumnWindowK == 0) {
-      MultiplyByScaledCodeTables<F, kKind, 2>(args, n_begin, n_end);
+      MultiplyByScaledCodeTables<F, kKind>(args, n_begin, n_end);
       return;
     }
   }

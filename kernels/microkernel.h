@@ -81,8 +81,8 @@ constexpr int64_t kTileBlockRows = 32;
 // (kernels/e2m1_w4a16_amx_tables.h): `windows`, window w (k [64w, 64w + 64)) at windows + w *
 // 64 * m, as two blocks of 16 k pairs x m dwords (4m bytes a row): the first holds k 4r and 4r
 // + 2 of the window in its row r, the second 4r + 1 and 4r + 3, each pair in the dword of its
-// row of A. (Above 16 rows a kernel loads each block as two tiles, columns 0-15 and the rest.)
-inline constexpr int64_t kColumnWindowMaxRows = 32;
+// row of A.
+inline constexpr int64_t kColumnWindowMaxRows = 16;
 inline constexpr int64_t kColumnWindowK = 64;
 
 struct Bf16ActivationsView {

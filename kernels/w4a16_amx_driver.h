@@ -27,7 +27,8 @@
 // layer at qlen 256 and 512 ran 9 to 17% faster in one call on the Xeon and 5 to 29% slower in
 // another, whose builds also differed by up to 12% at qlen 4096, where both run the same code
 // (docs/performance-log.md). The compared variant fp4_w4a16_panels_32x32_amx runs the panel
-// schedule for any m.
+// schedule for any m. (fp4_w4a16_32x32_amx takes neither up to 16 rows: its scaled-code tables,
+// kernels/e2m1_w4a16_amx_tables.h, beat the few-row schedule there.)
 //
 // No call that can leave this file and its decode runs between the tile configuration and the
 // last tile instruction (the decode runs between tile products): the psABI lets a call clobber
