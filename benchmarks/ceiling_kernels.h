@@ -24,8 +24,10 @@ absl::Span<const Microkernel> W4a16AmxCeilings();
 absl::Span<const Microkernel> W4a16AmxSumsCeilings();
 
 // The scaled-code-table driver (kernels/e2m1_w4a16_amx_tables.h, NVFP4 weights, at most 16 rows)
-// with its weight decode left out (w4a16_tables_no_decode_16x32_amx) or its tile loads and
-// products (w4a16_tables_decode_only_16x32_amx).
+// with its weight decode left out (w4a16_tables_no_decode_16x32_amx), its tile loads and
+// products (w4a16_tables_decode_only_16x32_amx), its software prefetches of the weights
+// (w4a16_tables_no_prefetch_16x32_amx), or the decode and the prefetches
+// (w4a16_tables_no_decode_no_prefetch_16x32_amx).
 absl::Span<const Microkernel> W4a16AmxTableCeilings();
 
 }  // namespace fp4moe::kernels

@@ -197,7 +197,8 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
       // The next window's rows decode while this one's tile products run.
       if (window + 1 < windows) decode(window + 1, slot ^ 1);
       // Each row's codes one line (2 windows) and its scales 16 windows ahead of the decode.
-      if (const int64_t ahead = window + kTablePrefetchWindows; ahead < windows && ahead % 2 == 0) {
+      if (const int64_t ahead = window + kTablePrefetchWindows;
+          !DriverOmits<F>::kPrefetches && ahead < windows && ahead % 2 == 0) {
         for (int i = 0; i < kBlockRows; ++i) {
           __builtin_prefetch(codes[i] + ahead * 32, 0, 3);
           if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
