@@ -21,6 +21,16 @@
 //                  the other from L2 or beyond), the 4 accumulators stored to and reloaded from
 //                  a contiguous 512 KB C buffer every <c_every> steps (0: never, C stays in the
 //                  tiles over the whole k, as a k-blocked driver does not)
+//   bf16/product_rows/<rows>  tile products only, of A tiles (and C) of <rows> rows: whether a
+//                  product of fewer rows (a few-row GEMM's activations as A) takes less time
+//   bf16/weight_rows/<b>/<order>/<stores>  the scaled-code-table driver's steps
+//                  (kernels/e2m1_w4a16_amx_tables.h, 16 columns): per 64 k of 32 weight rows,
+//                  the even-k and odd-k activation tiles from a buffer of <b> bytes, four weight
+//                  tiles from a 4 KB slot in L1 (rows 128 bytes apart), four products; <order> 0:
+//                  into 2 accumulators, each pair chained back to back (as the driver), 1: the
+//                  same with the chains interleaved, 2: into 4 accumulators, the weight tiles
+//                  loaded two at a time; <stores> 1: the other slot written by 64 AVX-512 stores
+//                  per step, as the decode writes it
 // Counters: TOPS (2 x 16 x 16 x k ops per product, all threads; TFLOPS for bf16) and
 // ns_per_product (per thread). README's Performance section has the Xeon's figures.
 #include <cstdint>
@@ -29,6 +39,7 @@
 #include "benchmark/benchmark.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/amx_helpers.h"
+#include "kernels/amx_tile_config.h"
 #include "kernels/avx512_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/simd.h"
@@ -227,6 +238,37 @@ void RunSplitOperands(benchmark::State& state) {
   SetProductCounters(state, 2.0 * 16 * 16 * 32);
 }
 
+// BF16 products of A and C tiles of `rows` rows (see the header comment); ops counted for them.
+void RunProductRows(benchmark::State& state) {
+  if (!DetectedCpuFeatures().amx) {
+    state.SkipWithError("this CPU has no AMX");
+    return;
+  }
+  const int rows = static_cast<int>(state.range(0));
+  AlignedBuffer operands(4096);
+  std::memset(operands.data(), 1, 4096);
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = static_cast<uint8_t>(t < 6 ? rows : 16);
+    config.column_bytes[t] = 64;
+  }
+  LoadTileConfig(config);
+  const auto* a = static_cast<const uint8_t*>(operands.data());
+  _tile_loadd(4, a, 64);
+  _tile_loadd(5, a, 64);
+  _tile_loadd(6, a, 64);
+  _tile_loadd(7, a, 64);
+  ZeroAccumulators();
+  for (auto _ : state) {
+    for (int s = 0; s < kStepsPerIteration; ++s) TileProducts<true>();
+  }
+  alignas(64) float sums[16 * 16];
+  _tile_stored(0, sums, 64);
+  benchmark::DoNotOptimize(sums[0]);
+  _tile_release();
+  SetProductCounters(state, 2.0 * rows * 16 * 32);
+}
+
 // The scaled-code-table driver's tile steps (see the header comment).
 void RunWeightRows(benchmark::State& state) {
   if (!DetectedCpuFeatures().amx) {
@@ -329,6 +371,8 @@ BENCHMARK(RunSplitOperands)
     ->Name("bf16/split")->ArgNames({"a", "b", "c_every"})
     ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64}})
     ->Apply(Threads);
+BENCHMARK(RunProductRows)
+    ->Name("bf16/product_rows")->ArgNames({"rows"})->Arg(4)->Arg(8)->Arg(16)->Apply(Threads);
 BENCHMARK(RunWeightRows)
     ->Name("bf16/weight_rows")->ArgNames({"b", "order", "stores"})
     ->ArgsProduct({{16 << 10, 256 << 10}, {0, 1, 2}, {0, 1}})->Apply(Threads);
