@@ -57,10 +57,12 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "w4a16_tile_products_no_prefetch; the scaled-sums driver's by name without _16x16_amx: "
           "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "
           "w4a16_sums_decode_only, w4a16_sums_tiles_only; the scaled-code-table driver's "
-          "without _16x32_amx: w4a16_tables_no_decode, w4a16_tables_decode_only; and compared "
-          "variants of a kernel by "
-          "their full name (fp4_w4a16_fp16mul_32x32_amx, fp4_w4a16_panels_32x32_amx, "
-          "fp4_w4a16_scaleprefetch_32x32_amx)");
+          "without _16x32_amx: w4a16_tables_no_decode, w4a16_tables_decode_only, "
+          "w4a16_tables_no_prefetch, w4a16_tables_no_decode_no_prefetch; and compared variants "
+          "of a kernel by their full name (fp4_w4a16_fp16mul_32x32_amx, "
+          "fp4_w4a16_panels_32x32_amx, fp4_w4a16_decodeslots_32x32_amx, "
+          "fp4_w4a16_rowblocks_16x32_amx, ...; naming one that reads row blocks gives every "
+          "case weights that keep them)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 ABSL_FLAG(int, slices, 0,
@@ -82,10 +84,18 @@ struct WeightCopies {
   WeightFormat format;
   int64_t n = 0, k = 0;
   std::vector<BufferB> copies;
+  // Every copy also keeps its row blocks (BufferB::WithRowBlocks): set before any case runs
+  // where a named kernel reads them, so that all kernels run on the same copies.
+  bool row_blocks = false;
 };
 
-const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int64_t k) {
+WeightCopies& Weights() {
   static WeightCopies* cache = new WeightCopies;
+  return *cache;
+}
+
+const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int64_t k) {
+  WeightCopies* cache = &Weights();
   if (!cache->copies.empty() && cache->format == format && cache->n == n && cache->k == k) {
     return &cache->copies;
   }
@@ -93,6 +103,7 @@ const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int6
   const RowMatrixXf w = RandomMatrix(n, k, 7, Distribution::kGaussian, 0.02f);
   absl::StatusOr<BufferB> first = BufferB::Quantize("w", w, format, 32);
   if (!first.ok()) return nullptr;
+  if (cache->row_blocks) first = first->WithRowBlocks();
   const int64_t count =
       std::max<int64_t>(1, absl::GetFlag(FLAGS_stream_bytes) / first->streamed_bytes());
   for (int64_t i = 1; i < count; ++i) cache->copies.push_back(first->Clone());
@@ -229,6 +240,7 @@ int Main(int argc, char** argv) {
         kernel.ok() && (*kernel)->variant && !(*kernel)->emulated) {
       named = *kernel;
     }
+    if (named != nullptr && ReadsRowBlocks(*named)) Weights().row_blocks = true;
     if (named != nullptr && !CanRun(*named, DetectedCpuFeatures())) {
       std::fprintf(stderr, "gemm_benchmark: %s needs %s; skipped\n", path_name.c_str(),
                    std::string(IsaName(named->isa)).c_str());

@@ -150,6 +150,38 @@ BufferB BufferB::Clone() const {
   b.codes_ = CopyBytes(codes_.data(), codes_.size());
   std::memcpy(b.scales_.data(), scales_.data(), scales_.size());
   b.view_.codes = b.codes_.data();
+  if (view_.row_block_codes != nullptr) {
+    b.row_block_codes_ = CopyBytes(row_block_codes_.data(), row_block_codes_.size());
+    b.row_block_scales_ = CopyBytes(row_block_scales_.data(), row_block_scales_.size());
+    b.view_.row_block_codes = b.row_block_codes_.data();
+    b.view_.row_block_scales = b.row_block_scales_.data();
+  }
+  return b;
+}
+
+BufferB BufferB::WithRowBlocks() const {
+  BufferB b = Clone();
+  const int64_t n = view_.n, k = view_.k;
+  if (format_ == WeightFormat::kInt4K2 || ScaleBytes(view_.scale_kind) != 1 ||
+      k % kColumnWindowK != 0 || b.view_.row_block_codes != nullptr) {
+    return b;
+  }
+  constexpr int64_t kWindowCodes = kColumnWindowK / 2, kWindowScales = kColumnWindowK / 16;
+  const int64_t blocks = (n + kRowBlockRows - 1) / kRowBlockRows, windows = k / kColumnWindowK;
+  b.row_block_codes_ = AlignedBuffer(blocks * windows * kRowBlockRows * kWindowCodes);
+  b.row_block_scales_ = AlignedBuffer(blocks * windows * kRowBlockRows * kWindowScales);
+  for (int64_t row = 0; row < n; ++row) {
+    const int64_t block = row / kRowBlockRows, in_block = row % kRowBlockRows;
+    for (int64_t w = 0; w < windows; ++w) {
+      const int64_t slot = (block * windows + w) * kRowBlockRows + in_block;
+      std::memcpy(b.row_block_codes_.data() + slot * kWindowCodes,
+                  view_.codes + row * (k / 2) + w * kWindowCodes, kWindowCodes);
+      std::memcpy(b.row_block_scales_.data() + slot * kWindowScales,
+                  view_.scales + row * (k / 16) + w * kWindowScales, kWindowScales);
+    }
+  }
+  b.view_.row_block_codes = b.row_block_codes_.data();
+  b.view_.row_block_scales = b.row_block_scales_.data();
   return b;
 }
 

@@ -54,6 +54,9 @@ class BufferB {
   RowMatrixXf Dequantize() const;
   // A copy in its own memory (benchmarks rotate copies to stream weights from DRAM).
   BufferB Clone() const;
+  // A copy that also keeps the weights by row blocks (WeightsView::row_block_codes) where its
+  // format and k allow them, for the kernels that read them (Microkernel::reads_row_blocks).
+  BufferB WithRowBlocks() const;
 
  private:
   BufferB(WeightFormat format, int64_t n, int64_t k, int64_t block, ScaleKind kind,
@@ -62,6 +65,8 @@ class BufferB {
   WeightFormat format_;
   AlignedBuffer codes_;
   AlignedBuffer scales_;
+  AlignedBuffer row_block_codes_;   // empty where the buffer keeps no row blocks
+  AlignedBuffer row_block_scales_;
   WeightsView view_;
 };
 

@@ -83,5 +83,49 @@ TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("-1 rows")));
 }
 
+// Row blocks hold each row's window of codes and scales where WeightsView says, the last
+// block's rows past n zero; formats without one-byte scales keep none.
+TEST(BufferBTest, RowBlocksHoldEachRowsWindows) {
+  constexpr int64_t kN = 40, kRowK = 128;  // two blocks, the second of 8 rows
+  const RowMatrixXf w = RandomMatrix(kN, kRowK, 5);
+  for (WeightFormat format : {WeightFormat::kNvfp4, WeightFormat::kMxfp4}) {
+    absl::StatusOr<BufferB> rows = BufferB::Quantize("w", w, format);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(rows->view().row_block_codes, nullptr);
+    const BufferB blocks = rows->WithRowBlocks();
+    const WeightsView& v = blocks.view();
+    ASSERT_NE(v.row_block_codes, nullptr);
+    ASSERT_NE(v.row_block_scales, nullptr);
+    constexpr int64_t kWindows = kRowK / 64;
+    for (int64_t block = 0; block < 2; ++block) {
+      for (int64_t w = 0; w < kWindows; ++w) {
+        for (int64_t i = 0; i < kRowBlockRows; ++i) {
+          const int64_t row = block * kRowBlockRows + i, slot = (block * kWindows + w) * 32 + i;
+          const uint8_t* codes = v.row_block_codes + slot * 32;
+          const uint8_t* scales = v.row_block_scales + slot * 4;
+          if (row < kN) {
+            EXPECT_EQ(std::memcmp(codes, v.codes + row * kRowK / 2 + w * 32, 32), 0) << row;
+            EXPECT_EQ(std::memcmp(scales, v.scales + row * kRowK / 16 + w * 4, 4), 0) << row;
+          } else {
+            EXPECT_EQ(std::vector<uint8_t>(codes, codes + 32), std::vector<uint8_t>(32, 0));
+            EXPECT_EQ(std::vector<uint8_t>(scales, scales + 4), std::vector<uint8_t>(4, 0));
+          }
+        }
+      }
+    }
+    // A clone keeps them, in its own memory.
+    const BufferB clone = blocks.Clone();
+    ASSERT_NE(clone.view().row_block_codes, nullptr);
+    EXPECT_NE(clone.view().row_block_codes, v.row_block_codes);
+    EXPECT_EQ(std::memcmp(clone.view().row_block_codes, v.row_block_codes, 2 * kWindows * 1024),
+              0);
+  }
+  for (WeightFormat format : {WeightFormat::kInt4K2, WeightFormat::kFp4FloatScale}) {
+    absl::StatusOr<BufferB> rows = BufferB::Quantize("w", w, format);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_EQ(rows->WithRowBlocks().view().row_block_codes, nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace fp4moe::kernels

@@ -148,11 +148,15 @@ void ConfigureTableTiles(int m) {
   LoadTileConfig(config);
 }
 
-// C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64 (F: for the ceilings' DriverOmits).
-template <typename F, ScaleKind kKind>
+// C[0:m, n_begin:n_end] for m <= 16 and k a multiple of 64 (F: for the ceilings' DriverOmits),
+// reading the weights by row blocks where kRowBlocks and the buffer keeps them.
+template <typename F, ScaleKind kKind, bool kRowBlocks>
 void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   constexpr int kBlockRows = kTableBlockRows;
+  static_assert(kBlockRows == kRowBlockRows);
   const WeightsView& b = args.b;
+  const bool row_blocks =
+      kRowBlocks && b.row_block_codes != nullptr && n_begin % kRowBlockRows == 0;
   const ScaledCodeTable<kKind>& table = ScaledCodes<kKind>();
   const int64_t windows = b.k / kColumnWindowK;
   // Scratch: the row slots, then the column windows where the buffer keeps none.
@@ -170,23 +174,29 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
   const __m512i block_bits = _mm512_setr_epi64(0, 0, 0x0010001000100010, 0x0010001000100010,
                                                0x0020002000200020, 0x0020002000200020,
                                                0x0030003000300030, 0x0030003000300030);
+  // From one window of a row to its next: the next 32 code bytes and 4 scale bytes of the row,
+  // or of the block (the rows of a block follow each other).
+  const int64_t code_step = row_blocks ? kRowBlockRows * 32 : 32;
+  const int64_t scale_step = row_blocks ? kRowBlockRows * 4 : 4;
   const int64_t code_row = b.k / 2, scale_row = b.k / 16;
   const int m = static_cast<int>(args.m);
   ConfigureTableTiles(m);
   for (int64_t n0 = n_begin; n0 < n_end; n0 += kBlockRows) {
-    // Rows past n_end repeat the last one; their sums are not kept.
+    // Rows past n_end repeat the last one, or are the block's next rows; their sums are not
+    // kept.
     const uint8_t* codes[kBlockRows];
     const uint8_t* scales[kBlockRows];
     for (int i = 0; i < kBlockRows; ++i) {
       const int64_t n = n0 + i < n_end ? n0 + i : n_end - 1;
-      codes[i] = b.codes + n * code_row;
-      scales[i] = b.scales + n * scale_row;
+      codes[i] = row_blocks ? b.row_block_codes + n0 * code_row + 32 * i : b.codes + n * code_row;
+      scales[i] =
+          row_blocks ? b.row_block_scales + n0 * scale_row + 4 * i : b.scales + n * scale_row;
     }
     const auto decode = [&](int64_t window, int slot) {
       if constexpr (DriverOmits<F>::kDecode) return;
       for (int i = 0; i < kBlockRows; ++i) {
-        DecodeWindow<kKind>(table, codes[i] + window * 32, scales[i] + window * 4, block_bits,
-                            (*slots)[slot][i]);
+        DecodeWindow<kKind>(table, codes[i] + window * code_step, scales[i] + window * scale_step,
+                            block_bits, (*slots)[slot][i]);
       }
     };
     _tile_zero(0);
@@ -196,12 +206,21 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
       const int slot = static_cast<int>(window & 1);
       // The next window's rows decode while this one's tile products run.
       if (window + 1 < windows) decode(window + 1, slot ^ 1);
-      // Each row's codes one line (2 windows) and its scales 16 windows ahead of the decode.
+      // Each row's codes one line (2 windows) and its scales 16 windows ahead of the decode;
+      // by row blocks, the block's window (16 lines of codes, 2 of scales).
       if (const int64_t ahead = window + kTablePrefetchWindows;
-          !DriverOmits<F>::kPrefetches && ahead < windows && ahead % 2 == 0) {
-        for (int i = 0; i < kBlockRows; ++i) {
-          __builtin_prefetch(codes[i] + ahead * 32, 0, 3);
-          if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
+          !DriverOmits<F>::kPrefetches && ahead < windows) {
+        if (row_blocks) {
+          for (int line = 0; line < kRowBlockRows * 32 / 64; ++line) {
+            __builtin_prefetch(codes[0] + ahead * code_step + 64 * line, 0, 3);
+          }
+          __builtin_prefetch(scales[0] + ahead * scale_step, 0, 3);
+          __builtin_prefetch(scales[0] + ahead * scale_step + 64, 0, 3);
+        } else if (ahead % 2 == 0) {
+          for (int i = 0; i < kBlockRows; ++i) {
+            __builtin_prefetch(codes[i] + ahead * 32, 0, 3);
+            if (ahead % 16 == 0) __builtin_prefetch(scales[i] + ahead * 4, 0, 3);
+          }
         }
       }
       if constexpr (DriverOmits<F>::kBlockSums) continue;
@@ -234,12 +253,12 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
 
 // C[0:m, n_begin:n_end] for E2M1 weights: products of at most kColumnWindowMaxRows rows, k a
 // multiple of 64, with E4M3 or E8M0 scales by scaled-code tables; others by the panel driver.
-template <typename F, ScaleKind kKind>
+template <typename F, ScaleKind kKind, bool kRowBlocks = false>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
     static_assert(kColumnWindowMaxRows == 16);
     if (args.m <= kColumnWindowMaxRows && args.b.k % kColumnWindowK == 0) {
-      MultiplyByScaledCodeTables<F, kKind>(args, n_begin, n_end);
+      MultiplyByScaledCodeTables<F, kKind, kRowBlocks>(args, n_begin, n_end);
       return;
     }
   }

@@ -24,6 +24,8 @@ bool ReadsTileOrder(const Microkernel& kernel) {
 
 bool ReadsColumnWindows(const Microkernel& kernel) { return kernel.reads_column_windows; }
 
+bool ReadsRowBlocks(const Microkernel& kernel) { return kernel.reads_row_blocks; }
+
 std::pair<int64_t, int64_t> ThreadSlice(int64_t n, int ith, int nth) {
   const int64_t tiles = (n + kSliceColumns - 1) / kSliceColumns;
   const int64_t begin = std::min(n, tiles * ith / nth * kSliceColumns);

@@ -47,6 +47,10 @@ bool ReadsTileOrder(const Microkernel& kernel);
 // tiles itself otherwise): the `column_windows` to create its BufferA with.
 bool ReadsColumnWindows(const Microkernel& kernel);
 
+// Whether the kernel reads a BufferB's row blocks (WeightsView::row_block_codes; it reads the
+// rows otherwise): whether to give it BufferB::WithRowBlocks.
+bool ReadsRowBlocks(const Microkernel& kernel);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_GEMM_H_

@@ -112,6 +112,37 @@ TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
   }
 }
 
+// Every kernel that reads row blocks gives, on weights that keep them, the bits it gives on
+// the rows (which the shared tester checks against the reference), for n not a multiple of a
+// block and threads' slices that end inside one.
+TEST(GemmTest, RowBlocksGiveTheBitsOfTheRows) {
+  constexpr int64_t kN = 200, kK = 256;
+  absl::StatusOr<BufferB> rows = BufferB::Quantize(
+      "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f), WeightFormat::kNvfp4);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const BufferB blocks = rows->WithRowBlocks();
+  int kernels = 0;
+  for (const Microkernel& kernel : AllMicrokernels()) {
+    if (!ReadsRowBlocks(kernel) || !CanRun(kernel, DetectedCpuFeatures())) continue;
+    ++kernels;
+    for (int64_t m : {5, 16, 20}) {
+      SCOPED_TRACE(absl::StrFormat("%s m=%d", kernel.name, m));
+      absl::StatusOr<BufferA> a =
+          BufferA::Create(kernel.path, m, kK, rows->block(), ReadsTileOrder(kernel),
+                          ReadsColumnWindows(kernel));
+      ASSERT_TRUE(a.ok());
+      ASSERT_TRUE(a->Set("x", RandomMatrix(m, kK, 2 + m)).ok());
+      BufferC from_rows(m, kN), from_blocks(m, kN);
+      for (int ith = 0; ith < 3; ++ith) {
+        ASSERT_TRUE(Gemm(kernel, m, kN, kK, rows->block(), *a, *rows, from_rows, ith, 3).ok());
+        ASSERT_TRUE(Gemm(kernel, m, kN, kK, rows->block(), *a, blocks, from_blocks, ith, 3).ok());
+      }
+      EXPECT_EQ(std::memcmp(from_rows.data(), from_blocks.data(), m * kN * sizeof(float)), 0);
+    }
+  }
+  if (DetectedCpuFeatures().avx2) EXPECT_GT(kernels, 0);
+}
+
 TEST(GemmTest, RowRangeOutsideTheBuffersIsAnError) {
   absl::StatusOr<BufferB> b = BufferB::Quantize("w", RandomMatrix(32, 64, 1), WeightFormat::kNvfp4);
   absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A8, 8, 64, 16);

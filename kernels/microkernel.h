@@ -46,7 +46,18 @@ struct WeightsView {
   const uint8_t* codes = nullptr;
   const uint8_t* scales = nullptr;
   float tensor_scale = 1.0f;
+  // The same codes and one-byte scales again by row blocks, where the buffer keeps them
+  // (BufferB::WithRowBlocks: E2M1 formats with E4M3 or E8M0 scales, k a multiple of
+  // kColumnWindowK): block r (rows [kRowBlockRows r, kRowBlockRows (r + 1)), the last one's rows
+  // past n zero) and window w (k [64w, 64w + 64)) hold the rows' 32 code bytes, row after row,
+  // at row_block_codes + (r * k / 64 + w) * kRowBlockRows * 32, and their 4 scale bytes at
+  // row_block_scales + (r * k / 64 + w) * kRowBlockRows * 4: one stream per block where the
+  // rows give two per row (Microkernel::reads_row_blocks).
+  const uint8_t* row_block_codes = nullptr;
+  const uint8_t* row_block_scales = nullptr;
 };
+
+inline constexpr int64_t kRowBlockRows = 32;
 
 // Activations A [m, k] quantized to int8 with one float scale per row per `group` elements
 // (group == the weight block): value = values[i][j] * scales[i][j / group].
@@ -130,6 +141,10 @@ struct Microkernel {
   // Products of at most kColumnWindowMaxRows rows read the activations as column windows
   // (Bf16ActivationsView) where the buffer keeps them; buffers made for the kernel keep them.
   bool reads_column_windows = false;
+  // Products of at most kColumnWindowMaxRows rows read the weights by row blocks
+  // (WeightsView::row_block_codes) where the buffer keeps them; buffers made for the kernel
+  // keep them.
+  bool reads_row_blocks = false;
 };
 
 }  // namespace fp4moe::kernels

@@ -13,6 +13,7 @@ constexpr bool kNative = false;
 constexpr bool kEmulated = true;
 constexpr bool kVariant = true;
 constexpr bool kReadsColumnWindows = true;
+constexpr bool kReadsRowBlocks = true;
 // Rows from which the AMX kernels take over (Xeon, 16 threads, weights streamed, 2048 x 7168
 // and 7168 x 2048). W4A16 AMX beats its AVX-512 kernel from 5 rows (0.53 to 0.66 ms against
 // 0.62 to 0.73, where the AVX-512 kernel leaves its streaming way). INT4 AMX against the
@@ -69,6 +70,12 @@ const Microkernel kMicrokernels[] = {
      fp4_w4a16_decodeslots_32x32_amx, kW4a16AmxMinRows, kVariant},
     {"fp4_w4a16_decodeslots_32x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
      fp4_w4a16_decodeslots_32x32_amx_emulated, kW4a16AmxMinRows, kVariant},
+    {"fp4_w4a16_rowblocks_16x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, kNative,
+     fp4_w4a16_rowblocks_16x32_amx, kW4a16AmxMinRows, kVariant, 0, kReadsColumnWindows,
+     kReadsRowBlocks},
+    {"fp4_w4a16_rowblocks_16x32_amx_emulated", GemmPath::kFp4W4A16, Isa::kAmx, kEmulated,
+     fp4_w4a16_rowblocks_16x32_amx_emulated, kW4a16AmxMinRows, kVariant, 0,
+     kReadsColumnWindows, kReadsRowBlocks},
     // --- int4_w4a8 kernels ---
     {"int4_w4a8_32x32_amx", GemmPath::kInt4W4A8, Isa::kAmx, kNative, int4_w4a8_32x32_amx,
      kInt4AmxMinRows},

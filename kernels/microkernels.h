@@ -43,6 +43,8 @@ FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_scaledsums_16x16_amx);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_scaledsums_16x16_amx_emulated);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_decodeslots_32x32_amx);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_decodeslots_32x32_amx_emulated);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_rowblocks_16x32_amx);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_rowblocks_16x32_amx_emulated);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a16_4x2_avx2);
 
 // --- int4_w4a8 kernels ---
