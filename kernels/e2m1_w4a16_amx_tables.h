@@ -14,7 +14,9 @@
 //   The low nibbles (even k) make one tile row, the high ones (odd k) another, and the
 //   activations come in the same k order (the buffer's column windows, Bf16ActivationsView,
 //   written once per Set for every thread and slice, else packed here per call), so the
-//   products are those of the path's own weights, bit for bit the panel driver's decode.
+//   products are those of the path's own weights, bit for bit the panel driver's decode;
+// - with kRowBlocks, the codes and scales come by row blocks where the buffer keeps them
+//   (WeightsView::row_block_codes): a block's window is one run of bytes, not one per row.
 // Products of more than kColumnWindowMaxRows rows, k not a multiple of 64 or float32 scales run
 // the panel driver: from 17 rows a second column tile on a 16-row block lost to its few-row
 // schedule in the layer (Qwen3-30B-A3B at qlen 512 and Mixtral at 128, 6% each; one call on the
