@@ -8,15 +8,15 @@
 
 namespace fp4moe::kernels {
 
-// The peak rates given by the --peak_* flags, for the benchmarks' rooflines: by default the AMX
-// rates measured now (MeasurePeakRates) and PeakRates' other figures.
+// The peak rates for the benchmarks' rooflines: those measured now (MeasurePeakRates), each
+// replaced by its --peak_* flag where one is given.
 PeakRates PeakRatesFromFlags();
 
 // InvalidArgument naming the first --peak_* flag that is not a rate in [1e9, 1e18] per second
-// (0 also, for the AMX ones: measure it); NaN and inf are neither. Checked before measuring.
+// or 0 (measure it); NaN and inf are neither. Checked before measuring.
 absl::Status CheckPeakRateFlags();
 
-// One line for a benchmark's header: the AMX peaks of `peaks` and where they came from.
+// One line for a benchmark's header: the peaks of `peaks` and where they came from.
 std::string PeakRatesLine(const PeakRates& peaks);
 
 }  // namespace fp4moe::kernels

@@ -1,43 +1,46 @@
 #include "kernels/peak_probe.h"
 
-#include <algorithm>
-#include <chrono>
+#include <cstdint>
 
 #include "kernels/cpu_features.h"
+#include "kernels/probe_chains.h"
+#include "kernels/thread_rates.h"
 
 namespace fp4moe::kernels {
-
-// kernels/amx_tile_blocks.cc: `blocks` 2 x 2 blocks of tile products (BF16 or INT8) on every
-// OpenMP thread; returns the number of threads.
-int RunAmxTileBlocks(bool bf16, int blocks);
-
 namespace {
 
-// Tile products per second over all threads, best of several passes after a warm-up: on the
-// Xeon, passes right after the tile units were idle ran at a third of the rate (a probe of five
-// 4 ms passes once gave 5.5 TFLOPS BF16 where the sequence benchmark gives 16).
-double TileProductsPerSecond(bool bf16) {
-  constexpr int kBlocks = 65536;  // about 4 ms a pass on the Xeon
-  RunAmxTileBlocks(bf16, 25 * kBlocks);
-  double best = 0;
-  for (int pass = 0; pass < 10; ++pass) {
-    const auto start = std::chrono::steady_clock::now();
-    const int threads = RunAmxTileBlocks(bf16, kBlocks);
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    best = std::max(best, 4.0 * kBlocks * threads / seconds);
-  }
-  return best;
+// Operations per second of `loop` on all threads at once, `step_ops` a step: the best pass
+// after a warm-up (on the Xeon, tile products right after the units were idle ran at a third
+// of their rate: a probe of five 4 ms passes once gave 5.5 TFLOPS BF16 where the sequence
+// benchmark gives 16; AVX-512 code changes the clock as it starts).
+double PeakOf(ProbeLoop loop, int64_t iterations, double step_ops, int warm_up_passes,
+              int passes) {
+  RatesOnAllThreads(loop, iterations, step_ops, warm_up_passes);
+  return RatesOnAllThreads(loop, iterations, step_ops, passes).total;
 }
 
 }  // namespace
 
 PeakRates MeasurePeakRates() {
   PeakRates peaks;
-  if (!DetectedCpuFeatures().amx) return peaks;
-  // One product: 16 x 16 outputs over 64 bytes of k (32 BF16 or 64 int8 pairs), 2 ops each.
-  peaks.amx_bf16 = TileProductsPerSecond(true) * 2 * 16 * 16 * 32;
-  peaks.amx_int8 = TileProductsPerSecond(false) * 2 * 16 * 16 * 64;
+  const CpuFeatures& cpu = DetectedCpuFeatures();
+  if (cpu.amx) {
+    // About 4 ms a pass on the Xeon. A block: 4 products of 16 x 16 outputs over 32 BF16 or 64
+    // int8 pairs.
+    constexpr int64_t kBlocks = 65536;
+    peaks.amx_bf16 = PeakOf(Bf16TileBlocksAmx, kBlocks, 4.0 * 2 * 16 * 16 * 32, 25, 10);
+    peaks.amx_int8 = PeakOf(Int8TileBlocksAmx, kBlocks, 4.0 * 2 * 16 * 16 * 64, 25, 10);
+  }
+  // About 1 to 3 ms a pass on one thread.
+  if (cpu.avx512) {
+    constexpr int64_t kSteps = 1 << 18;
+    peaks.avx512_int8 = PeakOf(Int8DotChainsAvx512, kSteps, 2.0 * 64 * kDotChainsAvx512, 1, 4);
+    peaks.avx512_bf16 = PeakOf(Bf16DotChainsAvx512, kSteps, 2.0 * 32 * kDotChainsAvx512, 1, 4);
+  }
+  if (cpu.avx2) {
+    peaks.avx2_int8 = PeakOf(Int8DotChainsAvx2, 1 << 18, 2.0 * 64 * kInt8DotChainsAvx2, 1, 4);
+    peaks.avx2_f32 = PeakOf(FmaChainsAvx2, 1 << 19, 2.0 * kFmaLanes * kFmaChains, 1, 4);
+  }
   return peaks;
 }
 

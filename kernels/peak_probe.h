@@ -5,11 +5,13 @@
 
 namespace fp4moe::kernels {
 
-// The peak rates of this machine for the rooflines: where the CPU has AMX, its INT8 and BF16
-// tile rates measured now (all OpenMP threads running 2 x 2 blocks of tile products on operands
-// already in tiles, best of several passes after a warm-up), since machines of one kind differ (the benchmark
-// Xeons ran BF16 tile products at 13.4 and 23.4 TFLOPS on 16 threads); the other rates are
-// PeakRates' figures. Takes about 0.3 s there.
+// The peak rates of this machine for the rooflines, measured now for each ISA it has, since
+// machines of one kind differ (the benchmark Xeons ran BF16 tile products at 13.4 and 23.4
+// TFLOPS on 16 threads) and an issue width is not a rate: every OpenMP thread runs independent
+// chains of the ISA's product at once (kernels/probe_chains.h), best of several passes after a
+// warm-up. AMX: 2 x 2 blocks of tile products on operands already in tiles; AVX-512: vpdpbusd
+// and vdpbf16ps; AVX2: the int8 kernels' vpmaddubsw and vpmaddwd, and FMA. PeakRates' figures
+// stand for the ISAs it lacks. Takes about 0.3 s on the Xeon.
 PeakRates MeasurePeakRates();
 
 }  // namespace fp4moe::kernels

@@ -14,7 +14,7 @@ double PeakFor(const PeakRates& peaks, GemmPath path, Isa isa) {
     case Isa::kAvx512:
       return bf16 ? peaks.avx512_bf16 : peaks.avx512_int8;
     case Isa::kAvx2:
-      return peaks.avx2_int8;
+      return bf16 ? peaks.avx2_f32 : peaks.avx2_int8;
     case Isa::kScalar:
       return peaks.scalar;
   }

@@ -8,20 +8,21 @@
 namespace fp4moe::kernels {
 
 // Peak arithmetic rates (operations per second, one multiply-add = 2) of the whole machine for
-// each kind of product. The defaults are figures of one benchmark Xeon (AMX, measured there;
-// kernels/peak_probe.h measures them on the machine at hand, and the benchmarks use that) or
-// derived from its issue width (AVX-512: 2 x 512-bit ports at ~2 GHz on 16 cores); benchmarks
-// let the user override them.
+// each kind of product. kernels/peak_probe.h measures those of the ISAs the machine has (the
+// benchmarks and sweeps use that); these defaults, from one benchmark Xeon, stand only for an
+// ISA it lacks, whose kernels run emulated, and scalar code's is nominal.
 struct PeakRates {
   double amx_int8 = 28e12;
   double amx_bf16 = 14e12;
-  double avx512_int8 = 8e12;   // vpdpbusd: 2 ports x 64 MACs x 2 ops x 2 GHz x 16 cores
-  double avx512_bf16 = 4e12;   // vdpbf16ps: 2 ports x 32 MACs x 2 ops x 2 GHz x 16 cores
-  double avx2_int8 = 2e12;     // vpmaddubsw/vpmaddwd pairs
+  double avx512_int8 = 8e12;  // vpdpbusd
+  double avx512_bf16 = 4e12;  // vdpbf16ps
+  double avx2_int8 = 2e12;    // vpmaddubsw pairs and vpmaddwd, as the AVX2 int8 kernels multiply
+  double avx2_f32 = 2e12;     // FMA, which the AVX2 W4A16 kernels multiply with
   double scalar = 0.1e12;
 };
 
-// The rate that bounds `isa` running `path` (the W4A4 lookup path counts as int8).
+// The rate that bounds `isa` running `path` (the W4A4 lookup path counts as int8; W4A16 on AVX2
+// as FP32 FMAs).
 double PeakFor(const PeakRates& peaks, GemmPath path, Isa isa);
 
 // Where a measured time sits against the two roofs: the time the weight bytes need at the

@@ -4,7 +4,7 @@
 // How much vector throughput the OpenMP threads deliver together, against one thread alone:
 // the lent Xeon's 16 vCPUs gave about 8 threads' worth (some share a core, some run slower than
 // others), which bounds every kernel that the decode, not the memory, limits. An AVX2 FMA loop
-// (kernels/fma_chains.h) on one thread, then on all at once, best of a few passes.
+// (kernels/probe_chains.h) on one thread, then on all at once, best of a few passes.
 
 #include <string>
 
