@@ -91,8 +91,7 @@ absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t r
       int4 ? kernels::GemmPath::kInt4W4A16 : kernels::GemmPath::kFp4W4A16;
   if (rows <= Int8PathMaxRows(config)) return int8_path;
   absl::StatusOr<const kernels::Microkernel*> bf16 = kernels::SelectMicrokernel(bf16_path, config.isa);
-  const kernels::Isa fast_enough = int4 ? kernels::Isa::kAmx : kernels::Isa::kAvx512;
-  if (bf16.ok() && (*bf16)->isa >= fast_enough) return bf16_path;
+  if (bf16.ok() && (*bf16)->isa == kernels::Isa::kAmx) return bf16_path;
   return int8_path;
 }
 

@@ -104,16 +104,23 @@ TEST(ResolvePathTest, AutoPicksByFormatAndCpu) {
   c.weight_format = WeightFormat::kNvfp4;
   absl::StatusOr<const kernels::Microkernel*> bf16 =
       kernels::SelectMicrokernel(GemmPath::kFp4W4A16);
-  const bool fast_bf16 = bf16.ok() && (*bf16)->isa >= kernels::Isa::kAvx512;
-  EXPECT_EQ(*ResolvePath(c), fast_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
+  const bool amx_bf16 = bf16.ok() && (*bf16)->isa == kernels::Isa::kAmx;
+  EXPECT_EQ(*ResolvePath(c), amx_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
   EXPECT_EQ(*ResolvePath(c, kStreamingMaxRows + 1),
-            fast_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
+            amx_bf16 ? GemmPath::kFp4W4A16 : GemmPath::kFp4W4A8);
   // Streaming products of E2M1 weights take W4A8 on any CPU.
   EXPECT_EQ(*ResolvePath(c, 1), GemmPath::kFp4W4A8);
   EXPECT_EQ(*ResolvePath(c, kStreamingMaxRows), GemmPath::kFp4W4A8);
-  // A forced scalar ISA has no AVX-512 W4A16 kernel: W4A8.
-  c.isa = kernels::Isa::kScalar;
-  EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A8);
+  // Without AMX (an AVX-512 CPU such as Zen 4, or a forced ISA below AMX), VNNI beats the
+  // AVX-512 BF16 kernels: W4A8 for both formats.
+  for (const kernels::Isa isa :
+       {kernels::Isa::kAvx512, kernels::Isa::kAvx2, kernels::Isa::kScalar}) {
+    c.isa = isa;
+    c.weight_format = WeightFormat::kNvfp4;
+    EXPECT_EQ(*ResolvePath(c), GemmPath::kFp4W4A8);
+    c.weight_format = WeightFormat::kInt4K2;
+    EXPECT_EQ(*ResolvePath(c), GemmPath::kInt4W4A8);
+  }
 }
 
 }  // namespace
