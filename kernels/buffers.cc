@@ -4,11 +4,11 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "kernels/activation_rows.h"
 #include "kernels/block_scale.h"
 #include "quant/bf16.h"
 #include "quant/blockwise.h"
 #include "quant/e2m1.h"
-#include "quant/int8_activation.h"
 #include "quant/validate.h"
 
 namespace fp4moe::kernels {
@@ -328,11 +328,9 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8: {
-      auto* values = reinterpret_cast<int8_t*>(values_.data()) + row0 * k_;
-      auto* scales = reinterpret_cast<float*>(scales_.data()) + row0 * (k_ / group_);
-      for (int64_t r = 0; r < rows.count; ++r) {
-        QuantizeInt8Row(x.row(r).data(), k_, group_, values + r * k_, scales + r * (k_ / group_));
-      }
+      QuantizeInt8Rows({x.data(), rows.count, k_, x.outerStride()}, group_,
+                       reinterpret_cast<int8_t*>(values_.data()) + row0 * k_,
+                       reinterpret_cast<float*>(scales_.data()) + row0 * (k_ / group_));
       return absl::OkStatus();
     }
     case GemmPath::kFp4W4A4Lut: {
@@ -349,10 +347,8 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
     }
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16: {
-      auto* values = reinterpret_cast<Bf16*>(values_.data()) + row0 * k_;
-      for (int64_t r = 0; r < rows.count; ++r) {
-        for (int64_t c = 0; c < k_; ++c) values[r * k_ + c] = FloatToBf16(x(r, c));
-      }
+      RoundRowsToBf16({x.data(), rows.count, k_, x.outerStride()},
+                      reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
       SetTiles(row0, rows.count);
       return absl::OkStatus();
     }
@@ -369,12 +365,11 @@ absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t 
   }
   if (path_ == GemmPath::kFp4W4A16 || path_ == GemmPath::kInt4W4A16) {
     std::memcpy(values_.data() + row0 * k_ * sizeof(Bf16), x, m * k_ * sizeof(Bf16));
-    for (int64_t i = 0; i < m * k_; ++i) {
-      const float v = Bf16ToFloat(x[i]);
-      if (v - v != 0.0f) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: non-finite value at [%d, %d]", name, i / k_, i % k_));
-      }
+    if (!AllFiniteBf16(x, m * k_)) {
+      int64_t i = 0;  // the first non-finite value, for the message
+      while (AllFiniteBf16(x + i, 1)) ++i;
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: non-finite value at [%d, %d]", name, i / k_, i % k_));
     }
     SetTiles(row0, m);
     return absl::OkStatus();
@@ -478,7 +473,7 @@ RowMatrixXf BufferC::ToMatrix(int64_t m) const {
 }
 
 void BufferC::ToBf16(int64_t m, uint16_t* out) const {
-  for (int64_t i = 0; i < m * n_; ++i) out[i] = FloatToBf16(data()[i]);
+  RoundRowsToBf16({data(), m, n_, n_}, out);
 }
 
 }  // namespace fp4moe::kernels

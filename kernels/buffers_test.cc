@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -81,6 +82,25 @@ TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
                        HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
   EXPECT_THAT(a->SetBf16("x", bf16.data(), -1, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("-1 rows")));
+}
+
+// A NaN or an infinity in the activations, float or BF16, is named by its row and column on
+// every path.
+TEST(BufferATest, NonFiniteActivationsAreErrorsNamingThePlace) {
+  for (const GemmPath path : AllPaths()) {
+    SCOPED_TRACE(PathName(path));
+    absl::StatusOr<BufferA> a = BufferA::Create(path, 8, kK, kGroup);
+    ASSERT_TRUE(a.ok());
+    RowMatrixXf x = RandomMatrix(3, kK, 1);
+    x(2, 37) = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_THAT(a->Set("moe input", x, 4),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("moe input"), HasSubstr("[2, 37]"))));
+    std::vector<uint16_t> bf16 = ToBf16(RandomMatrix(3, kK, 1));
+    bf16[1 * kK + 5] = 0xFF80;  // -inf
+    EXPECT_THAT(a->SetBf16("x", bf16.data(), 3, 4),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[1, 5]")));
+  }
 }
 
 // Row blocks hold each row's window of codes and scales where WeightsView says, the last

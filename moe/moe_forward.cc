@@ -15,6 +15,7 @@
 #include "moe/parallel.h"
 #include "moe/slice_count.h"
 #include "quant/bf16.h"
+#include "quant/validate.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -28,29 +29,14 @@ constexpr int64_t kWideSliceRows = 32;
 constexpr int64_t kWideSliceColumns = 4 * kernels::kSliceColumns;
 constexpr int64_t kMinItemsPerThread = 4;
 
-// Whether every value of the row is finite: one vectorisable pass with no early exit.
-bool RowFinite(const float* x, int64_t n) {
-  float poison = 0.0f;  // x * 0 is NaN exactly where x is NaN or infinite
-#pragma omp simd reduction(+ : poison)
-  for (int64_t i = 0; i < n; ++i) poison += x[i] * 0.0f;
-  return poison == 0.0f;
-}
-
-bool RowFinite(const uint16_t* x, int64_t n) {
-  int non_finite = 0;  // all exponent bits set: infinity or NaN
-#pragma omp simd reduction(| : non_finite)
-  for (int64_t i = 0; i < n; ++i) non_finite |= (x[i] & 0x7F80) == 0x7F80;
-  return non_finite == 0;
-}
-
 absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden, int threads) {
   bool finite = true;
   // Prefill inputs are large enough (up to ~100 MB) for the scan to be worth a team.
 #pragma omp parallel for schedule(static) num_threads(threads) if (qlen > kDecodeMaxTokens) \
     reduction(&& : finite)
   for (int64_t t = 0; t < qlen; ++t) {
-    finite = finite && (input.f32 != nullptr ? RowFinite(input.f32 + t * hidden, hidden)
-                                             : RowFinite(input.bf16 + t * hidden, hidden));
+    finite = finite && (input.f32 != nullptr ? AllFinite(input.f32 + t * hidden, hidden)
+                                             : AllFiniteBf16(input.bf16 + t * hidden, hidden));
   }
   if (finite) return absl::OkStatus();
   // Find the first offender for the message.

@@ -32,8 +32,12 @@ void QuantizeInt8Row(const float* x, int64_t k, int64_t group_size, int8_t* q, f
     const float scale = amax / 127.0f;
     scales[g] = scale;
     for (int64_t i = 0; i < group_size; ++i) {
-      // |x / scale| <= 127 up to rounding, and nearbyint keeps it there.
-      q[g * group_size + i] = scale == 0.0f ? 0 : static_cast<int8_t>(std::nearbyint(group[i] / scale));
+      // |x / scale| is 127 at most up to rounding, except where scale, amax / 127, lost bits
+      // to underflow (a subnormal amax): the clamp keeps that in range too.
+      q[g * group_size + i] =
+          scale == 0.0f ? 0
+                        : static_cast<int8_t>(
+                              std::clamp(std::nearbyint(group[i] / scale), -127.0f, 127.0f));
     }
   }
 }

@@ -19,7 +19,7 @@ struct Int8Activations {
   std::vector<float> scales;   // [rows, cols / group_size]
 };
 
-// scale = group_amax / 127 (float32); q = round_half_even(x / scale), in -127..127; an
+// scale = group_amax / 127 (float32); q = round_half_even(x / scale) clamped to -127..127; an
 // all-zero group gets scale 0 and zeros. group_size 0 means one group per row.
 absl::StatusOr<Int8Activations> QuantizeInt8(std::string_view tensor, ConstRowMatrixRef x,
                                              int64_t group_size = 0);

@@ -1,10 +1,27 @@
 #include "quant/validate.h"
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "absl/strings/str_format.h"
 
 namespace fp4moe {
+bool AllFinite(const float* x, int64_t n) {
+  uint32_t nonfinite = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, x + i, sizeof bits);
+    nonfinite |= (~bits & 0x7F800000u) == 0;
+  }
+  return nonfinite == 0;
+}
+
+bool AllFiniteBf16(const uint16_t* x, int64_t n) {
+  uint32_t nonfinite = 0;
+  for (int64_t i = 0; i < n; ++i) nonfinite |= (~x[i] & 0x7F80u) == 0;
+  return nonfinite == 0;
+}
 
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block) {
   if (m.rows() == 0 || m.cols() == 0) {
@@ -17,6 +34,7 @@ absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, i
                         block));
   }
   for (int64_t r = 0; r < m.rows(); ++r) {
+    if (AllFinite(m.row(r).data(), m.cols())) continue;
     for (int64_t c = 0; c < m.cols(); ++c) {
       if (!std::isfinite(m(r, c))) {
         return absl::InvalidArgumentError(absl::StrFormat(

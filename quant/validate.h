@@ -13,6 +13,12 @@ namespace fp4moe {
 // finite; otherwise InvalidArgument naming `tensor` and the first offending place.
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block);
 
+// Whether no value of x[0, n) is Inf or NaN (all exponent bits set), float or BF16: one pass
+// the compiler vectorizes, with no early exit, for checks on every forward (Eigen's allFinite
+// runs an element at a time here).
+bool AllFinite(const float* x, int64_t n);
+bool AllFiniteBf16(const uint16_t* x, int64_t n);
+
 }  // namespace fp4moe
 
 #endif  // FP4MOE_QUANT_VALIDATE_H_

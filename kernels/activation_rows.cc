@@ -1,0 +1,35 @@
+#include "kernels/activation_rows.h"
+
+#include "kernels/cpu_features.h"
+#include "quant/bf16.h"
+#include "quant/int8_activation.h"
+
+namespace fp4moe::kernels {
+
+void QuantizeInt8RowsScalar(const FloatRows& x, int64_t group, int8_t* q, float* scales) {
+  for (int64_t r = 0; r < x.rows; ++r) {
+    QuantizeInt8Row(x.values + r * x.stride, x.k, group, q + r * x.k, scales + r * (x.k / group));
+  }
+}
+
+void RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out) {
+  for (int64_t r = 0; r < x.rows; ++r) {
+    for (int64_t c = 0; c < x.k; ++c) out[r * x.k + c] = FloatToBf16(x.values[r * x.stride + c]);
+  }
+}
+
+void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales) {
+  const CpuFeatures& cpu = DetectedCpuFeatures();
+  if (group % 16 == 0 && cpu.avx512) return QuantizeInt8RowsAvx512(x, group, q, scales);
+  if (group % 16 == 0 && cpu.avx2) return QuantizeInt8RowsAvx2(x, group, q, scales);
+  QuantizeInt8RowsScalar(x, group, q, scales);
+}
+
+void RoundRowsToBf16(const FloatRows& x, uint16_t* out) {
+  const CpuFeatures& cpu = DetectedCpuFeatures();
+  if (cpu.avx512) return RoundRowsToBf16Avx512(x, out);
+  if (cpu.avx2) return RoundRowsToBf16Avx2(x, out);
+  RoundRowsToBf16Scalar(x, out);
+}
+
+}  // namespace fp4moe::kernels

@@ -1,0 +1,43 @@
+#ifndef FP4MOE_KERNELS_ACTIVATION_ROWS_H_
+#define FP4MOE_KERNELS_ACTIVATION_ROWS_H_
+
+// Float activation rows converted into what the kernels read (BufferA::Set), by the best ISA
+// this CPU runs, bit for bit the rules of quant/ whatever the ISA: QuantizeInt8Row (scale =
+// group amax / 127, q = x / scale rounded to nearest even, clamped to +-127) and FloatToBf16
+// (round to nearest even). The layer converts every expert's gathered input rows and its
+// intermediate rows on each forward (qlen x top-k rows), so these run at vector speed rather
+// than an element at a time. x must be finite (BufferA::Set validates it first).
+
+#include <cstdint>
+
+namespace fp4moe::kernels {
+
+// `rows` rows of `k` floats, row r at values + r * stride.
+struct FloatRows {
+  const float* values;
+  int64_t rows;
+  int64_t k;
+  int64_t stride;
+};
+
+// q [rows, k] and scales [rows, k / group]; k a multiple of group.
+void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales);
+// out [rows, k] BF16.
+void RoundRowsToBf16(const FloatRows& x, uint16_t* out);
+
+// The ISA versions behind them; the vector ones take groups of a multiple of 16 (others take the
+// scalar one).
+void QuantizeInt8RowsScalar(const FloatRows& x, int64_t group, int8_t* q, float* scales);
+void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* scales);
+void QuantizeInt8RowsAvx512(const FloatRows& x, int64_t group, int8_t* q, float* scales);
+void RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out);
+void RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out);
+void RoundRowsToBf16Avx512(const FloatRows& x, uint16_t* out);
+// The SIMDe copies of the AVX-512 versions, for tests on machines without AVX-512.
+void QuantizeInt8RowsAvx512_emulated(const FloatRows& x, int64_t group, int8_t* q,
+                                     float* scales);
+void RoundRowsToBf16Avx512_emulated(const FloatRows& x, uint16_t* out);
+
+}  // namespace fp4moe::kernels
+
+#endif  // FP4MOE_KERNELS_ACTIVATION_ROWS_H_
