@@ -107,15 +107,19 @@ TEST(ActivationRowsTest, QuantizeInt8RowsGivesQuantsRuleBitForBit) {
 }
 
 TEST(ActivationRowsTest, QuantizedValuesStayWithinPlusMinus127) {
-  // The subnormal row: its scale lost bits, and x / scale reaches past 127.5.
+  // Subnormals up to 1323 x 2^-149: amax / 127 rounds to 10 x 2^-149, so x / scale reaches
+  // 132, which the clamp brings back to 127 (and -127 for the negative ones).
   const int64_t k = 16;
   std::vector<float> x(k);
-  for (int64_t c = 0; c < k; ++c) x[c] = FromBits(0x00000005 + c) * (c % 2 ? 1 : -1);
+  for (int64_t c = 0; c < k; ++c) x[c] = FromBits(0x300 + 37 * c) * (c % 2 ? 1 : -1);
   for (const Version& v : Versions()) {
     SCOPED_TRACE(v.name);
     std::vector<int8_t> q(k);
     float scale;
     v.quantize({x.data(), 1, k, k}, k, q.data(), &scale);
+    EXPECT_EQ(scale, FromBits(10));
+    EXPECT_EQ(q[k - 1], 127);
+    EXPECT_EQ(q[k - 2], -127);
     for (int8_t value : q) {
       EXPECT_GE(value, -127);
       EXPECT_LE(value, 127);
