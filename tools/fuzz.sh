@@ -31,16 +31,23 @@ libs=($(pkg-config --libs absl_status absl_statusor absl_str_format absl_strings
 
 protoc --cpp_out="$work/gen" experiments/sweep.proto
 
-# The sweep parser reads the microkernel table (names, paths, ISAs) but never runs a kernel:
-# link traps in place of the kernels, which keeps ISA flags, SIMDe and the kernels' ongoing
-# changes out of this build.
+# The sweep parser reads the microkernel table (names, paths, ISAs) but never runs a kernel nor
+# converts activations: link traps in place of the kernels and of the activation rows' ISA
+# versions, which keeps ISA flags, SIMDe and the kernels' ongoing changes out of this build.
 {
+  echo '#include "kernels/activation_rows.h"'
   echo '#include "kernels/microkernels.h"'
   echo 'namespace fp4moe::kernels {'
   sed -n 's/^FP4MOE_DECLARE_MICROKERNEL(\([a-z0-9_]*\));$/\1/p' kernels/microkernels.h |
     while read -r kernel; do
       echo "void $kernel(const GemmArgs&, int64_t, int64_t) { __builtin_trap(); }"
     done
+  for isa in Avx2 Avx512; do
+    echo "void QuantizeInt8Rows$isa(const FloatRows&, int64_t, int8_t*, float*) {"
+    echo "  __builtin_trap();"
+    echo "}"
+    echo "void RoundRowsToBf16$isa(const FloatRows&, uint16_t*) { __builtin_trap(); }"
+  done
   echo '}'
 } > "$work/gen/kernel_traps.cc"
 
@@ -58,6 +65,7 @@ sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
             kernels/buffers.cc kernels/aligned_buffer.cc kernels/block_scale.cc
+            kernels/activation_rows.cc
             quant/format.cc quant/random_matrix.cc quant/blockwise.cc quant/fp4_float_scale.cc
             quant/int4_k2.cc quant/int8_activation.cc quant/mxfp4.cc quant/nvfp4.cc
             quant/validate.cc "${codes[@]}")
