@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/activation_rows.h"
+#include "kernels/avx2_helpers.h"
 #include "kernels/simd.h"
 #include "quant/bf16.h"
 
@@ -27,12 +28,9 @@ __m256i Quantized(const float* x, __m256 divisor) {
   return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
 }
 
-// FloatToBf16's rounding (to nearest even) of each lane, in the low half of its dword.
+// FloatToBf16's rounding of each lane, in the low half of its dword.
 __m256i RoundedBf16Bits(__m256 v) {
-  const __m256i bits = _mm256_castps_si256(v);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  return _mm256_srli_epi32(
-      _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+  return _mm256_srli_epi32(_mm256_castps_si256(RoundToBf16Floats(v)), 16);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/activation_rows.h"
+#include "kernels/avx512_helpers.h"
 #include "kernels/simd.h"
 #include "quant/bf16.h"
 
@@ -34,13 +35,8 @@ __m512i RoundedToInt(__m512 v) {
                           _mm512_set1_epi32(0x4B400000));
 }
 
-// FloatToBf16's rounding (to nearest even) of each lane, in the low half of its dword.
-__m512i RoundedBf16Bits(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  return _mm512_srli_epi32(
-      _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-}
+// FloatToBf16's rounding of each lane, in the low half of its dword.
+__m512i RoundedBf16Bits(__m512 v) { return _mm512_srli_epi32(RoundToBf16Bits(v), 16); }
 
 }  // namespace
 

@@ -472,8 +472,4 @@ RowMatrixXf BufferC::ToMatrix(int64_t m) const {
   return Eigen::Map<const RowMatrixXf>(data(), m, n_);
 }
 
-void BufferC::ToBf16(int64_t m, uint16_t* out) const {
-  RoundRowsToBf16({data(), m, n_, n_}, out);
-}
-
 }  // namespace fp4moe::kernels

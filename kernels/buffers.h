@@ -153,9 +153,8 @@ class BufferC {
   const float* data() const { return reinterpret_cast<const float*>(data_.data()); }
   int64_t max_m() const { return max_m_; }
   int64_t n() const { return n_; }
-  // Rows [0, m) as a matrix, and as BF16 (round to nearest even) into out[m * n].
+  // Rows [0, m) as a matrix.
   RowMatrixXf ToMatrix(int64_t m) const;
-  void ToBf16(int64_t m, uint16_t* out) const;
 
  private:
   int64_t max_m_, n_;
