@@ -66,19 +66,19 @@ inline constexpr int64_t kInt4Int8MaxRows = 31;
 // for E2M1 formats, kInt4Int8MaxRows for INT4 K2.
 int64_t Int8PathMaxRows(const MoeConfig& config);
 
-// The path `config` runs a product of `rows` activation rows with on this CPU: the forced one;
-// else the BF16 path (kFp4W4A16, kInt4W4A16) where an AMX kernel of it runs (BF16 tiles with the
-// scales folded into the weights beat the INT8 tiles' per-block float epilogue), else the int8
-// path (kFp4W4A8, kInt4W4A8): without AMX, VNNI dot products beat AVX-512 BF16 ones at any row
-// count (Zen 4, 2 threads, 2048 x 7168, NVFP4: 8.4 against 13.8 ms at 128 rows, 69 against 114
-// at 1024; the Qwen3-30B-A3B layer at qlen 512 151 against 177 ms) at the same accuracy (README,
-// Accuracy: 0.0736 against 0.0734 on the quick default's GEMM). Auto products of at most
-// Int8PathMaxRows rows take the int8 path in any case: for E2M1 formats its GEMV streams the
-// weights faster than W4A16's kernels, AMX included (Xeon, 16 threads, weights streamed, 2048 x
-// 7168 and 7168 x 2048: 8 rows 0.16 to 0.20 ms against 0.25 to 0.31, 12 rows 0.20 to 0.32
-// against 0.26 to 0.31, even at 16), and its int8 activations, one scale per 16 or per group,
-// add far less error than the weights' 4 bits. W4A4 is used only when forced. The default
-// `rows` gives the path of the layer's tile kernel.
+// The path `config` runs a product of `rows` activation rows with on this CPU: the forced one; else
+// the BF16 path (kFp4W4A16, kInt4W4A16) where an AMX kernel of it runs (BF16 tiles with the scales
+// folded into the weights beat the INT8 tiles' per-block float epilogue), else the int8 path
+// (kFp4W4A8, kInt4W4A8): without AMX, VNNI dot products beat AVX-512 BF16 ones at any row count
+// (2048 x 7168, NVFP4, 128 / 1024 rows: Zen 4 on 2 threads 8.4 / 69 ms against 13.8 / 114, the
+// Xeon's AVX-512 on 16 1.19 / 9.4 against 3.66 / 27.7; the Qwen3-30B-A3B layer at qlen 512 on Zen 4
+// 151 against 177 ms) at the same accuracy (README, Accuracy: 0.0736 against 0.0734 on the quick
+// default's GEMM). Auto products of at most Int8PathMaxRows rows take the int8 path in any case:
+// for E2M1 formats its GEMV streams the weights faster than W4A16's kernels, AMX included (Xeon, 16
+// threads, weights streamed, 2048 x 7168 and 7168 x 2048: 8 rows 0.16 to 0.20 ms against 0.25 to
+// 0.31, 12 rows 0.20 to 0.32 against 0.26 to 0.31, even at 16), and its int8 activations, one scale
+// per 16 or per group, add far less error than the weights' 4 bits. W4A4 is used only when forced.
+// The default `rows` gives the path of the layer's tile kernel.
 absl::StatusOr<kernels::GemmPath> ResolvePath(
     const MoeConfig& config, int64_t rows = std::numeric_limits<int64_t>::max());
 
