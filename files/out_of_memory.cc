@@ -2,7 +2,6 @@
 
 #include <cstdio>
 
-
 namespace fp4moe::files {
 namespace {
 

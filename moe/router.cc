@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "quant/validate.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -160,7 +161,7 @@ absl::Status Route(const RouterConfig& config, ConstRowMatrixRef logits,
   TokenScratch scratch;
   for (int64_t t = 0; t < tokens; ++t) {
     const float* row = logits.data() + t * logits.outerStride();
-    if (!std::all_of(row, row + config.num_experts, [](float x) { return std::isfinite(x); })) {
+    if (!AllFinite(row, config.num_experts)) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "router: the logits of token %d are not all finite (a NaN or infinity in "
           "hidden_states or the router weight)",
