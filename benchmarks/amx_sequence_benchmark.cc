@@ -16,11 +16,13 @@
 //   store_scale_interleaved  the same, each tile's scaling placed after one tile product
 //   store_column_scale       interleaved, with column scales only (activation scales per
 //                  row, not per group)
-//   bf16/split/<a>/<b>/<c_every>  BF16 products with A tiles from a buffer of <a> bytes and B
-//                  tiles from one of <b> bytes (a design that keeps one operand in L1 and streams
-//                  the other from L2 or beyond), the 4 accumulators stored to and reloaded from
-//                  a contiguous 512 KB C buffer every <c_every> steps (0: never, C stays in the
-//                  tiles over the whole k, as a k-blocked driver does not)
+//   bf16/split/<a>/<b>/<c_every>/<prefetch>  BF16 products with A tiles from a buffer of <a>
+//                  bytes and B tiles from one of <b> bytes (a design that keeps one operand in
+//                  L1 and streams the other from L2 or beyond), the 4 accumulators stored to
+//                  and reloaded from a contiguous 512 KB C buffer every <c_every> steps (0:
+//                  never, C stays in the tiles over the whole k, as a k-blocked driver does
+//                  not); with <prefetch> > 0 the tiles of buffers above 32 KB for the step that
+//                  many ahead are prefetched into L1 (as fp4_w4a16_l1prefetch_32x32_amx does)
 //   bf16/product_rows/<rows>  tile products only, of A tiles (and C) of <rows> rows: whether a
 //                  product of fewer rows (a few-row GEMM's activations as A) takes less time
 //   bf16/weight_rows/<b>/<order>/<stores>  the scaled-code-table driver's steps
@@ -188,6 +190,7 @@ void RunSplitOperands(benchmark::State& state) {
   const int64_t a_bytes = state.range(0);
   const int64_t b_bytes = state.range(1);
   const int c_every = static_cast<int>(state.range(2));
+  const int prefetch = static_cast<int>(state.range(3));
   constexpr int64_t kCBytes = 512 << 10;
   constexpr int64_t kOperandStepBytes = 2 * 16 * 64;  // two tiles of one operand
   constexpr int64_t kCBlockBytes = 32 * 32 * sizeof(float);
@@ -210,6 +213,19 @@ void RunSplitOperands(benchmark::State& state) {
       const uint8_t* b_step = b_tiles + b_position * kOperandStepBytes;
       a_position = a_position + 1 == a_positions ? 0 : a_position + 1;
       b_position = b_position + 1 == b_positions ? 0 : b_position + 1;
+      if (prefetch != 0) {
+        // The operands beyond L1 of the step `prefetch` ahead, into L1.
+        const int64_t a_ahead = (a_position + prefetch - 1) % a_positions;
+        const int64_t b_ahead = (b_position + prefetch - 1) % b_positions;
+        for (int line = 0; line < 32; ++line) {
+          if (a_bytes > (32 << 10)) {
+            __builtin_prefetch(a_tiles + a_ahead * kOperandStepBytes + 64 * line, 0, 3);
+          }
+          if (b_bytes > (32 << 10)) {
+            __builtin_prefetch(b_tiles + b_ahead * kOperandStepBytes + 64 * line, 0, 3);
+          }
+        }
+      }
       _tile_loadd(4, a_step, 64);
       _tile_loadd(5, a_step + 1024, 64);
       _tile_loadd(6, b_step, 64);
@@ -368,8 +384,9 @@ BENCHMARK(RunSequence<Sequence::kStoreColumnScale, false>)
     ->Name("int8/store_column_scale")->ArgNames({"k_bytes", "bytes"})->Args({32, 16 << 10})
     ->Apply(Threads);
 BENCHMARK(RunSplitOperands)
-    ->Name("bf16/split")->ArgNames({"a", "b", "c_every"})
-    ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64}})
+    ->Name("bf16/split")->ArgNames({"a", "b", "c_every", "prefetch"})
+    ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64},
+                   {0, 2}})
     ->Apply(Threads);
 BENCHMARK(RunProductRows)
     ->Name("bf16/product_rows")->ArgNames({"rows"})->Arg(4)->Arg(8)->Arg(16)->Apply(Threads);
