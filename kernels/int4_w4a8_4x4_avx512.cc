@@ -10,11 +10,6 @@
 // two's-complement nibble q into q + 8 in [0, 16): the unsigned operand of VPDPBUSD, against
 // activations reordered the same way once per call. The exact correction -8 * (sum of the
 // activations a lane covers) seeds the accumulator, so the lanes hold exact run sums.
-//
-// Without AMX this kernel takes every row count. Rows go in blocks of up to kBlockRows, whose
-// activations are prepared once per k block; a block of more than kDecodeOnceRows rows decodes
-// each column tile's steps once into scratch and every 4-row pass loads them back, where fewer
-// rows decode them in every pass.
 #include <cstdint>
 #include <cstring>
 
@@ -22,7 +17,6 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
-#include "kernels/thread_scratch.h"
 #include "kernels/tile_dispatch.h"
 #include "kernels/tile_loops.h"
 
@@ -36,32 +30,14 @@ constexpr int kRunK = 32;    // k per int32 lane
 constexpr int kOperands = 8;  // VNNI operands per step: 4 transposed vectors x 2 nibbles
 constexpr int64_t kKBlock = 8192;
 constexpr int kStepsPerBlock = kKBlock / kStepK;
-// Rows whose activations are prepared together (a block's, up to 10 KB per row, stay in L2),
-// and the most rows of a block that still decode the weights in every pass. Zen 4, one thread,
-// 2048 x 7168 and 7168 x 2048, weights cached: decoding once made 128 rows 12 to 23% faster and
-// 32 rows 4 to 19%, and gained nothing at 16.
-constexpr int kBlockRows = 64;
-constexpr int kDecodeOnceRows = 16;
 
-// The activations of one row over one k block, per 512-k step.
+// The activations of one pass (up to kMaxRows rows) over one k block, per 512-k step.
 struct ActivationStep {
   alignas(64) int8_t operand[kOperands][64];  // 2j: even k of transposed vector j, 2j + 1: odd
   alignas(64) int32_t correction[16];          // lane L: -8 * the sum of its run
   alignas(64) float scales[16];                // lane L: the scale of its run's group
 };
-
-// One step of one weight row, decoded: the VNNI operands (as ActivationStep's) and the scale of
-// each lane's run.
-struct DecodedStep {
-  __m512i operand[kOperands];
-  __m512 scales;
-};
-
-// Per-thread scratch (ThreadScratch): a row block's activations, a column tile's decoded steps.
-struct Scratch {
-  ActivationStep activations[kBlockRows][kStepsPerBlock];
-  DecodedStep decoded[kStepsPerBlock][kColumns];
-};
+thread_local ActivationStep activation_steps[kMaxRows][kStepsPerBlock];
 
 // v[j] dword p of 128-bit lane q <- v[p] dword j of lane q (the transpose of each lane's 4 x 4
 // dwords): for the code or activation bytes of a step, dword lane 4q + p of out[j] holds bytes
@@ -87,12 +63,11 @@ __m512i LaneRunK() {
   return _mm512_load_si512(k);
 }
 
-// Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into steps (row r's at steps[r]); k past kc
-// reads as zero.
+// Splits rows [m0, m0 + rows) x k [k0, k0 + kc) into steps; k past kc reads as zero.
 // Vectorised: the MoE decode path calls the kernel once per 64-column slice, so this runs
 // over the whole k for every 64 weight rows (a scalar loop cost a third of the streaming).
 void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, int64_t kc,
-                        __m512i lane_groups, ActivationStep (*steps)[kStepsPerBlock]) {
+                        __m512i lane_groups) {
   const int64_t k = args.b.k;
   const int64_t group = args.b.block;
   const int64_t groups = k / group;
@@ -110,7 +85,7 @@ void PrepareActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0, 
     const int8_t* a = args.a_int8.values + (m0 + r) * k + k0;
     const float* a_scales = args.a_int8.scales + (m0 + r) * groups;
     for (int64_t step = 0; step * kStepK < kc; ++step) {
-      ActivationStep& out = steps[r][step];
+      ActivationStep& out = activation_steps[r][step];
       const int64_t kk = step * kStepK;
       alignas(64) int8_t padded[kStepK];
       const int8_t* source = ZeroPaddedIfShort(a + kk, kc - kk, padded);
@@ -204,117 +179,80 @@ __m512 LaneScales(const uint8_t* scales, int bytes, ScaleKind kind, __m512i lane
   return _mm512_castsi512_ps(_mm512_permutexvar_epi32(lane_groups, raw));
 }
 
-// One weight row's step decoded (code_bytes and scale_bytes are those of the step).
-[[gnu::always_inline]] inline DecodedStep DecodeStep(const WeightStep& w, int code_bytes,
-                                                     int scale_bytes, ScaleKind kind,
-                                                     __m512i lane_groups) {
+// acc[c][r] += the step's exact lane sums x lane scales. Inlined so that acc stays in
+// registers (called out of line, it loaded and stored every accumulator per step).
+template <int kRows, int kCols>
+[[gnu::always_inline]] inline void MultiplyStep(const WeightStep (&w)[kCols],
+                                                const ActivationStep* const (&a)[kRows],
+                                                int code_bytes, int scale_bytes, ScaleKind kind,
+                                                __m512i lane_groups,
+                                                __m512 (&acc)[kCols][kRows]) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   const __m512i eight = _mm512_set1_epi8(0x08);
-  __m512i codes[4];
-  for (int p = 0; p < 4; ++p) codes[p] = LoadCodes(w.codes, p, code_bytes);
-  TransposeLanes(codes);
-  DecodedStep decoded;
-  for (int j = 0; j < 4; ++j) {
-    // (x & 0x0F) ^ 0x08 in one instruction (truth table 0x6A).
-    decoded.operand[2 * j] = _mm512_ternarylogic_epi32(codes[j], low_nibbles, eight, 0x6A);
-    decoded.operand[2 * j + 1] =
-        _mm512_ternarylogic_epi32(_mm512_srli_epi16(codes[j], 4), low_nibbles, eight, 0x6A);
+  for (int c = 0; c < kCols; ++c) {
+    __m512i codes[4];
+    for (int p = 0; p < 4; ++p) codes[p] = LoadCodes(w[c].codes, p, code_bytes);
+    TransposeLanes(codes);
+    __m512i operand[kOperands];
+    for (int j = 0; j < 4; ++j) {
+      // (x & 0x0F) ^ 0x08 in one instruction (truth table 0x6A).
+      operand[2 * j] = _mm512_ternarylogic_epi32(codes[j], low_nibbles, eight, 0x6A);
+      operand[2 * j + 1] =
+          _mm512_ternarylogic_epi32(_mm512_srli_epi16(codes[j], 4), low_nibbles, eight, 0x6A);
+    }
+    const __m512 w_scales = LaneScales(w[c].scales, scale_bytes, kind, lane_groups);
+    for (int r = 0; r < kRows; ++r) {
+      __m512i sums = _mm512_load_si512(a[r]->correction);
+      for (int o = 0; o < kOperands; ++o) {
+        sums = _mm512_dpbusd_epi32(sums, operand[o], _mm512_load_si512(a[r]->operand[o]));
+      }
+      const __m512 scale = _mm512_mul_ps(w_scales, _mm512_load_ps(a[r]->scales));
+      acc[c][r] = _mm512_fmadd_ps(Int32ToFloat(sums), scale, acc[c][r]);
+    }
   }
-  decoded.scales = LaneScales(w.scales, scale_bytes, kind, lane_groups);
-  return decoded;
 }
 
-// acc[c][r] += the step's exact lane sums of column c (weights w) and row r x lane scales.
-// Inlined so that acc stays in registers (called out of line, it loaded and stored every
-// accumulator per step).
+// C[m0.., n0..] (+)= rows x columns over k [k0, k0 + kc), of a slice that ends at n_end.
 template <int kRows, int kCols>
-[[gnu::always_inline]] inline void MultiplyStep(int c, const DecodedStep& w,
-                                                const ActivationStep* const (&a)[kRows],
-                                                __m512 (&acc)[kCols][kRows]) {
-  for (int r = 0; r < kRows; ++r) {
-    __m512i sums = _mm512_load_si512(a[r]->correction);
-    for (int o = 0; o < kOperands; ++o) {
-      sums = _mm512_dpbusd_epi32(sums, w.operand[o], _mm512_load_si512(a[r]->operand[o]));
-    }
-    const __m512 scale = _mm512_mul_ps(w.scales, _mm512_load_ps(a[r]->scales));
-    acc[c][r] = _mm512_fmadd_ps(Int32ToFloat(sums), scale, acc[c][r]);
-  }
-}
-
-// The steps of kCols weight rows from n0 over k [k0, k0 + kc) (of a slice that ends at n_end),
-// decoded as they are multiplied...
-template <int kCols>
-class DecodingSteps {
- public:
-  DecodingSteps(const WeightsView& b, int64_t n0, int64_t n_end, int64_t k0, int64_t kc,
-                __m512i lane_groups)
-      : b_(b), n0_(n0), k0_(k0), kc_(kc), lane_groups_(lane_groups), next_rows_(b, n0, n_end) {}
-
-  int64_t Steps() const { return (kc_ + kStepK - 1) / kStepK; }
-
-  // Step `step` of column c; before a whole step's first column, the next tile's codes of it
-  // are prefetched into L2.
-  [[gnu::always_inline]] DecodedStep At(int64_t step, int c) const {
-    const int64_t kk = k0_ + step * kStepK;
-    const int64_t groups = b_.k / b_.block;
-    const int scale_bytes = b_.scale_kind == ScaleKind::kBf16 ? 2 : 4;
-    const WeightStep w{b_.codes + (n0_ + c) * (b_.k / 2) + kk / 2,
-                       b_.scales + ((n0_ + c) * groups + kk / b_.block) * scale_bytes};
-    const int64_t rest = kc_ - step * kStepK;
-    if (rest >= kStepK) {
-      if (c == 0) next_rows_.At(kk / 2, kStepK / 2);
-      // A step holds 512 / G groups, or lies in one.
-      const int step_scale_bytes =
-          static_cast<int>(b_.block < kStepK ? kStepK / b_.block : 1) * scale_bytes;
-      return DecodeStep(w, kStepK / 2, step_scale_bytes, b_.scale_kind, lane_groups_);
-    }
-    // A last step of fewer than 512 k (then G < 512: it holds whole groups), read in place.
-    return DecodeStep(w, static_cast<int>(rest / 2),
-                      static_cast<int>(rest / b_.block) * scale_bytes, b_.scale_kind,
-                      lane_groups_);
-  }
-
- private:
-  const WeightsView& b_;
-  int64_t n0_, k0_, kc_;
-  __m512i lane_groups_;
-  NextRowsPrefetch<kCols> next_rows_;
-};
-
-// ... or decoded once into scratch, for every pass of a block of many rows.
-template <int kCols>
-class DecodedSteps {
- public:
-  DecodedSteps(const DecodingSteps<kCols>& decoding, DecodedStep (*decoded)[kColumns])
-      : decoded_(decoded), steps_(decoding.Steps()) {
-    for (int64_t step = 0; step < steps_; ++step) {
-      for (int c = 0; c < kCols; ++c) decoded[step][c] = decoding.At(step, c);
-    }
-  }
-
-  int64_t Steps() const { return steps_; }
-  [[gnu::always_inline]] const DecodedStep& At(int64_t step, int c) const {
-    return decoded_[step][c];
-  }
-
- private:
-  const DecodedStep (*decoded_)[kColumns];
-  int64_t steps_;
-};
-
-// C[m0.., n0..] (+)= kRows rows (their steps at `activations`) x kCols columns (their steps from
-// `weights`) over k [k0, ...).
-template <int kRows, int kCols, typename Steps>
-void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0,
-                     const Steps& weights, const ActivationStep (*activations)[kStepsPerBlock]) {
+void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t n_end, int64_t k0,
+                     int64_t kc, __m512i lane_groups) {
+  const WeightsView& b = args.b;
+  const int64_t groups = b.k / b.block;
+  const int scale_bytes = b.scale_kind == ScaleKind::kBf16 ? 2 : 4;
+  // A step holds 512 / G groups, or lies in one.
+  const int step_scale_bytes =
+      static_cast<int>(b.block < kStepK ? kStepK / b.block : 1) * scale_bytes;
   __m512 acc[kCols][kRows];
   for (auto& column : acc) {
     for (__m512& v : column) v = _mm512_setzero_ps();
   }
-  for (int64_t step = 0; step < weights.Steps(); ++step) {
-    const ActivationStep* a[kRows];
-    for (int r = 0; r < kRows; ++r) a[r] = &activations[r][step];
-    for (int c = 0; c < kCols; ++c) MultiplyStep<kRows, kCols>(c, weights.At(step, c), a, acc);
+  const ActivationStep* a[kRows];
+  const NextRowsPrefetch<kCols> next_rows(b, n0, n_end);
+  const int64_t full_steps = kc / kStepK;
+  for (int64_t step = 0; step < full_steps; ++step) {
+    WeightStep w[kCols];
+    for (int c = 0; c < kCols; ++c) {
+      const int64_t kk = k0 + step * kStepK;
+      w[c].codes = b.codes + (n0 + c) * (b.k / 2) + kk / 2;
+      w[c].scales = b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes;
+    }
+    next_rows.At((k0 + step * kStepK) / 2, kStepK / 2);
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
+    MultiplyStep<kRows, kCols>(w, a, kStepK / 2, step_scale_bytes, b.scale_kind, lane_groups,
+                               acc);
+  }
+  if (full_steps * kStepK < kc) {
+    // A last step of fewer than 512 k (then G < 512: it holds whole groups), read in place.
+    const int64_t kk = k0 + full_steps * kStepK;
+    const int rest = static_cast<int>(kc - full_steps * kStepK);
+    WeightStep w[kCols];
+    for (int c = 0; c < kCols; ++c) {
+      w[c] = {b.codes + (n0 + c) * (b.k / 2) + kk / 2,
+              b.scales + ((n0 + c) * groups + kk / b.block) * scale_bytes};
+    }
+    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][full_steps];
+    MultiplyStep<kRows, kCols>(w, a, rest / 2, static_cast<int>(rest / b.block) * scale_bytes,
+                               b.scale_kind, lane_groups, acc);
   }
   for (int c = 0; c < kCols; ++c) {
     for (int r = 0; r < kRows; ++r) {
@@ -325,17 +263,12 @@ void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0,
   }
 }
 
-// Rows [m0, m0 + rows) (their steps at `activations`) in passes of up to kMaxRows x kCols
-// columns from `weights`.
-template <int kCols, typename Steps>
-void MultiplyPasses(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int64_t k0,
-                    const Steps& weights, const ActivationStep (*activations)[kStepsPerBlock]) {
-  for (int r = 0; r < rows; r += kMaxRows) {
-    DispatchCount<kMaxRows>(rows - r < kMaxRows ? rows - r : kMaxRows, [&](auto pass_rows) {
-      MultiplyColumns<decltype(pass_rows)::value, kCols>(args, m0 + r, n0, k0, weights,
-                                                         activations + r);
-    });
-  }
+template <int kRows>
+void MultiplyRows(const GemmArgs& args, int64_t m0, int64_t n_begin, int64_t n_end, int64_t k0,
+                  int64_t kc, __m512i lane_groups) {
+  ForEachColumnTile<kColumns>(n_begin, n_end, [&](auto columns, int64_t n0) {
+    MultiplyColumns<kRows, decltype(columns)::value>(args, m0, n0, n_end, k0, kc, lane_groups);
+  });
 }
 
 }  // namespace
@@ -353,22 +286,13 @@ void FP4MOE_MICROKERNEL(int4_w4a8_4x4_avx512)(const GemmArgs& args, int64_t n_be
     lane_group_index[lane] = static_cast<int32_t>(kRunK * RunOfLane(lane) / group);
   }
   const __m512i lane_groups = _mm512_load_si512(lane_group_index);
-  auto* scratch = static_cast<Scratch*>(ThreadScratch(sizeof(Scratch)));
   for (int64_t k0 = 0; k0 < args.b.k; k0 += kKBlock) {
     const int64_t kc = args.b.k - k0 < kKBlock ? args.b.k - k0 : kKBlock;
-    for (int64_t m0 = 0; m0 < args.m; m0 += kBlockRows) {
-      const int rows = args.m - m0 < kBlockRows ? static_cast<int>(args.m - m0) : kBlockRows;
-      PrepareActivations(args, m0, rows, k0, kc, lane_groups, scratch->activations);
-      ForEachColumnTile<kColumns>(n_begin, n_end, [&](auto columns, int64_t n0) {
-        constexpr int kCols = decltype(columns)::value;
-        const DecodingSteps<kCols> decoding(args.b, n0, n_end, k0, kc, lane_groups);
-        if (rows > kDecodeOnceRows) {
-          MultiplyPasses<kCols>(args, m0, rows, n0, k0,
-                                DecodedSteps<kCols>(decoding, scratch->decoded),
-                                scratch->activations);
-        } else {
-          MultiplyPasses<kCols>(args, m0, rows, n0, k0, decoding, scratch->activations);
-        }
+    for (int64_t m0 = 0; m0 < args.m; m0 += kMaxRows) {
+      const int rows = args.m - m0 < kMaxRows ? static_cast<int>(args.m - m0) : kMaxRows;
+      PrepareActivations(args, m0, rows, k0, kc, lane_groups);
+      DispatchCount<kMaxRows>(rows, [&](auto tile_rows) {
+        MultiplyRows<decltype(tile_rows)::value>(args, m0, n_begin, n_end, k0, kc, lane_groups);
       });
     }
   }
