@@ -51,6 +51,7 @@ std::vector<Case> CasesFor(int64_t block) {
       {6, 64, 256, Distribution::kHeavyTailed, Special::kZeroBlocks},
       {7, 33, 256, Distribution::kGaussian, Special::kAllNegativeRows},
       {12, 50, 1152},                     // 9 to 12 rows, a partial last k block
+      {20, 24, 8448},  // more than 16 rows over two 8192-k blocks, the second partial
       {16, 48, 2048, Distribution::kOutliers},  // one whole 16-row tile
       {40, 36, 17 * block},  // two row blocks over 16-k steps (NVFP4's k = 272: 16 x 17)
   };
