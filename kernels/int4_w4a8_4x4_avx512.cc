@@ -281,36 +281,49 @@ void StoreSums(const GemmArgs& args, int64_t m0, int64_t n0, int64_t k0,
   }
 }
 
+// step(index, w, code_bytes, scale_bytes) for each step of the kCols columns from n0 over k
+// [k0, k0 + kc) (w: the columns' WeightSteps): the whole steps, each after prefetching the next
+// column tile's codes of it, then a last one of fewer than 512 k, read in place. Inlined, so
+// that the whole steps' byte counts stay constants.
+template <int kCols, typename Step>
+[[gnu::always_inline]] inline void ForEachStep(const WeightsView& b, int64_t n0, int64_t n_end,
+                                               int64_t k0, int64_t kc, Step&& step) {
+  const WeightSteps steps(b);
+  const NextRowsPrefetch<kCols> next_rows(b, n0, n_end);
+  const auto columns_at = [&](int64_t index, WeightStep (&w)[kCols]) {
+    for (int c = 0; c < kCols; ++c) w[c] = steps.At(n0 + c, k0 + index * kStepK);
+  };
+  const int64_t full_steps = kc / kStepK;
+  for (int64_t index = 0; index < full_steps; ++index) {
+    WeightStep w[kCols];
+    columns_at(index, w);
+    next_rows.At((k0 + index * kStepK) / 2, kStepK / 2);
+    step(index, w, kStepK / 2, steps.step_scale_bytes);
+  }
+  if (full_steps * kStepK < kc) {
+    const int rest = static_cast<int>(kc - full_steps * kStepK);
+    WeightStep w[kCols];
+    columns_at(full_steps, w);
+    step(full_steps, w, rest / 2, steps.TailScaleBytes(rest));
+  }
+}
+
 // C[m0.., n0..] (+)= rows x columns over k [k0, k0 + kc), of a slice that ends at n_end.
 template <int kRows, int kCols>
 void MultiplyColumns(const GemmArgs& args, int64_t m0, int64_t n0, int64_t n_end, int64_t k0,
                      int64_t kc, __m512i lane_groups) {
-  const WeightsView& b = args.b;
-  const WeightSteps steps(b);
   __m512 acc[kCols][kRows];
   for (auto& column : acc) {
     for (__m512& v : column) v = _mm512_setzero_ps();
   }
-  const ActivationStep* a[kRows];
-  const NextRowsPrefetch<kCols> next_rows(b, n0, n_end);
-  const int64_t full_steps = kc / kStepK;
-  for (int64_t step = 0; step < full_steps; ++step) {
-    WeightStep w[kCols];
-    for (int c = 0; c < kCols; ++c) w[c] = steps.At(n0 + c, k0 + step * kStepK);
-    next_rows.At((k0 + step * kStepK) / 2, kStepK / 2);
-    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
-    MultiplyStep<kRows, kCols>(w, a, kStepK / 2, steps.step_scale_bytes, b.scale_kind,
-                               lane_groups, acc);
-  }
-  if (full_steps * kStepK < kc) {
-    // A last step of fewer than 512 k, read in place.
-    const int rest = static_cast<int>(kc - full_steps * kStepK);
-    WeightStep w[kCols];
-    for (int c = 0; c < kCols; ++c) w[c] = steps.At(n0 + c, k0 + full_steps * kStepK);
-    for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][full_steps];
-    MultiplyStep<kRows, kCols>(w, a, rest / 2, steps.TailScaleBytes(rest), b.scale_kind,
-                               lane_groups, acc);
-  }
+  ForEachStep<kCols>(args.b, n0, n_end, k0, kc,
+                     [&](int64_t step, const WeightStep (&w)[kCols], int code_bytes,
+                         int scale_bytes) {
+                       const ActivationStep* a[kRows];
+                       for (int r = 0; r < kRows; ++r) a[r] = &activation_steps[r][step];
+                       MultiplyStep<kRows, kCols>(w, a, code_bytes, scale_bytes,
+                                                  args.b.scale_kind, lane_groups, acc);
+                     });
   StoreSums<kRows, kCols>(args, m0, n0, k0, acc);
 }
 
@@ -335,25 +348,14 @@ constexpr int kRowBlock = 64;
 template <int kCols>
 void DecodeColumnTile(const GemmArgs& args, int64_t n0, int64_t n_end, int64_t k0, int64_t kc,
                       __m512i lane_groups, ColumnOperands* out) {
-  const WeightsView& b = args.b;
-  const WeightSteps steps(b);
-  const NextRowsPrefetch<kCols> next_rows(b, n0, n_end);
-  const int64_t full_steps = kc / kStepK;
-  for (int64_t step = 0; step < full_steps; ++step) {
-    next_rows.At((k0 + step * kStepK) / 2, kStepK / 2);
-    for (int c = 0; c < kCols; ++c) {
-      out[step * kCols + c] = DecodeColumn(steps.At(n0 + c, k0 + step * kStepK), kStepK / 2,
-                                           steps.step_scale_bytes, b.scale_kind, lane_groups);
-    }
-  }
-  if (full_steps * kStepK < kc) {
-    const int rest = static_cast<int>(kc - full_steps * kStepK);
-    for (int c = 0; c < kCols; ++c) {
-      out[full_steps * kCols + c] =
-          DecodeColumn(steps.At(n0 + c, k0 + full_steps * kStepK), rest / 2,
-                       steps.TailScaleBytes(rest), b.scale_kind, lane_groups);
-    }
-  }
+  ForEachStep<kCols>(args.b, n0, n_end, k0, kc,
+                     [&](int64_t step, const WeightStep (&w)[kCols], int code_bytes,
+                         int scale_bytes) {
+                       for (int c = 0; c < kCols; ++c) {
+                         out[step * kCols + c] = DecodeColumn(w[c], code_bytes, scale_bytes,
+                                                              args.b.scale_kind, lane_groups);
+                       }
+                     });
 }
 
 // C[m0.., n0..] (+)= kRows prepared rows (row r's steps at prepared + r * kStepsPerBlock) x
