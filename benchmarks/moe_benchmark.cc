@@ -413,10 +413,11 @@ int Main(int argc, char** argv) {
         for (size_t i = 0; i < tile_kernels.size(); ++i) {
           tile_kernel_runs[i] = tile_kernel_runs[i] || tile_kernels[i]->path == *path;
         }
+        // Named by the path forced, or "auto" (its kernels follow each result).
         cases.push_back({model,
-                         absl::StrFormat("%s/%s/%s%s", model->name, format_name,
-                                         kernels::PathName(*path),
-                                         forced.has_value() ? "(forced)" : ""),
+                         absl::StrFormat("%s/%s/%s", model->name, format_name,
+                                         forced.has_value() ? kernels::PathName(*forced)
+                                                            : "auto"),
                          config, *path});
       }
     }
