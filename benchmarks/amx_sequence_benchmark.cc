@@ -22,7 +22,7 @@
 //                  and reloaded from a contiguous 512 KB C buffer every <c_every> steps (0:
 //                  never, C stays in the tiles over the whole k, as a k-blocked driver does
 //                  not); with <prefetch> > 0 the tiles of buffers above 32 KB for the step that
-//                  many ahead are prefetched into L1 (as fp4_w4a16_l1prefetch_32x32_amx does)
+//                  many ahead are prefetched into L1
 //   bf16/product_rows/<rows>  tile products only, of A tiles (and C) of <rows> rows: whether a
 //                  product of fewer rows (a few-row GEMM's activations as A) takes less time
 //   bf16/weight_rows/<b>/<order>/<stores>  the scaled-code-table driver's steps

@@ -63,9 +63,6 @@ struct DefaultSchedule {
   // The next panel's block scales prefetched beside its codes (else the decode's first reads
   // of them wait for DRAM).
   static constexpr bool kPrefetchScales = false;
-  // The A and B tiles of the k step this many steps ahead prefetched into L1 during each step
-  // (0: none; the tiles then load from L2, where the panels and packed rows live).
-  static constexpr int kL1PrefetchSteps = 0;
 };
 
 // The next panel's codes (and, where the schedule says so, its scales), a few lines per call.
@@ -234,9 +231,9 @@ template <bool kTwoRowTiles>
 
 // The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
 // elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
-// block, added to the sums `sums` says; each step prefetches the tiles of the step
-// kL1PrefetchSteps ahead into L1 (none for 0; see DefaultSchedule).
-template <bool kTwoRowTiles, int kL1PrefetchSteps, typename F>
+// block, added to the sums `sums` says. (Prefetching each step's tiles two steps ahead into L1
+// gained nothing on the Xeon at m = 128 and 1024: docs/performance-log.md.)
+template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
                    PanelPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
@@ -246,19 +243,6 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
     prefetcher.Next();
     weight_prefetcher.Next();
     decode.Step();
-    if constexpr (kL1PrefetchSteps > 0) {
-      // Past the block's last step these fall on lines of this block or past it: harmless.
-      const auto* a_ahead = reinterpret_cast<const char*>(a + kL1PrefetchSteps * a_step);
-      const int64_t b_row = kk / 2 + kL1PrefetchSteps * k_step / 2;
-      const auto* b0_ahead = reinterpret_cast<const char*>(b0 + b_row);
-      const auto* b1_ahead = reinterpret_cast<const char*>(b1 + b_row);
-      const int a_lines = (kTwoRowTiles ? 2 : 1) * kTileRows * k_step * 2 / 64;
-      for (int line = 0; line < a_lines; ++line) __builtin_prefetch(a_ahead + 64 * line, 0, 3);
-      for (int line = 0; line < k_step / 2; ++line) {
-        __builtin_prefetch(b0_ahead + 64 * line, 0, 3);
-        __builtin_prefetch(b1_ahead + 64 * line, 0, 3);
-      }
-    }
     MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
   }
   EndSums<kTwoRowTiles>(sums);
@@ -420,7 +404,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
           const uint16_t(*b1)[32] = panel[2 * block + 1];
           SumBlock<F>(args, m0, rows, n0, columns, first, last,
                       [&](auto two_row_tiles, const BlockSums& sums) {
-                        MultiplyBlock<decltype(two_row_tiles)::value, S::kL1PrefetchSteps>(
+                        MultiplyBlock<decltype(two_row_tiles)::value>(
                             a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
                             decode, sums);
                       });
