@@ -79,19 +79,25 @@ __m512 DecodeTopByteScales(__m512i top) {
   }
 }
 
+// 16 one-byte weight block scales (E4M3 or E8M0), byte L -> lane L.
+template <ScaleKind kKind>
+__m512 DecodeBlockScaleBytes(__m128i bytes) {
+  // Scale byte L to the top byte of dword lane L, the rest zero.
+  const __m512i index = _mm512_set_epi32(15 << 24, 14 << 24, 13 << 24, 12 << 24, 11 << 24,
+                                         10 << 24, 9 << 24, 8 << 24, 7 << 24, 6 << 24, 5 << 24,
+                                         4 << 24, 3 << 24, 2 << 24, 1 << 24, 0);
+  return DecodeTopByteScales<kKind>(_mm512_maskz_permutexvar_epi8(
+      0x8888888888888888ull, index, _mm512_castsi128_si512(bytes)));
+}
+
 // The 16 weight block scales at `scales` (E4M3, E8M0 or float32), one per lane.
 template <ScaleKind kKind>
 __m512 LoadBlockScales(const uint8_t* scales) {
   if constexpr (kKind == ScaleKind::kFloat32) {
     return _mm512_loadu_ps(reinterpret_cast<const float*>(scales));
   } else {
-    // Scale byte L to the top byte of dword lane L, the rest zero.
-    const __m512i index = _mm512_set_epi32(15 << 24, 14 << 24, 13 << 24, 12 << 24, 11 << 24,
-                                           10 << 24, 9 << 24, 8 << 24, 7 << 24, 6 << 24,
-                                           5 << 24, 4 << 24, 3 << 24, 2 << 24, 1 << 24, 0);
-    return DecodeTopByteScales<kKind>(_mm512_maskz_permutexvar_epi8(
-        0x8888888888888888ull, index,
-        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)))));
+    return DecodeBlockScaleBytes<kKind>(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
   }
 }
 

@@ -1,6 +1,7 @@
 #include "kernels/gemm.h"
 
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
@@ -114,19 +115,22 @@ TEST(GemmTest, RowRangeGivesTheBitsOfABufferOfJustThoseRows) {
 
 // Every kernel that reads row blocks gives, on weights that keep them, the bits it gives on
 // the rows (which the shared tester checks against the reference), for n not a multiple of a
-// block and threads' slices that end inside one.
+// block, threads' slices that end inside one, k of whole and partial kernel steps (256 k for
+// W4A8) and more rows than a W4A8 row block (64).
 TEST(GemmTest, RowBlocksGiveTheBitsOfTheRows) {
-  constexpr int64_t kN = 200, kK = 256;
-  absl::StatusOr<BufferB> rows = BufferB::Quantize(
-      "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f), WeightFormat::kNvfp4);
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  const BufferB blocks = rows->WithRowBlocks();
+  constexpr int64_t kN = 200;
   int kernels = 0;
   for (const Microkernel& kernel : AllMicrokernels()) {
     if (!ReadsRowBlocks(kernel) || !CanRun(kernel, DetectedCpuFeatures())) continue;
     ++kernels;
-    for (int64_t m : {5, 16, 20}) {
-      SCOPED_TRACE(absl::StrFormat("%s m=%d", kernel.name, m));
+    for (const auto [m, kK] : {std::pair<int64_t, int64_t>{1, 256}, {5, 256}, {16, 320},
+                               {20, 448}, {70, 320}}) {
+      SCOPED_TRACE(absl::StrFormat("%s m=%d k=%d", kernel.name, m, kK));
+      absl::StatusOr<BufferB> rows = BufferB::Quantize(
+          "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f), WeightFormat::kNvfp4);
+      ASSERT_TRUE(rows.ok()) << rows.status();
+      const BufferB blocks = rows->WithRowBlocks();
+      ASSERT_NE(blocks.view().row_block_codes, nullptr);
       absl::StatusOr<BufferA> a =
           BufferA::Create(kernel.path, m, kK, rows->block(), ReadsTileOrder(kernel),
                           ReadsColumnWindows(kernel));

@@ -141,9 +141,9 @@ struct Microkernel {
   // Products of at most kColumnWindowMaxRows rows read the activations as column windows
   // (Bf16ActivationsView) where the buffer keeps them; buffers made for the kernel keep them.
   bool reads_column_windows = false;
-  // Products of at most kColumnWindowMaxRows rows read the weights by row blocks
-  // (WeightsView::row_block_codes) where the buffer keeps them; buffers made for the kernel
-  // keep them.
+  // The kernel reads the weights by row blocks (WeightsView::row_block_codes) where the buffer
+  // keeps them (the AMX variant for products of at most kColumnWindowMaxRows rows, the W4A8
+  // one for any); buffers made for the kernel keep them.
   bool reads_row_blocks = false;
 };
 

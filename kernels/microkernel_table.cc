@@ -39,6 +39,10 @@ const Microkernel kMicrokernels[] = {
     {"fp4_w4a8_4x4_avx512", GemmPath::kFp4W4A8, Isa::kAvx512, kNative, fp4_w4a8_4x4_avx512},
     {"fp4_w4a8_4x4_avx512_emulated", GemmPath::kFp4W4A8, Isa::kAvx512, kEmulated,
      fp4_w4a8_4x4_avx512_emulated},
+    {"fp4_w4a8_rowblocks_64x32_avx512", GemmPath::kFp4W4A8, Isa::kAvx512, kNative,
+     fp4_w4a8_rowblocks_64x32_avx512, 1, kVariant, 0, false, kReadsRowBlocks},
+    {"fp4_w4a8_rowblocks_64x32_avx512_emulated", GemmPath::kFp4W4A8, Isa::kAvx512, kEmulated,
+     fp4_w4a8_rowblocks_64x32_avx512_emulated, 1, kVariant, 0, false, kReadsRowBlocks},
     {"fp4_w4a8_4x2_avx2", GemmPath::kFp4W4A8, Isa::kAvx2, kNative, fp4_w4a8_4x2_avx2},
     // --- fp4_w4a16 kernels ---
     {"fp4_w4a16_4x4_avx512", GemmPath::kFp4W4A16, Isa::kAvx512, kNative, fp4_w4a16_4x4_avx512},

@@ -26,6 +26,8 @@ FP4MOE_DECLARE_MICROKERNEL(fp4_w4a4_lut_4x2_avx2);
 // --- fp4_w4a8 kernels ---
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_4x4_avx512);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_4x4_avx512_emulated);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_rowblocks_64x32_avx512);
+FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_rowblocks_64x32_avx512_emulated);
 FP4MOE_DECLARE_MICROKERNEL(fp4_w4a8_4x2_avx2);
 
 // --- fp4_w4a16 kernels ---
