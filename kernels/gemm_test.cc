@@ -123,8 +123,8 @@ TEST(GemmTest, RowBlocksGiveTheBitsOfTheRows) {
   for (const Microkernel& kernel : AllMicrokernels()) {
     if (!ReadsRowBlocks(kernel) || !CanRun(kernel, DetectedCpuFeatures())) continue;
     ++kernels;
-    for (const auto [m, kK] : {std::pair<int64_t, int64_t>{1, 256}, {5, 256}, {16, 320},
-                               {20, 448}, {70, 320}}) {
+    for (const auto& [m, kK] : {std::pair<int64_t, int64_t>{1, 256}, {5, 256}, {16, 320},
+                                {20, 448}, {70, 320}}) {
       SCOPED_TRACE(absl::StrFormat("%s m=%d k=%d", kernel.name, m, kK));
       absl::StatusOr<BufferB> rows = BufferB::Quantize(
           "w", RandomMatrix(kN, kK, 1, Distribution::kGaussian, 0.05f), WeightFormat::kNvfp4);
@@ -144,7 +144,9 @@ TEST(GemmTest, RowBlocksGiveTheBitsOfTheRows) {
       EXPECT_EQ(std::memcmp(from_rows.data(), from_blocks.data(), m * kN * sizeof(float)), 0);
     }
   }
-  if (DetectedCpuFeatures().avx2) EXPECT_GT(kernels, 0);
+  if (DetectedCpuFeatures().avx2) {
+    EXPECT_GT(kernels, 0);
+  }
 }
 
 TEST(GemmTest, RowRangeOutsideTheBuffersIsAnError) {
