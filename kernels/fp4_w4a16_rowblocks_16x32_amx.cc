@@ -2,9 +2,9 @@
 // gemm_benchmark names it and gives it weights by row blocks): the same scaled-code tables up
 // to 16 rows, reading the weights by row blocks (WeightsView::row_block_codes) where the buffer
 // keeps them, so that a block of 32 rows is one stream of codes and one of scales rather than
-// two per row (the kernel's decode waits on memory from DRAM); else as the kernel. The MoE
-// layer keeps no row blocks, so as its tile kernel (moe_benchmark --tile_kernels) it runs as
-// the kernel does.
+// two per row (the kernel's decode waits on memory from DRAM); else as the kernel. As the MoE
+// layer's tile kernel (moe_benchmark --tile_kernels) it gives the experts' weights row blocks
+// beside the rows (MoeLayer::UseTileKernel).
 #include "kernels/e2m1_w4a16_amx_decoder.h"
 #include "kernels/e2m1_w4a16_amx_tables.h"
 #include "kernels/microkernels.h"

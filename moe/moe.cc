@@ -308,8 +308,25 @@ absl::Status MoeLayer::UseTileKernel(const kernels::Microkernel& kernel) {
     return absl::FailedPreconditionError(
         "MoeLayer::UseTileKernel: a Forward call is running on this layer");
   }
-  kernel_ = &kernel;
   absl::Status s = absl::OkStatus();
+  if (kernels::ReadsRowBlocks(kernel) && !keeps_row_blocks_) {
+    s = ForEachPart([this](int p) {
+      return CatchOutOfMemory(config_, "giving the experts' weights row blocks", [&] {
+        for (ExpertPart& expert : parts_[p].experts) {
+          for (kernels::BufferB* b : {&expert.gate, &expert.up, &expert.down}) {
+            *b = b->WithRowBlocks();
+          }
+        }
+        return absl::OkStatus();
+      });
+    });
+    if (!s.ok()) {
+      in_use_.store(false, std::memory_order_release);
+      return s;
+    }
+    keeps_row_blocks_ = true;
+  }
+  kernel_ = &kernel;
   if (reallocate) {
     ReleaseWorkspace();
     s = AllocateWorkspace();

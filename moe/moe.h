@@ -89,8 +89,12 @@ class MoeLayer {
   // packs them itself), except that a kernel reading column windows where the last did not, or
   // the reverse, gets its workspace allocated anew (refused, the layer unchanged, where it would
   // not fit the memory; a failed allocation leaves the layer refusing calls, as Reserve's).
-  // Refused, the layer unchanged, for a kernel of another path or one this CPU cannot run, and
-  // while a Forward runs.
+  // A kernel that reads the weights by row blocks (kernels::ReadsRowBlocks) gets every expert's
+  // E2M1 weights in that layout too, beside the rows, from then on: twice their memory, a
+  // benchmark's way to measure the layout (running out of memory is an error that leaves the
+  // tile kernel as it was; the experts given row blocks keep them, which every kernel reads
+  // correctly). Refused, the layer unchanged, for a kernel of another path or one this CPU
+  // cannot run, and while a Forward runs.
   absl::Status UseTileKernel(const kernels::Microkernel& kernel);
   // The tile kernel, for products of at least gemv_below_rows() rows, and the kernels of the
   // GEMV path for products of fewer: that path is the tile kernel's, or ResolvePath's for
@@ -283,6 +287,8 @@ class MoeLayer {
   KernelsUsed last_kernels_used_;
   std::unique_ptr<PartScheduler> scheduler_;
   std::atomic<bool> in_use_{false};
+  // Every expert's weights also keep row blocks (UseTileKernel).
+  bool keeps_row_blocks_ = false;
 };
 
 }  // namespace fp4moe::moe

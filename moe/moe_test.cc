@@ -438,7 +438,8 @@ TEST(MoeLayerTest, AnyTileKernelOfThePathServesTheLayer) {
 
 // 48 tokens give each expert about 18 rows (from about 10 to 28): a kernel that reads column
 // windows (kernels::ReadsColumnWindows) runs its own range on them, from the workspace that
-// UseTileKernel allocates anew for it, and matches the reference.
+// UseTileKernel allocates anew for it, and matches the reference; one that also reads row
+// blocks (fp4_w4a16_rowblocks_16x32_amx) reads the ones UseTileKernel gives the experts.
 TEST(MoeLayerTest, ColumnWindowKernelsServeFewRowExperts) {
   const std::vector<ExpertFloatWeights> floats = RandomExperts(81);
   absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
