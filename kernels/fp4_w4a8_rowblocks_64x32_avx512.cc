@@ -31,7 +31,11 @@ constexpr int kStepWindows = 4;  // a step of the kernel, 256 k
 static_assert(Fp4W4a8Avx512<ScaleKind::kE4M3>::kChunk == kStepWindows * kColumnWindowK);
 constexpr int64_t kStepCodeBytes = kStepWindows * kWindowCodeBytes;
 constexpr int64_t kStepScaleBytes = kStepWindows * kWindowScaleBytes;
-static_assert(kStepCodeBytes == kRowBlockRows * 128 && kStepScaleBytes <= kRowBlockRows * 64);
+// What a step's prefetches take per weight row: two code lines, and the first 8 rows a scale
+// line each.
+constexpr int64_t kRowCodeLines = kStepCodeBytes / kRowBlockRows / 64;
+constexpr int64_t kScaleLines = kStepScaleBytes / 64;
+static_assert(kRowCodeLines == 2 && kScaleLines <= kRowBlockRows);
 // A step reads its 4 KB of codes as 4 windows, a few bytes of each per weight row, jumping
 // between them: on a new 4 KB page every step, which the hardware prefetchers do not follow in
 // time. So each step prefetches, row by row, the whole step this many steps ahead.
@@ -91,21 +95,20 @@ void MultiplyRowBlocks(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         const int64_t first_window = step * kStepWindows;
         const uint8_t* step_codes = codes + first_window * kWindowCodeBytes;
         const uint8_t* step_scales = scales + first_window * kWindowScaleBytes;
-        // The step kPrefetchSteps ahead (in this block or the next), two code lines and a
-        // quarter of a scale line per weight row as each row decodes (see kPrefetchSteps).
+        // The step kPrefetchSteps ahead (in this block or the next), as each weight row decodes
+        // (see kPrefetchSteps).
         const uint8_t* codes_ahead = step_codes + kPrefetchSteps * kStepCodeBytes;
         const uint8_t* scales_ahead = step_scales + kPrefetchSteps * kStepScaleBytes;
-        // kColumns weight rows from `col` into every row's sums: the rows' prepared steps are
-        // loaded once for those weight rows (the loads, not the products, bound the step).
+        // kColumns weight rows from `col` into every row's sums, the rows' prepared steps
+        // loaded once for all of them.
         const auto multiply_columns = [&](auto columns, int col, auto step_windows) {
           constexpr int kColumns = decltype(columns)::value;
           typename K::Weights w[kColumns];
           for (int j = 0; j < kColumns; ++j) {
-            __builtin_prefetch(codes_ahead + 128 * (col + j), 0, 3);
-            __builtin_prefetch(codes_ahead + 128 * (col + j) + 64, 0, 3);
-            if (col + j < kStepScaleBytes / 64) {
-              __builtin_prefetch(scales_ahead + 64 * (col + j), 0, 3);
+            for (int line = 0; line < kRowCodeLines; ++line) {
+              __builtin_prefetch(codes_ahead + 64 * (kRowCodeLines * (col + j) + line), 0, 3);
             }
+            if (col + j < kScaleLines) __builtin_prefetch(scales_ahead + 64 * (col + j), 0, 3);
             w[j] = BlockRowStep<kKind>(step_codes + (col + j) * kColumnWindowK / 2,
                                        step_scales + (col + j) * kColumnWindowK / 16,
                                        step_windows);
