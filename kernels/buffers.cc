@@ -159,13 +159,15 @@ BufferB BufferB::Clone() const {
   return b;
 }
 
+bool BufferB::CanAddRowBlocks() const {
+  return format_ != WeightFormat::kInt4K2 && ScaleBytes(view_.scale_kind) == 1 &&
+         view_.k % kColumnWindowK == 0 && view_.row_block_codes == nullptr;
+}
+
 BufferB BufferB::WithRowBlocks() const {
   BufferB b = Clone();
+  if (!CanAddRowBlocks()) return b;
   const int64_t n = view_.n, k = view_.k;
-  if (format_ == WeightFormat::kInt4K2 || ScaleBytes(view_.scale_kind) != 1 ||
-      k % kColumnWindowK != 0 || b.view_.row_block_codes != nullptr) {
-    return b;
-  }
   constexpr int64_t kWindowCodes = kColumnWindowK / 2, kWindowScales = kColumnWindowK / 16;
   const int64_t blocks = (n + kRowBlockRows - 1) / kRowBlockRows, windows = k / kColumnWindowK;
   b.row_block_codes_ = AlignedBuffer(blocks * windows * kRowBlockRows * kWindowCodes);

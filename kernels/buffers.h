@@ -57,6 +57,9 @@ class BufferB {
   // A copy that also keeps the weights by row blocks (WeightsView::row_block_codes) where its
   // format and k allow them, for the kernels that read them (Microkernel::reads_row_blocks).
   BufferB WithRowBlocks() const;
+  // Whether WithRowBlocks would add row blocks: the format and k allow them and the buffer does
+  // not keep them yet (else it only copies).
+  bool CanAddRowBlocks() const;
 
  private:
   BufferB(WeightFormat format, int64_t n, int64_t k, int64_t block, ScaleKind kind,

@@ -112,9 +112,11 @@ TEST(BufferBTest, RowBlocksHoldEachRowsWindows) {
     absl::StatusOr<BufferB> rows = BufferB::Quantize("w", w, format);
     ASSERT_TRUE(rows.ok()) << rows.status();
     EXPECT_EQ(rows->view().row_block_codes, nullptr);
+    EXPECT_TRUE(rows->CanAddRowBlocks());
     const BufferB blocks = rows->WithRowBlocks();
     const WeightsView& v = blocks.view();
     ASSERT_NE(v.row_block_codes, nullptr);
+    EXPECT_FALSE(blocks.CanAddRowBlocks());
     ASSERT_NE(v.row_block_scales, nullptr);
     constexpr int64_t kWindows = kRowK / 64;
     for (int64_t block = 0; block < 2; ++block) {
@@ -143,6 +145,7 @@ TEST(BufferBTest, RowBlocksHoldEachRowsWindows) {
   for (WeightFormat format : {WeightFormat::kInt4K2, WeightFormat::kFp4FloatScale}) {
     absl::StatusOr<BufferB> rows = BufferB::Quantize("w", w, format);
     ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_FALSE(rows->CanAddRowBlocks());
     EXPECT_EQ(rows->WithRowBlocks().view().row_block_codes, nullptr);
   }
 }

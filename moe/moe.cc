@@ -309,12 +309,13 @@ absl::Status MoeLayer::UseTileKernel(const kernels::Microkernel& kernel) {
         "MoeLayer::UseTileKernel: a Forward call is running on this layer");
   }
   absl::Status s = absl::OkStatus();
-  if (kernels::ReadsRowBlocks(kernel) && !keeps_row_blocks_) {
+  if (kernels::ReadsRowBlocks(kernel)) {
+    // Only the buffers that take row blocks and lack them are copied.
     s = ForEachPart([this](int p) {
       return CatchOutOfMemory(config_, "giving the experts' weights row blocks", [&] {
         for (ExpertPart& expert : parts_[p].experts) {
           for (kernels::BufferB* b : {&expert.gate, &expert.up, &expert.down}) {
-            *b = b->WithRowBlocks();
+            if (b->CanAddRowBlocks()) *b = b->WithRowBlocks();
           }
         }
         return absl::OkStatus();
@@ -324,7 +325,6 @@ absl::Status MoeLayer::UseTileKernel(const kernels::Microkernel& kernel) {
       in_use_.store(false, std::memory_order_release);
       return s;
     }
-    keeps_row_blocks_ = true;
   }
   kernel_ = &kernel;
   if (reallocate) {

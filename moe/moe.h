@@ -287,8 +287,6 @@ class MoeLayer {
   KernelsUsed last_kernels_used_;
   std::unique_ptr<PartScheduler> scheduler_;
   std::atomic<bool> in_use_{false};
-  // Every expert's weights also keep row blocks (UseTileKernel).
-  bool keeps_row_blocks_ = false;
 };
 
 }  // namespace fp4moe::moe
