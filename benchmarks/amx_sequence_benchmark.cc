@@ -6,7 +6,10 @@
 //   bazel run -c opt //benchmarks:amx_sequence_benchmark -- --benchmark_filter=...
 //
 // Sequences:
-//   products       tile products only, operands already in tiles (the TMUL peak)
+//   products/<k_bytes>/<fill>  tile products only, operands already in tiles (the TMUL
+//                  peak); <fill> 0: operands all zero (as the peak probe's), 1: every byte 0x01
+//                  (as the other sequences), 2: random (BF16 in [-1, 1], int8 any byte): whether
+//                  the rate depends on the data the units multiply
 //   loads/<bytes>  + the 2 A and 2 B tiles loaded per step from a buffer of <bytes> bytes
 //                  (L1, L2 or beyond)
 //   store          + the 4 accumulators zeroed and stored every step (a group-scaled format
@@ -33,10 +36,19 @@
 //                  same with the chains interleaved, 2: into 4 accumulators, the weight tiles
 //                  loaded two at a time; <stores> 1: the other slot written by 64 AVX-512 stores
 //                  per step, as the decode writes it
+//   bf16/step_order/<order>/<b>  BF16 2 x 2 steps, A tiles from a 16 KB buffer (L1) and B tiles
+//                  from one of <b> bytes, in three orders of the same 4 products a step:
+//                  0: the drivers' (the step's tiles loaded, then multiplied; kernels/
+//                  w4a16_amx_driver.h MultiplyStep), 1: each tile reloaded for the next step
+//                  right after its last product in this one (where tiles are not renamed, a
+//                  load into a tile waits for the products that read it), 2: 1 x 2 blocks into two
+//                  accumulators with the operands double-buffered (three tiles loaded per two
+//                  products, each two products ahead of its use)
 // Counters: TOPS (2 x 16 x 16 x k ops per product, all threads; TFLOPS for bf16) and
 // ns_per_product (per thread). README's Performance section has the Xeon's figures.
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 #include "benchmark/benchmark.h"
 #include "kernels/aligned_buffer.h"
@@ -45,6 +57,7 @@
 #include "kernels/avx512_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/simd.h"
+#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -90,6 +103,24 @@ template <bool kColumnScalesOnly>
   }
 }
 
+// `operands` filled as the products sequence's <fill> says (see the header comment).
+void FillOperands(int fill, bool bf16, AlignedBuffer& operands) {
+  auto* bytes = static_cast<uint8_t*>(operands.data());
+  const int64_t size = operands.size();
+  if (fill != 2) {
+    std::memset(bytes, fill, size);
+    return;
+  }
+  std::mt19937 random(7);
+  if (!bf16) {
+    for (int64_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(random());
+    return;
+  }
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  auto* halves = reinterpret_cast<uint16_t*>(bytes);
+  for (int64_t i = 0; i < size / 2; ++i) halves[i] = FloatToBf16(value(random));
+}
+
 // TOPS (all threads) and ns_per_product (per thread: elapsed time over its products) for a run
 // of kStepsPerIteration steps of kProductsPerStep products per iteration.
 void SetProductCounters(benchmark::State& state, double ops_per_product) {
@@ -111,6 +142,9 @@ void RunSequence(benchmark::State& state) {
   const int k_bytes = static_cast<int>(state.range(0));
   const int64_t operand_bytes = kSequence == Sequence::kProducts ? 4096 : state.range(1);
   ThreadBuffers buffers(operand_bytes);
+  if constexpr (kSequence == Sequence::kProducts) {
+    FillOperands(static_cast<int>(state.range(1)), kBf16, buffers.operands);
+  }
   const int64_t step_bytes = 4 * 16 * k_bytes;  // 2 A tiles, 2 B tiles
   const int64_t positions = operand_bytes / step_bytes;
   ConfigureTiles(k_bytes);
@@ -357,15 +391,105 @@ void RunWeightRows(benchmark::State& state) {
   SetProductCounters(state, 2.0 * 16 * 16 * 32);
 }
 
+// BF16 2 x 2 steps in the order <order> (see the header comment).
+void RunStepOrder(benchmark::State& state) {
+  if (!DetectedCpuFeatures().amx) {
+    state.SkipWithError("this CPU has no AMX");
+    return;
+  }
+  const int order = static_cast<int>(state.range(0));
+  const int64_t b_bytes = state.range(1);
+  constexpr int64_t kABytes = 16 << 10;
+  constexpr int64_t kPair = 2 * 16 * 64;  // two tiles of one operand
+  AlignedBuffer a(kABytes), b(b_bytes);
+  FillOperands(2, /*bf16=*/true, a);
+  FillOperands(2, /*bf16=*/true, b);
+  const auto* a_tiles = static_cast<const uint8_t*>(a.data());
+  const auto* b_tiles = static_cast<const uint8_t*>(b.data());
+  const int64_t a_pairs = kABytes / kPair, b_pairs = b_bytes / kPair;
+  int64_t a_at = 0, b_at = 0;
+  const auto next = [&] {
+    a_at = a_at + 1 == a_pairs ? 0 : a_at + 1;
+    b_at = b_at + 1 == b_pairs ? 0 : b_at + 1;
+  };
+  ConfigureTiles(64);
+  ZeroAccumulators();
+  if (order != 0) {
+    // Order 1: tiles 4, 5 (A) and 6, 7 (B) hold the first step's operands; order 2: tiles 2
+    // (A) and 4, 5 (B) the first half step's, 3 and 6, 7 the second's.
+    if (order == 1) {
+      _tile_loadd(4, a_tiles, 64);
+      _tile_loadd(5, a_tiles + kPair / 2, 64);
+      _tile_loadd(6, b_tiles, 64);
+      _tile_loadd(7, b_tiles + kPair / 2, 64);
+    } else {
+      _tile_loadd(2, a_tiles, 64);
+      _tile_loadd(3, a_tiles + kPair / 2, 64);
+      _tile_loadd(4, b_tiles, 64);
+      _tile_loadd(5, b_tiles + kPair / 2, 64);
+      _tile_loadd(6, b_tiles + kPair, 64);
+      _tile_loadd(7, b_tiles + kPair + kPair / 2, 64);
+    }
+    next();
+  }
+  for (auto _ : state) {
+    for (int s = 0; s < kStepsPerIteration; ++s) {
+      const uint8_t* a_step = a_tiles + a_at * kPair;
+      const uint8_t* b_step = b_tiles + b_at * kPair;
+      next();
+      if (order == 0) {
+        _tile_loadd(6, b_step, 64);
+        _tile_loadd(7, b_step + kPair / 2, 64);
+        _tile_loadd(4, a_step, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a_step + kPair / 2, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      } else if (order == 1) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(4, a_step, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_loadd(6, b_step, 64);
+        _tile_dpbf16ps(3, 5, 7);
+        _tile_loadd(5, a_step + kPair / 2, 64);
+        _tile_loadd(7, b_step + kPair / 2, 64);
+      } else {
+        // The B pair of a half step is 2 KB; a step reads two of them.
+        _tile_dpbf16ps(0, 2, 4);
+        _tile_dpbf16ps(1, 2, 5);
+        _tile_loadd(2, a_step, 64);
+        _tile_loadd(4, b_step, 64);
+        _tile_loadd(5, b_step + kPair / 2, 64);
+        _tile_dpbf16ps(0, 3, 6);
+        _tile_dpbf16ps(1, 3, 7);
+        _tile_loadd(3, a_step + kPair / 2, 64);
+        next();
+        const uint8_t* b_half = b_tiles + b_at * kPair;
+        _tile_loadd(6, b_half, 64);
+        _tile_loadd(7, b_half + kPair / 2, 64);
+      }
+    }
+  }
+  alignas(64) float sums[16 * 16];
+  _tile_stored(0, sums, 64);
+  benchmark::DoNotOptimize(sums[0]);
+  _tile_release();
+  SetProductCounters(state, 2.0 * 16 * 16 * 32);
+}
+
 void Threads(benchmark::internal::Benchmark* b) {
   for (int threads : {1, 2, 8, 16}) b->Threads(threads);
   b->UseRealTime();
 }
 
 BENCHMARK(RunSequence<Sequence::kProducts, false>)
-    ->Name("int8/products")->ArgNames({"k_bytes"})->Arg(64)->Arg(32)->Apply(Threads);
+    ->Name("int8/products")->ArgNames({"k_bytes", "fill"})->ArgsProduct({{64, 32}, {0, 1, 2}})
+    ->Apply(Threads);
 BENCHMARK(RunSequence<Sequence::kProducts, true>)
-    ->Name("bf16/products")->ArgNames({"k_bytes"})->Arg(64)->Apply(Threads);
+    ->Name("bf16/products")->ArgNames({"k_bytes", "fill"})->ArgsProduct({{64}, {0, 1, 2}})
+    ->Apply(Threads);
 BENCHMARK(RunSequence<Sequence::kLoads, false>)
     ->Name("int8/loads")->ArgNames({"k_bytes", "bytes"})
     ->ArgsProduct({{64, 32}, {16 << 10, 512 << 10, 8 << 20}})->Apply(Threads);
@@ -388,6 +512,9 @@ BENCHMARK(RunSplitOperands)
     ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64},
                    {0, 2}})
     ->Apply(Threads);
+BENCHMARK(RunStepOrder)
+    ->Name("bf16/step_order")->ArgNames({"order", "b"})
+    ->ArgsProduct({{0, 1, 2}, {16 << 10, 512 << 10}})->Apply(Threads);
 BENCHMARK(RunProductRows)
     ->Name("bf16/product_rows")->ArgNames({"rows"})->Arg(4)->Arg(8)->Arg(16)->Apply(Threads);
 BENCHMARK(RunWeightRows)

@@ -54,7 +54,8 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
-          "w4a16_tile_products_no_prefetch; the scaled-sums driver's by name without _16x16_amx: "
+          "w4a16_tile_products_no_prefetch, w4a16_tile_loop; the scaled-sums "
+          "driver's by name without _16x16_amx: "
           "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "
           "w4a16_sums_decode_only, w4a16_sums_tiles_only; the scaled-code-table driver's "
           "without _16x32_amx: w4a16_tables_no_decode, w4a16_tables_decode_only, "
@@ -68,6 +69,11 @@ ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
 ABSL_FLAG(int, slices, 0,
           "column slices of each GEMM, handed to the threads as they finish one, as the MoE "
           "layer hands out its work (0: one fixed slice per thread)");
+ABSL_FLAG(int, row_groups, 1,
+          "groups of rows the threads split into (each group's threads split the columns): "
+          "each thread reads 1/row_groups of the activations instead of all of them, and each "
+          "weight is decoded once per group; the groups' rows are set apart, so that kernels "
+          "reading a set's tile order still do");
 
 namespace fp4moe::kernels {
 namespace {
@@ -123,7 +129,19 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
   absl::StatusOr<BufferA> a =
       BufferA::Create(c.path, c.m, c.k, streamed != nullptr ? streamed->front().block() : 16,
                       ReadsTileOrder(*kernel), ReadsColumnWindows(*kernel));
-  if (streamed == nullptr || !a.ok() || !a->Set("x", RandomMatrix(c.m, c.k, 8)).ok()) {
+  // Row group g: rows [g m / groups, (g + 1) m / groups), set on their own.
+  const int groups = absl::GetFlag(FLAGS_row_groups);
+  const auto group_rows = [&](int g) {
+    const int64_t begin = c.m * g / groups;
+    return RowRange{begin, c.m * (g + 1) / groups - begin};
+  };
+  bool set = streamed != nullptr && a.ok();
+  const RowMatrixXf x = RandomMatrix(c.m, c.k, 8);
+  for (int g = 0; set && g < groups; ++g) {
+    const RowRange rows = group_rows(g);
+    if (rows.count > 0) set = a->Set("x", x.middleRows(rows.begin, rows.count), rows.begin).ok();
+  }
+  if (!set) {
     state.SkipWithError("setup failed");
     return;
   }
@@ -142,8 +160,12 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
       continue;
     }
 #pragma omp parallel
-    (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, omp_get_thread_num(),
-               omp_get_num_threads());
+    {
+      // Threads t, t + groups, ... take group t % groups (threads are checked to divide).
+      const int threads = omp_get_num_threads(), thread = omp_get_thread_num();
+      (void)Gemm(*kernel, group_rows(thread % groups), c.n, c.k, b.block(), *a, b, out,
+                 thread / groups, threads / groups);
+    }
   }
   SetRooflineCounters(state, weights[0].streamed_bytes(), 2.0 * c.m * c.n * c.k, bandwidth,
                       PeakFor(peaks, c.path, kernel->isa));
@@ -161,6 +183,17 @@ int Main(int argc, char** argv) {
                                                      absl::GetFlag(FLAGS_stream_bytes),
                                                      absl::GetFlag(FLAGS_bandwidth_probe_bytes));
   if (flags.ok()) flags = CheckFlagRange("slices", absl::GetFlag(FLAGS_slices), 0, 1 << 20);
+  if (flags.ok()) {
+    flags = CheckFlagRange("row_groups", absl::GetFlag(FLAGS_row_groups), 1, 1 << 20);
+  }
+  if (flags.ok() && omp_get_max_threads() % absl::GetFlag(FLAGS_row_groups) != 0) {
+    flags = absl::InvalidArgumentError(
+        absl::StrFormat("--row_groups=%d does not divide the %d threads",
+                        absl::GetFlag(FLAGS_row_groups), omp_get_max_threads()));
+  }
+  if (flags.ok() && absl::GetFlag(FLAGS_row_groups) > 1 && absl::GetFlag(FLAGS_slices) > 0) {
+    flags = absl::InvalidArgumentError("--row_groups and --slices cannot be combined");
+  }
   if (flags.ok()) flags = CheckPeakRateFlags();
   if (!flags.ok()) {
     std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(flags.message()).c_str());

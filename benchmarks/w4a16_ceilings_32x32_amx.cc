@@ -1,6 +1,8 @@
 // Ceilings of the W4A16 AMX driver (kernels/w4a16_amx_driver.h), for benchmarks only: the same
 // loops and tile products with parts of the work left out (the weight decode; then also the
-// activation packing; then also reading and writing C; then also the software prefetches), so
+// activation packing; then also reading and writing C; then also the software prefetches; then
+// also the activations' traffic, every row block reading one packed block: the tile loop
+// alone, on panels and activations in L2), so
 // that beside a real W4A16 kernel they show what each part costs. Their results are not a
 // product of the weights.
 #include <cstdint>
@@ -13,21 +15,22 @@ namespace fp4moe::kernels {
 namespace {
 
 // A ceiling that leaves out the decode, and the packing unless kPacks, and C unless kReadsC,
-// and the prefetches unless kPrefetching.
-template <bool kPacks, bool kReadsC, bool kPrefetching>
+// and the prefetches unless kPrefetching, and the activations' traffic unless kReadsA.
+template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA>
 struct Omitting {};
 
-template <bool kPacks, bool kReadsC, bool kPrefetching>
-struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching>> : OmitsNothing {
+template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA>
+struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>> : OmitsNothing {
   static constexpr bool kDecode = true;
   static constexpr bool kPacking = !kPacks;
   static constexpr bool kSums = !kReadsC;
   static constexpr bool kPrefetches = !kPrefetching;
+  static constexpr bool kActivations = !kReadsA;
 };
 
-template <bool kPacks, bool kReadsC, bool kPrefetching>
+template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true>
 void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching>>(args, n_begin, n_end);
+  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>>(args, n_begin, n_end);
 }
 
 constexpr Microkernel kCeilings[] = {
@@ -39,6 +42,8 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, true>},
     {"w4a16_tile_products_no_prefetch_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false>},
+    {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, false, false, false>},
 };
 
 }  // namespace

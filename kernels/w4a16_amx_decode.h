@@ -57,6 +57,8 @@ struct OmitsNothing {
   static constexpr bool kDecode = false;   // the panels keep what they hold
   static constexpr bool kPacking = false;  // the packed activations keep what they hold
   static constexpr bool kSums = false;     // C is neither read nor written
+  // Every row block's activations are the packed block as it is (no activation traffic)
+  static constexpr bool kActivations = false;
   static constexpr bool kPrefetches = false;  // nothing is prefetched
   // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h) also leaves out, for its own:
   // the block sums' tile loads, products and stores (the scaled-code-table driver,

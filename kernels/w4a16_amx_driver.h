@@ -160,6 +160,7 @@ template <typename F>
 RowBlockSteps RowBlockActivations(const GemmArgs& args, int64_t m0, int rows, int64_t k0,
                                   int64_t kc, int k_step) {
   const int64_t k = args.b.k;
+  if (DriverOmits<F>::kActivations) return {scratch->a_pack, kBlockRows * k_step};
   if (args.a_bf16.tiles != nullptr) {
     return {args.a_bf16.tiles + m0 * k + k0 * rows, rows * k_step};
   }
@@ -231,8 +232,10 @@ template <bool kTwoRowTiles>
 
 // The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
 // elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
-// block, added to the sums `sums` says. (Prefetching each step's tiles two steps ahead into L1
-// gained nothing on the Xeon at m = 128 and 1024: docs/performance-log.md.)
+// block, added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
+// ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
+// next step right after its last product in this one, though that order ran bare 2 x 2 steps
+// with B from L2 8 to 12% faster: docs/performance-log.md.)
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
