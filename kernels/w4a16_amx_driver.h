@@ -8,8 +8,9 @@
 // columns x k 2r, 2r + 1) and reused for every row block; a row block's activations are packed
 // into contiguous tiles once per k block (or loaded from the buffer's tile order, written once
 // for every thread, where it has one) and reused for every column block. The tiles sum in
-// float over the k block; a whole 32 x 32 block of C is loaded into them and stored back from
-// them, partial blocks add through scratch, and C takes tensor_scale at the end.
+// float over the k block; a whole 32 x 32 block's running sums are loaded into them from a
+// contiguous per-thread block and stored back there between k blocks and to C after the last,
+// partial blocks add through scratch, and C takes tensor_scale at the end.
 //
 // Loop order (//benchmarks:amx_sequence_benchmark on the Xeon: tile products with their operands
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5 to 9, from L3 3.5 to 6; C moved
@@ -170,12 +171,13 @@ RowBlockSteps RowBlockActivations(const GemmArgs& args, int64_t m0, int rows, in
   return {scratch->a_pack, kBlockRows * k_step};
 }
 
-// Where a block's sums start and end: tiles zeroed or loaded from `in`, stored to `out`
-// (row stride `stride` bytes; scratch->sums when out is null).
+// Where a block's sums start and end: tiles zeroed or loaded from `in` (row stride
+// `in_stride` bytes), stored to `out` (row stride `out_stride`; scratch->sums when null).
 struct BlockSums {
   const float* in = nullptr;
+  int64_t in_stride = 0;
   float* out = nullptr;
-  int64_t stride = 0;
+  int64_t out_stride = 0;
 };
 
 // The accumulators of a block: zeroed or loaded from sums.in.
@@ -189,11 +191,12 @@ void StartSums(const BlockSums& sums) {
       _tile_zero(3);
     }
   } else {
-    _tile_loadd(0, sums.in, sums.stride);
-    _tile_loadd(1, sums.in + 16, sums.stride);
+    const int64_t stride = sums.in_stride;
+    _tile_loadd(0, sums.in, stride);
+    _tile_loadd(1, sums.in + 16, stride);
     if (kTwoRowTiles) {
-      _tile_loadd(2, sums.in + 16 * (sums.stride / 4), sums.stride);
-      _tile_loadd(3, sums.in + 16 * (sums.stride / 4) + 16, sums.stride);
+      _tile_loadd(2, sums.in + 16 * (stride / 4), stride);
+      _tile_loadd(3, sums.in + 16 * (stride / 4) + 16, stride);
     }
   }
 }
@@ -202,7 +205,7 @@ void StartSums(const BlockSums& sums) {
 template <bool kTwoRowTiles>
 void EndSums(const BlockSums& sums) {
   float* out = sums.out != nullptr ? sums.out : &scratch->sums[0][0];
-  const int64_t stride = sums.out != nullptr ? sums.stride : int64_t{sizeof scratch->sums[0]};
+  const int64_t stride = sums.out != nullptr ? sums.out_stride : int64_t{sizeof scratch->sums[0]};
   _tile_stored(0, out, stride);
   _tile_stored(1, out + 16, stride);
   if (kTwoRowTiles) {
@@ -278,19 +281,29 @@ void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_
 }
 
 // Runs multiply(two_row_tiles, sums) for the block of rows [m0, m0 + rows) x columns
-// [n0, n0 + columns) over one k block and adds what it sums to C.
+// [n0, n0 + columns) over one k block and adds what it sums to C. A whole block's sums between
+// k blocks go to `running` (32 x 32 floats in a row, 4 KB) where it is not null, else to C:
+// C's rows, ldc floats apart, spread each tile over 16 pages and, where ldc is a multiple of
+// 1024, into one L1 set (on the Xeon the running blocks ran the DeepSeek-V3 layer at qlen 4096
+// 7% faster, medians of 5 and 7 in two calls; docs/performance-log.md).
 template <typename F, typename Multiply>
 void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int columns, bool first,
-              bool last, Multiply multiply) {
+              bool last, float* running, Multiply multiply) {
   if constexpr (DriverOmits<F>::kSums) {
     multiply(std::true_type{}, BlockSums{});
   } else if (rows == kBlockRows && columns == kBlockColumns) {
-    // A whole block sums in its tiles from C's partial sums to C's, with no vector pass; the
+    // A whole block sums in its tiles from its running sums to C's, with no vector pass; the
     // last k block's go through scratch->sums where a tensor scale is left to apply.
     float* c = args.c + m0 * args.ldc + n0;
     const bool scale = last && args.b.tensor_scale != 1.0f;
     const int64_t stride = args.ldc * int64_t{sizeof(float)};
-    multiply(std::true_type{}, BlockSums{first ? nullptr : c, scale ? nullptr : c, stride});
+    constexpr int64_t kRunningStride = kBlockColumns * sizeof(float);
+    BlockSums sums{first ? nullptr : c, stride, scale ? nullptr : c, stride};
+    if (running != nullptr) {
+      if (!first) sums.in = running, sums.in_stride = kRunningStride;
+      if (!last) sums.out = running, sums.out_stride = kRunningStride;
+    }
+    multiply(std::true_type{}, sums);
     if (scale) AddSums(args, m0, rows, n0, columns, /*first=*/true, last);
   } else {
     // Partial blocks add through scratch->sums (one row tile where they have at most 16 rows).
@@ -321,7 +334,7 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
       for (int64_t n0 = chunk; n0 < chunk_end; n0 += kBlockColumns) {
         const int columns =
             chunk_end - n0 < kBlockColumns ? static_cast<int>(chunk_end - n0) : kBlockColumns;
-        SumBlock<F>(args, 0, rows, n0, columns, k0 == 0, k0 + kc == b.k,
+        SumBlock<F>(args, 0, rows, n0, columns, k0 == 0, k0 + kc == b.k, /*running=*/nullptr,
                     [&](auto two_row_tiles, const BlockSums& sums) {
                       MultiplyBlockDecoding<decltype(two_row_tiles)::value, F>(
                           b, n0, columns, k0, kc, a.first, a.step, k_step, weight_prefetcher,
@@ -339,7 +352,18 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const int64_t m = args.m;
   // k steps of 32 (a 64-byte A row); 16 when k is an odd multiple of 16 (k = 16 included).
   const int k_step = b.k % 32 == 0 ? 32 : 16;
-  scratch = static_cast<Scratch*>(ThreadScratch(sizeof(Scratch)));
+  const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
+  // The panel schedule's whole blocks' running sums between k blocks (see SumBlock), per row
+  // block and column block of a chunk.
+  constexpr int64_t kChunkBlocks = kChunkColumns / kBlockColumns;
+  constexpr int64_t kBlockFloats = kBlockRows * kBlockColumns;
+  const bool keeps_running = m > kBlockRows && b.k > kKBlock;
+  const int64_t running_bytes =
+      keeps_running ? row_blocks * kChunkBlocks * kBlockFloats * int64_t{sizeof(float)} : 0;
+  auto* memory = static_cast<uint8_t*>(ThreadScratch(sizeof(Scratch) + running_bytes));
+  scratch = reinterpret_cast<Scratch*>(memory);
+  float* const running_sums =
+      keeps_running ? reinterpret_cast<float*>(memory + sizeof(Scratch)) : nullptr;
   ConfigureTiles(2 * k_step);
   if (S::kFewRows && m <= kBlockRows) {
     MultiplyFewRows<F, S>(args, n_begin, n_end, k_step);
@@ -348,7 +372,6 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   }
   const uint16_t* tiles = args.a_bf16.tiles;
 
-  const int64_t row_blocks = (m + kBlockRows - 1) / kBlockRows;
   const auto chunk_columns_at = [&](int64_t chunk) {
     return n_end - chunk < kChunkColumns ? n_end - chunk : kChunkColumns;
   };
@@ -405,7 +428,10 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
               n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
           const uint16_t(*b0)[32] = panel[2 * block];
           const uint16_t(*b1)[32] = panel[2 * block + 1];
-          SumBlock<F>(args, m0, rows, n0, columns, first, last,
+          const int64_t block_index = m0 / kBlockRows * kChunkBlocks + block;
+          float* running =
+              running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
+          SumBlock<F>(args, m0, rows, n0, columns, first, last, running,
                       [&](auto two_row_tiles, const BlockSums& sums) {
                         MultiplyBlock<decltype(two_row_tiles)::value>(
                             a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
