@@ -132,6 +132,11 @@ int64_t BufferB::streamed_bytes() const {
   return view_.n * view_.k / 2 + static_cast<int64_t>(scales_.size());
 }
 
+int64_t BufferB::resident_bytes() const {
+  return static_cast<int64_t>(codes_.size() + scales_.size() + row_block_codes_.size() +
+                              row_block_scales_.size());
+}
+
 RowMatrixXf BufferB::Dequantize() const {
   const bool int4 = format_ == WeightFormat::kInt4K2;
   return DequantizeBlockwise(

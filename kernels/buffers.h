@@ -50,6 +50,8 @@ class BufferB {
   const WeightsView& view() const { return view_; }
   // Bytes a kernel streams for the whole matrix (codes and scales).
   int64_t streamed_bytes() const;
+  // Bytes the buffer holds: its codes and scales, and their row blocks where it keeps them.
+  int64_t resident_bytes() const;
   // The weights as floats (what the Eigen reference multiplies).
   RowMatrixXf Dequantize() const;
   // A copy in its own memory (benchmarks rotate copies to stream weights from DRAM).

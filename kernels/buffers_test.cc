@@ -119,6 +119,10 @@ TEST(BufferBTest, RowBlocksHoldEachRowsWindows) {
     EXPECT_FALSE(blocks.CanAddRowBlocks());
     ASSERT_NE(v.row_block_scales, nullptr);
     constexpr int64_t kWindows = kRowK / 64;
+    // Two blocks of windows beside the rows; the streamed bytes stay the rows'.
+    EXPECT_EQ(blocks.streamed_bytes(), rows->streamed_bytes());
+    EXPECT_EQ(blocks.resident_bytes(),
+              rows->resident_bytes() + 2 * kWindows * (kRowBlockRows * 32 + kRowBlockRows * 4));
     for (int64_t block = 0; block < 2; ++block) {
       for (int64_t w = 0; w < kWindows; ++w) {
         for (int64_t i = 0; i < kRowBlockRows; ++i) {
@@ -147,6 +151,7 @@ TEST(BufferBTest, RowBlocksHoldEachRowsWindows) {
     ASSERT_TRUE(rows.ok()) << rows.status();
     EXPECT_FALSE(rows->CanAddRowBlocks());
     EXPECT_EQ(rows->WithRowBlocks().view().row_block_codes, nullptr);
+    EXPECT_EQ(rows->WithRowBlocks().resident_bytes(), rows->resident_bytes());
   }
 }
 

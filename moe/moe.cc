@@ -474,13 +474,21 @@ ExpertFloatWeights MoeLayer::DequantizedExpert(int64_t expert) const {
   return w;
 }
 
-int64_t MoeLayer::expert_streamed_bytes(int64_t expert) const {
-  int64_t bytes = 0;
+int64_t MoeLayer::ExpertBytes(int64_t expert, int64_t (kernels::BufferB::*bytes)() const) const {
+  int64_t sum = 0;
   for (const Part& part : parts_) {
     const ExpertPart& w = part.experts[expert];
-    bytes += w.gate.streamed_bytes() + w.up.streamed_bytes() + w.down.streamed_bytes();
+    sum += (w.gate.*bytes)() + (w.up.*bytes)() + (w.down.*bytes)();
   }
-  return bytes;
+  return sum;
+}
+
+int64_t MoeLayer::expert_streamed_bytes(int64_t expert) const {
+  return ExpertBytes(expert, &kernels::BufferB::streamed_bytes);
+}
+
+int64_t MoeLayer::expert_resident_bytes(int64_t expert) const {
+  return ExpertBytes(expert, &kernels::BufferB::resident_bytes);
 }
 
 }  // namespace fp4moe::moe

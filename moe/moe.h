@@ -163,6 +163,9 @@ class MoeLayer {
   ExpertFloatWeights DequantizedExpert(int64_t expert) const;
   // Bytes of packed weights (codes and scales) one expert's three GEMMs stream.
   int64_t expert_streamed_bytes(int64_t expert) const;
+  // Bytes one expert's weights hold: what they stream, and the row blocks UseTileKernel gives
+  // them for a kernel that reads that layout.
+  int64_t expert_resident_bytes(int64_t expert) const;
 
   // The input of a call, float or BF16 rows [qlen, hidden_size].
   struct Input {
@@ -210,6 +213,9 @@ class MoeLayer {
   };
   // Where job j of a call writes in a part: the prefill arena, or its decode slot.
   using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
+
+  // `bytes` of expert `expert`'s three weight buffers in every part, summed.
+  int64_t ExpertBytes(int64_t expert, int64_t (kernels::BufferB::*bytes)() const) const;
 
   MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
            const kernels::Microkernel* gemv_kernel,
