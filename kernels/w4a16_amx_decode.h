@@ -147,35 +147,30 @@ __m512i RowCodeWords(__m512i pairs, int q) {
   return _mm512_multishift_epi64_epi8(_mm512_set1_epi64(static_cast<int64_t>(shifts)), pairs);
 }
 
-// Decodes columns [n0, n0 + columns) (at most 16; missing ones zero) x k [k0 + kk, k0 + kk +
-// length) (length <= kDecodeStep, a multiple of 16) into length / 2 VNNI rows from `rows`, with
-// `scales` (the tile's over the k block [k0, ...)): byte q of every lane of CodePairs, its
+// Rows [8 group, 8 group + 8) of a decode step (its k [16 group, 16 group + 16)) from the
+// step's codes by k pairs (CodePairs) and `scales` (stepped to it): byte q of every lane, its
 // nibbles looked up as floats (vpermps reads the low 4 bits of an index) and multiplied by the
 // column's scale, is a B row.
 template <typename F>
-void DecodeStep(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
-                int64_t length, typename F::Scales& scales, uint16_t (*rows)[32]) {
-  const __m512 values = F::Values();
-  scales.Step(kk, length);
-  __m512i by_pairs[16];
-  CodePairs(b, n0, columns, k0, kk, length, by_pairs);
+[[gnu::always_inline]] inline void DecodeRowGroup(const __m512i (&by_pairs)[16],
+                                                  const typename F::Scales& scales, int group,
+                                                  uint16_t (*rows)[32]) {
   if constexpr (F::kHalfProducts) {
     // Each code looked up as FP16 and multiplied by the scale: 32 weights per multiply where
     // floats give 16.
     const __m512i values = F::HalfValues();
-    for (int block = 0; block < length / 16; ++block) {
-      const __m512i scale = scales.HalfBlock(block);
+    const __m512i scale = scales.HalfBlock(group);
 #pragma GCC unroll 8
-      for (int r = 0; r < 8; ++r) {  // row 8 block + r
-        const __m512i codes = RowCodeWords(by_pairs[2 * block + r / 4], r % 4);
-        _mm512_store_si512(rows[8 * block + r],
-                           HalvesToBf16(MultiplyHalves(_mm512_permutexvar_epi16(codes, values),
-                                                       scale)));
-      }
+    for (int r = 0; r < 8; ++r) {  // row 8 group + r
+      const __m512i codes = RowCodeWords(by_pairs[2 * group + r / 4], r % 4);
+      _mm512_store_si512(rows[8 * group + r],
+                         HalvesToBf16(MultiplyHalves(_mm512_permutexvar_epi16(codes, values),
+                                                     scale)));
     }
     return;
   }
-  for (int j = 0; j < length / 8; ++j) {
+  const __m512 values = F::Values();
+  for (int j = 2 * group; j < 2 * group + 2; ++j) {
     const __m512 scale = scales.Run(j);
 #pragma GCC unroll 4
     for (int q = 0; q < 4; ++q) {  // unrolled: immediate shift counts
@@ -210,16 +205,42 @@ void DecodeCodeValuesStep(const WeightsView& b, int64_t n0, int columns, int64_t
 }
 
 // The decode steps of one tile (columns [n0, n0 + columns), at most 16; missing ones zero) over
-// one k block [k0, k0 + kc), each into the rows it is given.
+// one k block [k0, k0 + kc), each into the rows it is given (length / 2 VNNI rows for k
+// [k0 + kk, k0 + kk + length), length <= kDecodeStep a multiple of 16): whole, or in parts (the
+// codes and scales, then 8 rows at a time) that a driver spreads between its tile products.
 template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
 class TileDecoder {
  public:
   TileDecoder(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kc)
       : b_(b), n0_(n0), columns_(columns), k0_(k0), scales_(b, n0, columns, k0, kc) {}
 
+  // Whole, its codes in registers.
   void Decode(int64_t kk, int64_t length, uint16_t (*rows)[32]) {
-    DecodeStep<F>(b_, n0_, columns_, k0_, kk, length, scales_, rows);
+    scales_.Step(kk, length);
+    __m512i by_pairs[16];
+    CodePairs(b_, n0_, columns_, k0_, kk, length, by_pairs);
+    for (int group = 0; group < length / 16; ++group) {
+      DecodeRowGroup<F>(by_pairs, scales_, group, rows);
+    }
   }
+
+  // The step's scales and codes.
+  void Begin(int64_t kk, int64_t length, uint16_t (*rows)[32]) {
+    scales_.Step(kk, length);
+    CodePairs(b_, n0_, columns_, k0_, kk, length, by_pairs_);
+    rows_ = rows;
+    groups_ = static_cast<int>(length / 16);
+    group_ = 0;
+  }
+
+  // The step's next 8 rows; whether any are left after them.
+  bool DecodeRows() {
+    DecodeRowGroup<F>(by_pairs_, scales_, group_, rows_);
+    return ++group_ < groups_;
+  }
+
+  // The parts of the step begun last that are done (Begin's included).
+  int PartsDone() const { return 1 + group_; }
 
  private:
   const WeightsView& b_;
@@ -227,6 +248,9 @@ class TileDecoder {
   int columns_;
   int64_t k0_;
   typename F::Scales scales_;
+  __m512i by_pairs_[16];
+  uint16_t (*rows_)[32] = nullptr;
+  int groups_ = 0, group_ = 0;
 };
 
 // The ceilings' decoder, which leaves the rows as they are.
@@ -238,9 +262,12 @@ class TileDecoder<F, true> {
 };
 
 // Decodes columns [n0, n0 + columns) x k [k0, k0 + kc) into a panel's first `tiles` tiles
-// (missing columns zero) one unit at a time, a unit being one tile's decode step, so that the
-// next panel's decode runs between the tile products of this one: the vector work then
-// overlaps the tile unit's.
+// (missing columns zero) one part at a time (TileDecoder: a tile's decode step is a part for
+// its codes and scales and one per 8 B rows), so that the next panel's decode runs between the
+// tile products of this one and the vector work overlaps the tile unit's. A whole step is
+// about 800 instructions, more than the core's out-of-order window; in parts the DeepSeek-V3
+// layer ran faster in 11 of 12 medians over three calls on the Xeon (5 to 9% at qlen 2048
+// NVFP4), though one thread's GEMM did not change (docs/performance-log.md).
 template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
 class PanelDecoder {
  public:
@@ -255,19 +282,28 @@ class PanelDecoder {
     panel_ = &panel;
     tile_ = 0;
     kk_ = 0;
+    begun_ = false;
     if (tiles_ > 0) StartTile();
   }
 
-  // The units not decoded yet.
-  int64_t UnitsLeft() const {
-    const int64_t steps = (kc_ + kDecodeStep - 1) / kDecodeStep;
-    return tile_ >= tiles_ ? 0 : (tiles_ - tile_) * steps - kk_ / kDecodeStep;
+  // The parts not done yet.
+  int64_t PartsLeft() const {
+    if (tile_ >= tiles_) return 0;
+    const auto parts = [](int64_t k) { return (k + kDecodeStep - 1) / kDecodeStep + k / 16; };
+    return (tiles_ - tile_ - 1) * parts(kc_) + parts(kc_ - kk_) -
+           (begun_ ? tile_decoder_->PartsDone() : 0);
   }
 
-  void Next() {
+  void NextPart() {
     if (tile_ >= tiles_) return;
-    const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
-    tile_decoder_->Decode(kk_, length, (*panel_)[tile_] + kk_ / 2);
+    if (!begun_) {
+      const int64_t length = kc_ - kk_ < kDecodeStep ? kc_ - kk_ : kDecodeStep;
+      tile_decoder_->Begin(kk_, length, (*panel_)[tile_] + kk_ / 2);
+      begun_ = true;
+      return;
+    }
+    if (tile_decoder_->DecodeRows()) return;
+    begun_ = false;
     kk_ += kDecodeStep;
     if (kk_ < kc_) return;
     kk_ = 0;
@@ -275,7 +311,7 @@ class PanelDecoder {
   }
 
   void Finish() {
-    while (tile_ < tiles_) Next();
+    while (tile_ < tiles_) NextPart();
   }
 
  private:
@@ -288,6 +324,7 @@ class PanelDecoder {
   const WeightsView* b_ = nullptr;
   int64_t n0_ = 0, k0_ = 0, kc_ = 0, kk_ = 0;
   int columns_ = 0, tiles_ = 0, tile_ = 0;
+  bool begun_ = false;  // the step at kk_ of tile_
   Panel* panel_ = nullptr;
   std::optional<TileDecoder<F>> tile_decoder_;
 };
@@ -297,27 +334,25 @@ template <typename F>
 class PanelDecoder<F, true> {
  public:
   void Start(const WeightsView&, int64_t, int, int, int64_t, int64_t, Panel&) {}
-  int64_t UnitsLeft() const { return 0; }
-  void Next() {}
+  int64_t PartsLeft() const { return 0; }
+  void NextPart() {}
   void Finish() {}
 };
 
-// Runs the next decode unit every `interval` calls of Step.
+// Spreads the parts left of a panel's decode evenly over `steps` calls of Step.
 template <typename F>
 class InterleavedDecode {
  public:
-  InterleavedDecode(PanelDecoder<F>& decoder, int64_t interval)
-      : decoder_(decoder), interval_(interval), countdown_(interval) {}
+  InterleavedDecode(PanelDecoder<F>& decoder, int64_t steps)
+      : decoder_(decoder), parts_(decoder.PartsLeft()), steps_(steps > 0 ? steps : 1) {}
 
   void Step() {
-    if (--countdown_ > 0) return;
-    countdown_ = interval_;
-    decoder_.Next();
+    for (owed_ += parts_; owed_ >= steps_; owed_ -= steps_) decoder_.NextPart();
   }
 
  private:
   PanelDecoder<F>& decoder_;
-  int64_t interval_, countdown_;
+  int64_t parts_, steps_, owed_ = 0;
 };
 
 }  // namespace

@@ -17,10 +17,10 @@
 // out of and back into the tiles every 8 k steps costs about a fifth): per k block, a row
 // block's packed activations (32 x kKBlock BF16) and the chunk's decoded panels stay in L2 while
 // the row block walks the chunk's column blocks; the next row block's activations are
-// prefetched into L2 a few lines per k step. The next panel is decoded meanwhile, one tile's
-// decode step every few k steps (two panels per thread), so that the vector decode overlaps
-// the tile products instead of running between them, and the codes of the panel after it are
-// prefetched into L2 for that decode.
+// prefetched into L2 a few lines per k step. The next panel is decoded meanwhile (two panels
+// per thread), in parts of 8 B rows spread evenly over the k steps, so that the vector decode
+// overlaps the tile products instead of running between them, and the codes of the panel after
+// it are prefetched into L2 for that decode.
 //
 // Products of at most 32 rows (one row block) use no panel: every weight is multiplied once, so
 // each column block's weights are decoded one step at a time into an L1 slot and multiplied at
@@ -403,8 +403,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       if (has_next) start_decode(next_chunk, next_k0, scratch->panels[1 - current]);
       const int64_t block_steps = blocks * ((kc + k_step - 1) / k_step);
       const int64_t steps = row_blocks * block_steps;
-      const int64_t units = decoder.UnitsLeft();
-      InterleavedDecode<F> decode(decoder, units > 0 && units < steps ? steps / units : 1);
+      InterleavedDecode<F> decode(decoder, steps);
       // The codes of the panel after that, a few lines per k step of every row block, so that
       // its decode reads them from L2.
       PanelPrefetcher weight_prefetcher =
