@@ -197,9 +197,9 @@ absl::StatusOr<moe::ExpertQuantizedWeights> LoadExpert(const FusedTensors& t, in
       continue;
     }
     const Found& w = down ? t.down : t.gate_up;
-    const std::string name =
-        absl::StrFormat("%s: tensor '%s' expert %d %s", w.file->path(), w.tensor->name, e,
-                        down ? "down" : p == kGateProj ? "gate" : "up");
+    const std::string name = files::StrFormatOrBadAlloc(
+        "%s: tensor '%s' expert %d %s", w.file->path(), w.tensor->name, e,
+        down ? "down" : p == kGateProj ? "gate" : "up");
     std::optional<Mxfp4Tensor> mxfp4;
     RowMatrixXf values;
     if (t.mxfp4) {

@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 #include "io/checkpoint.h"
 #include "io/model_weights.h"
 #include "quant/mxfp4.h"
@@ -50,8 +51,9 @@ absl::StatusOr<std::vector<moe::QuantizedTensor>> QuantizeFusedExpert(
   std::vector<moe::QuantizedTensor> out;
   for (int part = 0; part < (apart ? 2 : 1); ++part) {
     absl::StatusOr<moe::QuantizedTensor> q = QuantizeWeight(
-        absl::StrFormat("%s: tensor '%s' expert %d%s", fused.path, fused.tensor->name, e,
-                        apart ? (part == 0 ? " gate" : " up") : ""),
+        files::StrFormatOrBadAlloc("%s: tensor '%s' expert %d%s", fused.path,
+                                   fused.tensor->name, e,
+                                   apart ? (part == 0 ? " gate" : " up") : ""),
         TransposedColumns(*fused.tensor, e, part, apart ? 2 : 1), format, group_size);
     if (!q.ok()) return q.status();
     out.push_back(*std::move(q));

@@ -139,7 +139,7 @@ absl::StatusOr<std::vector<moe::ExpertQuantizedWeights>> LoadExpert(
       if (!m.ok()) return m.status();
       for (int64_t s = 0; s < source.slices; ++s) {
         absl::StatusOr<moe::QuantizedTensor> q = QuantizeWeight(
-            absl::StrFormat("%s: weight '%s' slice %d", w.file->path(), w.name, s),
+            files::StrFormatOrBadAlloc("%s: weight '%s' slice %d", w.file->path(), w.name, s),
             Slice(*m, p, s, source.rows_per_slice), layer.format, layer.group_size);
         if (!q.ok()) return q.status();
         parts.push_back(*std::move(q));

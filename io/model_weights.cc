@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "files/out_of_memory.h"
 #include "io/checkpoint.h"
 #include "quant/e4m3.h"
 
@@ -188,8 +189,11 @@ absl::StatusOr<moe::QuantizedTensor> LoadWeightAs(const StoredWeight& weight,
   }
   absl::StatusOr<RowMatrixXf> floats = ReadFloatWeight(weight, fp8_block);
   if (!floats.ok()) return floats.status();
-  return QuantizeWeight(absl::StrFormat("%s: weight '%s'", weight.file->path(), weight.name),
-                        *floats, format, group_size);
+  // Named by StrFormatOrBadAlloc: this runs in OpenMP loops, where running out of memory in
+  // StrFormat would abort instead of throwing std::bad_alloc to the loop's catch.
+  return QuantizeWeight(
+      files::StrFormatOrBadAlloc("%s: weight '%s'", weight.file->path(), weight.name), *floats,
+      format, group_size);
 }
 
 }  // namespace fp4moe::io

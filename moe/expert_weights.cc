@@ -7,12 +7,15 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "files/out_of_memory.h"
 
 namespace fp4moe::moe {
 namespace {
 
+// By StrFormatOrBadAlloc: QuantizeExpert runs in an OpenMP loop, where running out of memory
+// in StrFormat would abort instead of throwing std::bad_alloc to the loop's catch.
 std::string TensorName(int64_t expert, std::string_view projection) {
-  return absl::StrFormat("expert %d %s", expert, projection);
+  return files::StrFormatOrBadAlloc("expert %d %s", expert, projection);
 }
 
 absl::Status CheckShape(std::string_view name, int64_t rows, int64_t cols, int64_t want_rows,
