@@ -13,7 +13,9 @@ namespace fp4moe::kernels {
 // (w4a16_no_decode_32x32_amx), then also its activation packing
 // (w4a16_no_decode_no_packing_32x32_amx), then also its reads and writes of C: the tile loads
 // and products of its loops (w4a16_tile_products_32x32_amx), then also its software
-// prefetches (w4a16_tile_products_no_prefetch_32x32_amx).
+// prefetches (w4a16_tile_products_no_prefetch_32x32_amx), then also the activations' traffic
+// (w4a16_tile_loop_32x32_amx); or with only its tile loads and products left out
+// (w4a16_no_products_32x32_amx: the NVFP4 decode and the traffic around it).
 absl::Span<const Microkernel> W4a16AmxCeilings();
 
 // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h, NVFP4 weights, at most 16 rows)

@@ -54,7 +54,7 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
-          "w4a16_tile_products_no_prefetch, w4a16_tile_loop; the scaled-sums "
+          "w4a16_tile_products_no_prefetch, w4a16_tile_loop, w4a16_no_products; the scaled-sums "
           "driver's by name without _16x16_amx: "
           "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "
           "w4a16_sums_decode_only, w4a16_sums_tiles_only; the scaled-code-table driver's "

@@ -2,12 +2,14 @@
 // loops and tile products with parts of the work left out (the weight decode; then also the
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
-// alone, on panels and activations in L2), so
-// that beside a real W4A16 kernel they show what each part costs. Their results are not a
-// product of the weights.
+// alone, on panels and activations in L2), or with only the tile loads and products left out
+// (the NVFP4 decode and the traffic around it), so that beside a real W4A16 kernel they show
+// what each part costs and how much of it overlaps. Their results are not a product of the
+// weights.
 #include <cstdint>
 
 #include "benchmarks/ceiling_kernels.h"
+#include "kernels/e2m1_w4a16_amx_decoder.h"
 #include "kernels/microkernel.h"
 #include "kernels/w4a16_amx_driver.h"
 
@@ -33,6 +35,18 @@ void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>>(args, n_begin, n_end);
 }
 
+// NVFP4's format part with the tile loads and products left out.
+struct NoProducts : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
+
+template <>
+struct DriverOmits<NoProducts> : OmitsNothing {
+  static constexpr bool kBlockSums = true;
+};
+
+void NoProductsCeiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  MultiplyW4a16Amx<NoProducts>(args, n_begin, n_end);
+}
+
 constexpr Microkernel kCeilings[] = {
     {"w4a16_no_decode_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<true, true, true>},
@@ -44,6 +58,7 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, false>},
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
+    {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false, NoProductsCeiling},
 };
 
 }  // namespace

@@ -60,10 +60,11 @@ struct OmitsNothing {
   // Every row block's activations are the packed block as it is (no activation traffic)
   static constexpr bool kActivations = false;
   static constexpr bool kPrefetches = false;  // nothing is prefetched
-  // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h) also leaves out, for its own:
-  // the block sums' tile loads, products and stores (the scaled-code-table driver,
-  // kernels/e2m1_w4a16_amx_tables.h: its tile loads and products)
+  // The tile loads and products (of the panel driver and the scaled-code-table driver,
+  // kernels/e2m1_w4a16_amx_tables.h; for the scaled-sums driver, kernels/w4a16_amx_sums_driver.h,
+  // its block sums' tile loads, products and stores)
   static constexpr bool kBlockSums = false;
+  // The scaled-sums driver also leaves out, for its own:
   static constexpr bool kScaling = false;    // the float scaling of the block sums
 };
 
@@ -266,8 +267,9 @@ class TileDecoder<F, true> {
 // its codes and scales and one per 8 B rows), so that the next panel's decode runs between the
 // tile products of this one and the vector work overlaps the tile unit's. A whole step is
 // about 800 instructions, more than the core's out-of-order window; in parts the DeepSeek-V3
-// layer ran faster in 11 of 12 medians over three calls on the Xeon (5 to 9% at qlen 2048
-// NVFP4), though one thread's GEMM did not change (docs/performance-log.md).
+// layer at qlen 4096 ran 7 to 8% faster on a quiet Xeon host, both formats, and faster in 11
+// of 12 medians on a noisy one (docs/performance-log.md). At m = 128 the decode still does not
+// overlap the tile work (benchmarks' w4a16_no_products against w4a16_no_decode).
 template <typename F, bool kOmitted = DriverOmits<F>::kDecode>
 class PanelDecoder {
  public:

@@ -249,7 +249,9 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
     prefetcher.Next();
     weight_prefetcher.Next();
     decode.Step();
-    MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
+    if constexpr (!DriverOmits<F>::kBlockSums) {
+      MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
+    }
   }
   EndSums<kTwoRowTiles>(sums);
 }
@@ -274,7 +276,9 @@ void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_
     tile1.Decode(kk, length, scratch->ring[slot][1]);
     for (int64_t s = 0; s < length; s += k_step, a += a_step) {
       weight_prefetcher.Next();
-      MultiplyStep<kTwoRowTiles>(a, k_step, b0 + s / 2, b1 + s / 2);
+      if constexpr (!DriverOmits<F>::kBlockSums) {
+        MultiplyStep<kTwoRowTiles>(a, k_step, b0 + s / 2, b1 + s / 2);
+      }
     }
   }
   EndSums<kTwoRowTiles>(sums);
