@@ -28,36 +28,21 @@
 //                  many ahead are prefetched into L1
 //   bf16/product_rows/<rows>  tile products only, of A tiles (and C) of <rows> rows: whether a
 //                  product of fewer rows (a few-row GEMM's activations as A) takes less time
-//   bf16/weight_rows/<b>/<order>/<stores>  the scaled-code-table driver's steps
-//                  (kernels/e2m1_w4a16_amx_tables.h, 16 columns): per 64 k of 32 weight rows,
-//                  the even-k and odd-k activation tiles from a buffer of <b> bytes, four weight
-//                  tiles from a 4 KB slot in L1 (rows 128 bytes apart), four products; <order> 0:
-//                  into 2 accumulators, each pair chained back to back (as the driver), 1: the
-//                  same with the chains interleaved, 2: into 4 accumulators, the weight tiles
-//                  loaded two at a time; <stores> 1: the other slot written by 64 AVX-512 stores
-//                  per step, as the decode writes it
-//   bf16/step_order/<order>/<b>  BF16 2 x 2 steps, A tiles from a 16 KB buffer (L1) and B tiles
-//                  from one of <b> bytes, in three orders of the same 4 products a step:
-//                  0: the drivers' (the step's tiles loaded, then multiplied; kernels/
-//                  w4a16_amx_driver.h MultiplyStep), 1: each tile reloaded for the next step
-//                  right after its last product in this one (where tiles are not renamed, a
-//                  load into a tile waits for the products that read it), 2: 1 x 2 blocks into two
-//                  accumulators with the operands double-buffered (three tiles loaded per two
-//                  products, each two products ahead of its use)
+//   the W4A16 drivers' step sequences (bf16/weight_rows, bf16/step_order, bf16/beside_vector):
+//                  benchmarks/amx_driver_sequences.cc, in this binary
 // Counters: TOPS (2 x 16 x 16 x k ops per product, all threads; TFLOPS for bf16) and
 // ns_per_product (per thread). README's Performance section has the Xeon's figures.
 #include <cstdint>
 #include <cstring>
-#include <random>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/amx_sequences.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/amx_helpers.h"
 #include "kernels/amx_tile_config.h"
 #include "kernels/avx512_helpers.h"
 #include "kernels/cpu_features.h"
 #include "kernels/simd.h"
-#include "quant/bf16.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -70,9 +55,6 @@ enum class Sequence {
   kStoreScaleInterleaved,  // tile t of the previous step scaled after product t
   kStoreColumnScale,       // interleaved, column scales only
 };
-
-constexpr int kStepsPerIteration = 256;
-constexpr int kProductsPerStep = 4;
 
 struct ThreadBuffers {
   explicit ThreadBuffers(int64_t operand_bytes)
@@ -101,36 +83,6 @@ template <bool kColumnScalesOnly>
         kColumnScalesOnly ? w : _mm512_mul_ps(w, _mm512_set1_ps(row_scales[16 * (t / 2) + r]));
     _mm512_store_ps(out, _mm512_fmadd_ps(sum, scale, _mm512_load_ps(out)));
   }
-}
-
-// `operands` filled as the products sequence's <fill> says (see the header comment).
-void FillOperands(int fill, bool bf16, AlignedBuffer& operands) {
-  auto* bytes = static_cast<uint8_t*>(operands.data());
-  const int64_t size = operands.size();
-  if (fill != 2) {
-    std::memset(bytes, fill, size);
-    return;
-  }
-  std::mt19937 random(7);
-  if (!bf16) {
-    for (int64_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(random());
-    return;
-  }
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  auto* halves = reinterpret_cast<uint16_t*>(bytes);
-  for (int64_t i = 0; i < size / 2; ++i) halves[i] = FloatToBf16(value(random));
-}
-
-// TOPS (all threads) and ns_per_product (per thread: elapsed time over its products) for a run
-// of kStepsPerIteration steps of kProductsPerStep products per iteration.
-void SetProductCounters(benchmark::State& state, double ops_per_product) {
-  const double products =
-      static_cast<double>(state.iterations()) * kStepsPerIteration * kProductsPerStep;
-  state.counters["TOPS"] =
-      benchmark::Counter(products * ops_per_product * 1e-12, benchmark::Counter::kIsRate);
-  state.counters["ns_per_product"] =
-      benchmark::Counter(products * 1e-9, benchmark::Counter::kAvgThreadsRate |
-                                              benchmark::Counter::kInvert);
 }
 
 template <Sequence kSequence, bool kBf16>
@@ -319,171 +271,6 @@ void RunProductRows(benchmark::State& state) {
   SetProductCounters(state, 2.0 * rows * 16 * 32);
 }
 
-// The scaled-code-table driver's tile steps (see the header comment).
-void RunWeightRows(benchmark::State& state) {
-  if (!DetectedCpuFeatures().amx) {
-    state.SkipWithError("this CPU has no AMX");
-    return;
-  }
-  const int64_t b_bytes = state.range(0);
-  const int order = static_cast<int>(state.range(1));
-  const bool stores = state.range(2) != 0;
-  constexpr int64_t kActivationStepBytes = 2 * 16 * 64;  // even-k and odd-k tiles
-  constexpr int64_t kSlotBytes = 32 * 2 * 64;             // 32 rows x (even k, odd k) x 64 bytes
-  AlignedBuffer b(b_bytes), slots(2 * kSlotBytes);
-  std::memset(b.data(), 1, b_bytes);
-  std::memset(slots.data(), 1, 2 * kSlotBytes);
-  ConfigureTiles(64);
-  auto* activations = static_cast<const uint8_t*>(b.data());
-  auto* slot_base = static_cast<uint8_t*>(slots.data());
-  const int64_t positions = b_bytes / kActivationStepBytes;
-  int64_t position = 0;
-  int slot = 0;
-  const __m512i one = _mm512_set1_epi16(0x3F80);
-  ZeroAccumulators();
-  for (auto _ : state) {
-    for (int s = 0; s < kStepsPerIteration; ++s) {
-      const uint8_t* even_k = activations + position * kActivationStepBytes;
-      const uint8_t* odd_k = even_k + 1024;
-      position = position + 1 == positions ? 0 : position + 1;
-      if (stores) {
-        uint8_t* next = slot_base + (slot ^ 1) * kSlotBytes;
-        for (int i = 0; i < 64; ++i) _mm512_store_si512(next + 64 * i, one);
-      }
-      const uint8_t* weights = slot_base + slot * kSlotBytes;
-      slot ^= 1;
-      if (order == 2) {
-        _tile_loadd(4, even_k, 64);
-        _tile_loadd(5, odd_k, 64);
-        _tile_loadd(6, weights, 128);
-        _tile_loadd(7, weights + 64, 128);
-        _tile_dpbf16ps(0, 6, 4);
-        _tile_dpbf16ps(1, 7, 5);
-        _tile_loadd(6, weights + 2048, 128);
-        _tile_loadd(7, weights + 2048 + 64, 128);
-        _tile_dpbf16ps(2, 6, 4);
-        _tile_dpbf16ps(3, 7, 5);
-        continue;
-      }
-      _tile_loadd(2, even_k, 64);
-      _tile_loadd(3, odd_k, 64);
-      _tile_loadd(4, weights, 128);
-      _tile_loadd(5, weights + 64, 128);
-      _tile_loadd(6, weights + 2048, 128);
-      _tile_loadd(7, weights + 2048 + 64, 128);
-      if (order == 0) {
-        _tile_dpbf16ps(0, 4, 2);
-        _tile_dpbf16ps(0, 5, 3);
-        _tile_dpbf16ps(1, 6, 2);
-        _tile_dpbf16ps(1, 7, 3);
-      } else {
-        _tile_dpbf16ps(0, 4, 2);
-        _tile_dpbf16ps(1, 6, 2);
-        _tile_dpbf16ps(0, 5, 3);
-        _tile_dpbf16ps(1, 7, 3);
-      }
-    }
-  }
-  alignas(64) float sums[16 * 16];
-  _tile_stored(0, sums, 64);
-  benchmark::DoNotOptimize(sums[0]);
-  _tile_release();
-  SetProductCounters(state, 2.0 * 16 * 16 * 32);
-}
-
-// BF16 2 x 2 steps in the order <order> (see the header comment).
-void RunStepOrder(benchmark::State& state) {
-  if (!DetectedCpuFeatures().amx) {
-    state.SkipWithError("this CPU has no AMX");
-    return;
-  }
-  const int order = static_cast<int>(state.range(0));
-  const int64_t b_bytes = state.range(1);
-  constexpr int64_t kABytes = 16 << 10;
-  constexpr int64_t kPair = 2 * 16 * 64;  // two tiles of one operand
-  AlignedBuffer a(kABytes), b(b_bytes);
-  FillOperands(2, /*bf16=*/true, a);
-  FillOperands(2, /*bf16=*/true, b);
-  const auto* a_tiles = static_cast<const uint8_t*>(a.data());
-  const auto* b_tiles = static_cast<const uint8_t*>(b.data());
-  const int64_t a_pairs = kABytes / kPair, b_pairs = b_bytes / kPair;
-  int64_t a_at = 0, b_at = 0;
-  const auto next = [&] {
-    a_at = a_at + 1 == a_pairs ? 0 : a_at + 1;
-    b_at = b_at + 1 == b_pairs ? 0 : b_at + 1;
-  };
-  ConfigureTiles(64);
-  ZeroAccumulators();
-  if (order != 0) {
-    // Order 1: tiles 4, 5 (A) and 6, 7 (B) hold the first step's operands; order 2: tiles 2
-    // (A) and 4, 5 (B) the first half step's, 3 and 6, 7 the second's.
-    if (order == 1) {
-      _tile_loadd(4, a_tiles, 64);
-      _tile_loadd(5, a_tiles + kPair / 2, 64);
-      _tile_loadd(6, b_tiles, 64);
-      _tile_loadd(7, b_tiles + kPair / 2, 64);
-    } else {
-      _tile_loadd(2, a_tiles, 64);
-      _tile_loadd(3, a_tiles + kPair / 2, 64);
-      _tile_loadd(4, b_tiles, 64);
-      _tile_loadd(5, b_tiles + kPair / 2, 64);
-      _tile_loadd(6, b_tiles + kPair, 64);
-      _tile_loadd(7, b_tiles + kPair + kPair / 2, 64);
-    }
-    next();
-  }
-  for (auto _ : state) {
-    for (int s = 0; s < kStepsPerIteration; ++s) {
-      const uint8_t* a_step = a_tiles + a_at * kPair;
-      const uint8_t* b_step = b_tiles + b_at * kPair;
-      next();
-      if (order == 0) {
-        _tile_loadd(6, b_step, 64);
-        _tile_loadd(7, b_step + kPair / 2, 64);
-        _tile_loadd(4, a_step, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(5, a_step + kPair / 2, 64);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-      } else if (order == 1) {
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_loadd(4, a_step, 64);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_loadd(6, b_step, 64);
-        _tile_dpbf16ps(3, 5, 7);
-        _tile_loadd(5, a_step + kPair / 2, 64);
-        _tile_loadd(7, b_step + kPair / 2, 64);
-      } else {
-        // The B pair of a half step is 2 KB; a step reads two of them.
-        _tile_dpbf16ps(0, 2, 4);
-        _tile_dpbf16ps(1, 2, 5);
-        _tile_loadd(2, a_step, 64);
-        _tile_loadd(4, b_step, 64);
-        _tile_loadd(5, b_step + kPair / 2, 64);
-        _tile_dpbf16ps(0, 3, 6);
-        _tile_dpbf16ps(1, 3, 7);
-        _tile_loadd(3, a_step + kPair / 2, 64);
-        next();
-        const uint8_t* b_half = b_tiles + b_at * kPair;
-        _tile_loadd(6, b_half, 64);
-        _tile_loadd(7, b_half + kPair / 2, 64);
-      }
-    }
-  }
-  alignas(64) float sums[16 * 16];
-  _tile_stored(0, sums, 64);
-  benchmark::DoNotOptimize(sums[0]);
-  _tile_release();
-  SetProductCounters(state, 2.0 * 16 * 16 * 32);
-}
-
-void Threads(benchmark::internal::Benchmark* b) {
-  for (int threads : {1, 2, 8, 16}) b->Threads(threads);
-  b->UseRealTime();
-}
-
 BENCHMARK(RunSequence<Sequence::kProducts, false>)
     ->Name("int8/products")->ArgNames({"k_bytes", "fill"})->ArgsProduct({{64, 32}, {0, 1, 2}})
     ->Apply(Threads);
@@ -512,14 +299,8 @@ BENCHMARK(RunSplitOperands)
     ->ArgsProduct({{16 << 10, 512 << 10}, {16 << 10, 512 << 10, 8 << 20}, {0, 8, 16, 64},
                    {0, 2}})
     ->Apply(Threads);
-BENCHMARK(RunStepOrder)
-    ->Name("bf16/step_order")->ArgNames({"order", "b"})
-    ->ArgsProduct({{0, 1, 2}, {16 << 10, 512 << 10}})->Apply(Threads);
 BENCHMARK(RunProductRows)
     ->Name("bf16/product_rows")->ArgNames({"rows"})->Arg(4)->Arg(8)->Arg(16)->Apply(Threads);
-BENCHMARK(RunWeightRows)
-    ->Name("bf16/weight_rows")->ArgNames({"b", "order", "stores"})
-    ->ArgsProduct({{16 << 10, 256 << 10}, {0, 1, 2}, {0, 1}})->Apply(Threads);
 
 }  // namespace
 }  // namespace fp4moe::kernels
