@@ -18,9 +18,7 @@
 #include "kernels/microkernel.h"
 #include "kernels/microkernels.h"
 #include "kernels/simd.h"
-#include "kernels/thread_scratch.h"
 #include "kernels/tile_dispatch.h"
-#include "kernels/tile_loops.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -73,15 +71,13 @@ void MultiplyRowBlocks(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   const WeightsView& b = args.b;
   const int64_t windows = b.k / kColumnWindowK;
   const int64_t steps = (windows + kStepWindows - 1) / kStepWindows;
-  const int64_t row_block = args.m < K::kRowBlock ? args.m : K::kRowBlock;
-  const size_t prepared_bytes = static_cast<size_t>(row_block * steps) * sizeof(PreparedChunk);
-  auto* scratch = static_cast<char*>(
-      ThreadScratch(prepared_bytes + row_block * kRowBlockRows * sizeof(__m512)));
-  auto* prepared = reinterpret_cast<PreparedChunk*>(scratch);
-  auto* sums = reinterpret_cast<__m512*>(scratch + prepared_bytes);
+  const PreparedRowBlocks<K> row_blocks(
+      args, steps,
+      static_cast<size_t>(PreparedRowBlocks<K>::RowBlock(args.m) * kRowBlockRows) *
+          sizeof(__m512));
+  auto* sums = reinterpret_cast<__m512*>(row_blocks.extra());
   const float output_scale = kernel.OutputScale(b);
-  ForEachRowBlock(args.m, row_block, [&](int64_t first_row, int64_t rows) {
-    PrepareInt8Rows(kernel, args.a_int8, b.k, first_row, rows, steps, prepared);
+  row_blocks.ForEach(kernel, [&](int64_t first_row, int64_t rows, const PreparedChunk* prepared) {
     for (int64_t block = n_begin / kRowBlockRows; block * kRowBlockRows < n_end; ++block) {
       const int64_t block_begin = block * kRowBlockRows;
       // The block's weight rows this call owns.

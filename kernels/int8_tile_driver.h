@@ -72,6 +72,41 @@ void PrepareInt8Rows(const K& kernel, const Int8ActivationsView& a, int64_t k, i
   }
 }
 
+// The rows of A by blocks of at most K::kRowBlock, each prepared (PrepareInt8Rows) into the
+// start of the thread's scratch before `block(first_row, rows, prepared)` multiplies it; the
+// scratch holds `extra_bytes` more after the prepared chunks (extra()), from a line boundary.
+template <typename K>
+class PreparedRowBlocks {
+ public:
+  static int64_t RowBlock(int64_t m) { return m < K::kRowBlock ? m : K::kRowBlock; }
+
+  PreparedRowBlocks(const GemmArgs& args, int64_t chunks, size_t extra_bytes)
+      : args_(args),
+        chunks_(chunks),
+        prepared_bytes_((static_cast<size_t>(RowBlock(args.m) * chunks) *
+                             sizeof(typename K::Chunk) +
+                         63) /
+                        64 * 64),
+        scratch_(static_cast<char*>(ThreadScratch(prepared_bytes_ + extra_bytes))) {}
+
+  char* extra() const { return scratch_ + prepared_bytes_; }
+
+  template <typename Block>
+  void ForEach(const K& kernel, Block&& block) const {
+    auto* prepared = reinterpret_cast<typename K::Chunk*>(scratch_);
+    ForEachRowBlock(args_.m, RowBlock(args_.m), [&](int64_t first_row, int64_t rows) {
+      PrepareInt8Rows(kernel, args_.a_int8, args_.b.k, first_row, rows, chunks_, prepared);
+      block(first_row, rows, static_cast<const typename K::Chunk*>(prepared));
+    });
+  }
+
+ private:
+  const GemmArgs& args_;
+  int64_t chunks_;
+  size_t prepared_bytes_;
+  char* scratch_;
+};
+
 // Where a tile's weights come from: decoded from B as the tile runs...
 template <typename K, int kColumns>
 class DecodingWeights {
@@ -200,17 +235,11 @@ void MultiplyInt8(const K& kernel, const GemmArgs& args, int64_t n_begin, int64_
   const WeightsView& b = args.b;
   const int64_t chunks = (b.k + K::kChunk - 1) / K::kChunk;
   const int64_t full_chunks = b.k / K::kChunk;
-  const int64_t row_block = args.m < K::kRowBlock ? args.m : K::kRowBlock;
-  // Rounded up to a line: the decoded weights after it are vectors.
-  const size_t prepared_bytes =
-      (static_cast<size_t>(row_block * chunks) * sizeof(typename K::Chunk) + 63) / 64 * 64;
-  const size_t decoded_bytes =
-      static_cast<size_t>(chunks * K::kColumnTile) * sizeof(typename K::Weights);
-  auto* scratch = static_cast<char*>(ThreadScratch(prepared_bytes + decoded_bytes));
-  auto* prepared = reinterpret_cast<typename K::Chunk*>(scratch);
-  auto* decoded = reinterpret_cast<typename K::Weights*>(scratch + prepared_bytes);
-  ForEachRowBlock(args.m, row_block, [&](int64_t first_row, int64_t rows) {
-    PrepareInt8Rows(kernel, args.a_int8, b.k, first_row, rows, chunks, prepared);
+  const PreparedRowBlocks<K> row_blocks(
+      args, chunks, static_cast<size_t>(chunks * K::kColumnTile) * sizeof(typename K::Weights));
+  auto* decoded = reinterpret_cast<typename K::Weights*>(row_blocks.extra());
+  row_blocks.ForEach(kernel, [&](int64_t first_row, int64_t rows,
+                                 const typename K::Chunk* prepared) {
     float* c = args.c + first_row * args.ldc;
     ForEachColumnTile<K::kColumnTile>(n_begin, n_end, [&](auto columns, int64_t j) {
       constexpr int kColumns = decltype(columns)::value;
