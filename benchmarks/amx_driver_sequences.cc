@@ -23,9 +23,11 @@
 //                  step (8 B rows): <work> 0 none, 1 the decode's arithmetic on registers (per
 //                  row two lookups, two multiplies, the BF16 pairing), 2 only its 8 stores into
 //                  a 256 KB panel, 3 both, 4 integer work alone (per row a word lookup and a
-//                  ternary logic), 5 float multiplies alone (two per row); <tiles> 0 the vector
-//                  work alone. Which of the decode's parts keeps it from overlapping the tile
-//                  products
+//                  ternary logic), 5 float multiplies alone (two per row), 6 as 3 with the
+//                  codes read in order from 1 GiB (beyond L3) as the decode streams them, 128
+//                  bytes a step; <tiles> 0 the vector work alone. Which of the decode's parts
+//                  keeps it from overlapping the tile products
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -150,7 +152,16 @@ void RunBesideVector(benchmark::State& state) {
   }
   const int work = static_cast<int>(state.range(0));
   const bool tiles = state.range(1) != 0;
-  const bool arithmetic = work == 1 || work == 3, stores = work == 2 || work == 3;
+  const bool streamed = work == 6;
+  const bool arithmetic = work == 1 || work == 3 || streamed;
+  const bool stores = work == 2 || work == 3 || streamed;
+  // Work 6's codes: 1 GiB over all threads (at least 64 MB each), beyond L3.
+  const int64_t stream_bytes =
+      streamed ? std::max<int64_t>((int64_t{1} << 30) / state.threads(), int64_t{64} << 20) : 64;
+  AlignedBuffer stream(stream_bytes);
+  std::memset(stream.data(), 0x35, stream_bytes);
+  const auto* stream_bytes_at = static_cast<const uint8_t*>(stream.data());
+  int64_t stream_at = 0;
   constexpr int64_t kABytes = 64 << 10, kBBytes = 512 << 10, kPanelBytes = 256 << 10;
   AlignedBuffer a(kABytes), b(kBBytes), panel(kPanelBytes);
   FillOperands(2, /*bf16=*/true, a);
@@ -187,6 +198,13 @@ void RunBesideVector(benchmark::State& state) {
       }
       if (work == 0) continue;
       for (int pair = 0; pair < 2; ++pair) {  // 8 rows: 4 byte positions, twice
+        if (streamed) {
+          // This part's 64 code bytes, read in order as the decode reads its codes, prefetched
+          // 16 lines ahead.
+          codes = _mm512_load_si512(stream_bytes_at + stream_at);
+          __builtin_prefetch(stream_bytes_at + (stream_at + 16 * 64) % stream_bytes, 0, 3);
+          stream_at = stream_at + 64 == stream_bytes ? 0 : stream_at + 64;
+        }
         if (arithmetic) {
           row(DecodeLikeRow<0>(codes, values, scale));
           row(DecodeLikeRow<1>(codes, values, scale));
@@ -305,7 +323,7 @@ BENCHMARK(RunStepOrder)
     ->ArgsProduct({{0, 1, 2}, {16 << 10, 512 << 10}})->Apply(Threads);
 BENCHMARK(RunBesideVector)
     ->Name("bf16/beside_vector")->ArgNames({"work", "tiles"})
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5}, {1, 0}})->UseRealTime()->Threads(1)->Threads(16);
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {1, 0}})->UseRealTime()->Threads(1)->Threads(16);
 BENCHMARK(RunWeightRows)
     ->Name("bf16/weight_rows")->ArgNames({"b", "order", "stores"})
     ->ArgsProduct({{16 << 10, 256 << 10}, {0, 1, 2}, {0, 1}})->Apply(Threads);
