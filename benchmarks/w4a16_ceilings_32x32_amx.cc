@@ -3,7 +3,8 @@
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
 // alone, on panels and activations in L2), or with only the tile loads and products left out
-// (the NVFP4 decode and the traffic around it), so that beside a real W4A16 kernel they show
+// (the NVFP4 decode and the traffic around it), or with the panel decode's code loads from one
+// line in L1 instead of each step's 16 code rows, so that beside a real W4A16 kernel they show
 // what each part costs and how much of it overlaps. Their results are not a product of the
 // weights.
 #include <cstdint>
@@ -35,16 +36,20 @@ void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>>(args, n_begin, n_end);
 }
 
-// NVFP4's format part with the tile loads and products left out.
-struct NoProducts : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
+// NVFP4's format part, its decode kept, with the tile loads and products left out unless
+// kMultiplies, and the decode's code gather (each step's 16 code rows) unless kGathers.
+template <bool kMultiplies, bool kGathers>
+struct Decoding : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
 
-template <>
-struct DriverOmits<NoProducts> : OmitsNothing {
-  static constexpr bool kBlockSums = true;
+template <bool kMultiplies, bool kGathers>
+struct DriverOmits<Decoding<kMultiplies, kGathers>> : OmitsNothing {
+  static constexpr bool kBlockSums = !kMultiplies;
+  static constexpr bool kCodeGather = !kGathers;
 };
 
-void NoProductsCeiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<NoProducts>(args, n_begin, n_end);
+template <bool kMultiplies, bool kGathers>
+void DecodingCeiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+  MultiplyW4a16Amx<Decoding<kMultiplies, kGathers>>(args, n_begin, n_end);
 }
 
 constexpr Microkernel kCeilings[] = {
@@ -58,7 +63,10 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, false>},
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
-    {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false, NoProductsCeiling},
+    {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     DecodingCeiling<false, true>},
+    {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     DecodingCeiling<true, false>},
 };
 
 }  // namespace

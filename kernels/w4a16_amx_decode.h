@@ -60,6 +60,9 @@ struct OmitsNothing {
   // Every row block's activations are the packed block as it is (no activation traffic)
   static constexpr bool kActivations = false;
   static constexpr bool kPrefetches = false;  // nothing is prefetched
+  // The panel decode's code loads all read one L1-resident line (weights' first 64 bytes), not
+  // the 16 code rows of each step: what gathering the codes costs
+  static constexpr bool kCodeGather = false;
   // The tile loads and products (of the panel driver and the scaled-code-table driver,
   // kernels/e2m1_w4a16_amx_tables.h; for the scaled-sums driver, kernels/w4a16_amx_sums_driver.h,
   // its block sums' tile loads, products and stores)
@@ -122,6 +125,7 @@ __m512i HalvesToBf16(__m512i halves) {
 // 4j + 3 of every column, one byte each, column c in dword lane c. Each column's 64 code bytes
 // are one vector and a 16 x 16 dword transpose turns them into these vectors: transposing the
 // codes moves a quarter of the bytes that transposing the decoded BF16 would.
+template <bool kOneLine = false>
 void CodePairs(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t kk,
                int64_t length, __m512i by_pairs[16]) {
   const int64_t code_row = b.k / 2;
@@ -131,7 +135,7 @@ void CodePairs(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_
       by_column[c] = _mm512_setzero_si512();
       continue;
     }
-    const uint8_t* codes = b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
+    const uint8_t* codes = kOneLine ? b.codes : b.codes + (n0 + c) * code_row + (k0 + kk) / 2;
     by_column[c] =
         length == kDecodeStep ? _mm512_loadu_si512(codes) : LoadPrefix(codes, length / 2);
   }
@@ -228,7 +232,7 @@ class TileDecoder {
   // The step's scales and codes.
   void Begin(int64_t kk, int64_t length, uint16_t (*rows)[32]) {
     scales_.Step(kk, length);
-    CodePairs(b_, n0_, columns_, k0_, kk, length, by_pairs_);
+    CodePairs<DriverOmits<F>::kCodeGather>(b_, n0_, columns_, k0_, kk, length, by_pairs_);
     rows_ = rows;
     groups_ = static_cast<int>(length / 16);
     group_ = 0;
