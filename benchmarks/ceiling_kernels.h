@@ -15,8 +15,10 @@ namespace fp4moe::kernels {
 // and products of its loops (w4a16_tile_products_32x32_amx), then also its software
 // prefetches (w4a16_tile_products_no_prefetch_32x32_amx), then also the activations' traffic
 // (w4a16_tile_loop_32x32_amx); or with only its tile loads and products left out
-// (w4a16_no_products_32x32_amx: the NVFP4 decode and the traffic around it), or with its panel
-// decode's code loads from one L1-resident line (w4a16_no_code_gather_32x32_amx).
+// (w4a16_no_products_32x32_amx: the NVFP4 decode and the traffic around it); or, the decode
+// kept, with its code loads from one L1-resident line (w4a16_no_code_gather_32x32_amx), without
+// the software prefetches (w4a16_decode_no_prefetch_32x32_amx) or without the activations'
+// traffic (w4a16_decode_no_activations_32x32_amx).
 absl::Span<const Microkernel> W4a16AmxCeilings();
 
 // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h, NVFP4 weights, at most 16 rows)

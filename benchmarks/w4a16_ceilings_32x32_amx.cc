@@ -3,9 +3,10 @@
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
 // alone, on panels and activations in L2), or with only the tile loads and products left out
-// (the NVFP4 decode and the traffic around it), or with the panel decode's code loads from one
-// line in L1 instead of each step's 16 code rows, so that beside a real W4A16 kernel they show
-// what each part costs and how much of it overlaps. Their results are not a product of the
+// (the NVFP4 decode and the traffic around it), or, the decode kept, with its code loads from
+// one line in L1 instead of each step's 16 code rows, without the software prefetches or
+// without the activations' traffic, so that beside a real W4A16 kernel they show what each part
+// costs and how much of it overlaps. Their results are not a product of the
 // weights.
 #include <cstdint>
 
@@ -37,19 +38,22 @@ void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
 }
 
 // NVFP4's format part, its decode kept, with the tile loads and products left out unless
-// kMultiplies, and the decode's code gather (each step's 16 code rows) unless kGathers.
-template <bool kMultiplies, bool kGathers>
+// kMultiplies, the decode's code gather (each step's 16 code rows) unless kGathers, the software
+// prefetches unless kPrefetching and the activations' traffic unless kReadsA.
+template <bool kMultiplies, bool kGathers, bool kPrefetching, bool kReadsA>
 struct Decoding : E2m1<ScaleKind::kE4M3, /*kHalf=*/false> {};
 
-template <bool kMultiplies, bool kGathers>
-struct DriverOmits<Decoding<kMultiplies, kGathers>> : OmitsNothing {
+template <bool kMultiplies, bool kGathers, bool kPrefetching, bool kReadsA>
+struct DriverOmits<Decoding<kMultiplies, kGathers, kPrefetching, kReadsA>> : OmitsNothing {
   static constexpr bool kBlockSums = !kMultiplies;
   static constexpr bool kCodeGather = !kGathers;
+  static constexpr bool kPrefetches = !kPrefetching;
+  static constexpr bool kActivations = !kReadsA;
 };
 
-template <bool kMultiplies, bool kGathers>
+template <bool kMultiplies, bool kGathers, bool kPrefetching = true, bool kReadsA = true>
 void DecodingCeiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<Decoding<kMultiplies, kGathers>>(args, n_begin, n_end);
+  MultiplyW4a16Amx<Decoding<kMultiplies, kGathers, kPrefetching, kReadsA>>(args, n_begin, n_end);
 }
 
 constexpr Microkernel kCeilings[] = {
@@ -67,6 +71,10 @@ constexpr Microkernel kCeilings[] = {
      DecodingCeiling<false, true>},
     {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<true, false>},
+    {"w4a16_decode_no_prefetch_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     DecodingCeiling<true, true, false>},
+    {"w4a16_decode_no_activations_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     DecodingCeiling<true, true, true, false>},
 };
 
 }  // namespace
