@@ -160,7 +160,7 @@ void RunBesideVector(benchmark::State& state) {
       streamed ? std::max<int64_t>((int64_t{1} << 30) / state.threads(), int64_t{64} << 20) : 64;
   AlignedBuffer stream(stream_bytes);
   std::memset(stream.data(), 0x35, stream_bytes);
-  const auto* stream_bytes_at = static_cast<const uint8_t*>(stream.data());
+  const auto* stream_codes = static_cast<const uint8_t*>(stream.data());
   int64_t stream_at = 0;
   constexpr int64_t kABytes = 64 << 10, kBBytes = 512 << 10, kPanelBytes = 256 << 10;
   AlignedBuffer a(kABytes), b(kBBytes), panel(kPanelBytes);
@@ -199,10 +199,10 @@ void RunBesideVector(benchmark::State& state) {
       if (work == 0) continue;
       for (int pair = 0; pair < 2; ++pair) {  // 8 rows: 4 byte positions, twice
         if (streamed) {
-          // This part's 64 code bytes, read in order as the decode reads its codes, prefetched
-          // 16 lines ahead.
-          codes = _mm512_load_si512(stream_bytes_at + stream_at);
-          __builtin_prefetch(stream_bytes_at + (stream_at + 16 * 64) % stream_bytes, 0, 3);
+          // Half of this part's 128 code bytes, read in order as the decode reads its codes,
+          // prefetched 16 lines ahead.
+          codes = _mm512_load_si512(stream_codes + stream_at);
+          __builtin_prefetch(stream_codes + (stream_at + 16 * 64) % stream_bytes, 0, 3);
           stream_at = stream_at + 64 == stream_bytes ? 0 : stream_at + 64;
         }
         if (arithmetic) {
