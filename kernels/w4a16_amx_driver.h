@@ -64,6 +64,11 @@ struct DefaultSchedule {
   // The next panel's block scales prefetched beside its codes (else the decode's first reads
   // of them wait for DRAM).
   static constexpr bool kPrefetchScales = false;
+  // The codes of the panel after the next prefetched into L2 a few lines per k step (else its
+  // decode reads them as the hardware prefetchers bring them).
+  static constexpr bool kPrefetchCodes = true;
+  // The next row block's activations prefetched into L2 a few lines per k step.
+  static constexpr bool kPrefetchRows = true;
 };
 
 // The next panel's codes (and, where the schedule says so, its scales), a few lines per call.
@@ -80,7 +85,7 @@ struct PanelPrefetcher {
 template <typename F, typename S>
 PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, int64_t n_end,
                           int64_t k0, int64_t calls) {
-  if (DriverOmits<F>::kPrefetches) return {};
+  if (DriverOmits<F>::kPrefetches || !S::kPrefetchCodes) return {};
   return {NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0, kKBlock, calls),
           S::kPrefetchScales ? NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0,
                                                    kKBlock, calls, /*scales=*/true)
@@ -420,7 +425,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
         const RowBlockSteps a = RowBlockActivations<F>(args, m0, rows, k0, kc, k_step);
         // What the next row block reads or packs, while this one runs.
         RowPrefetcher prefetcher =
-            DriverOmits<F>::kPrefetches
+            DriverOmits<F>::kPrefetches || !S::kPrefetchRows
                 ? RowPrefetcher()
                 : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
                                          tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
