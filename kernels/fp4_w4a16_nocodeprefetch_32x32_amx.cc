@@ -20,7 +20,7 @@ struct NoCodePrefetch : DefaultSchedule {
 }  // namespace
 
 void FP4MOE_MICROKERNEL(fp4_w4a16_nocodeprefetch_32x32_amx)(const GemmArgs& args, int64_t n_begin,
-                                                  int64_t n_end) {
+                                                            int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
     constexpr ScaleKind kKind = decltype(kind)::value;
     MultiplyE2m1W4a16AmxTables<E2m1<kKind, /*kHalf=*/false>, kKind, /*kRowBlocks=*/false,
