@@ -8,7 +8,6 @@
 #include <cstdint>
 
 #include "kernels/amx_tile_config.h"
-#include "kernels/block_scale.h"
 #include "kernels/microkernel.h"
 #include "kernels/simd.h"
 #if defined(FP4MOE_AMX_EMULATION)
@@ -111,26 +110,16 @@ class RowPrefetcher {
 // k block, else the next chunk's first; up to `chunk_columns` rows of block_k / 2 bytes,
 // spread over `calls` calls of Next. The hardware prefetchers follow too few of a panel's row
 // streams, and a burst of prefetches stalls the tile loads.
-// With `scales`, that panel's block scales instead of its codes (one row of kc / block scales per
-// column).
 [[maybe_unused]] RowPrefetcher NextPanelPrefetcher(const WeightsView& b, int64_t n0,
                                                    int64_t chunk_end, int64_t n_end,
                                                    int64_t chunk_columns, int64_t k0,
-                                                   int64_t block_k, int64_t calls,
-                                                   bool scales = false) {
+                                                   int64_t block_k, int64_t calls) {
   const bool next_block = k0 + block_k < b.k;
   const int64_t panel_n0 = next_block ? n0 : chunk_end;
   const int64_t panel_k0 = next_block ? k0 + block_k : 0;
   const int64_t panel_kc = b.k - panel_k0 < block_k ? b.k - panel_k0 : block_k;
   const int64_t columns = n_end - panel_n0 < chunk_columns ? n_end - panel_n0 : chunk_columns;
   if (columns <= 0) return RowPrefetcher();
-  if (scales) {
-    const int64_t scale_bytes = ScaleBytes(b.scale_kind);
-    const int64_t row_bytes = b.k / b.block * scale_bytes;
-    return RowPrefetcher(b.scales + panel_n0 * row_bytes + panel_k0 / b.block * scale_bytes,
-                         row_bytes, columns, (panel_kc + b.block - 1) / b.block * scale_bytes,
-                         calls);
-  }
   return RowPrefetcher(b.codes + panel_n0 * (b.k / 2) + panel_k0 / 2, b.k / 2, columns,
                        panel_kc / 2, calls);
 }

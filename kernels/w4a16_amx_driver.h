@@ -61,35 +61,18 @@ namespace {
 struct DefaultSchedule {
   // Products of at most 32 rows by MultiplyFewRows (else by the panel schedule).
   static constexpr bool kFewRows = true;
-  // The next panel's block scales prefetched beside its codes (else the decode's first reads
-  // of them wait for DRAM).
-  static constexpr bool kPrefetchScales = false;
-  // The codes of the panel after the next prefetched into L2 a few lines per k step (else its
-  // decode reads them as the hardware prefetchers bring them).
-  static constexpr bool kPrefetchCodes = true;
-  // The next row block's activations prefetched into L2 a few lines per k step.
-  static constexpr bool kPrefetchRows = true;
 };
 
-// The next panel's codes (and, where the schedule says so, its scales), a few lines per call.
-struct PanelPrefetcher {
-  RowPrefetcher codes, scales;
-  void Next() {
-    codes.Next();
-    scales.Next();
-  }
-};
-
-// The prefetches of the panel after the one of chunk [n0, chunk_end), k block k0 (see
-// NextPanelPrefetcher), spread over `calls` calls: what S asks for, nothing for the ceilings.
-template <typename F, typename S>
-PanelPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, int64_t n_end,
-                          int64_t k0, int64_t calls) {
-  if (DriverOmits<F>::kPrefetches || !S::kPrefetchCodes) return {};
-  return {NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0, kKBlock, calls),
-          S::kPrefetchScales ? NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0,
-                                                   kKBlock, calls, /*scales=*/true)
-                             : RowPrefetcher()};
+// The codes of the panel after the one of chunk [n0, chunk_end), k block k0 (see
+// NextPanelPrefetcher), a few lines per call over `calls` calls; nothing for the ceilings
+// without prefetches. (On the Xeon, prefetching that panel's block scales too, or leaving out
+// this prefetch or the next row block's, gained nothing in the DeepSeek-V3 layer:
+// docs/performance-log.md.)
+template <typename F>
+RowPrefetcher NextPanel(const WeightsView& b, int64_t n0, int64_t chunk_end, int64_t n_end,
+                        int64_t k0, int64_t calls) {
+  if (DriverOmits<F>::kPrefetches) return RowPrefetcher();
+  return NextPanelPrefetcher(b, n0, chunk_end, n_end, kChunkColumns, k0, kKBlock, calls);
 }
 
 // Per-thread scratch, on the heap (ThreadScratch: allocated at a thread's first call, never per
@@ -247,7 +230,7 @@ template <bool kTwoRowTiles>
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
-                   PanelPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
+                   RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
                    const BlockSums& sums) {
   StartSums<kTwoRowTiles>(sums);
   for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
@@ -269,7 +252,7 @@ void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlockDecoding(const WeightsView& b, int64_t n0, int columns, int64_t k0,
                            int64_t kc, const uint16_t* a, int64_t a_step, int k_step,
-                           PanelPrefetcher& weight_prefetcher, const BlockSums& sums) {
+                           RowPrefetcher& weight_prefetcher, const BlockSums& sums) {
   const int columns1 = columns > 16 ? columns - 16 : 0;
   TileDecoder<F> tile0(b, n0, columns - columns1, k0, kc), tile1(b, n0 + 16, columns1, k0, kc);
   StartSums<kTwoRowTiles>(sums);
@@ -328,7 +311,7 @@ void SumBlock(const GemmArgs& args, int64_t m0, int rows, int64_t n0, int column
 // C[0:m, n_begin:n_end] for m <= 32 (see MultiplyBlockDecoding), chunk by chunk and k block
 // by k block like the panel schedule below, so that the same prefetcher brings each next
 // k block's codes into L2.
-template <typename F, typename S>
+template <typename F>
 void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k_step) {
   const WeightsView& b = args.b;
   const int rows = static_cast<int>(args.m);
@@ -338,7 +321,7 @@ void MultiplyFewRows(const GemmArgs& args, int64_t n_begin, int64_t n_end, int k
     for (int64_t k0 = 0; k0 < b.k; k0 += kKBlock) {
       const int64_t kc = b.k - k0 < kKBlock ? b.k - k0 : kKBlock;
       const RowBlockSteps a = RowBlockActivations<F>(args, 0, rows, k0, kc, k_step);
-      PanelPrefetcher weight_prefetcher = NextPanel<F, S>(
+      RowPrefetcher weight_prefetcher = NextPanel<F>(
           b, chunk, chunk_end, n_end, k0, blocks * ((kc + k_step - 1) / k_step));
       for (int64_t n0 = chunk; n0 < chunk_end; n0 += kBlockColumns) {
         const int columns =
@@ -375,7 +358,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       keeps_running ? reinterpret_cast<float*>(memory + sizeof(Scratch)) : nullptr;
   ConfigureTiles(2 * k_step);
   if (S::kFewRows && m <= kBlockRows) {
-    MultiplyFewRows<F, S>(args, n_begin, n_end, k_step);
+    MultiplyFewRows<F>(args, n_begin, n_end, k_step);
     _tile_release();
     return;
   }
@@ -415,17 +398,17 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
       InterleavedDecode<F> decode(decoder, steps);
       // The codes of the panel after that, a few lines per k step of every row block, so that
       // its decode reads them from L2.
-      PanelPrefetcher weight_prefetcher =
-          has_next ? NextPanel<F, S>(b, next_chunk, next_chunk + chunk_columns_at(next_chunk),
-                                     n_end, next_k0, steps)
-                   : PanelPrefetcher();
+      RowPrefetcher weight_prefetcher =
+          has_next ? NextPanel<F>(b, next_chunk, next_chunk + chunk_columns_at(next_chunk), n_end,
+                                  next_k0, steps)
+                   : RowPrefetcher();
       const Panel& panel = scratch->panels[current];
       for (int64_t m0 = 0; m0 < m; m0 += kBlockRows) {
         const int rows = m - m0 < kBlockRows ? static_cast<int>(m - m0) : kBlockRows;
         const RowBlockSteps a = RowBlockActivations<F>(args, m0, rows, k0, kc, k_step);
         // What the next row block reads or packs, while this one runs.
         RowPrefetcher prefetcher =
-            DriverOmits<F>::kPrefetches || !S::kPrefetchRows
+            DriverOmits<F>::kPrefetches
                 ? RowPrefetcher()
                 : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
                                          tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
