@@ -25,8 +25,12 @@
 //                  a 256 KB panel, 3 both, 4 integer work alone (per row a word lookup and a
 //                  ternary logic), 5 float multiplies alone (two per row), 6 as 3 with the
 //                  codes read in order from 1 GiB (beyond L3) as the decode streams them, 128
-//                  bytes a step; <tiles> 0 the vector work alone. Which of the decode's parts
-//                  keeps it from overlapping the tile products
+//                  bytes a step, 7 permutes alone and 8 shifts alone (per row three of them
+//                  and a ternary logic: work that only port 5, or only port 0, of the two
+//                  512-bit vector ports runs), 9 one float multiply a step (the 512-bit units
+//                  kept busy, next to nothing done); <tiles> 0 the vector work alone. Which of the
+//                  decode's parts keeps it from overlapping the tile products, and whether
+//                  the tile instructions take one of the vector ports
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -197,6 +201,10 @@ void RunBesideVector(benchmark::State& state) {
         DriverOrderStep(a_step, b_step);
       }
       if (work == 0) continue;
+      if (work == 9) {
+        factor = _mm512_mul_ps(factor, scale);
+        continue;
+      }
       for (int pair = 0; pair < 2; ++pair) {  // 8 rows: 4 byte positions, twice
         if (streamed) {
           // Half of this part's 128 code bytes, read in order as the decode reads its codes,
@@ -215,6 +223,22 @@ void RunBesideVector(benchmark::State& state) {
             const __m512i words = _mm512_permutexvar_epi16(codes, _mm512_castps_si512(values));
             row(_mm512_ternarylogic_epi32(words, codes, scale_bits, 0xEA));
             codes = _mm512_ror_epi32(codes, 4);
+          }
+        } else if (work == 7) {
+          for (int r = 0; r < 4; ++r) {
+            const __m512i words = _mm512_permutexvar_epi16(codes, scale_bits);
+            const __m512i bytes = _mm512_multishift_epi64_epi8(codes, scale_bits);
+            const __m512i dwords = _mm512_permutexvar_epi32(codes, scale_bits);
+            row(_mm512_ternarylogic_epi32(words, bytes, dwords, 0x96));
+            codes = _mm512_alignr_epi8(codes, codes, 1);
+          }
+        } else if (work == 8) {
+          for (int r = 0; r < 4; ++r) {
+            const __m512i left = _mm512_slli_epi32(codes, 3);
+            const __m512i right = _mm512_srli_epi32(codes, 5);
+            const __m512i signs = _mm512_srai_epi16(codes, 2);
+            row(_mm512_ternarylogic_epi32(left, right, signs, 0x96));
+            codes = _mm512_rol_epi32(codes, 4);
           }
         } else if (work == 5) {
           for (int r = 0; r < 4; ++r) {
@@ -323,7 +347,7 @@ BENCHMARK(RunStepOrder)
     ->ArgsProduct({{0, 1, 2}, {16 << 10, 512 << 10}})->Apply(Threads);
 BENCHMARK(RunBesideVector)
     ->Name("bf16/beside_vector")->ArgNames({"work", "tiles"})
-    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6}, {1, 0}})->UseRealTime()->Threads(1)->Threads(16);
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 0}})->UseRealTime()->Threads(1)->Threads(16);
 BENCHMARK(RunWeightRows)
     ->Name("bf16/weight_rows")->ArgNames({"b", "order", "stores"})
     ->ArgsProduct({{16 << 10, 256 << 10}, {0, 1, 2}, {0, 1}})->Apply(Threads);

@@ -2,7 +2,7 @@
 // loops and tile products with parts of the work left out (the weight decode; then also the
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
-// alone, on panels and activations in L2), or with only the tile loads and products left out
+// alone, on panels and activations in L2; the same with a float multiply per tile step), or with only the tile loads and products left out
 // (the NVFP4 decode and the traffic around it), or, the decode kept, with its code loads from
 // one line in L1 instead of each step's 16 code rows, without the software prefetches or
 // without the activations' traffic, so that beside a real W4A16 kernel they show what each part
@@ -32,10 +32,16 @@ struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>> : OmitsNoth
   static constexpr bool kActivations = !kReadsA;
 };
 
-template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true>
+template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true,
+          typename S = DefaultSchedule>
 void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>>(args, n_begin, n_end);
+  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>, S>(args, n_begin, n_end);
 }
+
+// The schedule with a float multiply per tile step (DefaultSchedule::kWarmVectorUnits).
+struct VectorUnitsWarm : DefaultSchedule {
+  static constexpr bool kWarmVectorUnits = true;
+};
 
 // NVFP4's format part, its decode kept, with the tile loads and products left out unless
 // kMultiplies, the decode's code gather (each step's 16 code rows) unless kGathers, the software
@@ -67,6 +73,8 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, false>},
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
+    {"w4a16_tile_loop_warm_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, false, false, false, VectorUnitsWarm>},
     {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<false, true>},
     {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,

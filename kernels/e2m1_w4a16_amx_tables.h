@@ -254,8 +254,9 @@ void MultiplyByScaledCodeTables(const GemmArgs& args, int64_t n_begin, int64_t n
 }
 
 // C[0:m, n_begin:n_end] for E2M1 weights: products of at most kColumnWindowMaxRows rows, k a
-// multiple of 64, with E4M3 or E8M0 scales by scaled-code tables; others by the panel driver.
-template <typename F, ScaleKind kKind, bool kRowBlocks = false>
+// multiple of 64, with E4M3 or E8M0 scales by scaled-code tables; others by the panel driver,
+// scheduled as S says.
+template <typename F, ScaleKind kKind, bool kRowBlocks = false, typename S = DefaultSchedule>
 void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   if constexpr (kKind == ScaleKind::kE4M3 || kKind == ScaleKind::kE8M0) {
     static_assert(kColumnWindowMaxRows == 16);
@@ -264,7 +265,7 @@ void MultiplyE2m1W4a16AmxTables(const GemmArgs& args, int64_t n_begin, int64_t n
       return;
     }
   }
-  MultiplyW4a16Amx<F>(args, n_begin, n_end);
+  MultiplyW4a16Amx<F, S>(args, n_begin, n_end);
 }
 
 }  // namespace

@@ -61,7 +61,22 @@ namespace {
 struct DefaultSchedule {
   // Products of at most 32 rows by MultiplyFewRows (else by the panel schedule).
   static constexpr bool kFewRows = true;
+  // One 512-bit float multiply per tile step of the panel schedule, on a register of its own:
+  // on some Xeon hosts the tile steps ran 2.4x faster beside the decode's float work than
+  // alone (//benchmarks:amx_sequence_benchmark bf16/beside_vector), as if the tile loads ran
+  // slowly while the 512-bit units idle.
+  static constexpr bool kWarmVectorUnits = false;
 };
+
+// v x v, one 512-bit float multiply that the compiler keeps (see
+// DefaultSchedule::kWarmVectorUnits); the emulated copy drops it.
+[[gnu::always_inline]] inline __m512 WarmVectorUnits(__m512 v) {
+  v = _mm512_mul_ps(v, v);
+#if !defined(FP4MOE_SIMDE)
+  asm volatile("" : "+v"(v));
+#endif
+  return v;
+}
 
 // The codes of the panel after the one of chunk [n0, chunk_end), k block k0 (see
 // NextPanelPrefetcher), a few lines per call over `calls` calls; nothing for the ceilings
@@ -227,16 +242,18 @@ template <bool kTwoRowTiles>
 // ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
 // next step right after its last product in this one, though that order ran bare 2 x 2 steps
 // with B from L2 8 to 12% faster: docs/performance-log.md.)
-template <bool kTwoRowTiles, typename F>
+template <bool kTwoRowTiles, typename S, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
                    RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
                    const BlockSums& sums) {
   StartSums<kTwoRowTiles>(sums);
+  [[maybe_unused]] __m512 warm = _mm512_set1_ps(1.0f);
   for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
     prefetcher.Next();
     weight_prefetcher.Next();
     decode.Step();
+    if constexpr (S::kWarmVectorUnits) warm = WarmVectorUnits(warm);
     if constexpr (!DriverOmits<F>::kBlockSums) {
       MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
     }
@@ -424,7 +441,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
               running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
           SumBlock<F>(args, m0, rows, n0, columns, first, last, running,
                       [&](auto two_row_tiles, const BlockSums& sums) {
-                        MultiplyBlock<decltype(two_row_tiles)::value>(
+                        MultiplyBlock<decltype(two_row_tiles)::value, S>(
                             a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
                             decode, sums);
                       });
