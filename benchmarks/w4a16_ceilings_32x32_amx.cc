@@ -2,12 +2,12 @@
 // loops and tile products with parts of the work left out (the weight decode; then also the
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
-// alone, on panels and activations in L2; the same with a float multiply per tile step), or with only the tile loads and products left out
-// (the NVFP4 decode and the traffic around it), or, the decode kept, with its code loads from
-// one line in L1 instead of each step's 16 code rows, without the software prefetches or
-// without the activations' traffic, so that beside a real W4A16 kernel they show what each part
-// costs and how much of it overlaps. Their results are not a product of the
-// weights.
+// alone, on panels and activations in L2; the same with a float multiply per tile step), or
+// with only the tile loads and products left out (the NVFP4 decode and the traffic around it),
+// or, the decode kept, with its code loads from one line in L1 instead of each step's 16 code
+// rows, without the software prefetches or without the activations' traffic, so that beside a
+// real W4A16 kernel they show what each part costs and how much of it overlaps. Their results
+// are not a product of the weights.
 #include <cstdint>
 
 #include "benchmarks/ceiling_kernels.h"
@@ -37,11 +37,6 @@ template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true,
 void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>, S>(args, n_begin, n_end);
 }
-
-// The schedule with a float multiply per tile step (DefaultSchedule::kWarmVectorUnits).
-struct VectorUnitsWarm : DefaultSchedule {
-  static constexpr bool kWarmVectorUnits = true;
-};
 
 // NVFP4's format part, its decode kept, with the tile loads and products left out unless
 // kMultiplies, the decode's code gather (each step's 16 code rows) unless kGathers, the software
@@ -74,7 +69,7 @@ constexpr Microkernel kCeilings[] = {
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
     {"w4a16_tile_loop_warm_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
-     Ceiling<false, false, false, false, VectorUnitsWarm>},
+     Ceiling<false, false, false, false, WarmVectorUnitsSchedule>},
     {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<false, true>},
     {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,

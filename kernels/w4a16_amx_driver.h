@@ -68,6 +68,11 @@ struct DefaultSchedule {
   static constexpr bool kWarmVectorUnits = false;
 };
 
+// The schedule of fp4_w4a16_warmvector_32x32_amx and the ceiling w4a16_tile_loop_warm.
+struct WarmVectorUnitsSchedule : DefaultSchedule {
+  static constexpr bool kWarmVectorUnits = true;
+};
+
 // v x v, one 512-bit float multiply that the compiler keeps (see
 // DefaultSchedule::kWarmVectorUnits); the emulated copy drops it.
 [[gnu::always_inline]] inline __m512 WarmVectorUnits(__m512 v) {
