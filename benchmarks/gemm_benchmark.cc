@@ -35,6 +35,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/peak_probe.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
 #include "kernels/vector_probe.h"
@@ -259,6 +260,7 @@ int Main(int argc, char** argv) {
       probe.kernel.c_str(), bandwidth / 1e9, DetectedCpuFeatures().ToString().c_str(),
       absl::GetFlag(FLAGS_stream_bytes) > 0 ? "streamed from DRAM" : "cache-resident");
   std::printf("%s\n", VectorScalingLine(MeasureVectorScaling()).c_str());
+  std::printf("%s\n", WindowRatesLine().c_str());
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
     const Microkernel* named = nullptr;

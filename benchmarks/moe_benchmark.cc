@@ -42,6 +42,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/peak_probe.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
 #include "kernels/vector_probe.h"
@@ -439,6 +440,7 @@ int Main(int argc, char** argv) {
               probe.kernel.c_str(), bandwidth / 1e9,
               kernels::DetectedCpuFeatures().ToString().c_str());
   std::printf("%s\n", kernels::VectorScalingLine(kernels::MeasureVectorScaling()).c_str());
+  std::printf("%s\n", kernels::WindowRatesLine().c_str());
   // Registered in order, so each (model, format, path) builds its layers once for its qlens
   // and tile kernels.
   for (const LayerCase& c : cases) {

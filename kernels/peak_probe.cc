@@ -1,7 +1,9 @@
 #include "kernels/peak_probe.h"
 
 #include <cstdint>
+#include <string>
 
+#include "absl/strings/str_format.h"
 #include "kernels/cpu_features.h"
 #include "kernels/probe_chains.h"
 #include "kernels/thread_rates.h"
@@ -42,6 +44,30 @@ PeakRates MeasurePeakRates() {
     peaks.avx2_f32 = PeakOf(FmaChainsAvx2, 1 << 19, 2.0 * kFmaLanes * kFmaChains, 1, 4);
   }
   return peaks;
+}
+
+std::string WindowRatesLine() {
+  const CpuFeatures& cpu = DetectedCpuFeatures();
+  std::string line = "window probe (every thread for 0.2 s together):";
+  const auto append = [&](const char* name, const WindowRates& rates, double unit,
+                          const char* unit_name) {
+    absl::StrAppendFormat(&line, " %s %.2f %s on %d threads (least %.2f, most %.2f of the mean);",
+                          name, rates.total / unit, unit_name, rates.threads, rates.least_share,
+                          rates.most_share);
+  };
+  if (cpu.amx) {
+    constexpr double kBlockOps = 4.0 * 2 * 16 * 16 * 32;
+    RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBlockOps, 0.05);  // warm-up
+    append("AMX BF16", RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBlockOps, 0.2), 1e12,
+           "TFLOPS");
+  }
+  if (cpu.avx2) {
+    append("AVX2 FMA",
+           RatesInOneWindow(FmaChainsAvx2, 1 << 14, 2.0 * kFmaLanes * kFmaChains, 0.2), 1e9,
+           "GFLOPS");
+  }
+  line.pop_back();
+  return line;
 }
 
 }  // namespace fp4moe::kernels

@@ -27,6 +27,21 @@ struct ThreadRates {
 // starting after a barrier.
 ThreadRates RatesOnAllThreads(ProbeLoop loop, int64_t iterations, double step_units, int passes);
 
+// What every OpenMP thread delivers together in one common window, as a parallel kernel gets
+// it: after a barrier each thread calls `loop` (`iterations` steps a call) until `seconds` have
+// passed; the units of all calls over the time from the barrier until the last thread stops.
+// A thread that the host pauses delivers less here, where RatesOnAllThreads times each thread
+// over its own run.
+struct WindowRates {
+  int threads = 0;
+  double seconds = 0;       // from the barrier until the last thread stopped
+  double total = 0;         // units per second, all threads together
+  double least_share = 0;   // the least units one thread delivered, over the mean
+  double most_share = 0;    // the most, over the mean
+};
+WindowRates RatesInOneWindow(ProbeLoop loop, int64_t iterations, double step_units,
+                             double seconds);
+
 }  // namespace fp4moe::kernels
 
 #endif  // FP4MOE_KERNELS_THREAD_RATES_H_
