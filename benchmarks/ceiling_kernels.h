@@ -14,8 +14,8 @@ namespace fp4moe::kernels {
 // (w4a16_no_decode_no_packing_32x32_amx), then also its reads and writes of C: the tile loads
 // and products of its loops (w4a16_tile_products_32x32_amx), then also its software
 // prefetches (w4a16_tile_products_no_prefetch_32x32_amx), then also the activations' traffic
-// (w4a16_tile_loop_32x32_amx; w4a16_tile_loop_warm_32x32_amx with one float multiply per tile
-// step, DefaultSchedule::kWarmVectorUnits); or with only its tile loads and products left out
+// (w4a16_tile_loop_32x32_amx; w4a16_tile_loop_l1activations_32x32_amx in passes of 256 k,
+// DefaultSchedule::kPassK); or with only its tile loads and products left out
 // (w4a16_no_products_32x32_amx: the NVFP4 decode and the traffic around it); or, the decode
 // kept, with its code loads from one L1-resident line (w4a16_no_code_gather_32x32_amx), without
 // the software prefetches (w4a16_decode_no_prefetch_32x32_amx) or without the activations'

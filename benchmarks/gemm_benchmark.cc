@@ -55,7 +55,7 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "GEMM paths (NVFP4 weights for w4a*, INT4 K2 with G=32 for int4_*); also, on AMX, "
           "the W4A16 driver's ceilings (benchmarks/ceiling_kernels.h) by name without _32x32_amx: "
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
-          "w4a16_tile_products_no_prefetch, w4a16_tile_loop, w4a16_tile_loop_warm, "
+          "w4a16_tile_products_no_prefetch, w4a16_tile_loop, w4a16_tile_loop_l1activations, "
           "w4a16_no_products, "
           "w4a16_no_code_gather, w4a16_decode_no_prefetch, w4a16_decode_no_activations; "
           "the scaled-sums "

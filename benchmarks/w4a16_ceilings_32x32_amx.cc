@@ -2,7 +2,7 @@
 // loops and tile products with parts of the work left out (the weight decode; then also the
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
-// alone, on panels and activations in L2; the same with a float multiply per tile step), or
+// alone, on panels and activations in L2; the same in passes of 256 k), or
 // with only the tile loads and products left out (the NVFP4 decode and the traffic around it),
 // or, the decode kept, with its code loads from one line in L1 instead of each step's 16 code
 // rows, without the software prefetches or without the activations' traffic, so that beside a
@@ -68,8 +68,8 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, false>},
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
-    {"w4a16_tile_loop_warm_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
-     Ceiling<false, false, false, false, WarmVectorUnitsSchedule>},
+    {"w4a16_tile_loop_l1activations_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     Ceiling<false, false, false, false, L1ActivationsSchedule>},
     {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<false, true>},
     {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,

@@ -61,27 +61,18 @@ namespace {
 struct DefaultSchedule {
   // Products of at most 32 rows by MultiplyFewRows (else by the panel schedule).
   static constexpr bool kFewRows = true;
-  // One 512-bit float multiply per tile step of the panel schedule, on a register of its own:
-  // on some Xeon hosts the tile steps ran 2.4x faster beside the decode's float work than
-  // alone (//benchmarks:amx_sequence_benchmark bf16/beside_vector), as if the tile loads ran
-  // slowly while the 512-bit units idle.
-  static constexpr bool kWarmVectorUnits = false;
+  // k of the panel schedule's passes over a chunk's column blocks: a whole row block walks the
+  // column blocks once per pass, its tiles summing over the pass. At kKBlock its activations
+  // (64 KB) come from L2 for every column block; at 256 (16 KB) they stay in L1 while the
+  // column blocks' weights stream from L2, and the sums go through the tiles every 8 k steps.
+  static constexpr int64_t kPassK = kKBlock;
 };
 
-// The schedule of fp4_w4a16_warmvector_32x32_amx and the ceiling w4a16_tile_loop_warm.
-struct WarmVectorUnitsSchedule : DefaultSchedule {
-  static constexpr bool kWarmVectorUnits = true;
+// The schedule of fp4_w4a16_l1activations_32x32_amx and the ceiling
+// w4a16_tile_loop_l1activations: passes of 256 k.
+struct L1ActivationsSchedule : DefaultSchedule {
+  static constexpr int64_t kPassK = 256;
 };
-
-// v x v, one 512-bit float multiply that the compiler keeps (see
-// DefaultSchedule::kWarmVectorUnits); the emulated copy drops it.
-[[gnu::always_inline]] inline __m512 WarmVectorUnits(__m512 v) {
-  v = _mm512_mul_ps(v, v);
-#if !defined(FP4MOE_SIMDE)
-  asm volatile("" : "+v"(v));
-#endif
-  return v;
-}
 
 // The codes of the panel after the one of chunk [n0, chunk_end), k block k0 (see
 // NextPanelPrefetcher), a few lines per call over `calls` calls; nothing for the ceilings
@@ -247,18 +238,16 @@ template <bool kTwoRowTiles>
 // ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
 // next step right after its last product in this one, though that order ran bare 2 x 2 steps
 // with B from L2 8 to 12% faster: docs/performance-log.md.)
-template <bool kTwoRowTiles, typename S, typename F>
+template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
                    RowPrefetcher& weight_prefetcher, InterleavedDecode<F>& decode,
                    const BlockSums& sums) {
   StartSums<kTwoRowTiles>(sums);
-  [[maybe_unused]] __m512 warm = _mm512_set1_ps(1.0f);
   for (int64_t kk = 0; kk < kc; kk += k_step, a += a_step) {
     prefetcher.Next();
     weight_prefetcher.Next();
     decode.Step();
-    if constexpr (S::kWarmVectorUnits) warm = WarmVectorUnits(warm);
     if constexpr (!DriverOmits<F>::kBlockSums) {
       MultiplyStep<kTwoRowTiles>(a, k_step, b0 + kk / 2, b1 + kk / 2);
     }
@@ -371,7 +360,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   // block and column block of a chunk.
   constexpr int64_t kChunkBlocks = kChunkColumns / kBlockColumns;
   constexpr int64_t kBlockFloats = kBlockRows * kBlockColumns;
-  const bool keeps_running = m > kBlockRows && b.k > kKBlock;
+  const bool keeps_running = m > kBlockRows && b.k > S::kPassK;
   const int64_t running_bytes =
       keeps_running ? row_blocks * kChunkBlocks * kBlockFloats * int64_t{sizeof(float)} : 0;
   auto* memory = static_cast<uint8_t*>(ThreadScratch(sizeof(Scratch) + running_bytes));
@@ -435,21 +424,27 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
                 : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
                                          tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
                                          kBlockRows, k0, kKBlock, block_steps);
-        for (int block = 0; block < blocks; ++block) {
-          const int64_t n0 = chunk + block * kBlockColumns;
-          const int columns =
-              n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-          const uint16_t(*b0)[32] = panel[2 * block];
-          const uint16_t(*b1)[32] = panel[2 * block + 1];
-          const int64_t block_index = m0 / kBlockRows * kChunkBlocks + block;
-          float* running =
-              running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
-          SumBlock<F>(args, m0, rows, n0, columns, first, last, running,
-                      [&](auto two_row_tiles, const BlockSums& sums) {
-                        MultiplyBlock<decltype(two_row_tiles)::value, S>(
-                            a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
-                            decode, sums);
-                      });
+        // Passes of S::kPassK (a partial row block takes the k block in one: its sums go
+        // through scratch and C after every pass).
+        const int64_t pass_k = rows == kBlockRows ? S::kPassK : kc;
+        for (int64_t k1 = 0; k1 < kc; k1 += pass_k) {
+          const int64_t pc = kc - k1 < pass_k ? kc - k1 : pass_k;
+          for (int block = 0; block < blocks; ++block) {
+            const int64_t n0 = chunk + block * kBlockColumns;
+            const int columns =
+                n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
+            const uint16_t(*b0)[32] = panel[2 * block] + k1 / 2;
+            const uint16_t(*b1)[32] = panel[2 * block + 1] + k1 / 2;
+            const int64_t block_index = m0 / kBlockRows * kChunkBlocks + block;
+            float* running =
+                running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
+            SumBlock<F>(args, m0, rows, n0, columns, first && k1 == 0, last && k1 + pc == kc,
+                        running, [&](auto two_row_tiles, const BlockSums& sums) {
+                          MultiplyBlock<decltype(two_row_tiles)::value, F>(
+                              a.first + k1 / k_step * a.step, a.step, b0, b1, pc, k_step,
+                              prefetcher, weight_prefetcher, decode, sums);
+                        });
+          }
         }
       }
       decoder.Finish();

@@ -1,8 +1,8 @@
 // A compared variant of fp4_w4a16_32x32_amx (never dispatched; microkernel_test checks it,
-// gemm_benchmark and moe_benchmark name it): the panel schedule issues one 512-bit float
-// multiply per tile step (DefaultSchedule::kWarmVectorUnits), to tell whether the tile loads
-// run faster while the 512-bit units are busy, as the tile steps beside float work did on some
-// Xeon hosts (docs/performance-log.md; built, not yet run on the Xeon).
+// gemm_benchmark and moe_benchmark name it): the panel schedule walks the column blocks in
+// passes of 256 k (DefaultSchedule::kPassK), so that a row block's activations stay in L1 and
+// only the weights come from L2: on the Xeon, 2 x 2 tile steps with both operands from L2 ran
+// at about half the rate of the products alone on 16 threads (docs/performance-log.md).
 #include "kernels/e2m1_w4a16_amx_decoder.h"
 #include "kernels/e2m1_w4a16_amx_tables.h"
 #include "kernels/microkernels.h"
@@ -12,12 +12,12 @@
 
 namespace fp4moe::kernels {
 
-void FP4MOE_MICROKERNEL(fp4_w4a16_warmvector_32x32_amx)(const GemmArgs& args, int64_t n_begin,
+void FP4MOE_MICROKERNEL(fp4_w4a16_l1activations_32x32_amx)(const GemmArgs& args, int64_t n_begin,
                                                         int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
     constexpr ScaleKind kKind = decltype(kind)::value;
     MultiplyE2m1W4a16AmxTables<E2m1<kKind, /*kHalf=*/false>, kKind, /*kRowBlocks=*/false,
-                               WarmVectorUnitsSchedule>(args, n_begin, n_end);
+                               L1ActivationsSchedule>(args, n_begin, n_end);
   });
 }
 
