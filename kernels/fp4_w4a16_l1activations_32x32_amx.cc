@@ -13,7 +13,7 @@
 namespace fp4moe::kernels {
 
 void FP4MOE_MICROKERNEL(fp4_w4a16_l1activations_32x32_amx)(const GemmArgs& args, int64_t n_begin,
-                                                        int64_t n_end) {
+                                                           int64_t n_end) {
   DispatchFp4ScaleKind(args.b.scale_kind, [&](auto kind) {
     constexpr ScaleKind kKind = decltype(kind)::value;
     MultiplyE2m1W4a16AmxTables<E2m1<kKind, /*kHalf=*/false>, kKind, /*kRowBlocks=*/false,

@@ -13,14 +13,14 @@
 // partial blocks add through scratch, and C takes tensor_scale at the end.
 //
 // Loop order (//benchmarks:amx_sequence_benchmark on the Xeon: tile products with their operands
-// loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5 to 9, from L3 3.5 to 6; C moved
-// out of and back into the tiles every 8 k steps costs about a fifth): per k block, a row
-// block's packed activations (32 x kKBlock BF16) and the chunk's decoded panels stay in L2 while
-// the row block walks the chunk's column blocks; the next row block's activations are
-// prefetched into L2 a few lines per k step. The next panel is decoded meanwhile (two panels
-// per thread), in parts of 8 B rows spread evenly over the k steps, so that the vector decode
-// overlaps the tile products instead of running between them, and the codes of the panel after
-// it are prefetched into L2 for that decode.
+// loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5 to 9, from L3 3.5 to 6; C moved out of
+// and back into the tiles every 8 k steps costs about a fifth): per k block, a row block's packed
+// activations (32 x kKBlock BF16) and the chunk's decoded panels stay in L2 while the row block
+// walks the chunk's column blocks (in passes of DefaultSchedule::kPassK k: the whole k block for
+// the kernels); the next row block's activations are prefetched into L2 a few lines per k step. The
+// next panel is decoded meanwhile (two panels per thread), in parts of 8 B rows spread evenly over
+// the k steps, so that the vector decode overlaps the tile products instead of running between
+// them, and the codes of the panel after it are prefetched into L2 for that decode.
 //
 // Products of at most 32 rows (one row block) use no panel: every weight is multiplied once, so
 // each column block's weights are decoded one step at a time into an L1 slot and multiplied at
@@ -233,8 +233,8 @@ template <bool kTwoRowTiles>
 }
 
 // The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
-// elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
-// block, added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
+// elements apart from `a`, each row k_step elements after the last) x 32 columns over kc k (a
+// pass of the k block), added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
 // ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
 // next step right after its last product in this one, though that order ran bare 2 x 2 steps
 // with B from L2 8 to 12% faster: docs/performance-log.md.)
