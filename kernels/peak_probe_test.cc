@@ -1,5 +1,7 @@
 #include "kernels/peak_probe.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 #include "kernels/cpu_features.h"
 #include "kernels/vector_probe.h"
@@ -33,6 +35,15 @@ TEST(PeakProbeTest, MeasuresTheRatesOfTheIsasItHas) {
     ExpectMeasuredRate(peaks.amx_int8);
     ExpectMeasuredRate(peaks.amx_bf16);
   }
+}
+
+TEST(PeakProbeTest, WindowLineGivesEveryRateItMeasured) {
+  const CpuFeatures& cpu = DetectedCpuFeatures();
+  if (!cpu.avx2) GTEST_SKIP() << "no AVX2 here";
+  const std::string line = WindowRatesLine();
+  EXPECT_NE(line.find("AVX2 FMA"), std::string::npos) << line;
+  EXPECT_EQ(line.find("AMX BF16") != std::string::npos, cpu.amx) << line;
+  EXPECT_EQ(line.back(), ')') << line;
 }
 
 }  // namespace
