@@ -232,12 +232,12 @@ template <bool kTwoRowTiles>
   }
 }
 
-// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
-// elements apart from `a`, each row k_step elements after the last) x 32 columns over kc k (a
-// pass of the k block), added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
+// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step` elements
+// apart from `a`, each row k_step elements after the last) x 32 columns over kc k (a pass of the k
+// block), added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
 // ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
-// next step right after its last product in this one, though that order ran bare 2 x 2 steps
-// with B from L2 8 to 12% faster: docs/performance-log.md.)
+// next step right after its last product in this one, though that order ran bare 2 x 2 steps with B
+// from L2 8 to 12% faster: docs/performance-log.md.)
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
