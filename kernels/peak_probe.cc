@@ -11,6 +11,12 @@
 namespace fp4moe::kernels {
 namespace {
 
+// Operations a step of the probe loops: an AMX block (4 products of 16 x 16 outputs over 32
+// BF16 or 64 int8 pairs) and a step of the FMA chains.
+constexpr double kBf16BlockOps = 4.0 * 2 * 16 * 16 * 32;
+constexpr double kInt8BlockOps = 4.0 * 2 * 16 * 16 * 64;
+constexpr double kFmaStepOps = 2.0 * kFmaLanes * kFmaChains;
+
 // Operations per second of `loop` on all threads at once, `step_ops` a step: the best pass
 // after a warm-up (on the Xeon, tile products right after the units were idle ran at a third
 // of their rate: a probe of five 4 ms passes once gave 5.5 TFLOPS BF16 where the sequence
@@ -27,11 +33,10 @@ PeakRates MeasurePeakRates() {
   PeakRates peaks;
   const CpuFeatures& cpu = DetectedCpuFeatures();
   if (cpu.amx) {
-    // About 4 ms a pass on the Xeon. A block: 4 products of 16 x 16 outputs over 32 BF16 or 64
-    // int8 pairs.
+    // About 4 ms a pass on the Xeon.
     constexpr int64_t kBlocks = 65536;
-    peaks.amx_bf16 = PeakOf(Bf16TileBlocksAmx, kBlocks, 4.0 * 2 * 16 * 16 * 32, 25, 10);
-    peaks.amx_int8 = PeakOf(Int8TileBlocksAmx, kBlocks, 4.0 * 2 * 16 * 16 * 64, 25, 10);
+    peaks.amx_bf16 = PeakOf(Bf16TileBlocksAmx, kBlocks, kBf16BlockOps, 25, 10);
+    peaks.amx_int8 = PeakOf(Int8TileBlocksAmx, kBlocks, kInt8BlockOps, 25, 10);
   }
   // About 1 to 3 ms a pass on one thread.
   if (cpu.avx512) {
@@ -41,7 +46,7 @@ PeakRates MeasurePeakRates() {
   }
   if (cpu.avx2) {
     peaks.avx2_int8 = PeakOf(Int8DotChainsAvx2, 1 << 18, 2.0 * 64 * kInt8DotChainsAvx2, 1, 4);
-    peaks.avx2_f32 = PeakOf(FmaChainsAvx2, 1 << 19, 2.0 * kFmaLanes * kFmaChains, 1, 4);
+    peaks.avx2_f32 = PeakOf(FmaChainsAvx2, 1 << 19, kFmaStepOps, 1, 4);
   }
   return peaks;
 }
@@ -57,13 +62,11 @@ std::string WindowRatesLine() {
                           rates.most_share);
   };
   if (cpu.amx) {
-    constexpr double kBlockOps = 4.0 * 2 * 16 * 16 * 32;
-    RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBlockOps, 0.05);  // warm-up
-    append("AMX BF16", RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBlockOps, 0.2), 1e12,
+    RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBf16BlockOps, 0.05);  // warm-up
+    append("AMX BF16", RatesInOneWindow(Bf16TileBlocksAmx, 4096, kBf16BlockOps, 0.2), 1e12,
            "TFLOPS");
   }
-  append("AVX2 FMA", RatesInOneWindow(FmaChainsAvx2, 1 << 14, 2.0 * kFmaLanes * kFmaChains, 0.2),
-         1e9, "GFLOPS");
+  append("AVX2 FMA", RatesInOneWindow(FmaChainsAvx2, 1 << 14, kFmaStepOps, 0.2), 1e9, "GFLOPS");
   line.pop_back();  // the last ';'
   return line;
 }
