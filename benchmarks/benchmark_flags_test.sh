@@ -53,6 +53,12 @@ expect_refused "$gemm" "--row_groups=0 is out of range: must be in [1, 1048576]"
 expect_refused "$gemm" "--row_groups=3 does not divide the 2 threads" --row_groups=3 --threads=2
 expect_refused "$gemm" "--row_groups and --slices cannot be combined" --row_groups=2 --threads=2 \
   --slices=4
+expect_refused "$moe" "no kernel is named 'no_such_kernel'" --tile_kernels=no_such_kernel
+# A ceiling is found by name (it runs only where the CPU has AMX, which these machines lack).
+if ! grep -qw amx_tile /proc/cpuinfo; then
+  expect_refused "$moe" "this CPU cannot run w4a16_no_decode_32x32_amx" \
+    --tile_kernels=w4a16_no_decode_32x32_amx
+fi
 expect_refused "$moe" "qlen '0' is not a positive integer" --qlens=0
 expect_refused "$moe" "--max_len=-5 is out of range" --max_len=-5
 expect_refused "$moe" "--routings=100000 is out of range" --routings=100000

@@ -4,6 +4,8 @@
 // Kernels that bound a design from above, for benchmarks only: not in the microkernel table,
 // never chosen for a product, their results not the product of the weights.
 
+#include <string_view>
+
 #include "absl/types/span.h"
 #include "kernels/microkernel.h"
 
@@ -35,6 +37,10 @@ absl::Span<const Microkernel> W4a16AmxSumsCeilings();
 // (w4a16_tables_no_prefetch_16x32_amx), or the decode and the prefetches
 // (w4a16_tables_no_decode_no_prefetch_16x32_amx).
 absl::Span<const Microkernel> W4a16AmxTableCeilings();
+
+// The ceiling of those named `name`, or `name` and its tile and ISA suffix (_32x32_amx,
+// _16x16_amx, _16x32_amx); nullptr if none is.
+const Microkernel* FindCeiling(std::string_view name);
 
 }  // namespace fp4moe::kernels
 

@@ -25,7 +25,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
@@ -263,17 +262,7 @@ int Main(int argc, char** argv) {
   std::printf("%s\n", WindowRatesLine().c_str());
   for (const std::string& path_name : absl::GetFlag(FLAGS_paths)) {
     // A kernel named instead of a path (a ceiling or a variant) runs on its path's buffers.
-    const Microkernel* named = nullptr;
-    for (const auto ceilings :
-         {W4a16AmxCeilings(), W4a16AmxSumsCeilings(), W4a16AmxTableCeilings()}) {
-      for (const Microkernel& kernel : ceilings) {
-        if (absl::StrCat(path_name, "_32x32_amx") == kernel.name ||
-            absl::StrCat(path_name, "_16x16_amx") == kernel.name ||
-            absl::StrCat(path_name, "_16x32_amx") == kernel.name) {
-          named = &kernel;
-        }
-      }
-    }
+    const Microkernel* named = FindCeiling(path_name);
     if (absl::StatusOr<const Microkernel*> kernel = FindMicrokernel(path_name);
         kernel.ok() && (*kernel)->variant && !(*kernel)->emulated) {
       named = *kernel;

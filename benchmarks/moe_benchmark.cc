@@ -39,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/benchmark_helpers.h"
+#include "benchmarks/ceiling_kernels.h"
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
@@ -74,8 +75,9 @@ ABSL_FLAG(std::vector<std::string>, paths, std::vector<std::string>({"auto"}),
           "auto (the layer picks per product's rows) or GEMM paths forced for every product, "
           "run for each format they take (e.g. auto,w4a16,int4_w4a16 compares the crossovers)");
 ABSL_FLAG(std::vector<std::string>, tile_kernels, {},
-          "kernels by name (compared variants, another ISA's kernel) also run as the tile kernel "
-          "of every layer whose tile kernel has their path, on the same layer instances: with "
+          "kernels by name (compared variants, another ISA's kernel, the ceilings of "
+          "benchmarks/ceiling_kernels.h) also run as the tile kernel of every layer whose tile "
+          "kernel has their path, on the same layer instances: with "
           "--benchmark_enable_random_interleaving one process measures the layer both ways "
           "(give one model and format, so that the instances are built once)");
 ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
@@ -374,7 +376,10 @@ int Main(int argc, char** argv) {
   }
   std::vector<const kernels::Microkernel*> tile_kernels;
   for (const std::string& name : absl::GetFlag(FLAGS_tile_kernels)) {
+    // A ceiling runs the layer with part of its tile kernel's work left out: the layer's output
+    // is then not its product, only its time means something.
     absl::StatusOr<const kernels::Microkernel*> kernel = kernels::FindMicrokernel(name);
+    if (const kernels::Microkernel* ceiling = kernels::FindCeiling(name)) kernel = ceiling;
     if (!kernel.ok()) return Fail(std::string(kernel.status().message()));
     if (!kernels::CanRun(**kernel, kernels::DetectedCpuFeatures())) {
       return Fail(absl::StrFormat("this CPU cannot run %s", name));
