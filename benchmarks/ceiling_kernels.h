@@ -16,12 +16,12 @@ namespace fp4moe::kernels {
 // (w4a16_no_decode_no_packing_32x32_amx), then also its reads and writes of C: the tile loads
 // and products of its loops (w4a16_tile_products_32x32_amx), then also its software
 // prefetches (w4a16_tile_products_no_prefetch_32x32_amx), then also the activations' traffic
-// (w4a16_tile_loop_32x32_amx; w4a16_tile_loop_l1activations_32x32_amx in passes of 256 k,
-// DefaultSchedule::kPassK); or with only its tile loads and products left out
+// (w4a16_tile_loop_32x32_amx); or with only its tile loads and products left out
 // (w4a16_no_products_32x32_amx: the NVFP4 decode and the traffic around it); or, the decode
 // kept, with its code loads from one L1-resident line (w4a16_no_code_gather_32x32_amx), without
 // the software prefetches (w4a16_decode_no_prefetch_32x32_amx) or without the activations'
-// traffic (w4a16_decode_no_activations_32x32_amx).
+// traffic (w4a16_decode_no_activations_32x32_amx); or nothing at all (w4a16_nothing_32x32_amx:
+// in moe_benchmark, the layer's work around its products).
 absl::Span<const Microkernel> W4a16AmxCeilings();
 
 // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h, NVFP4 weights, at most 16 rows)

@@ -2,12 +2,12 @@
 // loops and tile products with parts of the work left out (the weight decode; then also the
 // activation packing; then also reading and writing C; then also the software prefetches; then
 // also the activations' traffic, every row block reading one packed block: the tile loop
-// alone, on panels and activations in L2; the same in passes of 256 k), or
-// with only the tile loads and products left out (the NVFP4 decode and the traffic around it),
-// or, the decode kept, with its code loads from one line in L1 instead of each step's 16 code
-// rows, without the software prefetches or without the activations' traffic, so that beside a
-// real W4A16 kernel they show what each part costs and how much of it overlaps. Their results
-// are not a product of the weights.
+// alone, on panels and activations in L2), or with only the tile loads and products left out
+// (the NVFP4 decode and the traffic around it), or, the decode kept, with its code loads from
+// one line in L1 instead of each step's 16 code rows, without the software prefetches or without
+// the activations' traffic, or doing nothing at all, so that beside a real W4A16 kernel they show
+// what each part costs and how much of it overlaps. Their results are not a product of the
+// weights.
 #include <cstdint>
 
 #include "benchmarks/ceiling_kernels.h"
@@ -32,10 +32,9 @@ struct DriverOmits<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>> : OmitsNoth
   static constexpr bool kActivations = !kReadsA;
 };
 
-template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true,
-          typename S = DefaultSchedule>
+template <bool kPacks, bool kReadsC, bool kPrefetching, bool kReadsA = true>
 void Ceiling(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
-  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>, S>(args, n_begin, n_end);
+  MultiplyW4a16Amx<Omitting<kPacks, kReadsC, kPrefetching, kReadsA>>(args, n_begin, n_end);
 }
 
 // NVFP4's format part, its decode kept, with the tile loads and products left out unless
@@ -68,8 +67,6 @@ constexpr Microkernel kCeilings[] = {
      Ceiling<false, false, false>},
     {"w4a16_tile_loop_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      Ceiling<false, false, false, false>},
-    {"w4a16_tile_loop_l1activations_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
-     Ceiling<false, false, false, false, L1ActivationsSchedule>},
     {"w4a16_no_products_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<false, true>},
     {"w4a16_no_code_gather_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
@@ -78,6 +75,10 @@ constexpr Microkernel kCeilings[] = {
      DecodingCeiling<true, true, false>},
     {"w4a16_decode_no_activations_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<true, true, true, false>},
+    // Nothing at all: in the layer, what its other work (gather, conversion, SiLU, scatter,
+    // scheduling) costs around the products.
+    {"w4a16_nothing_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     [](const GemmArgs&, int64_t, int64_t) {}},
 };
 
 }  // namespace

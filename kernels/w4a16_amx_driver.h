@@ -16,11 +16,13 @@
 // loaded from L1 reach 12 TFLOPS on 16 threads, from L2 7.5 to 9, from L3 3.5 to 6; C moved out of
 // and back into the tiles every 8 k steps costs about a fifth): per k block, a row block's packed
 // activations (32 x kKBlock BF16) and the chunk's decoded panels stay in L2 while the row block
-// walks the chunk's column blocks (in passes of DefaultSchedule::kPassK k: the whole k block for
-// the kernels); the next row block's activations are prefetched into L2 a few lines per k step. The
-// next panel is decoded meanwhile (two panels per thread), in parts of 8 B rows spread evenly over
-// the k steps, so that the vector decode overlaps the tile products instead of running between
-// them, and the codes of the panel after it are prefetched into L2 for that decode.
+// walks the chunk's column blocks (walking them in passes of 256 k, so that the activations stay
+// in L1 and the sums go through the tiles every 8 k steps, ran the kernel and the layer slower on
+// the Xeon: docs/performance-log.md); the next row block's activations are prefetched into L2 a
+// few lines per k step. The next panel is decoded meanwhile (two panels per thread), in parts of
+// 8 B rows spread evenly over the k steps, so that the vector decode overlaps the tile products
+// instead of running between them, and the codes of the panel after it are prefetched into L2
+// for that decode.
 //
 // Products of at most 32 rows (one row block) use no panel: every weight is multiplied once, so
 // each column block's weights are decoded one step at a time into an L1 slot and multiplied at
@@ -61,17 +63,6 @@ namespace {
 struct DefaultSchedule {
   // Products of at most 32 rows by MultiplyFewRows (else by the panel schedule).
   static constexpr bool kFewRows = true;
-  // k of the panel schedule's passes over a chunk's column blocks: a whole row block walks the
-  // column blocks once per pass, its tiles summing over the pass. At kKBlock its activations
-  // (64 KB) come from L2 for every column block; at 256 (16 KB) they stay in L1 while the
-  // column blocks' weights stream from L2, and the sums go through the tiles every 8 k steps.
-  static constexpr int64_t kPassK = kKBlock;
-};
-
-// The schedule of fp4_w4a16_l1activations_32x32_amx and the ceiling
-// w4a16_tile_loop_l1activations: passes of 256 k.
-struct L1ActivationsSchedule : DefaultSchedule {
-  static constexpr int64_t kPassK = 256;
 };
 
 // The codes of the panel after the one of chunk [n0, chunk_end), k block k0 (see
@@ -232,12 +223,12 @@ template <bool kTwoRowTiles>
   }
 }
 
-// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step` elements
-// apart from `a`, each row k_step elements after the last) x 32 columns over kc k (a pass of the k
-// block), added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
+// The row block (two row tiles, or one when it has at most 16 rows; its k steps `a_step`
+// elements apart from `a`, each row k_step elements after the last) x 32 columns over the k
+// block, added to the sums `sums` says. (On the Xeon, prefetching each step's tiles two steps
 // ahead into L1 gained nothing at m = 128 and 1024, and neither did loading each operand of the
-// next step right after its last product in this one, though that order ran bare 2 x 2 steps with B
-// from L2 8 to 12% faster: docs/performance-log.md.)
+// next step right after its last product in this one, though that order ran bare 2 x 2 steps
+// with B from L2 8 to 12% faster: docs/performance-log.md.)
 template <bool kTwoRowTiles, typename F>
 void MultiplyBlock(const uint16_t* a, int64_t a_step, const uint16_t (*b0)[32],
                    const uint16_t (*b1)[32], int64_t kc, int k_step, RowPrefetcher& prefetcher,
@@ -360,7 +351,7 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
   // block and column block of a chunk.
   constexpr int64_t kChunkBlocks = kChunkColumns / kBlockColumns;
   constexpr int64_t kBlockFloats = kBlockRows * kBlockColumns;
-  const bool keeps_running = m > kBlockRows && b.k > S::kPassK;
+  const bool keeps_running = m > kBlockRows && b.k > kKBlock;
   const int64_t running_bytes =
       keeps_running ? row_blocks * kChunkBlocks * kBlockFloats * int64_t{sizeof(float)} : 0;
   auto* memory = static_cast<uint8_t*>(ThreadScratch(sizeof(Scratch) + running_bytes));
@@ -424,27 +415,21 @@ void MultiplyW4a16Amx(const GemmArgs& args, int64_t n_begin, int64_t n_end) {
                 : NextRowBlockPrefetcher(tiles != nullptr ? tiles : args.a_bf16.values,
                                          tiles != nullptr, sizeof(uint16_t), m, b.k, m0,
                                          kBlockRows, k0, kKBlock, block_steps);
-        // Passes of S::kPassK (a partial row block takes the k block in one: its sums go
-        // through scratch and C after every pass).
-        const int64_t pass_k = rows == kBlockRows ? S::kPassK : kc;
-        for (int64_t k1 = 0; k1 < kc; k1 += pass_k) {
-          const int64_t pc = kc - k1 < pass_k ? kc - k1 : pass_k;
-          for (int block = 0; block < blocks; ++block) {
-            const int64_t n0 = chunk + block * kBlockColumns;
-            const int columns =
-                n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
-            const uint16_t(*b0)[32] = panel[2 * block] + k1 / 2;
-            const uint16_t(*b1)[32] = panel[2 * block + 1] + k1 / 2;
-            const int64_t block_index = m0 / kBlockRows * kChunkBlocks + block;
-            float* running =
-                running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
-            SumBlock<F>(args, m0, rows, n0, columns, first && k1 == 0, last && k1 + pc == kc,
-                        running, [&](auto two_row_tiles, const BlockSums& sums) {
-                          MultiplyBlock<decltype(two_row_tiles)::value, F>(
-                              a.first + k1 / k_step * a.step, a.step, b0, b1, pc, k_step,
-                              prefetcher, weight_prefetcher, decode, sums);
-                        });
-          }
+        for (int block = 0; block < blocks; ++block) {
+          const int64_t n0 = chunk + block * kBlockColumns;
+          const int columns =
+              n_end - n0 < kBlockColumns ? static_cast<int>(n_end - n0) : kBlockColumns;
+          const uint16_t(*b0)[32] = panel[2 * block];
+          const uint16_t(*b1)[32] = panel[2 * block + 1];
+          const int64_t block_index = m0 / kBlockRows * kChunkBlocks + block;
+          float* running =
+              running_sums != nullptr ? running_sums + block_index * kBlockFloats : nullptr;
+          SumBlock<F>(args, m0, rows, n0, columns, first, last, running,
+                      [&](auto two_row_tiles, const BlockSums& sums) {
+                        MultiplyBlock<decltype(two_row_tiles)::value, F>(
+                            a.first, a.step, b0, b1, kc, k_step, prefetcher, weight_prefetcher,
+                            decode, sums);
+                      });
         }
       }
       decoder.Finish();
