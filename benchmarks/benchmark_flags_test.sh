@@ -60,6 +60,10 @@ if ! grep -qw amx_tile /proc/cpuinfo; then
     --tile_kernels=w4a16_no_decode_32x32_amx
 fi
 expect_refused "$moe" "qlen '0' is not a positive integer" --qlens=0
+expect_refused "$moe" "--prefill_slice_columns 'abc' is not a positive integer" \
+  --prefill_slice_columns=abc
+expect_refused "$moe" "MoeConfig.prefill_slice_columns: must be a positive multiple of 64" \
+  --prefill_slice_columns=256,100
 expect_refused "$moe" "--max_len=-5 is out of range" --max_len=-5
 expect_refused "$moe" "--routings=100000 is out of range" --routings=100000
 expect_refused "$moe" "--routings=0 is out of range: must be in [1, 65536]" --routings=0

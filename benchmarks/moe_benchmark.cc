@@ -28,6 +28,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -81,6 +82,9 @@ ABSL_FLAG(std::vector<std::string>, tile_kernels, {},
           "--benchmark_enable_random_interleaving one process measures the layer both ways "
           "(give one model and format, so that the instances are built once)");
 ABSL_FLAG(int, threads, 0, "OpenMP threads and the layer's num_threads (0: all)");
+ABSL_FLAG(std::vector<std::string>, prefill_slice_columns, {},
+          "MoeConfig::prefill_slice_columns values, each a layer of its own (default: the "
+          "config's default)");
 
 namespace fp4moe::moe {
 namespace {
@@ -281,6 +285,21 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
   state.SetLabel(layer.KernelsLabel(used));
 }
 
+// Each of `texts` as a positive integer, or an error naming `what` and the text.
+absl::StatusOr<std::vector<int64_t>> PositiveIntegers(std::string_view what,
+                                                      const std::vector<std::string>& texts) {
+  std::vector<int64_t> values;
+  for (const std::string& text : texts) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value) || value <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s '%s' is not a positive integer", what, text));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
 int Fail(const std::string& message) {
   std::fprintf(stderr, "moe_benchmark: %s\n", message.c_str());
   return 1;
@@ -312,19 +331,19 @@ int Main(int argc, char** argv) {
     if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
     isa = *parsed;
   }
-  std::vector<int64_t> qlens;
-  for (const std::string& text : absl::GetFlag(FLAGS_qlens)) {
-    int64_t qlen = 0;
-    if (!absl::SimpleAtoi(text, &qlen) || qlen <= 0) {
-      return Fail(absl::StrFormat("qlen '%s' is not a positive integer", text));
-    }
-    qlens.push_back(qlen);
-  }
-  if (qlens.empty()) return Fail("no qlens");
+  absl::StatusOr<std::vector<int64_t>> qlens =
+      PositiveIntegers("qlen", absl::GetFlag(FLAGS_qlens));
+  if (!qlens.ok()) return Fail(std::string(qlens.status().message()));
+  if (qlens->empty()) return Fail("no qlens");
+  // 0: the config's default, unnamed in the case's key.
+  absl::StatusOr<std::vector<int64_t>> slice_widths =
+      PositiveIntegers("--prefill_slice_columns", absl::GetFlag(FLAGS_prefill_slice_columns));
+  if (!slice_widths.ok()) return Fail(std::string(slice_widths.status().message()));
+  if (slice_widths->empty()) slice_widths->push_back(0);
   const int64_t max_len = absl::GetFlag(FLAGS_max_len) > 0
                               ? absl::GetFlag(FLAGS_max_len)
-                              : *std::max_element(qlens.begin(), qlens.end());
-  if (*std::max_element(qlens.begin(), qlens.end()) > max_len) {
+                              : *std::max_element(qlens->begin(), qlens->end());
+  if (*std::max_element(qlens->begin(), qlens->end()) > max_len) {
     return Fail(absl::StrFormat("a qlen exceeds --max_len=%d", max_len));
   }
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
@@ -400,31 +419,38 @@ int Main(int argc, char** argv) {
     for (const auto& [format_name, format] : formats) {
       for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
         if (forced.has_value() && !kernels::PathTakesFormat(*forced, format)) continue;
-        MoeConfig config;
-        config.expert_num = model->experts;
-        config.num_experts_per_tok = model->top_k;
-        config.hidden_size = model->hidden;
-        config.intermediate_size = model->intermediate;
-        config.max_len = max_len;
-        config.weight_format = format;
-        config.group_size = 32;
-        config.isa = isa;
-        config.num_threads = omp_get_max_threads();
-        config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
-        config.path = forced;
-        if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
+        for (int64_t slice_width : *slice_widths) {
+          MoeConfig config;
+          config.expert_num = model->experts;
+          config.num_experts_per_tok = model->top_k;
+          config.hidden_size = model->hidden;
+          config.intermediate_size = model->intermediate;
+          config.max_len = max_len;
+          config.weight_format = format;
+          config.group_size = 32;
+          config.isa = isa;
+          config.num_threads = omp_get_max_threads();
+          config.tp_parts = absl::GetFlag(FLAGS_tp_parts);
+          config.path = forced;
+          if (slice_width > 0) config.prefill_slice_columns = slice_width;
+          if (absl::Status s = config.Validate(); !s.ok()) return Fail(std::string(s.message()));
 
-        absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
-        if (!path.ok()) return Fail(std::string(path.status().message()));
-        for (size_t i = 0; i < tile_kernels.size(); ++i) {
-          tile_kernel_runs[i] = tile_kernel_runs[i] || tile_kernels[i]->path == *path;
+          absl::StatusOr<kernels::GemmPath> path = ResolvePath(config);
+          if (!path.ok()) return Fail(std::string(path.status().message()));
+          for (size_t i = 0; i < tile_kernels.size(); ++i) {
+            tile_kernel_runs[i] = tile_kernel_runs[i] || tile_kernels[i]->path == *path;
+          }
+          // Named by the path forced, or "auto" (its kernels follow each result), and the slice
+          // width given.
+          const std::string slices =
+              slice_width > 0 ? absl::StrFormat("/slices=%d", slice_width) : "";
+          cases.push_back({model,
+                           absl::StrFormat("%s/%s/%s%s", model->name, format_name,
+                                           forced.has_value() ? kernels::PathName(*forced)
+                                                              : "auto",
+                                           slices),
+                           config, *path});
         }
-        // Named by the path forced, or "auto" (its kernels follow each result).
-        cases.push_back({model,
-                         absl::StrFormat("%s/%s/%s", model->name, format_name,
-                                         forced.has_value() ? kernels::PathName(*forced)
-                                                            : "auto"),
-                         config, *path});
       }
     }
   }
@@ -449,7 +475,7 @@ int Main(int argc, char** argv) {
   // Registered in order, so each (model, format, path) builds its layers once for its qlens
   // and tile kernels.
   for (const LayerCase& c : cases) {
-    for (int64_t qlen : qlens) {
+    for (int64_t qlen : *qlens) {
       kernels::RegisterWallTimeBenchmark(absl::StrFormat("%s/qlen=%d", c.key, qlen), RunMoe,
                                          *c.model, c.key, c.config, qlen, nullptr, bandwidth,
                                          peaks);

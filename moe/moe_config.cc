@@ -44,6 +44,12 @@ absl::Status MoeConfig::Validate() const {
     return FieldError("num_threads", absl::StrFormat("must be in [1, %d], got %d", kMaxThreads,
                                                      num_threads));
   }
+  if (prefill_slice_columns <= 0 || prefill_slice_columns % kernels::kSliceColumns != 0 ||
+      prefill_slice_columns > (int64_t{1} << 30)) {
+    return FieldError("prefill_slice_columns",
+                      absl::StrFormat("must be a positive multiple of %d up to 2^30, got %d",
+                                      kernels::kSliceColumns, prefill_slice_columns));
+  }
   if (tp_parts <= 0) {
     return FieldError("tp_parts", absl::StrFormat("must be positive, got %d", tp_parts));
   }

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kernels/gemm.h"
 #include "kernels/microkernel.h"
 #include "quant/format.h"
 
@@ -17,6 +18,17 @@ enum class ExpertActivation {
   kSiluMul,        // silu(gate) * up: DeepSeek, Kimi, Qwen3, Mixtral
   kClampedSwiglu,  // gpt-oss's SwiGLU with gate and up clamped to swiglu_limit (moe/silu.h)
 };
+
+// Prefill jobs of at least this many rows take slices of MoeConfig::prefill_slice_columns (others
+// slices of kernels::kSliceColumns) where the call still has kMinSliceItemsPerThread slices a
+// thread, so that skewed routing (one expert, all tokens) keeps every thread busy.
+inline constexpr int64_t kWideSliceRows = 32;
+inline constexpr int64_t kMinSliceItemsPerThread = 4;
+
+// A tile kernel packs or re-reads its job's whole input for every slice, so narrow slices of a
+// long input repeat that work (the W4A16 AMX kernel at m = 128, k = 7168, 16 threads on the Xeon:
+// 2.6 to 2.9 TFLOPS on 64-column slices, 3.1 on 128).
+inline constexpr int64_t kDefaultPrefillSliceColumns = 4 * kernels::kSliceColumns;
 
 // The shape and execution settings of one MoE layer, after kt-kernel's GeneralMOEConfig.
 struct MoeConfig {
@@ -33,6 +45,9 @@ struct MoeConfig {
   std::optional<kernels::GemmPath> path;  // nullopt: the most accurate fast path (AutoPath)
   std::optional<kernels::Isa> isa;        // nullopt: the best this CPU runs
   int num_threads = 1;
+  // Columns of a prefill job's wide slices (see kWideSliceRows): a positive multiple of
+  // kernels::kSliceColumns.
+  int64_t prefill_slice_columns = kDefaultPrefillSliceColumns;
   // Tensor-parallel parts (one per NUMA node where there are several): part p owns rows
   // [p * I / P, (p + 1) * I / P) of gate and up and those columns of down.
   int tp_parts = 1;

@@ -35,6 +35,10 @@ TEST(MoeConfigTest, EachBadFieldIsNamed) {
       {[](MoeConfig& c) { c.max_len = 0; }, "MoeConfig.max_len"},
       {[](MoeConfig& c) { c.num_threads = 0; }, "MoeConfig.num_threads"},
       {[](MoeConfig& c) { c.tp_parts = 0; }, "MoeConfig.tp_parts"},
+      {[](MoeConfig& c) { c.prefill_slice_columns = 0; }, "MoeConfig.prefill_slice_columns"},
+      {[](MoeConfig& c) { c.prefill_slice_columns = 100; }, "MoeConfig.prefill_slice_columns"},
+      {[](MoeConfig& c) { c.prefill_slice_columns = int64_t{1} << 40; },
+       "MoeConfig.prefill_slice_columns"},
       {[](MoeConfig& c) { c.hidden_size = 250; }, "MoeConfig.hidden_size"},
       {[](MoeConfig& c) { c.intermediate_size = 0; }, "MoeConfig.intermediate_size"},
       {[](MoeConfig& c) {

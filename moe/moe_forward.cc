@@ -20,15 +20,6 @@
 namespace fp4moe::moe {
 namespace {
 
-// Prefill jobs of at least kWideSliceRows rows take slices of kWideSliceColumns: a tile kernel
-// packs or re-reads the job's whole input for every slice, so narrow slices of a long input
-// repeat that work (the W4A16 AMX kernel at m = 128, k = 7168, 16 threads: 2.6 to 2.9 TFLOPS on
-// 64-column slices, 3.1 on 128). Only where the call still has kMinItemsPerThread items per
-// thread, so that skewed routing (one expert, all tokens) keeps every thread busy.
-constexpr int64_t kWideSliceRows = 32;
-constexpr int64_t kWideSliceColumns = 4 * kernels::kSliceColumns;
-constexpr int64_t kMinItemsPerThread = 4;
-
 absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden, int threads) {
   bool finite = true;
   // Prefill inputs are large enough (up to ~100 MB) for the scan to be worth a team.
@@ -134,10 +125,11 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   // Every active expert at once, each on its own rows of the arenas: the GEMV kernel's jobs
   // first (the second activation buffers hold only theirs), then the tile kernel's.
   const int64_t count = static_cast<int64_t>(active.size());
+  const int64_t wide_columns = config_.prefill_slice_columns;
   const bool wide_slices =
-      count * (2 * SliceCount(config_.part_intermediate_size(), kWideSliceColumns) +
-               SliceCount(config_.hidden_size, kWideSliceColumns)) >=
-      kMinItemsPerThread * config_.num_threads;
+      count * (2 * SliceCount(config_.part_intermediate_size(), wide_columns) +
+               SliceCount(config_.hidden_size, wide_columns)) >=
+      kMinSliceItemsPerThread * config_.num_threads;
   int64_t gemv_row = 0, tile_row = 0;
   for (int64_t e : active) {
     if (RunsGemv(grouping_.rows(e))) tile_row += grouping_.rows(e);
@@ -149,8 +141,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
     AssignJob(j, {e,
                   {row0, rows},
                   &prefill_input_->quantized.For(KernelFor(rows).path),
-                  wide_slices && rows >= kWideSliceRows ? kWideSliceColumns
-                                                        : kernels::kSliceColumns});
+                  wide_slices && rows >= kWideSliceRows ? wide_columns : kernels::kSliceColumns});
     row0 += rows;
   }
   ResetJobStates(count);

@@ -384,6 +384,34 @@ TEST(MoeLayerTest, PreQuantizedWeightsGiveTheSameLayer) {
   EXPECT_EQ(RunLayer(**from_floats, r, x), RunLayer(**from_tensors, r, x));
 }
 
+// The prefill's slice width only moves the boundaries between the columns that the threads
+// compute: each column is summed in the same order, so the output is the same, bit for bit.
+TEST(MoeLayerTest, PrefillSliceWidthLeavesTheOutputAsItIs) {
+  const std::vector<ExpertFloatWeights> floats = RandomExperts(61);
+  // 256 tokens give every expert about 96 rows: every job takes wide slices.
+  const Routing r = RandomRouting(256, 62);
+  const RowMatrixXf x = RandomMatrix(256, kHidden, 63);
+  for (const auto& [format, path] :
+       {std::pair{WeightFormat::kNvfp4, std::optional<GemmPath>()},
+        std::pair{WeightFormat::kNvfp4, std::optional(GemmPath::kFp4W4A16)},
+        std::pair{WeightFormat::kInt4K2, std::optional(GemmPath::kInt4W4A16)}}) {
+    std::optional<RowMatrixXf> first;
+    for (int64_t columns : {64, 128, 192, 256}) {
+      MoeConfig config = SmallConfig(format, path);
+      config.prefill_slice_columns = columns;
+      absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, floats);
+      ASSERT_TRUE(layer.ok()) << layer.status();
+      const RowMatrixXf out = RunLayer(**layer, r, x);
+      if (!first.has_value()) {
+        ExpectMatchesReference(**layer, floats, r, x, out, "slices of 64 columns");
+        first = out;
+        continue;
+      }
+      EXPECT_EQ(out, *first) << TraitsOf(format).name << " slices of " << columns << " columns";
+    }
+  }
+}
+
 // Every kernel of the layer's path that this CPU runs (other ISAs, compared variants, emulated
 // copies) serves the same layer: each matches the reference, and a variant gives what its
 // path's kernel of the same ISA and copy gives, bit for bit, where it sums in the same order:
