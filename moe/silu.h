@@ -17,6 +17,18 @@ void SiluMul(const float* gate, const float* up, float* out, int64_t n);
 inline constexpr float kSwigluAlpha = 1.702f;
 void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, int64_t n);
 
+// The versions behind them, each the same loop compiled for one ISA (moe/silu_loops.h), giving
+// the same bits; SiluMul and ClampedSwiglu take the best this CPU runs. The layer runs them on
+// every routed row of a prefill (qlen x top-k x intermediate elements): the baseline's 4-wide
+// SSE2 took a third of the layer's work outside its products on Zen 4.
+void SiluMulBaseline(const float* gate, const float* up, float* out, int64_t n);
+void SiluMulAvx2(const float* gate, const float* up, float* out, int64_t n);
+void SiluMulAvx512(const float* gate, const float* up, float* out, int64_t n);
+void ClampedSwigluBaseline(const float* gate, const float* up, float limit, float* out,
+                           int64_t n);
+void ClampedSwigluAvx2(const float* gate, const float* up, float limit, float* out, int64_t n);
+void ClampedSwigluAvx512(const float* gate, const float* up, float limit, float* out, int64_t n);
+
 // rows[r * stride + c] += bias[c] for r in [0, count), c in [0, cols): an expert's bias on
 // its output rows (or on a slice of their columns).
 void AddRowBias(const float* bias, int64_t count, int64_t cols, int64_t stride, float* rows);

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "kernels/cpu_features.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -85,6 +89,49 @@ TEST(ClampedSwigluTest, NanStaysNan) {
   ClampedSwiglu(gate.data(), up.data(), 7.0f, out.data(), 2);
   EXPECT_TRUE(std::isnan(out[0]));
   EXPECT_TRUE(std::isnan(out[1]));
+}
+
+// Every ISA version this CPU runs gives the baseline's bits, vector bodies and tails, specials
+// (NaN, infinities, the largest floats, subnormals, signed zeros) included.
+TEST(SiluIsaTest, EveryIsaGivesTheBaselinesBits) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float big = std::numeric_limits<float>::max();
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  std::vector<float> gate = {nan, inf, -inf, big, -big, tiny, -tiny, 0.0f, -0.0f, 88.7f, -88.7f};
+  std::vector<float> up = {1.0f, 2.0f, -3.0f, 0.5f, nan, inf, -inf, big, -big, tiny, 0.0f};
+  // 1003 more: not a multiple of any vector width.
+  for (int i = 0; i < 1003; ++i) {
+    gate.push_back(std::ldexp(static_cast<float>((i * 7919) % 2001 - 1000) / 1000.0f, i % 15 - 5));
+    up.push_back(std::ldexp(static_cast<float>((i * 104729) % 2001 - 1000) / 999.0f, i % 9 - 4));
+  }
+  const int64_t n = static_cast<int64_t>(gate.size());
+  const auto bits = [](const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  std::vector<float> silu(n), swiglu(n);
+  SiluMulBaseline(gate.data(), up.data(), silu.data(), n);
+  ClampedSwigluBaseline(gate.data(), up.data(), 7.0f, swiglu.data(), n);
+  const kernels::CpuFeatures& cpu = kernels::DetectedCpuFeatures();
+  int checked = 0;
+  for (const auto& [runs, silu_isa, swiglu_isa] :
+       {std::tuple{cpu.avx2, &SiluMulAvx2, &ClampedSwigluAvx2},
+        std::tuple{cpu.avx512, &SiluMulAvx512, &ClampedSwigluAvx512}}) {
+    if (!runs) continue;
+    ++checked;
+    std::vector<float> out(n);
+    silu_isa(gate.data(), up.data(), out.data(), n);
+    EXPECT_EQ(bits(out), bits(silu));
+    swiglu_isa(gate.data(), up.data(), 7.0f, out.data(), n);
+    EXPECT_EQ(bits(out), bits(swiglu));
+    // In place, as the layer calls it.
+    std::vector<float> in_place = gate;
+    silu_isa(in_place.data(), up.data(), in_place.data(), n);
+    EXPECT_EQ(bits(in_place), bits(silu));
+  }
+  if (checked == 0) GTEST_SKIP() << "no AVX2 here: only the baseline runs";
 }
 
 TEST(AddRowBiasTest, AddsTheBiasToEveryRow) {
