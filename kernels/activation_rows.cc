@@ -8,13 +8,13 @@ namespace fp4moe::kernels {
 
 void QuantizeInt8RowsScalar(const FloatRows& x, int64_t group, int8_t* q, float* scales) {
   for (int64_t r = 0; r < x.rows; ++r) {
-    QuantizeInt8Row(x.values + r * x.stride, x.k, group, q + r * x.k, scales + r * (x.k / group));
+    QuantizeInt8Row(x.Row(r), x.k, group, q + r * x.k, scales + r * (x.k / group));
   }
 }
 
 void RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out) {
   for (int64_t r = 0; r < x.rows; ++r) {
-    for (int64_t c = 0; c < x.k; ++c) out[r * x.k + c] = FloatToBf16(x.values[r * x.stride + c]);
+    for (int64_t c = 0; c < x.k; ++c) out[r * x.k + c] = FloatToBf16(x.Row(r)[c]);
   }
 }
 

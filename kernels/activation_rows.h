@@ -12,12 +12,19 @@
 
 namespace fp4moe::kernels {
 
-// `rows` rows of `k` floats, row r at values + r * stride.
+// `rows` rows of `k` floats, row r at values + r * stride, or at values + row_indices[r] * stride
+// where row_indices is given (a gather: the layer converts each expert's token rows straight from
+// the input, without copying them together first).
 struct FloatRows {
   const float* values;
   int64_t rows;
   int64_t k;
   int64_t stride;
+  const int64_t* row_indices = nullptr;
+
+  const float* Row(int64_t r) const {
+    return values + (row_indices != nullptr ? row_indices[r] : r) * stride;
+  }
 };
 
 // q [rows, k] and scales [rows, k / group]; k a multiple of group.

@@ -41,7 +41,7 @@ void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* s
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int64_t r = 0; r < x.rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
-      const float* in = x.values + r * x.stride + g * group;
+      const float* in = x.Row(r) + g * group;
       int8_t* out = q + r * x.k + g * group;
       __m256 amax = _mm256_setzero_ps();
       for (int64_t i = 0; i < group; i += 8) {
@@ -67,7 +67,7 @@ void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* s
 
 void RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
   for (int64_t r = 0; r < x.rows; ++r) {
-    const float* in = x.values + r * x.stride;
+    const float* in = x.Row(r);
     uint16_t* row = out + r * x.k;
     int64_t c = 0;
     for (; c + 16 <= x.k; c += 16) {

@@ -49,7 +49,7 @@ void FP4MOE_MICROKERNEL(QuantizeInt8RowsAvx512)(const FloatRows& x, int64_t grou
                                              0x2C282420, 0x1C181410, 0x0C080400);
   for (int64_t r = 0; r < x.rows; ++r) {
     for (int64_t g = 0; g < groups; ++g) {
-      const float* in = x.values + r * x.stride + g * group;
+      const float* in = x.Row(r) + g * group;
       int8_t* out = q + r * x.k + g * group;
       __m512 amax = _mm512_setzero_ps();
       for (int64_t i = 0; i < group; i += 16) {
@@ -76,7 +76,7 @@ void FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
   // packus interleaves the two vectors' quarters: put them back in order.
   const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
   for (int64_t r = 0; r < x.rows; ++r) {
-    const float* in = x.values + r * x.stride;
+    const float* in = x.Row(r);
     uint16_t* row = out + r * x.k;
     int64_t c = 0;
     for (; c + 32 <= x.k; c += 32) {

@@ -144,5 +144,33 @@ TEST(ActivationRowsTest, RoundRowsToBf16GivesFloatToBf16BitForBit) {
   }
 }
 
+// Rows given by index (a gather, repeats and any order) convert as the same rows copied
+// together do, on every version.
+TEST(ActivationRowsTest, GatheredRowsConvertAsTheRowsCopiedTogether) {
+  const int64_t k = 64, stride = k + 5, source_rows = 5;
+  const std::vector<float> x = TestRows(source_rows, k, stride, 7);
+  const std::vector<int64_t> indices = {3, 0, 4, 4, 1, 2};
+  const int64_t rows = static_cast<int64_t>(indices.size());
+  std::vector<float> copied(rows * k);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(&copied[r * k], &x[indices[r] * stride], k * sizeof(float));
+  }
+  const FloatRows together{copied.data(), rows, k, k};
+  const FloatRows gathered{x.data(), rows, k, stride, indices.data()};
+  for (const Version& v : Versions()) {
+    SCOPED_TRACE(v.name);
+    std::vector<uint16_t> want_bf16(rows * k), bf16(rows * k, 0xDEAD);
+    v.round(together, want_bf16.data());
+    v.round(gathered, bf16.data());
+    EXPECT_EQ(bf16, want_bf16);
+    std::vector<int8_t> want_q(rows * k), q(rows * k, 99);
+    std::vector<float> want_scales(rows * k / 16), scales(rows * k / 16, -1.0f);
+    v.quantize(together, 16, want_q.data(), want_scales.data());
+    v.quantize(gathered, 16, q.data(), scales.data());
+    EXPECT_EQ(q, want_q);
+    EXPECT_EQ(scales, want_scales);
+  }
+}
+
 }  // namespace
 }  // namespace fp4moe::kernels

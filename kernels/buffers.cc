@@ -1,6 +1,7 @@
 #include "kernels/buffers.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -359,6 +360,43 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
       SetTiles(row0, rows.count);
       return absl::OkStatus();
     }
+  }
+  return absl::InternalError("BufferA: unknown path");
+}
+
+absl::Status BufferA::SetRows(std::string_view name, const float* x,
+                              absl::Span<const int64_t> rows, int64_t row0) {
+  const int64_t m = static_cast<int64_t>(rows.size());
+  if (m == 0 || !RowRange{row0, m}.Within(max_m_)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0, max_m_));
+  }
+  for (int64_t r = 0; r < m; ++r) {
+    const float* row = x + rows[r] * k_;
+    if (AllFinite(row, k_)) continue;
+    int64_t c = 0;  // the first non-finite value, for the message
+    while (std::isfinite(row[c])) ++c;
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: non-finite value %f at [%d, %d]", name, row[c], r, c));
+  }
+  const FloatRows gathered{x, m, k_, k_, rows.data()};
+  switch (path_) {
+    case GemmPath::kFp4W4A8:
+    case GemmPath::kInt4W4A8:
+      QuantizeInt8Rows(gathered, group_, reinterpret_cast<int8_t*>(values_.data()) + row0 * k_,
+                       reinterpret_cast<float*>(scales_.data()) + row0 * (k_ / group_));
+      return absl::OkStatus();
+    case GemmPath::kFp4W4A4Lut: {
+      // Its quantizer takes a matrix: the rows go through the range's own staging rows.
+      auto* staging = reinterpret_cast<float*>(staging_.data()) + row0 * k_;
+      for (int64_t r = 0; r < m; ++r) std::memcpy(staging + r * k_, gathered.Row(r), k_ * sizeof(float));
+      return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
+    }
+    case GemmPath::kFp4W4A16:
+    case GemmPath::kInt4W4A16:
+      RoundRowsToBf16(gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+      SetTiles(row0, m);
+      return absl::OkStatus();
   }
   return absl::InternalError("BufferA: unknown path");
 }

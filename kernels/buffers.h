@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "kernels/aligned_buffer.h"
 #include "kernels/microkernel.h"
 #include "quant/format.h"
@@ -111,6 +112,10 @@ class BufferA {
   absl::Status Set(std::string_view name, ConstRowMatrixRef x, int64_t row0 = 0);
   // The same from BF16 rows [m, k].
   absl::Status SetBf16(std::string_view name, const uint16_t* x, int64_t m, int64_t row0 = 0);
+  // The same from rows gathered out of `x` (row stride k): row r of the Set is row rows[r] of x,
+  // converted where it lies (the layer's token rows, without copying them together first).
+  absl::Status SetRows(std::string_view name, const float* x, absl::Span<const int64_t> rows,
+                       int64_t row0);
 
   GemmPath path() const { return path_; }
   int64_t max_m() const { return max_m_; }

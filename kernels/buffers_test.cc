@@ -28,20 +28,30 @@ std::vector<uint16_t> ToBf16(const RowMatrixXf& x) {
 
 class BufferARangeTest : public ::testing::TestWithParam<GemmPath> {};
 
-// Two ranges set one after the other (float and BF16 input) hold what buffers of their rows
-// alone hold; W4A4's tensor scale is each range's own.
+// Two ranges set one after the other (float input, BF16 input, float rows gathered by index)
+// hold what buffers of their rows alone hold; W4A4's tensor scale is each range's own.
 TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
   const GemmPath path = GetParam();
   // Magnitudes a thousand times apart: one tensor scale for both would lose the small rows.
   const RowMatrixXf small = RandomMatrix(3, kK, 1), large = 1000 * RandomMatrix(5, kK, 2);
-  for (const bool bf16 : {false, true}) {
-    SCOPED_TRACE(bf16 ? "bf16 input" : "float input");
+  enum class Input { kFloat, kBf16, kGathered };
+  for (const Input input : {Input::kFloat, Input::kBf16, Input::kGathered}) {
+    SCOPED_TRACE(static_cast<int>(input));
     absl::StatusOr<BufferA> shared = BufferA::Create(path, 8, kK, kGroup);
     absl::StatusOr<BufferA> alone_small = BufferA::Create(path, 3, kK, kGroup);
     absl::StatusOr<BufferA> alone_large = BufferA::Create(path, 5, kK, kGroup);
     ASSERT_TRUE(shared.ok() && alone_small.ok() && alone_large.ok());
-    const auto set = [bf16](BufferA& a, const RowMatrixXf& x, int64_t row0) {
-      return bf16 ? a.SetBf16("x", ToBf16(x).data(), x.rows(), row0) : a.Set("x", x, row0);
+    const auto set = [input](BufferA& a, const RowMatrixXf& x, int64_t row0) {
+      if (input == Input::kBf16) return a.SetBf16("x", ToBf16(x).data(), x.rows(), row0);
+      if (input == Input::kFloat) return a.Set("x", x, row0);
+      // x's rows in reverse order among rows of other values: SetRows gathers them back.
+      RowMatrixXf source = RandomMatrix(x.rows() + 2, kK, 9);
+      std::vector<int64_t> indices(x.rows());
+      for (int64_t r = 0; r < x.rows(); ++r) {
+        indices[r] = x.rows() - r;
+        source.row(indices[r]) = x.row(r);
+      }
+      return a.SetRows("x", source.data(), indices, row0);
     };
     ASSERT_TRUE(set(*shared, large, 3).ok());
     ASSERT_TRUE(set(*shared, small, 0).ok());
@@ -82,6 +92,13 @@ TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
                        HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
   EXPECT_THAT(a->SetBf16("x", bf16.data(), -1, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("-1 rows")));
+  const RowMatrixXf source = RandomMatrix(4, kK, 1);
+  const std::vector<int64_t> three = {0, 3, 2};
+  EXPECT_THAT(a->SetRows("x", source.data(), three, 6),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
+  EXPECT_THAT(a->SetRows("x", source.data(), {}, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
 }
 
 // A NaN or an infinity in the activations, float or BF16, is named by its row and column on
@@ -100,6 +117,11 @@ TEST(BufferATest, NonFiniteActivationsAreErrorsNamingThePlace) {
     bf16[1 * kK + 5] = 0xFF80;  // -inf
     EXPECT_THAT(a->SetBf16("x", bf16.data(), 3, 4),
                 StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[1, 5]")));
+    // Gathered: named by the row of the Set, not of the source.
+    const std::vector<int64_t> rows = {1, 2, 0};
+    EXPECT_THAT(a->SetRows("moe input", x.data(), rows, 4),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("moe input"), HasSubstr("[1, 37]"))));
   }
 }
 

@@ -97,7 +97,7 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microker
     return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
                                        IntermediateBytesPerRow(config, path, tiles, windows)) +
            static_cast<double>(InputBytesPerRow(config, path, tiles, windows)) +
-           (gathered ? static_cast<double>(config.hidden_size) * sizeof(float) : 0.0);
+           (gathered ? static_cast<double>(config.hidden_size) * sizeof(uint16_t) : 0.0);
   };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
@@ -396,7 +396,7 @@ absl::Status MoeLayer::AllocateInputs() {
                         PrefillGemvRows(config_, gemv_below_rows_));
   if (!prefill_input.ok()) return prefill_input.status();
   prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
-      kernels::AlignedBuffer(prefill_rows * config_.hidden_size * sizeof(float)),
+      kernels::AlignedBuffer(prefill_rows * config_.hidden_size * sizeof(uint16_t)),
       std::move(*prefill_input)});
   absl::StatusOr<kernels::BufferA> decode_input =
       kernels::BufferA::Create(gemv_kernel_->path, std::min(kDecodeMaxTokens, config_.max_len),

@@ -47,8 +47,9 @@ class PartScheduler;
 // decode has a slot of kDecodeMaxTokens rows per chosen expert. Experts that run the GEMV
 // kernel take the arena's first rows: where its path is not the tile kernel's, their quantized
 // input and intermediate have buffers of their own, of (gemv_below_rows() - 1) * expert_num
-// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is 3.0 GB (W4A16) to
-// 4.0 GB (W4A8); Create refuses one larger than the machine's memory.
+// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is about 2.5 GB (W4A16) to
+// 3.5 GB (W4A8), float input rows being converted where they lie (only BF16 ones are copied
+// into the input arena first); Create refuses one larger than the machine's memory.
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
@@ -198,7 +199,7 @@ class MoeLayer {
   // The gathered input rows of the prefill jobs and their quantized copy, shared by the parts:
   // an arena of routed rows like Part::prefill.
   struct PrefillInput {
-    kernels::AlignedBuffer gathered;  // float or BF16 rows
+    kernels::AlignedBuffer gathered;  // BF16 input rows (float ones are converted where they lie)
     Activations quantized;
   };
   // An expert in flight: which, on which rows of its input and of its part's buffers (its
