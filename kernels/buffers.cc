@@ -389,7 +389,9 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
     case GemmPath::kFp4W4A4Lut: {
       // Its quantizer takes a matrix: the rows go through the range's own staging rows.
       auto* staging = reinterpret_cast<float*>(staging_.data()) + row0 * k_;
-      for (int64_t r = 0; r < m; ++r) std::memcpy(staging + r * k_, gathered.Row(r), k_ * sizeof(float));
+      for (int64_t r = 0; r < m; ++r) {
+        std::memcpy(staging + r * k_, gathered.Row(r), k_ * sizeof(float));
+      }
       return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
     }
     case GemmPath::kFp4W4A16:
