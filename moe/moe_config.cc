@@ -96,7 +96,8 @@ absl::StatusOr<kernels::GemmPath> ResolvePath(const MoeConfig& config, int64_t r
   const kernels::GemmPath bf16_path =
       int4 ? kernels::GemmPath::kInt4W4A16 : kernels::GemmPath::kFp4W4A16;
   if (rows <= Int8PathMaxRows(config)) return int8_path;
-  absl::StatusOr<const kernels::Microkernel*> bf16 = kernels::SelectMicrokernel(bf16_path, config.isa);
+  absl::StatusOr<const kernels::Microkernel*> bf16 =
+      kernels::SelectMicrokernel(bf16_path, config.isa);
   if (bf16.ok() && (*bf16)->isa == kernels::Isa::kAmx) return bf16_path;
   return int8_path;
 }
