@@ -34,15 +34,17 @@ absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, i
                         block));
   }
   for (int64_t r = 0; r < m.rows(); ++r) {
-    if (AllFinite(m.row(r).data(), m.cols())) continue;
-    for (int64_t c = 0; c < m.cols(); ++c) {
-      if (!std::isfinite(m(r, c))) {
-        return absl::InvalidArgumentError(absl::StrFormat(
-            "%s: non-finite value %f at [%d, %d]", tensor, m(r, c), r, c));
-      }
-    }
+    if (absl::Status s = CheckFiniteRow(tensor, m.row(r).data(), m.cols(), r); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r) {
+  if (AllFinite(row, cols)) return absl::OkStatus();
+  int64_t c = 0;  // the first non-finite value, for the message
+  while (std::isfinite(row[c])) ++c;
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: non-finite value %f at [%d, %d]", tensor, row[c], r, c));
 }
 
 }  // namespace fp4moe

@@ -13,6 +13,10 @@ namespace fp4moe {
 // finite; otherwise InvalidArgument naming `tensor` and the first offending place.
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block);
 
+// OK when every value of `row` [0, cols) is finite; otherwise InvalidArgument naming `tensor`
+// and the first offending value as [r, column]: ValidateQuantizable's check of its row r.
+absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r);
+
 // Whether no value of x[0, n) is Inf or NaN (all exponent bits set), float or BF16: one pass
 // the compiler vectorizes, with no early exit, for checks on every forward (Eigen's allFinite
 // runs an element at a time here).
