@@ -30,6 +30,20 @@ void SetRooflineCounters(benchmark::State& state, double bytes, double ops, doub
                                    Counter::kIsIterationInvariantRate);
 }
 
+absl::StatusOr<std::vector<int64_t>> PositiveIntegers(std::string_view what,
+                                                      const std::vector<std::string>& texts) {
+  std::vector<int64_t> values;
+  for (const std::string& text : texts) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value) || value <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s '%s' is not a positive integer", what, text));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
 absl::Status CheckFlagRange(std::string_view flag, int64_t value, int64_t min, int64_t max) {
   if (value >= min && value <= max) return absl::OkStatus();
   return absl::InvalidArgumentError(

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "benchmark/benchmark.h"
 
 namespace fp4moe::kernels {
@@ -32,6 +34,11 @@ void SetRooflineCounters(benchmark::State& state, double bytes, double ops, doub
 // The benchmarks check every size and count flag before anything is allocated or measured, so
 // that a bad value is one message and exit 1, never a failed allocation, an overflow or a crash
 // in the OpenMP runtime.
+
+// Each of `texts` (a list flag's values) as a positive integer, or InvalidArgument naming `what`
+// and the first text that is not one.
+absl::StatusOr<std::vector<int64_t>> PositiveIntegers(std::string_view what,
+                                                      const std::vector<std::string>& texts);
 
 // InvalidArgument naming --`flag` unless min <= value <= max.
 absl::Status CheckFlagRange(std::string_view flag, int64_t value, int64_t min, int64_t max);

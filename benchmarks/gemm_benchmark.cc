@@ -229,13 +229,12 @@ int Main(int argc, char** argv) {
     }
     shapes.push_back({n, k});
   }
-  std::vector<int64_t> ms;
-  for (const std::string& m_text : absl::GetFlag(FLAGS_ms)) {
-    int64_t m = 0;
-    if (!absl::SimpleAtoi(m_text, &m) || m <= 0) {
-      std::fprintf(stderr, "gemm_benchmark: m '%s' is not a positive integer\n", m_text.c_str());
-      return 1;
-    }
+  const absl::StatusOr<std::vector<int64_t>> ms = PositiveIntegers("m", absl::GetFlag(FLAGS_ms));
+  if (!ms.ok()) {
+    std::fprintf(stderr, "gemm_benchmark: %s\n", std::string(ms.status().message()).c_str());
+    return 1;
+  }
+  for (const int64_t m : *ms) {
     // Activations [m, k] and the output [m, n], in float.
     for (const auto& [n, k] : shapes) {
       for (const int64_t width : {k, n}) {
@@ -247,7 +246,6 @@ int Main(int argc, char** argv) {
         }
       }
     }
-    ms.push_back(m);
   }
   const PeakRates peaks = PeakRatesFromFlags();
   std::printf("%s\n", PeakRatesLine(peaks).c_str());
@@ -279,7 +277,7 @@ int Main(int argc, char** argv) {
       return 1;
     }
     for (const auto& [n, k] : shapes) {
-      for (const int64_t m : ms) {
+      for (const int64_t m : *ms) {
         absl::StatusOr<const Microkernel*> kernel =
             named != nullptr ? named : SelectMicrokernel(*path, isa, DetectedCpuFeatures(), m);
         if (!kernel.ok()) {

@@ -28,7 +28,6 @@
 #include <optional>
 #include <random>
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -36,7 +35,6 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/benchmark_helpers.h"
@@ -285,21 +283,6 @@ void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
   state.SetLabel(layer.KernelsLabel(used));
 }
 
-// Each of `texts` as a positive integer, or an error naming `what` and the text.
-absl::StatusOr<std::vector<int64_t>> PositiveIntegers(std::string_view what,
-                                                      const std::vector<std::string>& texts) {
-  std::vector<int64_t> values;
-  for (const std::string& text : texts) {
-    int64_t value = 0;
-    if (!absl::SimpleAtoi(text, &value) || value <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s '%s' is not a positive integer", what, text));
-    }
-    values.push_back(value);
-  }
-  return values;
-}
-
 int Fail(const std::string& message) {
   std::fprintf(stderr, "moe_benchmark: %s\n", message.c_str());
   return 1;
@@ -332,12 +315,12 @@ int Main(int argc, char** argv) {
     isa = *parsed;
   }
   absl::StatusOr<std::vector<int64_t>> qlens =
-      PositiveIntegers("qlen", absl::GetFlag(FLAGS_qlens));
+      kernels::PositiveIntegers("qlen", absl::GetFlag(FLAGS_qlens));
   if (!qlens.ok()) return Fail(std::string(qlens.status().message()));
   if (qlens->empty()) return Fail("no qlens");
   // 0: the config's default, unnamed in the case's key.
-  absl::StatusOr<std::vector<int64_t>> slice_widths =
-      PositiveIntegers("--prefill_slice_columns", absl::GetFlag(FLAGS_prefill_slice_columns));
+  absl::StatusOr<std::vector<int64_t>> slice_widths = kernels::PositiveIntegers(
+      "--prefill_slice_columns", absl::GetFlag(FLAGS_prefill_slice_columns));
   if (!slice_widths.ok()) return Fail(std::string(slice_widths.status().message()));
   if (slice_widths->empty()) slice_widths->push_back(0);
   const int64_t max_len = absl::GetFlag(FLAGS_max_len) > 0
