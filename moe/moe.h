@@ -260,11 +260,14 @@ class MoeLayer {
   // when this thread finds nothing left to claim: an `omp barrier` must come before the downs
   // are read.
   void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, FirstError& errors);
-  // Inside scheduler_->Parallel, after a prefill's RunExperts and a barrier: output[t] +=
-  // w[t, j] * down row row_of_slot[t * k + j] of slot j's expert (of the prefill arena, from
-  // its job's first row), for every slot j.
-  void ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids, const float* routing_weights,
-                  const int64_t* row_of_slot, float* output);
+  // Inside scheduler_->Parallel, after RunExperts and a barrier: out = columns [c0, c1) of
+  // token t's output, the routing-weighted sum of its slots' down rows (WeightedRowSum, slot then
+  // part order, so that prefill and decode agree to the bit), each slot's row that of its job
+  // in buffers_of(part, job): row jobs_[job].rows.begin + row_of_slot[t * k + j] (prefill), or
+  // row t where row_of_slot is null (decode).
+  void SumDownRows(int64_t t, int k, const int64_t* expert_ids, const float* routing_weights,
+                   BuffersOfJob buffers_of, const int64_t* row_of_slot, int64_t c0, int64_t c1,
+                   float* out);
 
   // Progress of one job in one part: gate and up slices done, and whether the intermediate
   // (SiLU and its quantization) is ready for the down slices. A cache line each, as threads

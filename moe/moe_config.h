@@ -16,7 +16,7 @@ namespace fp4moe::moe {
 // What an expert computes between its gate-up and down products.
 enum class ExpertActivation {
   kSiluMul,        // silu(gate) * up: DeepSeek, Kimi, Qwen3, Mixtral
-  kClampedSwiglu,  // gpt-oss's SwiGLU with gate and up clamped to swiglu_limit (moe/silu.h)
+  kClampedSwiglu,  // gpt-oss's SwiGLU with gate and up clamped to swiglu_limit (moe/elementwise.h)
 };
 
 // Prefill jobs of at least this many rows take slices of MoeConfig::prefill_slice_columns (others

@@ -1,5 +1,5 @@
 // MoeLayer::Forward: the argument checks, then the prefill path (tokens grouped by expert,
-// gathered, run and scatter-added) or the decode path (every chosen expert over all tokens).
+// gathered, run and summed per token) or the decode path (every chosen expert over all tokens).
 
 #include "moe/moe.h"
 
@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kernels/gemm.h"
+#include "moe/elementwise.h"
 #include "moe/parallel.h"
 #include "moe/slice_count.h"
 #include "quant/bf16.h"
@@ -146,13 +147,8 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   }
   ResetJobStates(count);
   FirstError errors;
-  // One parallel region: zeroing, gather, experts and scatter-add are its phases.
+  // One parallel region: gather, experts and the output's sums are its phases.
   scheduler_->Parallel(ExpertItems(count), [&] {
-    // The scatter-add, after a barrier, adds to the zeroed output.
-#pragma omp for schedule(static) nowait
-    for (int64_t t = 0; t < qlen; ++t) {
-      std::fill(output + t * hidden, output + (t + 1) * hidden, 0.0f);
-    }
     // Gather each expert's token rows into its rows of the input arena and quantize them once
     // for all parts.
 #pragma omp for schedule(dynamic)
@@ -181,7 +177,13 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
         /*phase=*/0, count, [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
         errors);
 #pragma omp barrier
-    ScatterAdd(qlen, k, expert_ids, routing_weights, grouping_.row_of_slot(), output);
+    // One token per iteration: each output row has one writer.
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < qlen; ++t) {
+      SumDownRows(t, k, expert_ids, routing_weights,
+                  [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
+                  grouping_.row_of_slot(), 0, hidden, output + t * hidden);
+    }
   });
   for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
   return errors.status();
@@ -212,24 +214,15 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
           /*phase=*/0, count,
           [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; }, errors);
 #pragma omp barrier
-      // output = the weighted sum of the slots' down rows, written whole (no zeroing first),
-      // by column chunks so that every thread takes part; each element is summed by one
-      // thread in slot then part order, the order of the prefill's scatter-add.
+      // By column chunks, so that every thread takes part.
 #pragma omp for schedule(static)
       for (int64_t item = 0; item < qlen * chunks; ++item) {
         const int64_t t = item / chunks;
         const int64_t c0 = item % chunks * kReduceColumns;
-        const int64_t c1 = std::min(hidden, c0 + kReduceColumns);
-        float* out = output + t * hidden;
-        std::fill(out + c0, out + c1, 0.0f);
-        for (int j = 0; j < k; ++j) {
-          const int64_t job = job_of_expert_[expert_ids[t * k + j]];
-          const float w = routing_weights[t * k + j];
-          for (const Part& part : parts_) {
-            const float* down = part.decode[job].down.data() + t * hidden;
-            for (int64_t c = c0; c < c1; ++c) out[c] += w * down[c];
-          }
-        }
+        SumDownRows(t, k, expert_ids, routing_weights,
+                    [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; },
+                    /*row_of_slot=*/nullptr, c0, std::min(hidden, c0 + kReduceColumns),
+                    output + t * hidden + c0);
       }
     });
     status = errors.status();
@@ -238,24 +231,32 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
   return status;
 }
 
-void MoeLayer::ScatterAdd(int64_t qlen, int k, const int64_t* expert_ids,
-                          const float* routing_weights, const int64_t* row_of_slot,
-                          float* output) {
+void MoeLayer::SumDownRows(int64_t t, int k, const int64_t* expert_ids,
+                            const float* routing_weights, BuffersOfJob buffers_of,
+                            const int64_t* row_of_slot, int64_t c0, int64_t c1, float* out) {
   const int64_t hidden = config_.hidden_size;
-  // One token per iteration: each output row has one writer, and a fixed summation order.
-#pragma omp for schedule(static)
-  for (int64_t t = 0; t < qlen; ++t) {
-    float* out = output + t * hidden;
-    for (int j = 0; j < k; ++j) {
-      const int64_t job = job_of_expert_[expert_ids[t * k + j]];
-      const int64_t row = jobs_[job].rows.begin + row_of_slot[t * k + j];
-      const float w = routing_weights[t * k + j];
-      for (const Part& part : parts_) {
-        const float* down = part.prefill->down.data() + row * hidden;
-        for (int64_t c = 0; c < hidden; ++c) out[c] += w * down[c];
+  // In batches of rows held here (top-k x parts is not bounded), one sum in slot then part
+  // order all the same.
+  constexpr int kBatch = 16;
+  const float* rows[kBatch];
+  float weights[kBatch];
+  int count = 0;
+  bool accumulate = false;
+  for (int j = 0; j < k; ++j) {
+    const int64_t job = job_of_expert_[expert_ids[t * k + j]];
+    const int64_t row =
+        row_of_slot == nullptr ? t : jobs_[job].rows.begin + row_of_slot[t * k + j];
+    for (Part& part : parts_) {
+      rows[count] = buffers_of(part, job).down.data() + row * hidden + c0;
+      weights[count] = routing_weights[t * k + j];
+      if (++count == kBatch) {
+        WeightedRowSum(rows, weights, count, c1 - c0, accumulate, out);
+        count = 0;
+        accumulate = true;
       }
     }
   }
+  if (count > 0) WeightedRowSum(rows, weights, count, c1 - c0, accumulate, out);
 }
 
 }  // namespace fp4moe::moe

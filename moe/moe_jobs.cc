@@ -10,7 +10,7 @@
 
 #include "kernels/gemm.h"
 #include "moe/parallel.h"
-#include "moe/silu.h"
+#include "moe/elementwise.h"
 #include "moe/slice_count.h"
 
 namespace fp4moe::moe {

@@ -29,7 +29,7 @@
 #include <cmath>
 #include <vector>
 
-#include "moe/silu.h"
+#include "moe/elementwise.h"
 
 namespace fp4moe::moe {
 namespace {

@@ -1,8 +1,8 @@
-#ifndef FP4MOE_MOE_SILU_LOOPS_H_
-#define FP4MOE_MOE_SILU_LOOPS_H_
+#ifndef FP4MOE_MOE_ELEMENTWISE_LOOPS_H_
+#define FP4MOE_MOE_ELEMENTWISE_LOOPS_H_
 
-// The loops behind moe/silu.h, compiled once per ISA (silu.cc for the baseline, silu_avx2.cc,
-// silu_avx512.cc): the same source, so the same operations in the same order, and with no
+// The loops behind moe/elementwise.h, compiled once per ISA (elementwise.cc for the baseline,
+// elementwise_avx2.cc, elementwise_avx512.cc): the same source, so the same operations in the same order, and with no
 // contraction into FMAs (-ffp-contract=off, moe/BUILD), the same bits on every ISA. In an
 // anonymous namespace: each file's copy is its own (one inline definition shared by differently
 // compiled files would let the linker keep any one of them).
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <limits>
 
-#include "moe/silu.h"
+#include "moe/elementwise.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -65,18 +65,44 @@ void ClampedSwigluLoop(const float* gate, const float* up, float limit, float* o
   }
 }
 
+void WeightedRowSumLoop(const float* const* rows, const float* weights, int64_t count,
+                        int64_t n, bool accumulate, float* out) {
+  // By chunks of columns whose sums stay in L1 while the rows pass (GCC does not vectorise
+  // a loop over the columns with the rows' sum inside it).
+  constexpr int64_t kChunk = 512;
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    const int64_t m = n - c0 < kChunk ? n - c0 : kChunk;
+    float* sums = out + c0;
+    if (!accumulate) {
+#pragma omp simd
+      for (int64_t c = 0; c < m; ++c) sums[c] = 0.0f;
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      const float w = weights[i];
+      const float* row = rows[i] + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < m; ++c) sums[c] += w * row[c];
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fp4moe::moe
 
-// Defines moe/silu.h's SiluMul<isa> and ClampedSwiglu<isa> as this file's loops, in the file
-// compiled for that ISA.
-#define FP4MOE_DEFINE_SILU_FOR_ISA(isa)                                                       \
+// Defines moe/elementwise.h's SiluMul<isa>, ClampedSwiglu<isa> and WeightedRowSum<isa> as this
+// file's loops, in the file compiled for that ISA.
+#define FP4MOE_DEFINE_ELEMENTWISE_FOR_ISA(isa)                                                       \
   void fp4moe::moe::SiluMul##isa(const float* gate, const float* up, float* out, int64_t n) { \
     SiluMulLoop(gate, up, out, n);                                                            \
   }                                                                                           \
   void fp4moe::moe::ClampedSwiglu##isa(const float* gate, const float* up, float limit,       \
                                        float* out, int64_t n) {                               \
     ClampedSwigluLoop(gate, up, limit, out, n);                                               \
+  }                                                                                           \
+  void fp4moe::moe::WeightedRowSum##isa(const float* const* rows, const float* weights,       \
+                                        int64_t count, int64_t n, bool accumulate,            \
+                                        float* out) {                                         \
+    WeightedRowSumLoop(rows, weights, count, n, accumulate, out);                             \
   }
 
-#endif  // FP4MOE_MOE_SILU_LOOPS_H_
+#endif  // FP4MOE_MOE_ELEMENTWISE_LOOPS_H_

@@ -1,4 +1,4 @@
-#include "moe/silu.h"
+#include "moe/elementwise.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -130,6 +131,69 @@ TEST(SiluIsaTest, EveryIsaGivesTheBaselinesBits) {
     std::vector<float> in_place = gate;
     silu_isa(in_place.data(), up.data(), in_place.data(), n);
     EXPECT_EQ(bits(in_place), bits(silu));
+  }
+  if (checked == 0) GTEST_SKIP() << "no AVX2 here: only the baseline runs";
+}
+
+TEST(WeightedRowSumTest, SumsTheWeightedRowsInOrderFromZero) {
+  const std::vector<float> a = {1, 2, 3, -0.0f}, b = {10, 20, 30, -0.0f};
+  const float* rows[] = {a.data(), b.data()};
+  const float weights[] = {2.0f, 0.5f};
+  std::vector<float> out(4, 99.0f);
+  WeightedRowSum(rows, weights, 2, 4, /*accumulate=*/false, out.data());
+  EXPECT_EQ(out, (std::vector<float>{7, 14, 21, 0}));
+  EXPECT_FALSE(std::signbit(out[3]));  // from +0, as the layer's sums always started
+  // In order: 1e8 + 1 - 1e8 is 0 in float, where any other order gives 1.
+  const std::vector<float> big = {1e8f}, one = {1.0f};
+  const float* ordered[] = {big.data(), one.data(), big.data()};
+  const float signs[] = {1.0f, 1.0f, -1.0f};
+  WeightedRowSum(ordered, signs, 3, 1, /*accumulate=*/false, out.data());
+  EXPECT_EQ(out[0], 0.0f);
+  // The same sum in two batches.
+  WeightedRowSum(ordered, signs, 2, 1, /*accumulate=*/false, out.data());
+  WeightedRowSum(ordered + 2, signs + 2, 1, 1, /*accumulate=*/true, out.data());
+  EXPECT_EQ(out[0], 0.0f);
+  WeightedRowSum(rows, weights, 0, 4, /*accumulate=*/false, out.data());  // no rows: zeros
+  EXPECT_EQ(out, (std::vector<float>{0, 0, 0, 0}));
+}
+
+TEST(WeightedRowSumIsaTest, EveryIsaGivesTheBaselinesBits) {
+  // Nine rows of 1003 columns (not a multiple of any vector width), of mixed magnitudes so
+  // that the order of the sums shows in the bits.
+  constexpr int kRows = 9;
+  constexpr int64_t kColumns = 1003;
+  std::vector<std::vector<float>> values(kRows);
+  std::vector<const float*> rows;
+  std::vector<float> weights;
+  for (int i = 0; i < kRows; ++i) {
+    for (int64_t c = 0; c < kColumns; ++c) {
+      values[i].push_back(
+          std::ldexp(static_cast<float>((c * 7919 + i * 104729) % 2001 - 1000) / 999.0f,
+                     static_cast<int>((c + i) % 13) - 6));
+    }
+    rows.push_back(values[i].data());
+    weights.push_back(0.1f * static_cast<float>(i + 1));
+  }
+  const auto bits = [](const std::vector<float>& v) {
+    std::vector<uint32_t> b(v.size());
+    std::memcpy(b.data(), v.data(), v.size() * sizeof(float));
+    return b;
+  };
+  std::vector<float> baseline(kColumns);
+  WeightedRowSumBaseline(rows.data(), weights.data(), kRows, kColumns, false, baseline.data());
+  const kernels::CpuFeatures& cpu = kernels::DetectedCpuFeatures();
+  int checked = 0;
+  for (const auto& [runs, sum_isa] : {std::pair{cpu.avx2, &WeightedRowSumAvx2},
+                                      std::pair{cpu.avx512, &WeightedRowSumAvx512}}) {
+    if (!runs) continue;
+    ++checked;
+    std::vector<float> out(kColumns);
+    sum_isa(rows.data(), weights.data(), kRows, kColumns, false, out.data());
+    EXPECT_EQ(bits(out), bits(baseline));
+    // In two batches.
+    sum_isa(rows.data(), weights.data(), 4, kColumns, false, out.data());
+    sum_isa(rows.data() + 4, weights.data() + 4, kRows - 4, kColumns, true, out.data());
+    EXPECT_EQ(bits(out), bits(baseline));
   }
   if (checked == 0) GTEST_SKIP() << "no AVX2 here: only the baseline runs";
 }

@@ -1,11 +1,11 @@
-#include "moe/silu.h"
+#include "moe/elementwise.h"
 
 #include <cstdint>
 
 #include "kernels/cpu_features.h"
-#include "moe/silu_loops.h"
+#include "moe/elementwise_loops.h"
 
-FP4MOE_DEFINE_SILU_FOR_ISA(Baseline)
+FP4MOE_DEFINE_ELEMENTWISE_FOR_ISA(Baseline)
 
 namespace fp4moe::moe {
 
@@ -21,6 +21,14 @@ void ClampedSwiglu(const float* gate, const float* up, float limit, float* out, 
   if (cpu.avx512) return ClampedSwigluAvx512(gate, up, limit, out, n);
   if (cpu.avx2) return ClampedSwigluAvx2(gate, up, limit, out, n);
   ClampedSwigluBaseline(gate, up, limit, out, n);
+}
+
+void WeightedRowSum(const float* const* rows, const float* weights, int64_t count, int64_t n,
+                    bool accumulate, float* out) {
+  const kernels::CpuFeatures& cpu = kernels::DetectedCpuFeatures();
+  if (cpu.avx512) return WeightedRowSumAvx512(rows, weights, count, n, accumulate, out);
+  if (cpu.avx2) return WeightedRowSumAvx2(rows, weights, count, n, accumulate, out);
+  WeightedRowSumBaseline(rows, weights, count, n, accumulate, out);
 }
 
 void AddRowBias(const float* bias, int64_t count, int64_t cols, int64_t stride, float* rows) {
