@@ -18,9 +18,16 @@ bool AllFinite(const float* x, int64_t n) {
 }
 
 bool AllFiniteBf16(const uint16_t* x, int64_t n) {
-  uint32_t nonfinite = 0;
-  for (int64_t i = 0; i < n; ++i) nonfinite |= (~x[i] & 0x7F80u) == 0;
-  return nonfinite == 0;
+  // A BF16 value is NaN or infinite where its magnitude bits reach 0x7F80. The largest
+  // magnitude, as a signed 16-bit max (below 2^15 once the sign is cleared), vectorises as
+  // one max per 8 values even on SSE2, several times fewer operations than testing each
+  // value's exponent in 32-bit lanes.
+  int16_t largest = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto magnitude = static_cast<int16_t>(x[i] & 0x7FFF);
+    largest = magnitude > largest ? magnitude : largest;
+  }
+  return largest < 0x7F80;
 }
 
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block) {
