@@ -1,8 +1,10 @@
 #include "kernels/activation_rows.h"
 
+#include "absl/strings/str_format.h"
 #include "kernels/cpu_features.h"
 #include "quant/bf16.h"
 #include "quant/int8_activation.h"
+#include "quant/validate.h"
 
 namespace fp4moe::kernels {
 
@@ -30,6 +32,20 @@ void RoundRowsToBf16(const FloatRows& x, uint16_t* out) {
   if (cpu.avx512) return RoundRowsToBf16Avx512(x, out);
   if (cpu.avx2) return RoundRowsToBf16Avx2(x, out);
   RoundRowsToBf16Scalar(x, out);
+}
+
+absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
+                                    int64_t first_row) {
+  RoundRowsToBf16(x, out);
+  // Checked on the rounded rows, just written and still in cache.
+  if (AllFiniteBf16(out, x.rows * x.k)) return absl::OkStatus();
+  int64_t i = 0;
+  while (AllFiniteBf16(out + i, 1)) ++i;
+  const int64_t r = i / x.k, c = i % x.k;
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
+      "activations cannot carry",
+      name, x.Row(r)[c], first_row + r, c));
 }
 
 }  // namespace fp4moe::kernels

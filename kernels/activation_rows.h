@@ -9,6 +9,9 @@
 // than an element at a time. x must be finite (BufferA::Set validates it first).
 
 #include <cstdint>
+#include <string_view>
+
+#include "absl/status/status.h"
 
 namespace fp4moe::kernels {
 
@@ -31,6 +34,11 @@ struct FloatRows {
 void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales);
 // out [rows, k] BF16.
 void RoundRowsToBf16(const FloatRows& x, uint16_t* out);
+// RoundRowsToBf16, then an InvalidArgument naming (as `name`, row first_row + r, column c) the
+// first value that rounded to an infinity: a finite float beyond BF16's largest (about
+// 3.39e38), which BF16 activations cannot carry.
+absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
+                                    int64_t first_row = 0);
 
 // The ISA versions behind them; the vector ones take groups of a multiple of 16 (others take the
 // scalar one).

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "kernels/activation_rows.h"
 #include "kernels/block_scale.h"
+#include "kernels/gemm.h"
 #include "quant/bf16.h"
 #include "quant/blockwise.h"
 #include "quant/e2m1.h"
@@ -202,8 +203,7 @@ struct ActivationBytes {
 
 // Whether a buffer of the path keeps the tile order when asked to.
 bool KeepsTileOrder(GemmPath path, int64_t k, bool tile_order) {
-  return tile_order && (path == GemmPath::kFp4W4A16 || path == GemmPath::kInt4W4A16) &&
-         k % 16 == 0;
+  return tile_order && TakesBf16Activations(path) && k % 16 == 0;
 }
 
 // Whether a buffer keeping the tile order also keeps column windows for its Sets of at most
@@ -212,6 +212,11 @@ bool KeepsTileOrder(GemmPath path, int64_t k, bool tile_order) {
 bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order, bool column_windows) {
   return column_windows && KeepsTileOrder(path, k, tile_order) &&
          path == GemmPath::kFp4W4A16 && k % kColumnWindowK == 0;
+}
+
+absl::Status RowsDoNotFit(std::string_view name, int64_t m, int64_t row0, int64_t max_m) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0, max_m));
 }
 
 // What a tile load of the last block reads past its rows: up to 31 rows of a 64-byte step.
@@ -354,8 +359,12 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
     }
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16: {
-      RoundRowsToBf16({x.data(), rows.count, k_, x.outerStride()},
-                      reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+      if (absl::Status s =
+              RoundRowsToBf16Checked(name, {x.data(), rows.count, k_, x.outerStride()},
+                                     reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+          !s.ok()) {
+        return s;
+      }
       SetTiles(row0, rows.count);
       return absl::OkStatus();
     }
@@ -366,10 +375,7 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
 absl::Status BufferA::SetRows(std::string_view name, const float* x,
                               absl::Span<const int64_t> rows, int64_t row0) {
   const int64_t m = static_cast<int64_t>(rows.size());
-  if (m == 0 || !RowRange{row0, m}.Within(max_m_)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0, max_m_));
-  }
+  if (m == 0 || !RowRange{row0, m}.Within(max_m_)) return RowsDoNotFit(name, m, row0, max_m_);
   const FloatRows gathered{x, m, k_, k_, rows.data()};
   if (path_ == GemmPath::kFp4W4A4Lut) {
     // Its quantizer takes a matrix: the rows go through the range's own staging rows, where
@@ -393,7 +399,11 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
       break;
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16:
-      RoundRowsToBf16(gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+      if (absl::Status s = RoundRowsToBf16Checked(
+              name, gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+          !s.ok()) {
+        return s;
+      }
       SetTiles(row0, m);
       return absl::OkStatus();
   }
@@ -402,25 +412,43 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
 
 absl::Status BufferA::SetBf16(std::string_view name, const uint16_t* x, int64_t m,
                               int64_t row0) {
-  if (!RowRange{row0, m}.Within(max_m_)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: %d rows written from row %d do not fit a buffer of %d rows", name, m, row0,
-        max_m_));
-  }
-  if (path_ == GemmPath::kFp4W4A16 || path_ == GemmPath::kInt4W4A16) {
-    std::memcpy(values_.data() + row0 * k_ * sizeof(Bf16), x, m * k_ * sizeof(Bf16));
-    if (!AllFiniteBf16(x, m * k_)) {
-      int64_t i = 0;  // the first non-finite value, for the message
-      while (AllFiniteBf16(x + i, 1)) ++i;
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: non-finite value at [%d, %d]", name, i / k_, i % k_));
+  if (!RowRange{row0, m}.Within(max_m_)) return RowsDoNotFit(name, m, row0, max_m_);
+  return SetBf16Gathered(name, x, m, nullptr, row0);
+}
+
+absl::Status BufferA::SetBf16Rows(std::string_view name, const uint16_t* x,
+                                  absl::Span<const int64_t> rows, int64_t row0) {
+  const int64_t m = static_cast<int64_t>(rows.size());
+  if (m == 0 || !RowRange{row0, m}.Within(max_m_)) return RowsDoNotFit(name, m, row0, max_m_);
+  return SetBf16Gathered(name, x, m, rows.data(), row0);
+}
+
+absl::Status BufferA::SetBf16Gathered(std::string_view name, const uint16_t* x, int64_t m,
+                                      const int64_t* row_indices, int64_t row0) {
+  const auto row = [&](int64_t r) {
+    return x + (row_indices != nullptr ? row_indices[r] : r) * k_;
+  };
+  if (TakesBf16Activations(path_)) {
+    auto* values = reinterpret_cast<uint16_t*>(values_.data()) + row0 * k_;
+    for (int64_t r = 0; r < m; ++r) {
+      uint16_t* copy = values + r * k_;
+      std::memcpy(copy, row(r), k_ * sizeof(Bf16));
+      if (!AllFiniteBf16(copy, k_)) {
+        int64_t c = 0;  // the first non-finite value, for the message
+        while (AllFiniteBf16(copy + c, 1)) ++c;
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: non-finite value at [%d, %d]", name, r, c));
+      }
     }
     SetTiles(row0, m);
     return absl::OkStatus();
   }
   // The range's own staging rows: threads setting disjoint ranges do not share any.
   auto* staging = reinterpret_cast<float*>(staging_.data()) + row0 * k_;
-  for (int64_t i = 0; i < m * k_; ++i) staging[i] = Bf16ToFloat(x[i]);
+  for (int64_t r = 0; r < m; ++r) {
+    const uint16_t* values = row(r);
+    for (int64_t c = 0; c < k_; ++c) staging[r * k_ + c] = Bf16ToFloat(values[c]);
+  }
   return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
 }
 

@@ -116,6 +116,9 @@ class BufferA {
   // converted where it lies (the layer's token rows, without copying them together first).
   absl::Status SetRows(std::string_view name, const float* x, absl::Span<const int64_t> rows,
                        int64_t row0);
+  // The same from BF16 rows gathered out of `x` (row stride k).
+  absl::Status SetBf16Rows(std::string_view name, const uint16_t* x,
+                           absl::Span<const int64_t> rows, int64_t row0);
 
   GemmPath path() const { return path_; }
   int64_t max_m() const { return max_m_; }
@@ -134,6 +137,10 @@ class BufferA {
           bool column_windows);
   // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
   // the column windows, where kept and m <= kColumnWindowMaxRows.
+  // SetBf16 and SetBf16Rows once their rows fit: row r of the Set is row row_indices[r] of x,
+  // or row r where row_indices is null.
+  absl::Status SetBf16Gathered(std::string_view name, const uint16_t* x, int64_t m,
+                               const int64_t* row_indices, int64_t row0);
   void SetTiles(int64_t row0, int64_t m);
   void SetColumnWindows(int64_t row0, int64_t m);
   // Where the column windows start in the tile order's allocation (after the tile order).

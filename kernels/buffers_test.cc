@@ -28,14 +28,14 @@ std::vector<uint16_t> ToBf16(const RowMatrixXf& x) {
 
 class BufferARangeTest : public ::testing::TestWithParam<GemmPath> {};
 
-// Two ranges set one after the other (float input, BF16 input, float rows gathered by index)
-// hold what buffers of their rows alone hold; W4A4's tensor scale is each range's own.
+// Two ranges set one after the other (float input, BF16 input, float or BF16 rows gathered by
+// index) hold what buffers of their rows alone hold; W4A4's tensor scale is each range's own.
 TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
   const GemmPath path = GetParam();
   // Magnitudes a thousand times apart: one tensor scale for both would lose the small rows.
   const RowMatrixXf small = RandomMatrix(3, kK, 1), large = 1000 * RandomMatrix(5, kK, 2);
-  enum class Input { kFloat, kBf16, kGathered };
-  for (const Input input : {Input::kFloat, Input::kBf16, Input::kGathered}) {
+  enum class Input { kFloat, kBf16, kGathered, kBf16Gathered };
+  for (const Input input : {Input::kFloat, Input::kBf16, Input::kGathered, Input::kBf16Gathered}) {
     SCOPED_TRACE(static_cast<int>(input));
     absl::StatusOr<BufferA> shared = BufferA::Create(path, 8, kK, kGroup);
     absl::StatusOr<BufferA> alone_small = BufferA::Create(path, 3, kK, kGroup);
@@ -50,6 +50,9 @@ TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
       for (int64_t r = 0; r < x.rows(); ++r) {
         indices[r] = x.rows() - r;
         source.row(indices[r]) = x.row(r);
+      }
+      if (input == Input::kBf16Gathered) {
+        return a.SetBf16Rows("x", ToBf16(source).data(), indices, row0);
       }
       return a.SetRows("x", source.data(), indices, row0);
     };
@@ -99,6 +102,12 @@ TEST(BufferATest, RowsOutsideTheBufferAreErrors) {
                        HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
   EXPECT_THAT(a->SetRows("x", source.data(), {}, 0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
+  const std::vector<uint16_t> source_bf16 = ToBf16(source);
+  EXPECT_THAT(a->SetBf16Rows("x", source_bf16.data(), three, 6),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("3 rows written from row 6 do not fit a buffer of 8 rows")));
+  EXPECT_THAT(a->SetBf16Rows("x", source_bf16.data(), {}, 0),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("0 rows")));
 }
 
 // A NaN or an infinity in the activations, float or BF16, is named by its row and column on
@@ -122,6 +131,11 @@ TEST(BufferATest, NonFiniteActivationsAreErrorsNamingThePlace) {
     EXPECT_THAT(a->SetRows("moe input", x.data(), rows, 4),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr("moe input"), HasSubstr("[1, 37]"))));
+    // The -inf lies in source row 1, row 0 of this Set.
+    const std::vector<int64_t> bf16_rows = {1, 0, 2};
+    EXPECT_THAT(a->SetBf16Rows("moe input", bf16.data(), bf16_rows, 4),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("moe input"), HasSubstr("[0, 5]"))));
   }
 }
 

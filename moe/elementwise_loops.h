@@ -2,10 +2,10 @@
 #define FP4MOE_MOE_ELEMENTWISE_LOOPS_H_
 
 // The loops behind moe/elementwise.h, compiled once per ISA (elementwise.cc for the baseline,
-// elementwise_avx2.cc, elementwise_avx512.cc): the same source, so the same operations in the same order, and with no
-// contraction into FMAs (-ffp-contract=off, moe/BUILD), the same bits on every ISA. In an
-// anonymous namespace: each file's copy is its own (one inline definition shared by differently
-// compiled files would let the linker keep any one of them).
+// elementwise_avx2.cc, elementwise_avx512.cc): the same source, so the same operations in the
+// same order, and with no contraction into FMAs (-ffp-contract=off, moe/BUILD), the same bits
+// on every ISA. In an anonymous namespace: each file's copy is its own (one inline definition
+// shared by differently compiled files would let the linker keep any one of them).
 
 #include <cstdint>
 #include <cstring>
@@ -91,18 +91,18 @@ void WeightedRowSumLoop(const float* const* rows, const float* weights, int64_t 
 
 // Defines moe/elementwise.h's SiluMul<isa>, ClampedSwiglu<isa> and WeightedRowSum<isa> as this
 // file's loops, in the file compiled for that ISA.
-#define FP4MOE_DEFINE_ELEMENTWISE_FOR_ISA(isa)                                                       \
-  void fp4moe::moe::SiluMul##isa(const float* gate, const float* up, float* out, int64_t n) { \
-    SiluMulLoop(gate, up, out, n);                                                            \
-  }                                                                                           \
-  void fp4moe::moe::ClampedSwiglu##isa(const float* gate, const float* up, float limit,       \
-                                       float* out, int64_t n) {                               \
-    ClampedSwigluLoop(gate, up, limit, out, n);                                               \
-  }                                                                                           \
-  void fp4moe::moe::WeightedRowSum##isa(const float* const* rows, const float* weights,       \
-                                        int64_t count, int64_t n, bool accumulate,            \
-                                        float* out) {                                         \
-    WeightedRowSumLoop(rows, weights, count, n, accumulate, out);                             \
+#define FP4MOE_DEFINE_ELEMENTWISE_FOR_ISA(isa)                                                     \
+  void fp4moe::moe::SiluMul##isa(const float* gate, const float* up, float* out, int64_t n) {      \
+    SiluMulLoop(gate, up, out, n);                                                                 \
+  }                                                                                                \
+  void fp4moe::moe::ClampedSwiglu##isa(const float* gate, const float* up, float limit,            \
+                                       float* out, int64_t n) {                                    \
+    ClampedSwigluLoop(gate, up, limit, out, n);                                                    \
+  }                                                                                                \
+  void fp4moe::moe::WeightedRowSum##isa(const float* const* rows, const float* weights,            \
+                                        int64_t count, int64_t n, bool accumulate,                 \
+                                        float* out) {                                              \
+    WeightedRowSumLoop(rows, weights, count, n, accumulate, out);                                  \
   }
 
 #endif  // FP4MOE_MOE_ELEMENTWISE_LOOPS_H_

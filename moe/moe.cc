@@ -81,31 +81,39 @@ int64_t InputBytesPerRow(const MoeConfig& config, kernels::GemmPath path, bool t
                                  column_windows);
 }
 
+// The float input rounded to BF16 per token, where the tile kernel takes BF16 (Prefill). In
+// double, as the workspace's size is checked before allocating it: any max_len is valid.
+double RoundedTokensBytes(const MoeConfig& config, kernels::GemmPath tile_path) {
+  return kernels::TakesBf16Activations(tile_path)
+             ? static_cast<double>(config.max_len) * static_cast<double>(config.hidden_size) *
+                   sizeof(uint16_t)
+             : 0.0;
+}
+
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 3 GB per part (3.6 where the tile kernel reads the BF16 rows in tile order too). In double:
-// any max_len is a valid config. Decode buffers are of the GEMV kernel's path; prefill's of
-// the tile kernel's (with the tile order where it reads one), plus `gemv_rows` rows of the
-// GEMV kernel's where that differs.
+// 2.1 GB with one part (2.7 where the tile kernel reads the BF16 rows in tile order too). In
+// double: any max_len is a valid config. Decode buffers are of the GEMV kernel's path;
+// prefill's of the tile kernel's (with the tile order where it reads one), plus `gemv_rows`
+// rows of the GEMV kernel's where that differs.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microkernel& tile_kernel,
                                 kernels::GemmPath gemv_path, int64_t gemv_rows) {
   const kernels::GemmPath tile_path = tile_kernel.path;
   const double parts = config.tp_parts;
-  const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool windows, bool outputs,
-                             bool gathered) {
+  const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool windows, bool outputs) {
     return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
                                        IntermediateBytesPerRow(config, path, tiles, windows)) +
-           static_cast<double>(InputBytesPerRow(config, path, tiles, windows)) +
-           (gathered ? static_cast<double>(config.hidden_size) * sizeof(uint16_t) : 0.0);
+           static_cast<double>(InputBytesPerRow(config, path, tiles, windows));
   };
   const double prefill_rows =
       static_cast<double>(config.max_len) * static_cast<double>(config.num_experts_per_tok);
   double prefill = row_bytes(tile_path, kernels::ReadsTileOrder(tile_kernel),
-                             kernels::ReadsColumnWindows(tile_kernel), true, true) *
-                   prefill_rows;
+                             kernels::ReadsColumnWindows(tile_kernel), true) *
+                       prefill_rows +
+                   RoundedTokensBytes(config, tile_path);
   if (gemv_path != tile_path) {
-    prefill += row_bytes(gemv_path, false, false, false, false) * static_cast<double>(gemv_rows);
+    prefill += row_bytes(gemv_path, false, false, false) * static_cast<double>(gemv_rows);
   }
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
   const double decode_slot_row = static_cast<double>(
@@ -396,7 +404,7 @@ absl::Status MoeLayer::AllocateInputs() {
                         PrefillGemvRows(config_, gemv_below_rows_));
   if (!prefill_input.ok()) return prefill_input.status();
   prefill_input_ = std::make_unique<PrefillInput>(PrefillInput{
-      kernels::AlignedBuffer(prefill_rows * config_.hidden_size * sizeof(uint16_t)),
+      kernels::AlignedBuffer(static_cast<size_t>(RoundedTokensBytes(config_, kernel_->path))),
       std::move(*prefill_input)});
   absl::StatusOr<kernels::BufferA> decode_input =
       kernels::BufferA::Create(gemv_kernel_->path, std::min(kDecodeMaxTokens, config_.max_len),

@@ -66,8 +66,9 @@ class MoeLayer {
 
   // input and output [qlen, hidden_size] row-major; expert_ids and routing_weights [qlen, k].
   // 0 < qlen <= max_len, 1 <= k <= num_experts_per_tok. Arguments are checked before output
-  // is written; an error from inside the computation (a non-finite intermediate) leaves
-  // output partly written.
+  // is written; an error from inside the computation (a non-finite intermediate, or a float
+  // input beyond BF16's range where the kernels take BF16 activations) leaves output partly
+  // written.
   absl::Status Forward(int64_t qlen, int k, const int64_t* expert_ids,
                        const float* routing_weights, const float* input, float* output);
   // The same with BF16 input.
@@ -196,10 +197,11 @@ class MoeLayer {
     std::unique_ptr<ExpertBuffers> prefill;  // the arena of routed rows
     std::vector<ExpertBuffers> decode;       // a slot per decode job
   };
-  // The gathered input rows of the prefill jobs and their quantized copy, shared by the parts:
-  // an arena of routed rows like Part::prefill.
+  // The prefill jobs' input rows quantized for their kernels, shared by the parts (an arena of
+  // routed rows like Part::prefill), and where the tile kernel takes BF16, the float input
+  // rounded once per token (max_len rows) for the jobs to gather from.
   struct PrefillInput {
-    kernels::AlignedBuffer gathered;  // BF16 input rows (float ones are converted where they lie)
+    kernels::AlignedBuffer rounded_tokens;
     Activations quantized;
   };
   // An expert in flight: which, on which rows of its input and of its part's buffers (its

@@ -151,6 +151,25 @@ TEST_F(MoeErrorTest, NonFiniteInputOrRoutingWeight) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("input[token 2, column 5]")));
 }
 
+// A finite float beyond BF16's largest would round to an infinity in the BF16 activations of
+// a W4A16 layer: an error naming the place, in prefill (rounded once per token) and decode.
+TEST(MoeInputRangeTest, FloatInputBeyondBf16sRangeIsAnErrorOnBf16Paths) {
+  absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(
+      SmallConfig(WeightFormat::kNvfp4, GemmPath::kFp4W4A16), RandomExperts(91));
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  for (const int64_t qlen : {int64_t{2}, int64_t{64}}) {
+    SCOPED_TRACE(qlen);
+    const Routing routing = RandomRouting(qlen, 92);
+    RowMatrixXf x = RandomMatrix(qlen, kHidden, 93);
+    x(1, 17) = 3.4e38f;  // finite: the argument checks pass it
+    RowMatrixXf out(qlen, kHidden);
+    EXPECT_THAT((*layer)->Forward(qlen, kTopK, routing.ids.data(), routing.weights.data(),
+                                  x.data(), out.data()),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("[1, 17]"), HasSubstr("beyond BF16's range"))));
+  }
+}
+
 TEST_F(MoeErrorTest, NullPointers) {
   const int64_t* ids = routing_.ids.data();
   const float* w = routing_.weights.data();

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "kernels/activation_rows.h"
 #include "kernels/gemm.h"
 #include "moe/elementwise.h"
 #include "moe/parallel.h"
@@ -145,32 +146,35 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
                   wide_slices && rows >= kWideSliceRows ? wide_columns : kernels::kSliceColumns});
     row0 += rows;
   }
+  // Float input for BF16 activations is rounded once per token, and the jobs gather their
+  // rows from that: each token is routed to top-k experts, and reading its float row once
+  // instead of top-k times halves the gather's traffic (same bits: the same rounding).
+  const bool round_tokens = input.f32 != nullptr && kernels::TakesBf16Activations(kernel_->path);
+  auto* rounded_tokens = reinterpret_cast<uint16_t*>(prefill_input_->rounded_tokens.data());
+  const uint16_t* bf16_source = input.bf16 != nullptr ? input.bf16 : rounded_tokens;
   ResetJobStates(count);
   FirstError errors;
-  // One parallel region: gather, experts and the output's sums are its phases.
+  // One parallel region: rounding, gather, experts and the output's sums are its phases.
   scheduler_->Parallel(ExpertItems(count), [&] {
-    // Gather each expert's token rows into its rows of the input arena and quantize them once
-    // for all parts.
+    if (round_tokens) {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < qlen; ++t) {
+        errors.Record(kernels::RoundRowsToBf16Checked(
+            "Forward: input", {input.f32 + t * hidden, 1, hidden, hidden},
+            rounded_tokens + t * hidden, /*first_row=*/t));
+      }
+    }
+    // Gather each expert's token rows into its rows of the input arena, converted or
+    // quantized where they lie, once for all parts.
 #pragma omp for schedule(dynamic)
     for (int64_t j = 0; j < count; ++j) {
       const Job& job = jobs_[j];
-      const int64_t* tokens = grouping_.tokens(job.expert);
-      PrefillInput& in = *prefill_input_;
-      if (input.f32 != nullptr) {
-        // Converted where the token rows lie: copying them together first moved each routed
-        // row twice more through memory (a quarter of the layer's work around its products
-        // on Zen 4).
-        errors.Record(job.input->SetRows("moe input", input.f32,
-                                         absl::MakeConstSpan(tokens, job.rows.count),
-                                         job.rows.begin));
+      const auto tokens = absl::MakeConstSpan(grouping_.tokens(job.expert), job.rows.count);
+      if (input.bf16 != nullptr ||
+          (round_tokens && kernels::TakesBf16Activations(job.input->path()))) {
+        errors.Record(job.input->SetBf16Rows("moe input", bf16_source, tokens, job.rows.begin));
       } else {
-        auto* gathered =
-            reinterpret_cast<uint16_t*>(in.gathered.data()) + job.rows.begin * hidden;
-        for (int64_t r = 0; r < job.rows.count; ++r) {
-          std::memcpy(gathered + r * hidden, input.bf16 + tokens[r] * hidden,
-                      hidden * sizeof(uint16_t));
-        }
-        errors.Record(job.input->SetBf16("moe input", gathered, job.rows.count, job.rows.begin));
+        errors.Record(job.input->SetRows("moe input", input.f32, tokens, job.rows.begin));
       }
     }
     RunExperts(
