@@ -93,10 +93,10 @@ double RoundedTokensBytes(const MoeConfig& config, kernels::GemmPath tile_path) 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 2.1 GB with one part (2.7 where the tile kernel reads the BF16 rows in tile order too). In
-// double: any max_len is a valid config. Decode buffers are of the GEMV kernel's path;
-// prefill's of the tile kernel's (with the tile order where it reads one), plus `gemv_rows`
-// rows of the GEMV kernel's where that differs.
+// 2.1 GB with one part (2.7 where the tile kernel reads the BF16 rows in tile order too, 3.3
+// with column windows as well). In double: any max_len is a valid config. Decode buffers are
+// of the GEMV kernel's path; prefill's of the tile kernel's (with the tile order where it
+// reads one), plus `gemv_rows` rows of the GEMV kernel's where that differs.
 absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microkernel& tile_kernel,
                                 kernels::GemmPath gemv_path, int64_t gemv_rows) {
   const kernels::GemmPath tile_path = tile_kernel.path;
