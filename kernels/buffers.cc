@@ -215,18 +215,19 @@ bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order, bool column_w
 }
 
 // Rows [0, m) of `values` (k columns) in tile order: per block of kTileBlockRows rows, each
-// step of kStep columns of every row together. The step a constant so that each piece is a
-// few vector moves: with a variable size every 32 or 64 bytes took a `rep movs` (tens of
-// cycles to start each), over every routed row of a prefill.
+// step of kStep columns of every row together, written in that order (one sequential stream of
+// writes). The step a constant so that each piece is a few vector moves: with a variable size
+// every 32 or 64 bytes took a `rep movsq`. Both halved the time of a Set with the tile order
+// (Zen 4, one thread, 4096 rows of 7168 in Sets of 128: 23.5 -> 11.0 ms).
 template <int64_t kStep>
 void WriteTileOrder(const Bf16* values, int64_t m, int64_t k, Bf16* tiles) {
   for (int64_t first = 0; first < m; first += kTileBlockRows) {
     const int64_t rows = std::min(kTileBlockRows, m - first);
     Bf16* block = tiles + first * k;
-    for (int64_t i = 0; i < rows; ++i) {
-      const Bf16* row = values + (first + i) * k;
-      for (int64_t l = 0; l < k; l += kStep) {
-        std::memcpy(block + l * rows + i * kStep, row + l, kStep * sizeof(Bf16));
+    const Bf16* block_values = values + first * k;
+    for (int64_t l = 0; l < k; l += kStep) {
+      for (int64_t i = 0; i < rows; ++i) {
+        std::memcpy(block + l * rows + i * kStep, block_values + i * k + l, kStep * sizeof(Bf16));
       }
     }
   }
