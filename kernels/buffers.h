@@ -135,12 +135,12 @@ class BufferA {
  private:
   BufferA(GemmPath path, int64_t max_m, int64_t k, int64_t group, bool tile_order,
           bool column_windows);
-  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
-  // the column windows, where kept and m <= kColumnWindowMaxRows.
   // SetBf16 and SetBf16Rows once their rows fit: row r of the Set is row row_indices[r] of x,
   // or row r where row_indices is null.
   absl::Status SetBf16Gathered(std::string_view name, const uint16_t* x, int64_t m,
                                const int64_t* row_indices, int64_t row0);
+  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
+  // the column windows, where kept and m <= kColumnWindowMaxRows.
   void SetTiles(int64_t row0, int64_t m);
   void SetColumnWindows(int64_t row0, int64_t m);
   // Where the column windows start in the tile order's allocation (after the tile order).
