@@ -75,7 +75,7 @@ constexpr Microkernel kCeilings[] = {
      DecodingCeiling<true, true, false>},
     {"w4a16_decode_no_activations_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      DecodingCeiling<true, true, true, false>},
-    // Nothing at all: in the layer, what its other work (gather, conversion, SiLU, scatter,
+    // Nothing at all: in the layer, what its other work (gather, conversion, SiLU, output sums,
     // scheduling) costs around the products.
     {"w4a16_nothing_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      [](const GemmArgs&, int64_t, int64_t) {}},
