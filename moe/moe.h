@@ -47,9 +47,9 @@ class PartScheduler;
 // decode has a slot of kDecodeMaxTokens rows per chosen expert. Experts that run the GEMV
 // kernel take the arena's first rows: where its path is not the tile kernel's, their quantized
 // input and intermediate have buffers of their own, of (gemv_below_rows() - 1) * expert_num
-// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is about 2.5 GB (W4A16) to
-// 3.5 GB (W4A8), float input rows being converted where they lie (only BF16 ones are copied
-// into the input arena first); Create refuses one larger than the machine's memory.
+// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is about 2.1 GB (W4A16
+// without the tile order; W4A8 3.1) to 3.5 GB (the AMX kernels' tile order and column windows
+// besides); Create refuses one larger than the machine's memory.
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
 class MoeLayer {
