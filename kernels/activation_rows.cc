@@ -1,5 +1,7 @@
 #include "kernels/activation_rows.h"
 
+#include <cmath>
+
 #include "absl/strings/str_format.h"
 #include "kernels/cpu_features.h"
 #include "quant/bf16.h"
@@ -42,10 +44,15 @@ absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, u
   int64_t i = 0;
   while (AllFiniteBf16(out + i, 1)) ++i;
   const int64_t r = i / x.k, c = i % x.k;
+  const float value = x.Row(r)[c];
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: non-finite value %f at [%d, %d]", name, value, first_row + r, c));
+  }
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
       "activations cannot carry",
-      name, x.Row(r)[c], first_row + r, c));
+      name, value, first_row + r, c));
 }
 
 }  // namespace fp4moe::kernels

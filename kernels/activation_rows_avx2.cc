@@ -28,9 +28,15 @@ __m256i Quantized(const float* x, __m256 divisor) {
   return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-127));
 }
 
-// FloatToBf16's rounding of each lane, in the low half of its dword.
+// FloatToBf16's rounding of each lane, in the low half of its dword. NaN lanes stay (quiet)
+// NaNs, as FloatToBf16 keeps them: rounding their bits could carry into the sign and give a
+// zero, which would hide them from the check on the rounded rows.
 __m256i RoundedBf16Bits(__m256 v) {
-  return _mm256_srli_epi32(_mm256_castps_si256(RoundToBf16Floats(v)), 16);
+  const __m256 quiet_nan = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x00400000)));
+  const __m256 bits =
+      _mm256_blendv_ps(RoundToBf16Floats(v), quiet_nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  return _mm256_srli_epi32(_mm256_castps_si256(bits), 16);
 }
 
 }  // namespace

@@ -35,8 +35,15 @@ __m512i RoundedToInt(__m512 v) {
                           _mm512_set1_epi32(0x4B400000));
 }
 
-// FloatToBf16's rounding of each lane, in the low half of its dword.
-__m512i RoundedBf16Bits(__m512 v) { return _mm512_srli_epi32(RoundToBf16Bits(v), 16); }
+// FloatToBf16's rounding of each lane, in the low half of its dword. NaN lanes stay (quiet)
+// NaNs, as FloatToBf16 keeps them: rounding their bits could carry into the sign and give a
+// zero, which would hide them from the check on the rounded rows.
+__m512i RoundedBf16Bits(__m512 v) {
+  const __m512i quiet_nan = _mm512_or_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x00400000));
+  const __m512i bits =
+      _mm512_mask_mov_epi32(RoundToBf16Bits(v), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet_nan);
+  return _mm512_srli_epi32(bits, 16);
+}
 
 }  // namespace
 

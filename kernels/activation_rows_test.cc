@@ -130,7 +130,12 @@ TEST(ActivationRowsTest, QuantizedValuesStayWithinPlusMinus127) {
 TEST(ActivationRowsTest, RoundRowsToBf16GivesFloatToBf16BitForBit) {
   for (const int64_t k : {1, 15, 16, 31, 32, 33, 100, 2048}) {
     const int64_t rows = 4, stride = k + 3;
-    const std::vector<float> x = TestRows(rows, k, stride, k);
+    std::vector<float> x = TestRows(rows, k, stride, k);
+    // Row 3: infinities and NaNs, whose payloads a plain rounding would carry into the sign or
+    // to zero (all ones, the largest quiet and signaling ones, both signs): they stay NaNs.
+    const uint32_t non_finite[] = {0x7F800000, 0xFF800000, 0xFFFFFFFF, 0x7FFFFFFF,
+                                   0x7FFF8000, 0x7F800001, 0xFFC00000, 0x7FBFFFFF};
+    for (int64_t c = 0; c < k; c += 3) x[3 * stride + c] = FromBits(non_finite[c / 3 % 8]);
     std::vector<uint16_t> want(rows * k);
     for (int64_t r = 0; r < rows; ++r) {
       for (int64_t c = 0; c < k; ++c) want[r * k + c] = FloatToBf16(x[r * stride + c]);

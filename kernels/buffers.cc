@@ -350,7 +350,13 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
         "%s: activations [%d, %d] written from row %d do not fit a buffer of [%d, %d]", name,
         x.rows(), x.cols(), row0, max_m_, k_));
   }
-  if (absl::Status s = ValidateQuantizable(name, x, group_); !s.ok()) return s;
+  // The BF16 paths check their values on the rounded rows (RoundRowsToBf16Checked).
+  if (absl::Status s = TakesBf16Activations(path_)
+                           ? ValidateBlockShape(name, x.rows(), x.cols(), group_)
+                           : ValidateQuantizable(name, x, group_);
+      !s.ok()) {
+    return s;
+  }
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8: {
@@ -400,12 +406,12 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
     }
     return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
   }
-  for (int64_t r = 0; r < m; ++r) {
-    if (absl::Status s = CheckFiniteRow(name, gathered.Row(r), k_, r); !s.ok()) return s;
-  }
   switch (path_) {
     case GemmPath::kFp4W4A8:
     case GemmPath::kInt4W4A8:
+      for (int64_t r = 0; r < m; ++r) {
+        if (absl::Status s = CheckFiniteRow(name, gathered.Row(r), k_, r); !s.ok()) return s;
+      }
       QuantizeInt8Rows(gathered, group_, reinterpret_cast<int8_t*>(values_.data()) + row0 * k_,
                        reinterpret_cast<float*>(scales_.data()) + row0 * (k_ / group_));
       return absl::OkStatus();

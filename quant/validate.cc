@@ -30,16 +30,21 @@ bool AllFiniteBf16(const uint16_t* x, int64_t n) {
   return largest < 0x7F80;
 }
 
+absl::Status ValidateBlockShape(std::string_view tensor, int64_t rows, int64_t cols,
+                                int64_t block) {
+  if (rows == 0 || cols == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: empty tensor [%d, %d]", tensor, rows, cols));
+  }
+  if (block <= 0 || cols % block != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: K = %d is not a multiple of the block size %d", tensor, cols, block));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block) {
-  if (m.rows() == 0 || m.cols() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: empty tensor [%d, %d]", tensor, m.rows(), m.cols()));
-  }
-  if (block <= 0 || m.cols() % block != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: K = %d is not a multiple of the block size %d", tensor, m.cols(),
-                        block));
-  }
+  if (absl::Status s = ValidateBlockShape(tensor, m.rows(), m.cols(), block); !s.ok()) return s;
   for (int64_t r = 0; r < m.rows(); ++r) {
     if (absl::Status s = CheckFiniteRow(tensor, m.row(r).data(), m.cols(), r); !s.ok()) return s;
   }

@@ -9,6 +9,11 @@
 
 namespace fp4moe {
 
+// OK when [rows, cols] is non-empty and cols is a multiple of `block`; otherwise
+// InvalidArgument naming `tensor`: ValidateQuantizable without the values' check.
+absl::Status ValidateBlockShape(std::string_view tensor, int64_t rows, int64_t cols,
+                                int64_t block);
+
 // OK when `m` is non-empty, its column count is a multiple of `block` and every element is
 // finite; otherwise InvalidArgument naming `tensor` and the first offending place.
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block);
