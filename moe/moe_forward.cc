@@ -133,8 +133,10 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
                SliceCount(config_.hidden_size, wide_columns)) >=
       kMinSliceItemsPerThread * config_.num_threads;
   int64_t gemv_row = 0, tile_row = 0;
+  bool any_bf16_job = false;
   for (int64_t e : active) {
     if (RunsGemv(grouping_.rows(e))) tile_row += grouping_.rows(e);
+    any_bf16_job = any_bf16_job || kernels::TakesBf16Activations(KernelFor(grouping_.rows(e)).path);
   }
   for (int64_t j = 0; j < count; ++j) {
     const int64_t e = active[j];
@@ -149,7 +151,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   // Float input for BF16 activations is rounded once per token, and the jobs gather their
   // rows from that: each token is routed to top-k experts, and reading its float row once
   // instead of top-k times halves the gather's traffic (same bits: the same rounding).
-  const bool round_tokens = input.f32 != nullptr && kernels::TakesBf16Activations(kernel_->path);
+  const bool round_tokens = input.f32 != nullptr && any_bf16_job;
   auto* rounded_tokens = reinterpret_cast<uint16_t*>(prefill_input_->rounded_tokens.data());
   const uint16_t* bf16_source = input.bf16 != nullptr ? input.bf16 : rounded_tokens;
   ResetJobStates(count);
