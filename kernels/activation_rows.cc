@@ -41,8 +41,7 @@ absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, u
   RoundRowsToBf16(x, out);
   // Checked on the rounded rows, just written and still in cache.
   if (AllFiniteBf16(out, x.rows * x.k)) return absl::OkStatus();
-  int64_t i = 0;
-  while (AllFiniteBf16(out + i, 1)) ++i;
+  const int64_t i = FirstNonFiniteBf16(out, x.rows * x.k);
   const int64_t r = i / x.k, c = i % x.k;
   const float value = x.Row(r)[c];
   if (!std::isfinite(value)) {

@@ -454,10 +454,8 @@ absl::Status BufferA::SetBf16Gathered(std::string_view name, const uint16_t* x, 
       uint16_t* copy = values + r * k_;
       std::memcpy(copy, row(r), k_ * sizeof(Bf16));
       if (!AllFiniteBf16(copy, k_)) {
-        int64_t c = 0;  // the first non-finite value, for the message
-        while (AllFiniteBf16(copy + c, 1)) ++c;
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: non-finite value at [%d, %d]", name, r, c));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: non-finite value at [%d, %d]", name, r, FirstNonFiniteBf16(copy, k_)));
       }
     }
     SetTiles(row0, m);

@@ -30,6 +30,12 @@ bool AllFiniteBf16(const uint16_t* x, int64_t n) {
   return largest < 0x7F80;
 }
 
+int64_t FirstNonFiniteBf16(const uint16_t* x, int64_t n) {
+  int64_t i = 0;
+  while (i < n && (x[i] & 0x7FFF) < 0x7F80) ++i;
+  return i;
+}
+
 absl::Status ValidateBlockShape(std::string_view tensor, int64_t rows, int64_t cols,
                                 int64_t block) {
   if (rows == 0 || cols == 0) {

@@ -27,6 +27,9 @@ absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t c
 // runs an element at a time here).
 bool AllFinite(const float* x, int64_t n);
 bool AllFiniteBf16(const uint16_t* x, int64_t n);
+// The index of the first NaN or infinity of BF16 x[0, n), or n where there is none (for the
+// message once AllFiniteBf16 has failed).
+int64_t FirstNonFiniteBf16(const uint16_t* x, int64_t n);
 
 }  // namespace fp4moe
 

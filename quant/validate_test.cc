@@ -39,11 +39,13 @@ TEST(AllFiniteTest, FindsEveryNonFiniteValueAnywhere) {
         std::vector<uint16_t> bf16(n, FloatToBf16(1.0f));
         bf16[i] = static_cast<uint16_t>(bits >> 16);
         EXPECT_FALSE(AllFiniteBf16(bf16.data(), n)) << n << " at " << i << " bits " << bits;
+        EXPECT_EQ(FirstNonFiniteBf16(bf16.data(), n), i) << n << " bits " << bits;
       }
     }
     std::vector<uint16_t> bf16(n, 0x7F7F);  // the largest finite BF16
     bf16[0] = 0xFF7F;
     EXPECT_TRUE(AllFiniteBf16(bf16.data(), n)) << n;
+    EXPECT_EQ(FirstNonFiniteBf16(bf16.data(), n), n);
   }
 }
 
