@@ -22,6 +22,9 @@
 namespace fp4moe::moe {
 namespace {
 
+// Tokens a thread claims at once in the prefill's per-token phases.
+constexpr int kTokenChunk = 16;
+
 absl::Status CheckFinite(MoeLayer::Input input, int64_t qlen, int64_t hidden, int threads) {
   bool finite = true;
   // Prefill inputs are large enough (up to ~100 MB) for the scan to be worth a team.
@@ -158,8 +161,10 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   FirstError errors;
   // One parallel region: rounding, gather, experts and the output's sums are its phases.
   scheduler_->Parallel(ExpertItems(count), [&] {
+    // Token phases are claimed in chunks of kTokenChunk, not split evenly: on shared hosts one
+    // vCPU may run at half the others' speed, and an even split would wait for it.
     if (round_tokens) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, kTokenChunk)
       for (int64_t t = 0; t < qlen; ++t) {
         errors.Record(kernels::RoundRowsToBf16Checked(
             "Forward: input", {input.f32 + t * hidden, 1, hidden, hidden},
@@ -184,7 +189,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
         errors);
 #pragma omp barrier
     // One token per iteration: each output row has one writer.
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, kTokenChunk)
     for (int64_t t = 0; t < qlen; ++t) {
       SumDownRows(t, k, expert_ids, routing_weights,
                   [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
