@@ -44,10 +44,8 @@ absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, u
   const int64_t i = FirstNonFiniteBf16(out, x.rows * x.k);
   const int64_t r = i / x.k, c = i % x.k;
   const float value = x.Row(r)[c];
-  if (!std::isfinite(value)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: non-finite value %f at [%d, %d]", name, value, first_row + r, c));
-  }
+  // Every value before it was finite, so CheckFiniteRow names this one.
+  if (!std::isfinite(value)) return CheckFiniteRow(name, x.Row(r), x.k, first_row + r);
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
       "activations cannot carry",
