@@ -22,6 +22,10 @@
 
 namespace fp4moe::kernels {
 
+// The block of K every E2M1 kernel walks: NVFP4's and the float-scale format's scale block;
+// MXFP4's per-32 scale is stored once per 16.
+inline constexpr int64_t kE2M1Block = 16;
+
 // Packed weights. Layout (what every microkernel streams): one 64-byte-aligned array of 4-bit
 // codes, row n's K/2 bytes contiguous (element 2j in the low nibble), so that a GEMV reads each
 // row front to back; and one array of block scales, row n's K/block scales contiguous. E2M1
