@@ -37,7 +37,7 @@ void RoundRowsToBf16(const FloatRows& x, uint16_t* out) {
 }
 
 absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
-                                    int64_t first_row) {
+                                    int64_t first_row, int64_t first_column) {
   RoundRowsToBf16(x, out);
   // Checked on the rounded rows, just written and still in cache.
   if (AllFiniteBf16(out, x.rows * x.k)) return absl::OkStatus();
@@ -45,11 +45,13 @@ absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, u
   const int64_t r = i / x.k, c = i % x.k;
   const float value = x.Row(r)[c];
   // Every value before it was finite, so CheckFiniteRow names this one.
-  if (!std::isfinite(value)) return CheckFiniteRow(name, x.Row(r), x.k, first_row + r);
+  if (!std::isfinite(value)) {
+    return CheckFiniteRow(name, x.Row(r), x.k, first_row + r, first_column);
+  }
   return absl::InvalidArgumentError(absl::StrFormat(
       "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
       "activations cannot carry",
-      name, value, first_row + r, c));
+      name, value, first_row + r, first_column + c));
 }
 
 }  // namespace fp4moe::kernels

@@ -34,12 +34,12 @@ struct FloatRows {
 void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales);
 // out [rows, k] BF16, each value rounded as FloatToBf16 rounds it (NaNs stay NaNs).
 void RoundRowsToBf16(const FloatRows& x, uint16_t* out);
-// RoundRowsToBf16, then an InvalidArgument naming (as `name`, row first_row + r, column c) the
-// first value that is not finite in BF16: a NaN or an infinity of x (the rounding keeps them,
-// so x needs no check of its own), or a finite float beyond BF16's largest (about 3.39e38),
-// which BF16 activations cannot carry.
+// RoundRowsToBf16, then an InvalidArgument naming (as `name`, row first_row + r, column
+// first_column + c) the first value that is not finite in BF16: a NaN or an infinity of x (the
+// rounding keeps them, so x needs no check of its own), or a finite float beyond BF16's largest
+// (about 3.39e38), which BF16 activations cannot carry.
 absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
-                                    int64_t first_row = 0);
+                                    int64_t first_row = 0, int64_t first_column = 0);
 
 // The ISA versions behind them; the vector ones take groups of a multiple of 16 (others take the
 // scalar one).

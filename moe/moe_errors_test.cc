@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/microkernel_table.h"
 #include "moe/moe.h"
 #include "moe/moe_test_helpers.h"
 #include "quant/bf16.h"
@@ -167,6 +168,37 @@ TEST(MoeInputRangeTest, FloatInputBeyondBf16sRangeIsAnErrorOnBf16Paths) {
                                   x.data(), out.data()),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr("[1, 17]"), HasSubstr("beyond BF16's range"))));
+  }
+}
+
+// A gate product that overflows makes the intermediate non-finite: an error naming it and its
+// column, on every path (quantized by windows of columns, or as whole rows on W4A4), in prefill
+// and decode.
+TEST(MoeIntermediateTest, NonFiniteIntermediateIsAnErrorNamingItsColumn) {
+  std::vector<ExpertFloatWeights> floats = RandomExperts(95);
+  // Column 70 of the intermediate, in the second slice of 64: each product 3e39 overflows.
+  for (ExpertFloatWeights& e : floats) e.gate.row(70).setConstant(3e30f);
+  for (const auto& [format, path] :
+       {std::pair{WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut},
+        std::pair{WeightFormat::kNvfp4, GemmPath::kFp4W4A8},
+        std::pair{WeightFormat::kNvfp4, GemmPath::kFp4W4A16},
+        std::pair{WeightFormat::kInt4K2, GemmPath::kInt4W4A8},
+        std::pair{WeightFormat::kInt4K2, GemmPath::kInt4W4A16}}) {
+    SCOPED_TRACE(kernels::PathName(path));
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(SmallConfig(format, path), floats);
+    ASSERT_TRUE(layer.ok()) << layer.status();
+    for (const int64_t qlen : {int64_t{2}, int64_t{64}}) {
+      SCOPED_TRACE(qlen);
+      const Routing routing = RandomRouting(qlen, 96);
+      const RowMatrixXf x = RowMatrixXf::Constant(qlen, kHidden, 1e9f);
+      RowMatrixXf out(qlen, kHidden);
+      EXPECT_THAT((*layer)->Forward(qlen, kTopK, routing.ids.data(), routing.weights.data(),
+                                    x.data(), out.data()),
+                  StatusIs(absl::StatusCode::kInvalidArgument,
+                           AllOf(HasSubstr("moe intermediate: non-finite value"),
+                                 HasSubstr("[0, 70]"))));
+    }
   }
 }
 
