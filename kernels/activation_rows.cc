@@ -16,10 +16,16 @@ void QuantizeInt8RowsScalar(const FloatRows& x, int64_t group, int8_t* q, float*
   }
 }
 
-void RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out) {
+bool RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out, int64_t out_stride) {
+  bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
-    for (int64_t c = 0; c < x.k; ++c) out[r * x.k + c] = FloatToBf16(x.Row(r)[c]);
+    for (int64_t c = 0; c < x.k; ++c) {
+      const Bf16 word = FloatToBf16(x.Row(r)[c]);
+      out[r * out_stride + c] = word;
+      finite = finite && IsFiniteBf16(word);
+    }
   }
+  return finite;
 }
 
 void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales) {
@@ -29,29 +35,32 @@ void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scale
   QuantizeInt8RowsScalar(x, group, q, scales);
 }
 
-void RoundRowsToBf16(const FloatRows& x, uint16_t* out) {
+bool RoundRowsToBf16(const FloatRows& x, uint16_t* out, int64_t out_stride) {
   const CpuFeatures& cpu = DetectedCpuFeatures();
-  if (cpu.avx512) return RoundRowsToBf16Avx512(x, out);
-  if (cpu.avx2) return RoundRowsToBf16Avx2(x, out);
-  RoundRowsToBf16Scalar(x, out);
+  if (cpu.avx512) return RoundRowsToBf16Avx512(x, out, out_stride);
+  if (cpu.avx2) return RoundRowsToBf16Avx2(x, out, out_stride);
+  return RoundRowsToBf16Scalar(x, out, out_stride);
 }
 
 absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
-                                    int64_t first_row, int64_t first_column) {
-  RoundRowsToBf16(x, out);
-  // Checked on the rounded rows, just written and still in cache.
-  if (AllFiniteBf16(out, x.rows * x.k)) return absl::OkStatus();
-  const int64_t i = FirstNonFiniteBf16(out, x.rows * x.k);
-  const int64_t r = i / x.k, c = i % x.k;
-  const float value = x.Row(r)[c];
-  // Every value before it was finite, so CheckFiniteRow names this one.
-  if (!std::isfinite(value)) {
-    return CheckFiniteRow(name, x.Row(r), x.k, first_row + r, first_column);
+                                    int64_t out_stride, int64_t first_row,
+                                    int64_t first_column) {
+  if (RoundRowsToBf16(x, out, out_stride)) return absl::OkStatus();
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const int64_t c = FirstNonFiniteBf16(out + r * out_stride, x.k);
+    if (c == x.k) continue;
+    const float value = x.Row(r)[c];
+    // Every value before it was finite, so CheckFiniteRow names this one.
+    if (!std::isfinite(value)) {
+      return CheckFiniteRow(name, x.Row(r), x.k, first_row + r, first_column);
+    }
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
+        "activations cannot carry",
+        name, value, first_row + r, first_column + c));
   }
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "%s: %g at [%d, %d] is beyond BF16's range (largest 3.39e38), which the kernel's BF16 "
-      "activations cannot carry",
-      name, value, first_row + r, first_column + c));
+  return absl::InternalError(absl::StrFormat(
+      "%s: the rounding reported a non-finite value that its rows do not hold", name));
 }
 
 }  // namespace fp4moe::kernels

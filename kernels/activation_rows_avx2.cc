@@ -71,20 +71,29 @@ void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* s
   }
 }
 
-void RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
+bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out, int64_t out_stride) {
+  const __m256i exponent = _mm256_set1_epi16(static_cast<int16_t>(kBf16ExponentBits));
+  __m256i non_finite = _mm256_setzero_si256();  // words whose exponent bits are all ones
+  bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
     const float* in = x.Row(r);
-    uint16_t* row = out + r * x.k;
+    uint16_t* row = out + r * out_stride;
     int64_t c = 0;
     for (; c + 16 <= x.k; c += 16) {
       // packus interleaves the two vectors' halves: put them back in order.
       const __m256i words = _mm256_packus_epi32(RoundedBf16Bits(_mm256_loadu_ps(in + c)),
                                                 RoundedBf16Bits(_mm256_loadu_ps(in + c + 8)));
+      non_finite = _mm256_or_si256(
+          non_finite, _mm256_cmpeq_epi16(_mm256_and_si256(words, exponent), exponent));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c),
                           _mm256_permute4x64_epi64(words, 0xD8));
     }
-    for (; c < x.k; ++c) row[c] = FloatToBf16(in[c]);
+    for (; c < x.k; ++c) {
+      row[c] = FloatToBf16(in[c]);
+      finite = finite && IsFiniteBf16(row[c]);
+    }
   }
+  return finite && _mm256_testz_si256(non_finite, non_finite);
 }
 
 }  // namespace fp4moe::kernels

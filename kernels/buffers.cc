@@ -207,7 +207,7 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
     case GemmPath::kInt4W4A16: {
       if (absl::Status s =
               RoundRowsToBf16Checked(name, {x.data(), rows.count, k_, x.outerStride()},
-                                     reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+                                     reinterpret_cast<Bf16*>(values_.data()) + row0 * k_, k_);
           !s.ok()) {
         return s;
       }
@@ -246,7 +246,7 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16:
       if (absl::Status s = RoundRowsToBf16Checked(
-              name, gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
+              name, gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_, k_);
           !s.ok()) {
         return s;
       }
@@ -328,13 +328,11 @@ absl::Status BufferA::SetColumns(std::string_view name, ConstRowMatrixRef x, int
       return absl::OkStatus();
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16:
-      for (int64_t r = 0; r < m; ++r) {
-        if (absl::Status s = RoundRowsToBf16Checked(
-                name, {x.data() + r * x.outerStride(), 1, x.cols(), x.cols()},
-                reinterpret_cast<Bf16*>(values_.data()) + (row0 + r) * k_ + c0, r, c0);
-            !s.ok()) {
-          return s;
-        }
+      if (absl::Status s = RoundRowsToBf16Checked(
+              name, {x.data(), m, x.cols(), x.outerStride()},
+              reinterpret_cast<Bf16*>(values_.data()) + row0 * k_ + c0, k_, 0, c0);
+          !s.ok()) {
+        return s;
       }
       SetTiles(row0, m, c0, c1);
       return absl::OkStatus();

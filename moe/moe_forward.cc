@@ -168,7 +168,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       for (int64_t t = 0; t < qlen; ++t) {
         errors.Record(kernels::RoundRowsToBf16Checked(
             "Forward: input", {input.f32 + t * hidden, 1, hidden, hidden},
-            rounded_tokens + t * hidden, /*first_row=*/t));
+            rounded_tokens + t * hidden, hidden, /*first_row=*/t));
       }
     }
     // Gather each expert's token rows into its rows of the input arena, converted or

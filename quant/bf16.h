@@ -14,6 +14,10 @@ float Bf16ToFloat(Bf16 x);
 // The float nearest to x that BF16 represents exactly (FloatToBf16 then back).
 float RoundToBf16(float x);
 
+// BF16's exponent field: all ones in NaNs and infinities only.
+inline constexpr Bf16 kBf16ExponentBits = 0x7F80;
+constexpr bool IsFiniteBf16(Bf16 x) { return (x & kBf16ExponentBits) != kBf16ExponentBits; }
+
 }  // namespace fp4moe
 
 #endif  // FP4MOE_QUANT_BF16_H_

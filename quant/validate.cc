@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "quant/bf16.h"
 
 namespace fp4moe {
 bool AllFinite(const float* x, int64_t n) {
@@ -27,12 +28,12 @@ bool AllFiniteBf16(const uint16_t* x, int64_t n) {
     const auto magnitude = static_cast<int16_t>(x[i] & 0x7FFF);
     largest = magnitude > largest ? magnitude : largest;
   }
-  return largest < 0x7F80;
+  return largest < kBf16ExponentBits;
 }
 
 int64_t FirstNonFiniteBf16(const uint16_t* x, int64_t n) {
   int64_t i = 0;
-  while (i < n && (x[i] & 0x7FFF) < 0x7F80) ++i;
+  while (i < n && IsFiniteBf16(x[i])) ++i;
   return i;
 }
 
