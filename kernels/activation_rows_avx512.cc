@@ -83,12 +83,10 @@ bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
                                                int64_t out_stride) {
   // packus interleaves the two vectors' quarters: put them back in order.
   const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
-  // A word's exponent bits plus 0x80 reach bit 15 only where they are all ones (NaN, infinity):
-  // ORed over the rows, one test at the end (SIMDe, for the emulated copy, has no 16-bit compare
-  // into a mask).
-  const __m512i exponent = _mm512_set1_epi16(static_cast<int16_t>(kBf16ExponentBits));
-  const __m512i carry = _mm512_set1_epi16(0x0080);
-  __m512i non_finite = _mm512_setzero_si512();
+  // The largest magnitude (unsigned 16-bit max of the words' low 15 bits) reaches the exponent
+  // bits only where some word is a NaN or an infinity: one max a vector, one look at the end.
+  const __m512i magnitude = _mm512_set1_epi16(0x7FFF);
+  __m512i largest = _mm512_setzero_si512();
   bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
     const float* in = x.Row(r);
@@ -98,8 +96,7 @@ bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
       const __m512i words =
           _mm512_packus_epi32(RoundedBf16Bits(_mm512_loadu_ps(in + c)),
                               RoundedBf16Bits(_mm512_loadu_ps(in + c + 16)));
-      non_finite = _mm512_or_si512(
-          non_finite, _mm512_add_epi16(_mm512_and_si512(words, exponent), carry));
+      largest = _mm512_max_epu16(largest, _mm512_and_si512(words, magnitude));
       _mm512_storeu_si512(row + c, _mm512_permutexvar_epi64(order, words));
     }
     for (; c < x.k; ++c) {
@@ -107,8 +104,10 @@ bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
       finite = finite && IsFiniteBf16(row[c]);
     }
   }
-  return finite &&
-         _mm512_test_epi16_mask(non_finite, _mm512_set1_epi16(static_cast<int16_t>(0x8000))) == 0;
+  alignas(64) uint16_t words[32];
+  _mm512_store_si512(words, largest);
+  for (const uint16_t word : words) finite = finite && IsFiniteBf16(word);
+  return finite;
 }
 
 }  // namespace fp4moe::kernels

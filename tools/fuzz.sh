@@ -46,7 +46,7 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
     echo "void QuantizeInt8Rows$isa(const FloatRows&, int64_t, int8_t*, float*) {"
     echo "  __builtin_trap();"
     echo "}"
-    echo "void RoundRowsToBf16$isa(const FloatRows&, uint16_t*) { __builtin_trap(); }"
+    echo "bool RoundRowsToBf16$isa(const FloatRows&, uint16_t*, int64_t) { __builtin_trap(); }"
   done
   echo '}'
 } > "$work/gen/kernel_traps.cc"
@@ -64,7 +64,8 @@ sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files
             files/out_of_memory.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
-            kernels/buffers.cc kernels/aligned_buffer.cc kernels/block_scale.cc
+            kernels/buffers.cc kernels/weight_buffer.cc kernels/aligned_buffer.cc
+            kernels/block_scale.cc
             kernels/activation_rows.cc
             quant/format.cc quant/random_matrix.cc quant/blockwise.cc quant/fp4_float_scale.cc
             quant/int4_k2.cc quant/int8_activation.cc quant/mxfp4.cc quant/nvfp4.cc
