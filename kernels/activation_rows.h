@@ -32,29 +32,28 @@ struct FloatRows {
 
 // q [rows, k] and scales [rows, k / group]; k a multiple of group.
 void QuantizeInt8Rows(const FloatRows& x, int64_t group, int8_t* q, float* scales);
-// out [rows, k] BF16 with rows out_stride apart, each value rounded as FloatToBf16 rounds it
-// (NaNs stay NaNs); whether every rounded value is finite (found while rounding: no second pass).
-bool RoundRowsToBf16(const FloatRows& x, uint16_t* out, int64_t out_stride);
-// RoundRowsToBf16, then an InvalidArgument naming (as `name`, row first_row + r, column
-// first_column + c) the first value that is not finite in BF16: a NaN or an infinity of x (the
-// rounding keeps them, so x needs no check of its own), or a finite float beyond BF16's largest
-// (about 3.39e38), which BF16 activations cannot carry.
+// out [rows, k] BF16, each value rounded as FloatToBf16 rounds it (NaNs stay NaNs); whether
+// every rounded value is finite (found while rounding: no second pass over out).
+bool RoundRowsToBf16(const FloatRows& x, uint16_t* out);
+// RoundRowsToBf16, then an InvalidArgument naming (as `name`, row first_row + r, column c) the
+// first value that is not finite in BF16: a NaN or an infinity of x (the rounding keeps them,
+// so x needs no check of its own), or a finite float beyond BF16's largest (about 3.39e38),
+// which BF16 activations cannot carry.
 absl::Status RoundRowsToBf16Checked(std::string_view name, const FloatRows& x, uint16_t* out,
-                                    int64_t out_stride, int64_t first_row = 0,
-                                    int64_t first_column = 0);
+                                    int64_t first_row = 0);
 
 // The ISA versions behind them; the vector ones take groups of a multiple of 16 (others take the
 // scalar one).
 void QuantizeInt8RowsScalar(const FloatRows& x, int64_t group, int8_t* q, float* scales);
 void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* scales);
 void QuantizeInt8RowsAvx512(const FloatRows& x, int64_t group, int8_t* q, float* scales);
-bool RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out, int64_t out_stride);
-bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out, int64_t out_stride);
-bool RoundRowsToBf16Avx512(const FloatRows& x, uint16_t* out, int64_t out_stride);
+bool RoundRowsToBf16Scalar(const FloatRows& x, uint16_t* out);
+bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out);
+bool RoundRowsToBf16Avx512(const FloatRows& x, uint16_t* out);
 // The SIMDe copies of the AVX-512 versions, for tests on machines without AVX-512.
 void QuantizeInt8RowsAvx512_emulated(const FloatRows& x, int64_t group, int8_t* q,
                                      float* scales);
-bool RoundRowsToBf16Avx512_emulated(const FloatRows& x, uint16_t* out, int64_t out_stride);
+bool RoundRowsToBf16Avx512_emulated(const FloatRows& x, uint16_t* out);
 
 }  // namespace fp4moe::kernels
 

@@ -71,13 +71,13 @@ void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* s
   }
 }
 
-bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out, int64_t out_stride) {
+bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
   const __m256i exponent = _mm256_set1_epi16(static_cast<int16_t>(kBf16ExponentBits));
   __m256i non_finite = _mm256_setzero_si256();  // words whose exponent bits are all ones
   bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
     const float* in = x.Row(r);
-    uint16_t* row = out + r * out_stride;
+    uint16_t* row = out + r * x.k;
     int64_t c = 0;
     for (; c + 16 <= x.k; c += 16) {
       // packus interleaves the two vectors' halves: put them back in order.

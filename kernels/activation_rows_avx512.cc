@@ -79,8 +79,7 @@ void FP4MOE_MICROKERNEL(QuantizeInt8RowsAvx512)(const FloatRows& x, int64_t grou
   }
 }
 
-bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out,
-                                               int64_t out_stride) {
+bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out) {
   // packus interleaves the two vectors' quarters: put them back in order.
   const __m512i order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
   // The largest magnitude (unsigned 16-bit max of the words' low 15 bits) reaches the exponent
@@ -90,7 +89,7 @@ bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
   bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
     const float* in = x.Row(r);
-    uint16_t* row = out + r * out_stride;
+    uint16_t* row = out + r * x.k;
     int64_t c = 0;
     for (; c + 32 <= x.k; c += 32) {
       const __m512i words =

@@ -36,19 +36,18 @@ bool KeepsColumnWindows(GemmPath path, int64_t k, bool tile_order, bool column_w
          path == GemmPath::kFp4W4A16 && k % kColumnWindowK == 0;
 }
 
-// Columns [c0, c1) of rows [0, m) of `values` (k columns) in tile order: per block of
-// kTileBlockRows rows, each step of kStep columns of every row together, written in that order
-// (one sequential stream of writes). The step a constant so that each piece is a few vector
-// moves: with a variable size every 32 or 64 bytes took a `rep movsq`. Both halved the time of a
-// Set with the tile order (Zen 4, one thread, 4096 rows of 7168 in Sets of 128: 23.5 -> 11.0 ms).
+// Rows [0, m) of `values` (k columns) in tile order: per block of kTileBlockRows rows, each
+// step of kStep columns of every row together, written in that order (one sequential stream of
+// writes). The step a constant so that each piece is a few vector moves: with a variable size
+// every 32 or 64 bytes took a `rep movsq`. Both halved the time of a Set with the tile order
+// (Zen 4, one thread, 4096 rows of 7168 in Sets of 128: 23.5 -> 11.0 ms).
 template <int64_t kStep>
-void WriteTileOrder(const Bf16* values, int64_t m, int64_t k, int64_t c0, int64_t c1,
-                    Bf16* tiles) {
+void WriteTileOrder(const Bf16* values, int64_t m, int64_t k, Bf16* tiles) {
   for (int64_t first = 0; first < m; first += kTileBlockRows) {
     const int64_t rows = std::min(kTileBlockRows, m - first);
     Bf16* block = tiles + first * k;
     const Bf16* block_values = values + first * k;
-    for (int64_t l = c0; l < c1; l += kStep) {
+    for (int64_t l = 0; l < k; l += kStep) {
       for (int64_t i = 0; i < rows; ++i) {
         std::memcpy(block + l * rows + i * kStep, block_values + i * k + l, kStep * sizeof(Bf16));
       }
@@ -128,33 +127,30 @@ absl::StatusOr<BufferA> BufferA::Create(GemmPath path, int64_t max_m, int64_t k,
   return BufferA(path, max_m, k, group, tile_order, column_windows);
 }
 
-void BufferA::SetTiles(int64_t row0, int64_t m, int64_t c0, int64_t c1) {
+void BufferA::SetTiles(int64_t row0, int64_t m) {
   if (tiles_.size() == 0) return;
   const auto* values = reinterpret_cast<const Bf16*>(values_.data()) + row0 * k_;
   auto* tiles = reinterpret_cast<Bf16*>(tiles_.data()) + row0 * k_;
   // The AMX kernels' k step.
   if (k_ % 32 == 0) {
-    WriteTileOrder<32>(values, m, k_, c0, c1, tiles);
+    WriteTileOrder<32>(values, m, k_, tiles);
   } else {
-    WriteTileOrder<16>(values, m, k_, c0, c1, tiles);
+    WriteTileOrder<16>(values, m, k_, tiles);
   }
-  // Once per Set: a Set by columns records it with its first window.
-  if (c0 == 0) {
-    auto* sets = reinterpret_cast<RowRange*>(tile_sets_.data());
-    std::fill(sets + row0, sets + row0 + m, RowRange{row0, m});
-  }
-  if (column_windows_ && m <= kColumnWindowMaxRows) SetColumnWindows(row0, m, c0, c1);
+  auto* sets = reinterpret_cast<RowRange*>(tile_sets_.data());
+  std::fill(sets + row0, sets + row0 + m, RowRange{row0, m});
+  if (column_windows_ && m <= kColumnWindowMaxRows) SetColumnWindows(row0, m);
 }
 
 int64_t BufferA::ColumnWindowsOffset() const {
   return max_m_ * k_ * int64_t{sizeof(Bf16)} + kTileOverreadBytes;
 }
 
-void BufferA::SetColumnWindows(int64_t row0, int64_t m, int64_t c0, int64_t c1) {
+void BufferA::SetColumnWindows(int64_t row0, int64_t m) {
   const auto* values = reinterpret_cast<const Bf16*>(values_.data()) + row0 * k_;
   // Bf16ActivationsView: per window, two tiles of 16 k pairs x m dwords.
   Bf16* windows = reinterpret_cast<Bf16*>(tiles_.data() + ColumnWindowsOffset()) + row0 * k_;
-  for (int64_t w = c0 / kColumnWindowK; w < c1 / kColumnWindowK; ++w) {
+  for (int64_t w = 0; w < k_ / kColumnWindowK; ++w) {
     Bf16* window = windows + w * kColumnWindowK * m;
     for (int parity = 0; parity < 2; ++parity) {
       for (int64_t r = 0; r < 16; ++r) {
@@ -207,11 +203,11 @@ absl::Status BufferA::Set(std::string_view name, ConstRowMatrixRef x, int64_t ro
     case GemmPath::kInt4W4A16: {
       if (absl::Status s =
               RoundRowsToBf16Checked(name, {x.data(), rows.count, k_, x.outerStride()},
-                                     reinterpret_cast<Bf16*>(values_.data()) + row0 * k_, k_);
+                                     reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
           !s.ok()) {
         return s;
       }
-      SetTiles(row0, rows.count, 0, k_);
+      SetTiles(row0, rows.count);
       return absl::OkStatus();
     }
   }
@@ -246,11 +242,11 @@ absl::Status BufferA::SetRows(std::string_view name, const float* x,
     case GemmPath::kFp4W4A16:
     case GemmPath::kInt4W4A16:
       if (absl::Status s = RoundRowsToBf16Checked(
-              name, gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_, k_);
+              name, gathered, reinterpret_cast<Bf16*>(values_.data()) + row0 * k_);
           !s.ok()) {
         return s;
       }
-      SetTiles(row0, m, 0, k_);
+      SetTiles(row0, m);
       return absl::OkStatus();
   }
   return absl::InternalError("BufferA: unknown path");
@@ -284,7 +280,7 @@ absl::Status BufferA::SetBf16Gathered(std::string_view name, const uint16_t* x, 
             "%s: non-finite value at [%d, %d]", name, r, FirstNonFiniteBf16(copy, k_)));
       }
     }
-    SetTiles(row0, m, 0, k_);
+    SetTiles(row0, m);
     return absl::OkStatus();
   }
   // The range's own staging rows: threads setting disjoint ranges do not share any.
@@ -294,50 +290,6 @@ absl::Status BufferA::SetBf16Gathered(std::string_view name, const uint16_t* x, 
     for (int64_t c = 0; c < k_; ++c) staging[r * k_ + c] = Bf16ToFloat(values[c]);
   }
   return Set(name, Eigen::Map<const RowMatrixXf>(staging, m, k_), row0);
-}
-
-absl::Status BufferA::SetColumns(std::string_view name, ConstRowMatrixRef x, int64_t row0,
-                                int64_t c0) {
-  const int64_t m = x.rows(), c1 = c0 + x.cols();
-  // Where a window may start or end: its pieces of the tile order, the column windows and the
-  // int8 groups are then its own.
-  const auto boundary = [this](int64_t c) {
-    return c == k_ || (c % kColumnWindowK == 0 && c % group_ == 0);
-  };
-  if (m <= 0 || !RowRange{row0, m}.Within(max_m_) || x.cols() <= 0 || c0 < 0 || c1 > k_ ||
-      !boundary(c0) || !boundary(c1)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: columns [%d, %d) of %d rows written from row %d do not fit a buffer of [%d, %d] in "
-        "windows that start and end at multiples of %d and of the group, %d",
-        name, c0, c1, m, row0, max_m_, k_, kColumnWindowK, group_));
-  }
-  switch (path_) {
-    case GemmPath::kFp4W4A4Lut:
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s: W4A4 activations take one tensor scale over whole rows: Set them", name));
-    case GemmPath::kFp4W4A8:
-    case GemmPath::kInt4W4A8:
-      for (int64_t r = 0; r < m; ++r) {
-        const float* row = x.data() + r * x.outerStride();
-        if (absl::Status s = CheckFiniteRow(name, row, x.cols(), r, c0); !s.ok()) return s;
-        QuantizeInt8Rows({row, 1, x.cols(), x.cols()}, group_,
-                         reinterpret_cast<int8_t*>(values_.data()) + (row0 + r) * k_ + c0,
-                         reinterpret_cast<float*>(scales_.data()) + (row0 + r) * (k_ / group_) +
-                             c0 / group_);
-      }
-      return absl::OkStatus();
-    case GemmPath::kFp4W4A16:
-    case GemmPath::kInt4W4A16:
-      if (absl::Status s = RoundRowsToBf16Checked(
-              name, {x.data(), m, x.cols(), x.outerStride()},
-              reinterpret_cast<Bf16*>(values_.data()) + row0 * k_ + c0, k_, 0, c0);
-          !s.ok()) {
-        return s;
-      }
-      SetTiles(row0, m, c0, c1);
-      return absl::OkStatus();
-  }
-  return absl::InternalError("BufferA: unknown path");
 }
 
 absl::Status BufferA::FillArgs(RowRange rows, GemmArgs& args) const {

@@ -123,15 +123,6 @@ class BufferA {
   // The same from BF16 rows gathered out of `x` (row stride k).
   absl::Status SetBf16Rows(std::string_view name, const uint16_t* x,
                            absl::Span<const int64_t> rows, int64_t row0);
-  // Columns [c0, c0 + x.cols()) of rows [row0, row0 + x.rows()) from x, so that the threads
-  // that computed a product's column slices can each quantize theirs for the next product
-  // while it is in cache. The windows of one row range together are one Set of it (the same
-  // values, tile order and column windows): give each the same rows, cover every column, and
-  // read the rows only once all are written; the window at c0 = 0 records the Set. A window
-  // starts and ends at multiples of kColumnWindowK and of the group (or at k). Errors as Set's,
-  // the columns named within the row; FailedPrecondition on W4A4, whose tensor scale spans
-  // whole rows.
-  absl::Status SetColumns(std::string_view name, ConstRowMatrixRef x, int64_t row0, int64_t c0);
 
   GemmPath path() const { return path_; }
   int64_t max_m() const { return max_m_; }
@@ -152,10 +143,10 @@ class BufferA {
   // or row r where row_indices is null.
   absl::Status SetBf16Gathered(std::string_view name, const uint16_t* x, int64_t m,
                                const int64_t* row_indices, int64_t row0);
-  // Writes columns [c0, c1) of rows [row0, row0 + m) of the tile order from their BF16 values,
-  // where kept, and of the column windows, where kept and m <= kColumnWindowMaxRows.
-  void SetTiles(int64_t row0, int64_t m, int64_t c0, int64_t c1);
-  void SetColumnWindows(int64_t row0, int64_t m, int64_t c0, int64_t c1);
+  // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
+  // the column windows, where kept and m <= kColumnWindowMaxRows.
+  void SetTiles(int64_t row0, int64_t m);
+  void SetColumnWindows(int64_t row0, int64_t m);
   // Where the column windows start in the tile order's allocation (after the tile order).
   int64_t ColumnWindowsOffset() const;
 

@@ -8,7 +8,6 @@
 #include "absl/base/casts.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "quant/bf16.h"
 #include "quant/random_matrix.h"
@@ -75,77 +74,6 @@ TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
       EXPECT_NE(small_args.a_fp4.tensor_scale, large_args.a_fp4.tensor_scale);
       EXPECT_EQ(std::memcmp(large_args.a_fp4.codes, alone_args.a_fp4.codes, 5 * kK / 2), 0);
     }
-  }
-}
-
-// Windows of columns set in any order hold what one Set of their rows holds: the values, the
-// int8 scales, the tile order and the column windows; and a window set again changes only its
-// own columns. Rows 40 (two tile blocks) and 12 (with column windows) at an offset; W4A4
-// refuses windows.
-TEST_P(BufferARangeTest, WindowsOfColumnsTogetherHoldWhatOneSetHolds) {
-  const GemmPath path = GetParam();
-  constexpr int64_t kWide = 3 * kColumnWindowK;
-  for (const int64_t m : {40, 12}) {
-    SCOPED_TRACE(m);
-    RowMatrixXf x = RandomMatrix(m, kWide, 3);
-    const RowMatrixXf again = RandomMatrix(m, kColumnWindowK, 4);
-    absl::StatusOr<BufferA> whole = BufferA::Create(path, 48, kWide, kGroup, true, true);
-    absl::StatusOr<BufferA> windows = BufferA::Create(path, 48, kWide, kGroup, true, true);
-    ASSERT_TRUE(whole.ok() && windows.ok());
-    if (path == GemmPath::kFp4W4A4Lut) {
-      EXPECT_THAT(windows->SetColumns("x", x.leftCols(kColumnWindowK), 5, 0),
-                  StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("whole rows")));
-      continue;
-    }
-    for (const int64_t c0 : {2 * kColumnWindowK, int64_t{0}, kColumnWindowK}) {
-      ASSERT_TRUE(windows->SetColumns("x", x.middleCols(c0, kColumnWindowK), 5, c0).ok());
-    }
-    ASSERT_TRUE(windows->SetColumns("x", again, 5, kColumnWindowK).ok());
-    x.middleCols(kColumnWindowK, kColumnWindowK) = again;
-    ASSERT_TRUE(whole->Set("x", x, 5).ok());
-    EXPECT_EQ(windows->Dequantize(48).middleRows(5, m), whole->Dequantize(48).middleRows(5, m));
-    GemmArgs a, b;
-    ASSERT_TRUE(whole->FillArgs({5, m}, a).ok());
-    ASSERT_TRUE(windows->FillArgs({5, m}, b).ok());
-    const auto same = [](const void* p, const void* q, int64_t bytes) {
-      return (p == nullptr) == (q == nullptr) && (p == nullptr || std::memcmp(p, q, bytes) == 0);
-    };
-    if (TakesBf16Activations(path)) {
-      const int64_t bytes = m * kWide * int64_t{sizeof(uint16_t)};
-      ASSERT_NE(a.a_bf16.tiles, nullptr);
-      EXPECT_TRUE(same(a.a_bf16.values, b.a_bf16.values, bytes));
-      EXPECT_TRUE(same(a.a_bf16.tiles, b.a_bf16.tiles, bytes));
-      EXPECT_TRUE(same(a.a_bf16.windows, b.a_bf16.windows, bytes));
-      EXPECT_EQ(a.a_bf16.windows != nullptr, path == GemmPath::kFp4W4A16 && m <= 16);
-    } else {
-      EXPECT_TRUE(same(a.a_int8.values, b.a_int8.values, m * kWide));
-      EXPECT_TRUE(same(a.a_int8.scales, b.a_int8.scales, m * kWide / kGroup * sizeof(float)));
-    }
-  }
-}
-
-// A window must fit the buffer and start and end where its pieces are its own; a NaN is named by
-// its row and its column within the row.
-TEST(BufferATest, WindowsOfColumnsAreChecked) {
-  constexpr int64_t kWide = 3 * kColumnWindowK;
-  for (const GemmPath path : {GemmPath::kFp4W4A16, GemmPath::kInt4W4A8}) {
-    SCOPED_TRACE(PathName(path));
-    absl::StatusOr<BufferA> a = BufferA::Create(path, 8, kWide, kGroup, true, true);
-    ASSERT_TRUE(a.ok());
-    RowMatrixXf x = RandomMatrix(3, kColumnWindowK, 1);
-    EXPECT_THAT(a->SetColumns("moe intermediate", x, 0, kGroup),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         AllOf(HasSubstr("moe intermediate: columns [32, 96) of 3 rows"),
-                               HasSubstr("multiples of 64"))));
-    const auto refused = StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("do not fit"));
-    EXPECT_THAT(a->SetColumns("x", x, 0, kWide), refused);     // past k
-    EXPECT_THAT(a->SetColumns("x", x, 6, 0), refused);         // past the rows
-    EXPECT_THAT(a->SetColumns("x", x.leftCols(kGroup), 0, 0), refused);  // ends mid-window
-    x(2, 7) = std::numeric_limits<float>::quiet_NaN();
-    EXPECT_THAT(a->SetColumns("moe intermediate", x, 4, kColumnWindowK),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         AllOf(HasSubstr("moe intermediate: non-finite value"),
-                               HasSubstr("[2, 71]"))));
   }
 }
 

@@ -253,16 +253,12 @@ class MoeLayer {
                        const float* routing_weights, Input input, float* output);
   absl::Status Decode(int64_t qlen, int k, const int64_t* expert_ids,
                       const float* routing_weights, Input input, float* output);
-  // Whether the gate-up items write the intermediate for `path` by their columns
-  // (BufferA::SetColumns): all paths but W4A4, where the slices do not split a group.
-  bool SetsIntermediateByColumns(kernels::GemmPath path) const;
   // Readies the progress of jobs [0, job_count) of every part for a RunExperts.
   void ResetJobStates(int64_t job_count);
   // Items of RunExperts for job_count jobs, per part.
   int64_t ExpertItems(int64_t job_count) const;
-  // Inside scheduler_->Parallel, on every thread: gate and up with their activation by column
-  // slices, then down, for jobs_[0, job_count), each in its rows of buffers_of(part, job), as
-  // phase `phase`. Returns
+  // Inside scheduler_->Parallel, on every thread: gate and up, SiLU, down for
+  // jobs_[0, job_count), each in its rows of buffers_of(part, job), as phase `phase`. Returns
   // when this thread finds nothing left to claim: an `omp barrier` must come before the downs
   // are read.
   void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, FirstError& errors);
@@ -275,8 +271,8 @@ class MoeLayer {
                    BuffersOfJob buffers_of, const int64_t* row_of_slot, int64_t c0, int64_t c1,
                    float* out);
 
-  // Progress of one job in one part: gate-up slices done, and whether the intermediate (the
-  // activation and its quantization) is ready for the down slices. A cache line each, as threads
+  // Progress of one job in one part: gate and up slices done, and whether the intermediate
+  // (SiLU and its quantization) is ready for the down slices. A cache line each, as threads
   // working on different jobs update them at once.
   struct alignas(64) JobState {
     std::atomic<int64_t> done{0};

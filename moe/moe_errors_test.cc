@@ -172,11 +172,10 @@ TEST(MoeInputRangeTest, FloatInputBeyondBf16sRangeIsAnErrorOnBf16Paths) {
 }
 
 // A gate product that overflows makes the intermediate non-finite: an error naming it and its
-// column, on every path (quantized by windows of columns, or as whole rows on W4A4), in prefill
-// and decode.
+// place, on every path, in prefill and decode.
 TEST(MoeIntermediateTest, NonFiniteIntermediateIsAnErrorNamingItsColumn) {
   std::vector<ExpertFloatWeights> floats = RandomExperts(95);
-  // Column 70 of the intermediate, in the second slice of 64: each product 3e39 overflows.
+  // Column 70 of the intermediate: each product 3e39 overflows.
   for (ExpertFloatWeights& e : floats) e.gate.row(70).setConstant(3e30f);
   for (const auto& [format, path] :
        {std::pair{WeightFormat::kNvfp4, GemmPath::kFp4W4A4Lut},

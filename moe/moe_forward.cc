@@ -132,7 +132,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   const int64_t count = static_cast<int64_t>(active.size());
   const int64_t wide_columns = config_.prefill_slice_columns;
   const bool wide_slices =
-      count * (SliceCount(config_.part_intermediate_size(), wide_columns) +
+      count * (2 * SliceCount(config_.part_intermediate_size(), wide_columns) +
                SliceCount(config_.hidden_size, wide_columns)) >=
       kMinSliceItemsPerThread * config_.num_threads;
   int64_t gemv_row = 0, tile_row = 0;
@@ -168,7 +168,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       for (int64_t t = 0; t < qlen; ++t) {
         errors.Record(kernels::RoundRowsToBf16Checked(
             "Forward: input", {input.f32 + t * hidden, 1, hidden, hidden},
-            rounded_tokens + t * hidden, hidden, /*first_row=*/t));
+            rounded_tokens + t * hidden, /*first_row=*/t));
       }
     }
     // Gather each expert's token rows into its rows of the input arena, converted or

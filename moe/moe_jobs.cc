@@ -36,16 +36,9 @@ void MoeLayer::AssignJob(int64_t j, const Job& job) {
   jobs_[j] = job;
   job_of_expert_[job.expert] = j;
   gate_up_begin_[j + 1] =
-      gate_up_begin_[j] + SliceCount(config_.part_intermediate_size(), job.slice_columns);
+      gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
   down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
   last_kernels_used_.Add(&KernelFor(job.rows.count));
-}
-
-bool MoeLayer::SetsIntermediateByColumns(kernels::GemmPath path) const {
-  // Slices start at multiples of kSliceColumns: a window of the intermediate there must not
-  // split a group of its int8 scales.
-  static_assert(kernels::kSliceColumns % kernels::kColumnWindowK == 0);
-  return path != kernels::GemmPath::kFp4W4A4Lut && kernels::kSliceColumns % kernel_block_ == 0;
 }
 
 void MoeLayer::ResetJobStates(int64_t job_count) {
@@ -65,14 +58,13 @@ int64_t MoeLayer::ExpertItems(int64_t job_count) const {
 void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
                           FirstError& errors) {
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
-  // Work items are (part, expert, column slice of gate and up together, or of down). A gate-up
-  // item computes both products of its slice, their activation and its window of the
-  // intermediate (quantized for down), all while its float outputs are in cache, as kt-kernel
-  // does; W4A4's intermediate, one tensor scale per row, is set whole by the item that finishes
-  // the job's last slice. All gate-up items come first, in job order, and a down item waits for
-  // its job's intermediate: there is no barrier between the GEMMs, so the first jobs' downs run
-  // while the last jobs' gate and up finish. (A waiting thread only ever waits for items already
-  // claimed by threads that do not wait.)
+  // Work items are (part, expert, slice of gate, of up, or of down), gate and up
+  // apart so that the last items of the phase are short: an expert with many tokens is spread
+  // over many threads instead of stalling one. All gate and up items come first, in job
+  // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
+  // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
+  // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
+  // ever waits for items already claimed by threads that do not wait.)
   const int64_t gate_up_items = gate_up_begin_[job_count];
   // The job whose items of one kind (begin: gate_up_begin_ or down_begin_) hold `item`.
   const auto job_of = [job_count](const std::vector<int64_t>& begin, int64_t item) {
@@ -89,44 +81,28 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
     JobState& state = job_states_[part * jobs_.size() + j];
     const kernels::Microkernel& kernel = KernelFor(job.rows.count);
     if (gate_up) {
-      const int slices = SliceCount(inter, job.slice_columns);
-      const int slice = static_cast<int>(item - gate_up_begin_[j]);
+      const int gate_up_slices = SliceCount(inter, job.slice_columns);
+      const int64_t r = item - gate_up_begin_[j];
+      const bool up = r % 2 == 1;
       errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
-                                  w.gate, buffers.gate, slice, slices));
-      errors.Record(kernels::Gemm(kernel, job.rows, inter, hidden, kernel_block_, *job.input,
-                                  w.up, buffers.up, slice, slices));
-      const auto [c0, c1] = kernels::ThreadSlice(inter, slice, slices);
-      float* gate = buffers.gate.data() + job.rows.begin * inter;
-      float* up = buffers.up.data() + job.rows.begin * inter;
-      if (!w.gate_bias.empty()) {
-        AddRowBias(w.gate_bias.data() + c0, job.rows.count, c1 - c0, inter, gate + c0);
-        AddRowBias(w.up_bias.data() + c0, job.rows.count, c1 - c0, inter, up + c0);
-      }
-      // The activation into gate's place.
-      for (int64_t r = 0; r < job.rows.count; ++r) {
-        float* g = gate + r * inter + c0;
-        const float* u = up + r * inter + c0;
+                                  up ? w.up : w.gate, up ? buffers.up : buffers.gate,
+                                  static_cast<int>(r / 2), gate_up_slices));
+      if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == 2 * gate_up_slices) {
+        float* gate = buffers.gate.data() + job.rows.begin * inter;
+        float* up = buffers.up.data() + job.rows.begin * inter;
+        if (!w.gate_bias.empty()) {
+          AddRowBias(w.gate_bias.data(), job.rows.count, inter, inter, gate);
+          AddRowBias(w.up_bias.data(), job.rows.count, inter, inter, up);
+        }
         if (config_.activation == ExpertActivation::kSiluMul) {
-          SiluMul(g, u, g, c1 - c0);
+          SiluMul(gate, up, gate, job.rows.count * inter);
         } else {
-          ClampedSwiglu(g, u, config_.swiglu_limit, g, c1 - c0);
+          ClampedSwiglu(gate, up, config_.swiglu_limit, gate, job.rows.count * inter);
         }
-      }
-      kernels::BufferA& intermediate = buffers.intermediate.For(kernel.path);
-      const bool by_columns = SetsIntermediateByColumns(kernel.path);
-      if (by_columns) {
-        errors.Record(intermediate.SetColumns(
-            "moe intermediate",
-            Eigen::Map<const RowMatrixXf, 0, Eigen::OuterStride<>>(
-                gate + c0, job.rows.count, c1 - c0, Eigen::OuterStride<>(inter)),
-            job.rows.begin, c0));
-      }
-      if (state.done.fetch_add(1, std::memory_order_acq_rel) + 1 == slices) {
-        if (!by_columns) {
-          errors.Record(intermediate.Set(
-              "moe intermediate", Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
-              job.rows.begin));
-        }
+        errors.Record(buffers.intermediate.For(kernel.path)
+                          .Set("moe intermediate",
+                               Eigen::Map<const RowMatrixXf>(gate, job.rows.count, inter),
+                               job.rows.begin));
         state.ready.store(true, std::memory_order_release);
       }
       return;

@@ -58,13 +58,12 @@ absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, i
   return absl::OkStatus();
 }
 
-absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r,
-                            int64_t first_column) {
+absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r) {
   if (AllFinite(row, cols)) return absl::OkStatus();
   int64_t c = 0;  // the first non-finite value, for the message
   while (std::isfinite(row[c])) ++c;
   return absl::InvalidArgumentError(
-      absl::StrFormat("%s: non-finite value %f at [%d, %d]", tensor, row[c], r, first_column + c));
+      absl::StrFormat("%s: non-finite value %f at [%d, %d]", tensor, row[c], r, c));
 }
 
 }  // namespace fp4moe

@@ -19,10 +19,8 @@ absl::Status ValidateBlockShape(std::string_view tensor, int64_t rows, int64_t c
 absl::Status ValidateQuantizable(std::string_view tensor, ConstRowMatrixRef m, int64_t block);
 
 // OK when every value of `row` [0, cols) is finite; otherwise InvalidArgument naming `tensor`
-// and the first offending value as [r, first_column + column]: ValidateQuantizable's check of
-// its row r (or of a window of it starting at first_column).
-absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r,
-                            int64_t first_column = 0);
+// and the first offending value as [r, column]: ValidateQuantizable's check of its row r.
+absl::Status CheckFiniteRow(std::string_view tensor, const float* row, int64_t cols, int64_t r);
 
 // Whether no value of x[0, n) is Inf or NaN (all exponent bits set), float or BF16: one pass
 // the compiler vectorizes, with no early exit, for checks on every forward (Eigen's allFinite

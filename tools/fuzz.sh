@@ -46,7 +46,7 @@ protoc --cpp_out="$work/gen" experiments/sweep.proto
     echo "void QuantizeInt8Rows$isa(const FloatRows&, int64_t, int8_t*, float*) {"
     echo "  __builtin_trap();"
     echo "}"
-    echo "bool RoundRowsToBf16$isa(const FloatRows&, uint16_t*, int64_t) { __builtin_trap(); }"
+    echo "bool RoundRowsToBf16$isa(const FloatRows&, uint16_t*) { __builtin_trap(); }"
   done
   echo '}'
 } > "$work/gen/kernel_traps.cc"
