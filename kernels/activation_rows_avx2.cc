@@ -72,8 +72,10 @@ void QuantizeInt8RowsAvx2(const FloatRows& x, int64_t group, int8_t* q, float* s
 }
 
 bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
-  const __m256i exponent = _mm256_set1_epi16(static_cast<int16_t>(kBf16ExponentBits));
-  __m256i non_finite = _mm256_setzero_si256();  // words whose exponent bits are all ones
+  // The largest 15-bit magnitude reaches the exponent bits only where some word is a NaN or an
+  // infinity (as on AVX-512).
+  const __m256i magnitude = _mm256_set1_epi16(0x7FFF);
+  __m256i largest = _mm256_setzero_si256();
   bool finite = true;
   for (int64_t r = 0; r < x.rows; ++r) {
     const float* in = x.Row(r);
@@ -83,8 +85,7 @@ bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
       // packus interleaves the two vectors' halves: put them back in order.
       const __m256i words = _mm256_packus_epi32(RoundedBf16Bits(_mm256_loadu_ps(in + c)),
                                                 RoundedBf16Bits(_mm256_loadu_ps(in + c + 8)));
-      non_finite = _mm256_or_si256(
-          non_finite, _mm256_cmpeq_epi16(_mm256_and_si256(words, exponent), exponent));
+      largest = _mm256_max_epu16(largest, _mm256_and_si256(words, magnitude));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c),
                           _mm256_permute4x64_epi64(words, 0xD8));
     }
@@ -93,7 +94,10 @@ bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
       finite = finite && IsFiniteBf16(row[c]);
     }
   }
-  return finite && _mm256_testz_si256(non_finite, non_finite);
+  alignas(32) uint16_t words[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(words), largest);
+  for (const uint16_t word : words) finite = finite && IsFiniteBf16(word);
+  return finite;
 }
 
 }  // namespace fp4moe::kernels
