@@ -120,9 +120,13 @@ class BufferA {
   // converted where it lies (the layer's token rows, without copying them together first).
   absl::Status SetRows(std::string_view name, const float* x, absl::Span<const int64_t> rows,
                        int64_t row0);
-  // The same from BF16 rows gathered out of `x` (row stride k).
+  // The same from BF16 rows gathered out of `x` (row stride k). kCheckedByCaller: the BF16
+  // paths copy the rows without checking them for NaN/Inf, which the caller has done (the
+  // layer checks its whole input once per call, and gathers each token's row top-k times).
+  enum class Check { kValues, kCheckedByCaller };
   absl::Status SetBf16Rows(std::string_view name, const uint16_t* x,
-                           absl::Span<const int64_t> rows, int64_t row0);
+                           absl::Span<const int64_t> rows, int64_t row0,
+                           Check check = Check::kValues);
 
   GemmPath path() const { return path_; }
   int64_t max_m() const { return max_m_; }
@@ -142,7 +146,7 @@ class BufferA {
   // SetBf16 and SetBf16Rows once their rows fit: row r of the Set is row row_indices[r] of x,
   // or row r where row_indices is null.
   absl::Status SetBf16Gathered(std::string_view name, const uint16_t* x, int64_t m,
-                               const int64_t* row_indices, int64_t row0);
+                               const int64_t* row_indices, int64_t row0, Check check);
   // Writes rows [row0, row0 + m) of the tile order from their BF16 values, where kept, and of
   // the column windows, where kept and m <= kColumnWindowMaxRows.
   void SetTiles(int64_t row0, int64_t m);

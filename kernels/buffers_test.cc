@@ -30,13 +30,15 @@ std::vector<uint16_t> ToBf16(const RowMatrixXf& x) {
 class BufferARangeTest : public ::testing::TestWithParam<GemmPath> {};
 
 // Two ranges set one after the other (float input, BF16 input, float or BF16 rows gathered by
-// index) hold what buffers of their rows alone hold; W4A4's tensor scale is each range's own.
+// index, the BF16 ones also as rows the caller checked) hold what buffers of their rows alone
+// hold; W4A4's tensor scale is each range's own.
 TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
   const GemmPath path = GetParam();
   // Magnitudes a thousand times apart: one tensor scale for both would lose the small rows.
   const RowMatrixXf small = RandomMatrix(3, kK, 1), large = 1000 * RandomMatrix(5, kK, 2);
-  enum class Input { kFloat, kBf16, kGathered, kBf16Gathered };
-  for (const Input input : {Input::kFloat, Input::kBf16, Input::kGathered, Input::kBf16Gathered}) {
+  enum class Input { kFloat, kBf16, kGathered, kBf16Gathered, kBf16GatheredChecked };
+  for (const Input input : {Input::kFloat, Input::kBf16, Input::kGathered, Input::kBf16Gathered,
+                            Input::kBf16GatheredChecked}) {
     SCOPED_TRACE(static_cast<int>(input));
     absl::StatusOr<BufferA> shared = BufferA::Create(path, 8, kK, kGroup);
     absl::StatusOr<BufferA> alone_small = BufferA::Create(path, 3, kK, kGroup);
@@ -54,6 +56,10 @@ TEST_P(BufferARangeTest, EachRangeHoldsWhatABufferOfItsRowsAloneHolds) {
       }
       if (input == Input::kBf16Gathered) {
         return a.SetBf16Rows("x", ToBf16(source).data(), indices, row0);
+      }
+      if (input == Input::kBf16GatheredChecked) {
+        return a.SetBf16Rows("x", ToBf16(source).data(), indices, row0,
+                             BufferA::Check::kCheckedByCaller);
       }
       return a.SetRows("x", source.data(), indices, row0);
     };

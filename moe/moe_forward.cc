@@ -179,7 +179,9 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       const auto tokens = absl::MakeConstSpan(grouping_.tokens(job.expert), job.rows.count);
       if (input.bf16 != nullptr ||
           (round_tokens && kernels::TakesBf16Activations(job.input->path()))) {
-        errors.Record(job.input->SetBf16Rows("moe input", bf16_source, tokens, job.rows.begin));
+        // Forward checked the input (and the rounding its rounded rows): no second check.
+        errors.Record(job.input->SetBf16Rows("moe input", bf16_source, tokens, job.rows.begin,
+                                             kernels::BufferA::Check::kCheckedByCaller));
       } else {
         errors.Record(job.input->SetRows("moe input", input.f32, tokens, job.rows.begin));
       }
