@@ -35,6 +35,9 @@ struct E2m1 {
   // values x 2^8 are too, so the product is the weight, exact and normal (2^-10 to 2688 in
   // magnitude). E8M0's and float32 scales span more than FP16 does: float products.
   static constexpr bool kHalfProducts = kHalf && kKind == ScaleKind::kE4M3;
+  // E8M0 (MXFP4): the scale is a power of two, so code x scale is the code's BF16 with the
+  // scale's exponent added to its exponent field: no multiply (see Scales::ExponentsInRange).
+  static constexpr bool kExponentAdd = kKind == ScaleKind::kE8M0;
   static __m512 Values() { return E2m1Values(); }
   static __m512i HalfValues() {
     // 0, 0.5, 1, 1.5, 2, 3, 4, 6 x 2^8 as FP16.
@@ -50,18 +53,22 @@ struct E2m1 {
   }
 
   // The block scales of 16 columns over one decode step (kDecodeStep / 16 blocks; a short
-  // last step reads only its own), zero for missing columns. One-byte scales are kept by column
-  // (8 bytes each, one copy per column) and picked per block by one byte permute; float32
-  // scales (a side format) by block.
+  // last step reads only its own), for missing columns and blocks zero (E8M0: 127, one, so
+  // that they pass ExponentsInRange; their codes are zero either way). One-byte scales are kept
+  // by column (8 bytes each, one copy per column) and picked per block by one byte permute;
+  // float32 scales (a side format) by block.
   class Scales {
    public:
     static constexpr int kScaleBytes = ScaleBytes(kKind);
     static constexpr int kBlocks = kDecodeStep / 16;
+    static constexpr uint8_t kMissingByte = kExponentAdd ? 127 : 0;
 
     Scales(const WeightsView& b, int64_t n0, int columns, int64_t k0, int64_t)
         : first_(b.scales + n0 * (b.k / 16 * kScaleBytes) + k0 / 16 * kScaleBytes),
           row_bytes_(b.k / 16 * kScaleBytes),
-          columns_(columns) {}
+          columns_(columns) {
+      if constexpr (kExponentAdd) std::memset(bytes_, kMissingByte, sizeof(bytes_));
+    }
 
     void Step(int64_t kk, int64_t length) {
       const int blocks = static_cast<int>(length / 16);
@@ -76,8 +83,35 @@ struct E2m1 {
         } else {
           _mm_storel_epi64(reinterpret_cast<__m128i*>(bytes_ + kBlocks * c),
                            _mm512_castsi512_si128(LoadPrefix(scales, blocks)));
+          if constexpr (kExponentAdd) {
+            std::memset(bytes_ + kBlocks * c + blocks, kMissingByte, kBlocks - blocks);
+          }
         }
       }
+      if constexpr (kExponentAdd) {
+        // Every byte within [2, 252]: (byte - 2) as unsigned at most 250.
+        const __m512i two = _mm512_set1_epi8(2);
+        const __m512i most = _mm512_set1_epi8(static_cast<char>(250));
+        const __m512i low = _mm512_sub_epi8(_mm512_load_si512(bytes_), two);
+        const __m512i high = _mm512_sub_epi8(_mm512_load_si512(bytes_ + 64), two);
+        exponents_in_range_ = (_mm512_cmpgt_epu8_mask(low, most) |
+                               _mm512_cmpgt_epu8_mask(high, most)) == 0;
+      }
+    }
+
+    // Whether an exponent add gives every product of the step exactly (E8M0 only): the codes'
+    // magnitudes are 2^-1 to 1.5 x 2^2, so a scale byte within [2, 252] keeps each product a
+    // BF16 normal (biased exponent 1 to 254), where the float product's top half is the same
+    // bits; smaller scales make subnormals and larger ones overflow, which the float products
+    // give as the reference does.
+    bool ExponentsInRange() const { return exponents_in_range_; }
+
+    // The 16 columns' scale exponents of the step's block `block` as offsets of a BF16
+    // exponent field ((byte - 127) << 7), in both words of each lane (E8M0 only).
+    __m512i ExponentBlock(int block) const {
+      // The byte x 2^8 in each word.
+      const __m512i words = BlockBytes<0x01000100>(block);
+      return _mm512_sub_epi16(_mm512_srli_epi16(words, 1), _mm512_set1_epi16(127 << 7));
     }
 
     // The 16 columns' scales of k 8j .. 8j + 7 of the step: block j / 2, one per lane.
@@ -123,6 +157,7 @@ struct E2m1 {
     const uint8_t* first_;
     int64_t row_bytes_;
     int columns_;
+    bool exponents_in_range_ = false;
     alignas(64) uint8_t bytes_[16 * kBlocks] = {};
     alignas(64) float floats_[kFloatBlocks][16] = {};
   };

@@ -21,6 +21,7 @@ namespace {
 struct Int4 {
   // q x a BF16 scale has up to 11 significant bits: float products, rounded to BF16.
   static constexpr bool kHalfProducts = false;
+  static constexpr bool kExponentAdd = false;
   static __m512 Values() { return Int4Values(); }
   static __m512i Bf16Values() {
     // 0..7, then -8..-1 as BF16.

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -13,14 +14,16 @@
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
 #include "quant/bf16.h"
+#include "quant/mxfp4.h"
+#include "quant/nvfp4.h"
 #include "quant/random_matrix.h"
 #include "quant/reference_gemm.h"
 
 namespace fp4moe::kernels {
 namespace {
 
-// kEveryScaleByte (NVFP4 only): raw weights instead of quantized ones, every E4M3 scale byte
-// but the NaN codes (negative and subnormal ones included) with every code.
+// kEveryScaleByte (NVFP4 and MXFP4): raw weights instead of quantized ones, every scale byte
+// that EveryScaleByte walks with every code.
 enum class Special { kNone, kZeroBlocks, kAllNegativeRows, kEveryScaleByte };
 
 struct Case {
@@ -82,19 +85,25 @@ void ApplySpecial(Special special, int64_t block, RowMatrixXf& w, RowMatrixXf& x
   }
 }
 
-// NVFP4 weights [n, k] whose block scales walk through every E4M3 byte but 0x7F and 0xFF (NaN)
-// and whose codes walk through all 16 within each block, shifted from block to block.
-absl::StatusOr<BufferB> EveryScaleByte(int64_t n, int64_t k) {
+// Weights [n, k] whose block scales walk through every scale byte and whose codes walk
+// through all 16 within each block, shifted from block to block. NVFP4: every E4M3 byte but
+// 0x7F and 0xFF (NaN), negative and subnormal ones included. MXFP4: E8M0 bytes 0 (2^-127) to
+// 227 (2^100), past both ends of the range its AMX decode takes by exponent adds ([2, 252]);
+// larger scales would make the sums of products overflow float.
+absl::StatusOr<BufferB> EveryScaleByte(int64_t n, int64_t k, WeightFormat format) {
+  const bool mx = format == WeightFormat::kMxfp4;
+  const int64_t block = mx ? Mxfp4Tensor::kBlock : Nvfp4Tensor::kBlock;
   std::vector<uint8_t> scale_bytes;
-  for (int byte = 0; byte < 256; ++byte) {
-    if ((byte & 0x7F) != 0x7F) scale_bytes.push_back(static_cast<uint8_t>(byte));
+  for (int byte = 0; byte < (mx ? 228 : 256); ++byte) {
+    if (mx || (byte & 0x7F) != 0x7F) scale_bytes.push_back(static_cast<uint8_t>(byte));
   }
-  std::vector<uint8_t> codes(n * k / 2), scales(n * k / 16);
+  std::vector<uint8_t> codes(n * k / 2), scales(n * k / block);
   for (size_t i = 0; i < scales.size(); ++i) scales[i] = scale_bytes[i % scale_bytes.size()];
   for (int64_t i = 0; i < n * k; i += 2) {
-    const int64_t block = i / 16;
-    codes[i / 2] = static_cast<uint8_t>((i + block) % 16 | (i + 1 + block) % 16 << 4);
+    const int64_t b = i / block;
+    codes[i / 2] = static_cast<uint8_t>((i + b) % 16 | (i + 1 + b) % 16 << 4);
   }
+  if (mx) return BufferB::FromMxfp4("w", {n, k, std::move(codes), std::move(scales)});
   return BufferB::FromRawNvfp4("w", n, k, codes.data(), scales.data(), 1.0f / 448);
 }
 
@@ -125,7 +134,7 @@ void CheckKernel(const Microkernel& kernel, const Case& c, WeightFormat format, 
   RowMatrixXf x = RandomMatrix(c.m, c.k, 2000 + c.m * 5 + c.k, c.distribution, 1.5f);
   ApplySpecial(c.special, group, w, x);
   absl::StatusOr<BufferB> b = c.special == Special::kEveryScaleByte
-                                  ? EveryScaleByte(c.n, c.k)
+                                  ? EveryScaleByte(c.n, c.k, format)
                                   : BufferB::Quantize("w", w, format, group);
   ASSERT_TRUE(b.ok()) << b.status();
   absl::StatusOr<BufferA> a =
@@ -206,8 +215,10 @@ TEST_P(MicrokernelTest, MatchesEigenReferenceOnDequantizedOperands) {
   // activations both ways (in tile order, the few rows also as column windows).
   for (const Case& c : {Case{3, 64, 1024, Distribution::kGaussian, Special::kEveryScaleByte},
                         Case{40, 48, 2048, Distribution::kGaussian, Special::kEveryScaleByte}}) {
-    CheckKernel(kernel, c, WeightFormat::kNvfp4, 16, false);
-    CheckKernel(kernel, c, WeightFormat::kNvfp4, 16, true);
+    for (WeightFormat format : {WeightFormat::kNvfp4, WeightFormat::kMxfp4}) {
+      CheckKernel(kernel, c, format, 16, false);
+      CheckKernel(kernel, c, format, 16, true);
+    }
   }
 }
 
