@@ -48,6 +48,7 @@
 #include "kernels/vector_probe.h"
 #include "benchmarks/roofline_flags.h"
 #include "moe/expert_weights.h"
+#include "moe/model_presets.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"
 #include "quant/format.h"
@@ -55,7 +56,7 @@
 
 ABSL_FLAG(std::vector<std::string>, models,
           std::vector<std::string>({"deepseek_v3", "qwen3_30b_a3b", "mixtral"}),
-          "models: deepseek_v3, qwen3_30b_a3b, mixtral");
+          "models (moe/model_presets.h: deepseek_v3, qwen3_30b_a3b, mixtral, gpt_oss_120b)");
 ABSL_FLAG(std::vector<std::string>, formats, std::vector<std::string>({"nvfp4", "int4_k2"}),
           "weight formats (INT4 K2 with G=32)");
 ABSL_FLAG(std::vector<std::string>, qlens,
@@ -86,25 +87,6 @@ ABSL_FLAG(std::vector<std::string>, prefill_slice_columns, {},
 
 namespace fp4moe::moe {
 namespace {
-
-struct Model {
-  const char* name;
-  int64_t hidden, intermediate, experts;
-  int top_k;
-};
-
-constexpr Model kModels[] = {
-    {"deepseek_v3", 7168, 2048, 256, 8},
-    {"qwen3_30b_a3b", 2048, 768, 128, 8},
-    {"mixtral", 4096, 14336, 8, 2},
-};
-
-const Model* FindModel(const std::string& name) {
-  for (const Model& m : kModels) {
-    if (name == m.name) return &m;
-  }
-  return nullptr;
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -222,7 +204,7 @@ std::vector<Routing> MakeRoutings(int count, int64_t qlen, int k, int64_t expert
 
 // One (model, format, path) at qlen, its layers' tile kernel `tile_kernel` (null: the one
 // Create chose).
-void RunMoe(benchmark::State& state, const Model& model, const std::string& key,
+void RunMoe(benchmark::State& state, const ModelPreset& model, const std::string& key,
             const MoeConfig& config, int64_t qlen, const kernels::Microkernel* tile_kernel,
             double bandwidth, const kernels::PeakRates& peaks) {
   absl::StatusOr<LayerSet*> set = Layers(key, config);
@@ -330,8 +312,10 @@ int Main(int argc, char** argv) {
     return Fail(absl::StrFormat("a qlen exceeds --max_len=%d", max_len));
   }
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
-    const Model* model = FindModel(model_name);
-    if (model == nullptr) return Fail(absl::StrFormat("unknown model '%s'", model_name));
+    const ModelPreset* model = FindModelPreset(model_name);
+    if (model == nullptr) {
+      return Fail(absl::StrFormat("unknown model '%s' (%s)", model_name, ModelPresetNames()));
+    }
     // The input and output rows [max_len, hidden], then the routings' ids and weights.
     if (absl::Status s = kernels::CheckFitsMemory(
             absl::StrFormat("--max_len=%d rows of %s", max_len, model->name),
@@ -390,7 +374,7 @@ int Main(int argc, char** argv) {
   }
   // The (model, format, path) layers to run, checked before anything is measured.
   struct LayerCase {
-    const Model* model;
+    const ModelPreset* model;
     std::string key;
     MoeConfig config;
     kernels::GemmPath path;  // of its tile kernel
@@ -398,7 +382,7 @@ int Main(int argc, char** argv) {
   std::vector<LayerCase> cases;
   std::vector<bool> tile_kernel_runs(tile_kernels.size());
   for (const std::string& model_name : absl::GetFlag(FLAGS_models)) {
-    const Model* model = FindModel(model_name);  // checked above
+    const ModelPreset* model = FindModelPreset(model_name);  // checked above
     for (const auto& [format_name, format] : formats) {
       for (const std::optional<kernels::GemmPath>& forced : forced_paths) {
         if (forced.has_value() && !kernels::PathTakesFormat(*forced, format)) continue;
@@ -408,6 +392,10 @@ int Main(int argc, char** argv) {
           config.num_experts_per_tok = model->top_k;
           config.hidden_size = model->hidden;
           config.intermediate_size = model->intermediate;
+          config.activation = model->activation;
+          if (model->activation == ExpertActivation::kClampedSwiglu) {
+            config.swiglu_limit = model->swiglu_limit;
+          }
           config.max_len = max_len;
           config.weight_format = format;
           config.group_size = 32;

@@ -14,6 +14,7 @@
 #include "google/protobuf/text_format.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "moe/model_presets.h"
 #include "moe/moe_config.h"
 
 namespace fp4moe::experiments {
@@ -22,7 +23,6 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::TextFormat;
 
-constexpr char kPresetNames[] = "deepseek_v3, qwen3_30b_a3b, mixtral";
 
 // Collects the parser's errors as "file:line:column: message" (the parser counts from 0).
 class FileErrorCollector : public google::protobuf::io::ErrorCollector {
@@ -104,7 +104,7 @@ void ResolveModels(const Sweep& sweep, Checker& check, SweepConfig& config) {
       shape = *preset;
     } else if (!m.has_hidden() || !m.has_intermediate() || !m.has_experts() || !m.has_top_k()) {
       check.Error("model", i,
-                  absl::StrCat("a model without a preset (", kPresetNames,
+                  absl::StrCat("a model without a preset (", moe::ModelPresetNames(),
                                ") needs hidden, intermediate, experts and top_k"));
       continue;
     }
@@ -338,6 +338,8 @@ void CheckMoeConfigs(const Sweep& sweep, Checker& check, const SweepConfig& conf
         moe.num_experts_per_tok = model.top_k;
         moe.hidden_size = model.hidden;
         moe.intermediate_size = model.intermediate;
+        moe.activation = model.activation;
+        moe.swiglu_limit = model.swiglu_limit;
         moe.max_len = config.max_qlen();
         moe.weight_format = config.formats[f].format;
         moe.group_size = config.formats[f].group_sizes[0];
@@ -362,11 +364,16 @@ std::string_view ProjectionName(Projection projection) {
 }
 
 absl::StatusOr<ModelShape> ModelPreset(std::string_view name) {
-  if (name == "deepseek_v3") return ModelShape{"deepseek_v3", 7168, 2048, 256, 8, {}};
-  if (name == "qwen3_30b_a3b") return ModelShape{"qwen3_30b_a3b", 2048, 768, 128, 8, {}};
-  if (name == "mixtral") return ModelShape{"mixtral", 4096, 14336, 8, 2, {}};
-  return absl::InvalidArgumentError(
-      absl::StrFormat("unknown preset \"%s\" (%s)", name, kPresetNames));
+  const moe::ModelPreset* preset = moe::FindModelPreset(name);
+  if (preset == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown preset \"%s\" (%s)", name, moe::ModelPresetNames()));
+  }
+  ModelShape shape{std::string(preset->name), preset->hidden, preset->intermediate,
+                   preset->experts, preset->top_k, {}};
+  shape.activation = preset->activation;
+  shape.swiglu_limit = preset->swiglu_limit;
+  return shape;
 }
 
 absl::StatusOr<WeightDistribution> ParseDistribution(std::string_view name) {

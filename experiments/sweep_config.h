@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "experiments/sweep.pb.h"
 #include "kernels/microkernel.h"
+#include "moe/moe_config.h"
 #include "quant/format.h"
 #include "quant/random_matrix.h"
 
@@ -30,12 +31,15 @@ struct ModelShape {
   int64_t intermediate = 0;
   int64_t experts = 0;
   int top_k = 0;
+  // The experts' activation (a preset's; models given by their numbers take SiLU).
+  moe::ExpertActivation activation = moe::ExpertActivation::kSiluMul;
+  float swiglu_limit = 7.0f;  // kClampedSwiglu only
   std::vector<Measure> measures;  // empty: every measure of the sweep
 
   bool Takes(Measure measure) const;
 };
 
-// deepseek_v3, qwen3_30b_a3b, mixtral.
+// A preset of moe/model_presets.h by name.
 absl::StatusOr<ModelShape> ModelPreset(std::string_view name);
 
 struct WeightDistribution {

@@ -63,14 +63,21 @@ TEST(SweepConfigTest, PresetsAndOverrides) {
   absl::StatusOr<SweepConfig> config = ParseSweepConfig(
       "model { preset: \"deepseek_v3\" }\n"
       "model { preset: \"qwen3_30b_a3b\" experts: 16 }\n"
+      "model { preset: \"gpt_oss_120b\" experts: 8 }\n"
       "format { name: \"nvfp4\" path: \"auto\" }\nqlen: 1\n",
       "good.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->models[0].name, "deepseek_v3");
   EXPECT_EQ(config->models[0].hidden, 7168);
   EXPECT_EQ(config->models[0].top_k, 8);
+  EXPECT_EQ(config->models[0].activation, moe::ExpertActivation::kSiluMul);
   EXPECT_EQ(config->models[1].experts, 16);
   EXPECT_EQ(config->models[1].intermediate, 768);
+  // gpt-oss's experts take its clamped SwiGLU.
+  EXPECT_EQ(config->models[2].hidden, 2880);
+  EXPECT_EQ(config->models[2].top_k, 4);
+  EXPECT_EQ(config->models[2].activation, moe::ExpertActivation::kClampedSwiglu);
+  EXPECT_EQ(config->models[2].swiglu_limit, 7.0f);
   EXPECT_FALSE(config->formats[0].paths[0].has_value());  // auto
   EXPECT_EQ(config->distributions[0].name, "gaussian");
   EXPECT_EQ(config->threads, std::vector<int>{0});

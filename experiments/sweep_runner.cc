@@ -312,6 +312,8 @@ class Runner {
     mc.num_experts_per_tok = c.model->top_k;
     mc.hidden_size = c.model->hidden;
     mc.intermediate_size = c.model->intermediate;
+    mc.activation = c.model->activation;
+    mc.swiglu_limit = c.model->swiglu_limit;
     mc.max_len = config_.max_qlen();
     mc.weight_format = *c.format;
     mc.group_size = c.group_size;
@@ -378,7 +380,8 @@ class Runner {
     }
     const int64_t checked = std::min(q, sweep_.accuracy_tokens());
     const moe::MoeReferenceResult exact = moe::ReferenceMoe(
-        floats, checked, k, ids.data(), weights.data(), x.topRows(checked), moe::PathRounding{});
+        floats, checked, k, ids.data(), weights.data(), x.topRows(checked), moe::PathRounding{},
+        /*tp_parts=*/1, {c.model->activation, c.model->swiglu_limit, {}});
     SetAccuracy(row, CompareMatrices(out.topRows(checked).cast<double>(), exact.output));
     if (sweep_.speed()) {
       const Microkernel& kernel = layer_->RoofKernel(used);
