@@ -32,8 +32,8 @@ constexpr char kTinyModel[] =
     "model { name: \"m\" hidden: 256 intermediate: 128 experts: 4 top_k: 2 }\n";
 
 TEST(SweepConfigTest, EveryReadyConfigParses) {
-  for (const char* name : {"quick", "deepseek_v3", "qwen3_moe", "mixtral", "format_accuracy",
-                           "decode_vs_prefill"}) {
+  for (const char* name : {"quick", "deepseek_v3", "qwen3_moe", "mixtral", "gpt_oss",
+                           "format_accuracy", "decode_vs_prefill"}) {
     const std::string path = std::string("experiments/configs/") + name + ".textproto";
     absl::StatusOr<SweepConfig> config = LoadSweepConfig(path);
     ASSERT_TRUE(config.ok()) << path << ": " << config.status();
