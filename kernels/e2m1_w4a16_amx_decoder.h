@@ -89,13 +89,13 @@ struct E2m1 {
         }
       }
       if constexpr (kExponentAdd) {
-        // Every byte within [2, 252]: (byte - 2) as unsigned at most 250.
-        const __m512i two = _mm512_set1_epi8(2);
-        const __m512i most = _mm512_set1_epi8(static_cast<char>(250));
-        const __m512i low = _mm512_sub_epi8(_mm512_load_si512(bytes_), two);
-        const __m512i high = _mm512_sub_epi8(_mm512_load_si512(bytes_ + 64), two);
-        exponents_in_range_ = (_mm512_cmpgt_epu8_mask(low, most) |
-                               _mm512_cmpgt_epu8_mask(high, most)) == 0;
+        // Every byte within [2, 252] (compares only: SIMDe's emulated byte arithmetic is signed).
+        const __m512i least = _mm512_set1_epi8(2);
+        const __m512i most = _mm512_set1_epi8(static_cast<char>(252));
+        const __m512i low = _mm512_load_si512(bytes_), high = _mm512_load_si512(bytes_ + 64);
+        exponents_in_range_ =
+            (_mm512_cmplt_epu8_mask(low, least) | _mm512_cmpgt_epu8_mask(low, most) |
+             _mm512_cmplt_epu8_mask(high, least) | _mm512_cmpgt_epu8_mask(high, most)) == 0;
       }
     }
 

@@ -114,6 +114,23 @@ __m512i MultiplyHalves(__m512i a, __m512i b) {
 #endif
 }
 
+// a + b in the words `mask` selects, a in the others, wrapping as vpaddw does (for the emulated
+// copy, word by word in unsigned arithmetic: SIMDe adds 16-bit words as signed shorts, whose
+// overflow, e.g. in a masked-off word, is undefined).
+__m512i MaskAddWords(__m512i a, __mmask32 mask, __m512i b) {
+#if defined(FP4MOE_SIMDE)
+  alignas(64) uint16_t x[32], y[32];
+  _mm512_store_si512(x, a);
+  _mm512_store_si512(y, b);
+  for (int i = 0; i < 32; ++i) {
+    if (mask >> i & 1) x[i] = static_cast<uint16_t>(x[i] + y[i]);
+  }
+  return _mm512_load_si512(x);
+#else
+  return _mm512_mask_add_epi16(a, mask, a, b);
+#endif
+}
+
 // FP16 zeros and normals to BF16 (sign, exponent + 127 - 15, top 7 of 10 mantissa bits): exact
 // where the low 3 mantissa bits are zero, as they are in a product of at most 6 significant bits.
 __m512i HalvesToBf16(__m512i halves) {
@@ -176,8 +193,7 @@ template <typename F>
         const __m512i codes = RowCodeWords(by_pairs[2 * group + r / 4], r % 4);
         const __m512i weights = _mm512_permutexvar_epi16(codes, values);
         const __mmask32 nonzero = _mm512_test_epi16_mask(codes, _mm512_set1_epi16(7));
-        _mm512_store_si512(rows[8 * group + r],
-                           _mm512_mask_add_epi16(weights, nonzero, weights, exponents));
+        _mm512_store_si512(rows[8 * group + r], MaskAddWords(weights, nonzero, exponents));
       }
       return;
     }
