@@ -63,6 +63,7 @@ shard_csv_srcs=(experiments/shard_csv_fuzzer.cc experiments/shard_merge.cc
 sweep_srcs=(experiments/sweep_config_fuzzer.cc experiments/sweep_config.cc files/input_files.cc
             files/out_of_memory.cc
             "$work/gen/experiments/sweep.pb.cc" "$work/gen/kernel_traps.cc" moe/moe_config.cc
+            moe/model_presets.cc
             kernels/microkernel_table.cc kernels/cpu_features.cc kernels/gemm.cc
             kernels/buffers.cc kernels/weight_buffer.cc kernels/aligned_buffer.cc
             kernels/block_scale.cc
