@@ -103,7 +103,8 @@ struct LayerSet {
   const kernels::Microkernel* selected_tile_kernel = nullptr;  // as Create chose it
 };
 
-absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config) {
+// `biases`: every expert gets the same random biases.
+absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config, bool biases) {
   static LayerSet* current = new LayerSet;
   if (current->key == key) return current;
   *current = LayerSet();  // the previous model's memory goes before the next is allocated
@@ -120,11 +121,13 @@ absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config
   std::vector<ExpertQuantizedWeights> experts(config.expert_num);
 #pragma omp parallel for schedule(static)
   for (int64_t e = 0; e < config.expert_num; ++e) experts[e] = *one;
+  const std::vector<ExpertBiases> expert_biases(
+      biases ? config.expert_num : 0, RandomExpertBiases(hidden, inter, 4));
   LayerSet set;
   int64_t layer_bytes = 0;
   int count = absl::GetFlag(FLAGS_layers);
   do {
-    absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, experts);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, experts, expert_biases);
     if (!layer.ok()) return layer.status();
     if (set.layers.empty()) {
       for (int64_t e = 0; e < config.expert_num; ++e) {
@@ -207,7 +210,7 @@ std::vector<Routing> MakeRoutings(int count, int64_t qlen, int k, int64_t expert
 void RunMoe(benchmark::State& state, const ModelPreset& model, const std::string& key,
             const MoeConfig& config, int64_t qlen, const kernels::Microkernel* tile_kernel,
             double bandwidth, const kernels::PeakRates& peaks) {
-  absl::StatusOr<LayerSet*> set = Layers(key, config);
+  absl::StatusOr<LayerSet*> set = Layers(key, config, model.biases);
   if (!set.ok()) {
     state.SkipWithError(std::string(set.status().message()).c_str());
     return;

@@ -373,6 +373,7 @@ absl::StatusOr<ModelShape> ModelPreset(std::string_view name) {
                    preset->experts, preset->top_k, {}};
   shape.activation = preset->activation;
   shape.swiglu_limit = preset->swiglu_limit;
+  shape.biases = preset->biases;
   return shape;
 }
 

@@ -34,6 +34,7 @@ struct ModelShape {
   // The experts' activation (a preset's; models given by their numbers take SiLU).
   moe::ExpertActivation activation = moe::ExpertActivation::kSiluMul;
   float swiglu_limit = 7.0f;  // kClampedSwiglu only
+  bool biases = false;  // the experts have biases (a preset's; random ones in the sweeps)
   std::vector<Measure> measures;  // empty: every measure of the sweep
 
   bool Takes(Measure measure) const;

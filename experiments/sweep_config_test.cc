@@ -78,6 +78,8 @@ TEST(SweepConfigTest, PresetsAndOverrides) {
   EXPECT_EQ(config->models[2].top_k, 4);
   EXPECT_EQ(config->models[2].activation, moe::ExpertActivation::kClampedSwiglu);
   EXPECT_EQ(config->models[2].swiglu_limit, 7.0f);
+  EXPECT_TRUE(config->models[2].biases);
+  EXPECT_FALSE(config->models[0].biases);
   EXPECT_FALSE(config->formats[0].paths[0].has_value());  // auto
   EXPECT_EQ(config->distributions[0].name, "gaussian");
   EXPECT_EQ(config->threads, std::vector<int>{0});

@@ -33,6 +33,7 @@
 #include "kernels/peak_probe.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
+#include "moe/model_presets.h"
 #include "moe/moe.h"
 #include "moe/moe_config.h"
 #include "moe/moe_reference.h"
@@ -289,6 +290,7 @@ class Runner {
         absl::StrCat(c.model->name, "/", c.distribution->name, "/", c.seed, "/", experts);
     if (key != moe_weights_key_) {
       moe_weights_.clear();
+      moe_biases_.clear();
       layer_.reset();
       const int64_t h = c.model->hidden, i = c.model->intermediate;
       for (int64_t e = 0; e < experts; ++e) {
@@ -296,6 +298,7 @@ class Runner {
         moe_weights_.push_back({WeightMatrix(i, h, s, *c.distribution),
                                 WeightMatrix(i, h, s + 1, *c.distribution),
                                 WeightMatrix(h, i, s + 2, *c.distribution)});
+        if (c.model->biases) moe_biases_.push_back(moe::RandomExpertBiases(h, i, s + 1000));
       }
       moe_weights_key_ = key;
     }
@@ -327,7 +330,7 @@ class Runner {
     if (layer_key != layer_key_ || layer_ == nullptr) {
       layer_.reset();
       layer_key_ = layer_key;
-      absl::StatusOr<std::unique_ptr<moe::MoeLayer>> layer = moe::MoeLayer::Create(mc, floats);
+      absl::StatusOr<std::unique_ptr<moe::MoeLayer>> layer = moe::MoeLayer::Create(mc, floats, moe_biases_);
       if (!layer.ok()) {
         layer_error_ = layer.status();
       } else {
@@ -381,7 +384,7 @@ class Runner {
     const int64_t checked = std::min(q, sweep_.accuracy_tokens());
     const moe::MoeReferenceResult exact = moe::ReferenceMoe(
         floats, checked, k, ids.data(), weights.data(), x.topRows(checked), moe::PathRounding{},
-        /*tp_parts=*/1, {c.model->activation, c.model->swiglu_limit, {}});
+        /*tp_parts=*/1, {c.model->activation, c.model->swiglu_limit, moe_biases_});
     SetAccuracy(row, CompareMatrices(out.topRows(checked).cast<double>(), exact.output));
     if (sweep_.speed()) {
       const Microkernel& kernel = layer_->RoofKernel(used);
@@ -404,6 +407,7 @@ class Runner {
   std::vector<BufferB> packed_;
   ErrorMetrics weight_error_;
   std::vector<moe::ExpertFloatWeights> moe_weights_;
+  std::vector<moe::ExpertBiases> moe_biases_;  // empty: the model has none
   std::unique_ptr<moe::MoeLayer> layer_;
   absl::Status layer_error_;
 };

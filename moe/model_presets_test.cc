@@ -29,6 +29,11 @@ TEST(ModelPresetsTest, EveryPresetIsAValidLayerInEveryFormat) {
     }
   }
   EXPECT_EQ(FindModelPreset("llama"), nullptr);
+  const ExpertBiases biases = RandomExpertBiases(64, 48, 7);
+  EXPECT_EQ(biases.gate.size(), 48u);
+  EXPECT_EQ(biases.up.size(), 48u);
+  EXPECT_EQ(biases.down.size(), 64u);
+  EXPECT_NE(biases.gate, biases.up);
   EXPECT_EQ(ModelPresetNames(), "deepseek_v3, qwen3_30b_a3b, mixtral, gpt_oss_120b");
 }
 
