@@ -121,13 +121,14 @@ absl::StatusOr<LayerSet*> Layers(const std::string& key, const MoeConfig& config
   std::vector<ExpertQuantizedWeights> experts(config.expert_num);
 #pragma omp parallel for schedule(static)
   for (int64_t e = 0; e < config.expert_num; ++e) experts[e] = *one;
-  const std::vector<ExpertBiases> expert_biases(
-      biases ? config.expert_num : 0, RandomExpertBiases(hidden, inter, 4));
+  std::vector<ExpertBiases> expert_biases;
+  if (biases) expert_biases.assign(config.expert_num, RandomExpertBiases(hidden, inter, 4));
   LayerSet set;
   int64_t layer_bytes = 0;
   int count = absl::GetFlag(FLAGS_layers);
   do {
-    absl::StatusOr<std::unique_ptr<MoeLayer>> layer = MoeLayer::Create(config, experts, expert_biases);
+    absl::StatusOr<std::unique_ptr<MoeLayer>> layer =
+        MoeLayer::Create(config, experts, expert_biases);
     if (!layer.ok()) return layer.status();
     if (set.layers.empty()) {
       for (int64_t e = 0; e < config.expert_num; ++e) {
@@ -396,9 +397,7 @@ int Main(int argc, char** argv) {
           config.hidden_size = model->hidden;
           config.intermediate_size = model->intermediate;
           config.activation = model->activation;
-          if (model->activation == ExpertActivation::kClampedSwiglu) {
-            config.swiglu_limit = model->swiglu_limit;
-          }
+          config.swiglu_limit = model->swiglu_limit;
           config.max_len = max_len;
           config.weight_format = format;
           config.group_size = 32;

@@ -23,7 +23,6 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::TextFormat;
 
-
 // Collects the parser's errors as "file:line:column: message" (the parser counts from 0).
 class FileErrorCollector : public google::protobuf::io::ErrorCollector {
  public:

@@ -330,7 +330,8 @@ class Runner {
     if (layer_key != layer_key_ || layer_ == nullptr) {
       layer_.reset();
       layer_key_ = layer_key;
-      absl::StatusOr<std::unique_ptr<moe::MoeLayer>> layer = moe::MoeLayer::Create(mc, floats, moe_biases_);
+      absl::StatusOr<std::unique_ptr<moe::MoeLayer>> layer =
+          moe::MoeLayer::Create(mc, floats, moe_biases_);
       if (!layer.ok()) {
         layer_error_ = layer.status();
       } else {

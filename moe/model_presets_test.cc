@@ -22,9 +22,7 @@ TEST(ModelPresetsTest, EveryPresetIsAValidLayerInEveryFormat) {
       config.max_len = 1;
       config.weight_format = format;
       config.activation = preset.activation;
-      if (preset.activation == ExpertActivation::kClampedSwiglu) {
-        config.swiglu_limit = preset.swiglu_limit;
-      }
+      config.swiglu_limit = preset.swiglu_limit;
       EXPECT_TRUE(config.Validate().ok()) << config.Validate();
     }
   }
