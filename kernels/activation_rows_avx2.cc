@@ -7,6 +7,7 @@
 #include "kernels/avx2_helpers.h"
 #include "kernels/simd.h"
 #include "quant/bf16.h"
+#include "quant/validate.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -96,8 +97,7 @@ bool RoundRowsToBf16Avx2(const FloatRows& x, uint16_t* out) {
   }
   alignas(32) uint16_t words[16];
   _mm256_store_si256(reinterpret_cast<__m256i*>(words), largest);
-  for (const uint16_t word : words) finite = finite && IsFiniteBf16(word);
-  return finite;
+  return finite && AllFiniteBf16(words, 16);
 }
 
 }  // namespace fp4moe::kernels

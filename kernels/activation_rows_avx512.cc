@@ -7,6 +7,7 @@
 #include "kernels/avx512_helpers.h"
 #include "kernels/simd.h"
 #include "quant/bf16.h"
+#include "quant/validate.h"
 
 namespace fp4moe::kernels {
 namespace {
@@ -105,8 +106,7 @@ bool FP4MOE_MICROKERNEL(RoundRowsToBf16Avx512)(const FloatRows& x, uint16_t* out
   }
   alignas(64) uint16_t words[32];
   _mm512_store_si512(words, largest);
-  for (const uint16_t word : words) finite = finite && IsFiniteBf16(word);
-  return finite;
+  return finite && AllFiniteBf16(words, 32);
 }
 
 }  // namespace fp4moe::kernels
