@@ -21,7 +21,8 @@ namespace fp4moe::kernels {
 // kept, with its code loads from one L1-resident line (w4a16_no_code_gather_32x32_amx), without
 // the software prefetches (w4a16_decode_no_prefetch_32x32_amx) or without the activations'
 // traffic (w4a16_decode_no_activations_32x32_amx); or nothing at all (w4a16_nothing_32x32_amx:
-// in moe_benchmark, the layer's work around its products).
+// in moe_benchmark, the layer's work around its products), or nothing but C written
+// (w4a16_only_c_32x32_amx: that work with the products' output traffic).
 absl::Span<const Microkernel> W4a16AmxCeilings();
 
 // The scaled-sums driver (kernels/w4a16_amx_sums_driver.h, NVFP4 weights, at most 16 rows)

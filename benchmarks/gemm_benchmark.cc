@@ -56,7 +56,7 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "w4a16_no_decode, w4a16_no_decode_no_packing, w4a16_tile_products, "
           "w4a16_tile_products_no_prefetch, w4a16_tile_loop, w4a16_no_products, "
           "w4a16_no_code_gather, w4a16_decode_no_prefetch, w4a16_decode_no_activations, "
-          "w4a16_nothing; "
+          "w4a16_nothing, w4a16_only_c; "
           "the scaled-sums "
           "driver's by name without _16x16_amx: "
           "w4a16_sums_no_decode, w4a16_sums_no_scaling, w4a16_sums_no_tiles, "

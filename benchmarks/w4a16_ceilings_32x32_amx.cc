@@ -5,10 +5,11 @@
 // alone, on panels and activations in L2), or with only the tile loads and products left out
 // (the NVFP4 decode and the traffic around it), or, the decode kept, with its code loads from
 // one line in L1 instead of each step's 16 code rows, without the software prefetches or without
-// the activations' traffic, or doing nothing at all, so that beside a real W4A16 kernel they show
-// what each part costs and how much of it overlaps. Their results are not a product of the
-// weights.
+// the activations' traffic, or doing nothing but write C, or nothing at all, so that beside a
+// real W4A16 kernel they show what each part costs and how much of it overlaps. Their results
+// are not a product of the weights.
 #include <cstdint>
+#include <cstring>
 
 #include "benchmarks/ceiling_kernels.h"
 #include "kernels/e2m1_w4a16_amx_decoder.h"
@@ -79,6 +80,14 @@ constexpr Microkernel kCeilings[] = {
     // scheduling) costs around the products.
     {"w4a16_nothing_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
      [](const GemmArgs&, int64_t, int64_t) {}},
+    // Nothing but C written (zeros): that work with the products' output traffic, which the
+    // layer's sums read back.
+    {"w4a16_only_c_32x32_amx", GemmPath::kFp4W4A16, Isa::kAmx, false,
+     [](const GemmArgs& args, int64_t n_begin, int64_t n_end) {
+       for (int64_t r = 0; r < args.m; ++r) {
+         std::memset(args.c + r * args.ldc + n_begin, 0, (n_end - n_begin) * sizeof(float));
+       }
+     }},
 };
 
 }  // namespace
