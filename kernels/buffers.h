@@ -168,6 +168,17 @@ class BufferA {
   AlignedBuffer tile_sets_;
 };
 
+// Where a GEMM writes its float32 results: rows [0, rows) of product columns [first_column,
+// end_column), product (r, c) at origin[r * ld + c]. A window that stores only its columns
+// (the MoE operator's down bands) has origin first_column floats before its first one: its
+// owner allocates at least that much before it, so that every address formed stays inside.
+struct OutputWindow {
+  float* origin = nullptr;
+  int64_t ld = 0;
+  int64_t rows = 0;
+  int64_t first_column = 0, end_column = 0;
+};
+
 // Float32 results [max_m, n], row-major.
 class BufferC {
  public:
@@ -180,6 +191,8 @@ class BufferC {
   int64_t n() const { return n_; }
   // Rows [0, m) as a matrix.
   RowMatrixXf ToMatrix(int64_t m) const;
+  // All of it, as a GEMM's output.
+  OutputWindow Window() { return {data(), n_, max_m_, 0, n_}; }
 
  private:
   int64_t max_m_, n_;

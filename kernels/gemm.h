@@ -21,6 +21,10 @@ inline constexpr int64_t kSliceColumns = 64;
 absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k,
                   int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c, int ith,
                   int nth);
+// The same into a window of C, which must hold the slice's columns and the rows.
+absl::Status Gemm(const Microkernel& kernel, RowRange rows, int64_t n, int64_t k,
+                  int64_t group_size, const BufferA& a, const BufferB& b,
+                  const OutputWindow& c, int ith, int nth);
 
 // The same on rows [0, m).
 inline absl::Status Gemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,

@@ -163,8 +163,37 @@ TEST(GemmTest, RowRangeOutsideTheBuffersIsAnError) {
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          AllOf(HasSubstr(absl::StrFormat("m=%d from row %d", rows.count,
                                                          rows.begin)),
-                               HasSubstr("do not match A [8, 64], B [32, 64], C [6, 32]"))));
+                               HasSubstr("do not match A [8, 64], B [32, 64], C of 6 rows"))));
   }
+}
+
+// A window stores only its columns: a slice in it lands where the whole buffer would hold it,
+// bit for bit, and a slice outside it is refused.
+TEST(GemmTest, OutputWindowHoldsItsColumnsOnly) {
+  absl::StatusOr<BufferB> b =
+      BufferB::Quantize("w", RandomMatrix(128, 64, 1), WeightFormat::kNvfp4);
+  absl::StatusOr<BufferA> a = BufferA::Create(GemmPath::kFp4W4A8, 8, 64, 16);
+  ASSERT_TRUE(b.ok() && a.ok());
+  ASSERT_TRUE(a->Set("x", RandomMatrix(8, 64, 2)).ok());
+  const Microkernel* w4a8 = *SelectMicrokernel(GemmPath::kFp4W4A8, Isa::kScalar);
+  BufferC whole(8, 128);
+  for (int ith = 0; ith < 2; ++ith) {
+    ASSERT_TRUE(Gemm(*w4a8, {0, 8}, 128, 64, 16, *a, *b, whole, ith, 2).ok());
+  }
+  // Columns [64, 128) of rows 2..7, 64 floats a row, after 64 floats of room for the origin.
+  std::vector<float> storage(64 + 8 * 64, -1.0f);
+  const OutputWindow window{storage.data(), 64, 8, 64, 128};
+  ASSERT_TRUE(Gemm(*w4a8, {2, 6}, 128, 64, 16, *a, *b, window, 1, 2).ok());
+  for (int64_t r = 2; r < 8; ++r) {
+    EXPECT_EQ(std::memcmp(storage.data() + r * 64 + 64, whole.data() + r * 128 + 64,
+                          64 * sizeof(float)),
+              0)
+        << "row " << r;
+  }
+  EXPECT_THAT(Gemm(*w4a8, {2, 6}, 128, 64, 16, *a, *b, window, 0, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("columns [0, 64) of thread 0 of 2 lie outside C's window "
+                                 "[64, 128)")));
 }
 
 // A W4A4 product takes one tensor scale: rows of two Sets with different ones are refused.
