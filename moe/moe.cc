@@ -22,6 +22,7 @@
 #include "kernels/microkernel_table.h"
 #include "moe/numa.h"
 #include "moe/parallel.h"
+#include "moe/slice_count.h"
 
 namespace fp4moe::moe {
 namespace {
@@ -60,13 +61,34 @@ int64_t PrefillGemvRows(const MoeConfig& config, int64_t gemv_below_rows) {
   return std::min(PrefillRows(config), (gemv_below_rows - 1) * config.expert_num);
 }
 
+// Bands of down products a one-part prefill keeps at once (DownRing): the band being written,
+// the one being summed, and one of slack for the threads that finish a band late.
+constexpr int64_t kDownRingBands = 3;
+
+// Columns per routed row of a part's prefill down ring: kDownRingBands of its widest bands with
+// one part. With several parts, room for every band: a down item of one part may then run ahead
+// of another part's, and waiting for a slot that another part's band holds could wait forever
+// where the team has fewer threads than parts.
+int64_t PrefillDownColumns(const MoeConfig& config) {
+  const int64_t tiles = SliceCount(config.hidden_size, kernels::kSliceColumns);
+  const int64_t wide_bands = SliceCount(config.hidden_size, config.prefill_slice_columns);
+  const int64_t wide_band_columns = (tiles + wide_bands - 1) / wide_bands * kernels::kSliceColumns;
+  // Bands of one tile each, or of the wide slices, whichever takes more columns in all.
+  const int64_t every_band = std::max(tiles * kernels::kSliceColumns,
+                                      wide_bands * wide_band_columns);
+  return config.tp_parts == 1 ? std::min(every_band, kDownRingBands * wide_band_columns)
+                              : every_band;
+}
+
 // The bytes per row of the buffers AllocateWorkspace allocates (they are linear in their
-// rows): a part's gate, up and down outputs, its intermediate quantized for `path`, and the
-// input rows quantized for `path` (with the tile order and the column windows where the tile
-// kernel reads them).
-int64_t OutputBytesPerRow(const MoeConfig& config) {
+// rows): a part's gate and up outputs (and, in its prefill arena, its down ring; in its decode
+// slots, the whole down rows), its intermediate quantized for `path`, and the input rows
+// quantized for `path` (with the tile order and the column windows where the tile kernel reads
+// them).
+int64_t OutputBytesPerRow(const MoeConfig& config, bool prefill) {
   return 2 * kernels::BufferC::Bytes(1, config.part_intermediate_size()) +
-         kernels::BufferC::Bytes(1, config.hidden_size);
+         kernels::BufferC::Bytes(
+             1, prefill ? PrefillDownColumns(config) : config.hidden_size);
 }
 
 int64_t IntermediateBytesPerRow(const MoeConfig& config, kernels::GemmPath path,
@@ -93,7 +115,7 @@ double RoundedTokensBytes(const MoeConfig& config, kernels::GemmPath tile_path) 
 // Refuses a workspace larger than this machine's memory before allocating it: zero-filled,
 // it would be touched at once and the process killed for memory. The prefill arenas, max_len *
 // num_experts_per_tok rows, are what grows: for DeepSeek-V3 at max_len 4096 they make about
-// 2.1 GB with one part (2.7 where the tile kernel reads the BF16 rows in tile order too, 3.3
+// 1.3 GB with one part (1.9 where the tile kernel reads the BF16 rows in tile order too, 2.5
 // with column windows as well). In double: any max_len is a valid config. Decode buffers are
 // of the GEMV kernel's path; prefill's of the tile kernel's (with the tile order where it
 // reads one), plus `gemv_rows` rows of the GEMV kernel's where that differs.
@@ -102,7 +124,7 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microker
   const kernels::GemmPath tile_path = tile_kernel.path;
   const double parts = config.tp_parts;
   const auto row_bytes = [&](kernels::GemmPath path, bool tiles, bool windows, bool outputs) {
-    return parts * static_cast<double>((outputs ? OutputBytesPerRow(config) : 0) +
+    return parts * static_cast<double>((outputs ? OutputBytesPerRow(config, true) : 0) +
                                        IntermediateBytesPerRow(config, path, tiles, windows)) +
            static_cast<double>(InputBytesPerRow(config, path, tiles, windows));
   };
@@ -117,7 +139,7 @@ absl::Status CheckWorkspaceFits(const MoeConfig& config, const kernels::Microker
   }
   const double decode_rows = static_cast<double>(std::min(kDecodeMaxTokens, config.max_len));
   const double decode_slot_row = static_cast<double>(
-      OutputBytesPerRow(config) + IntermediateBytesPerRow(config, gemv_path, false, false));
+      OutputBytesPerRow(config, false) + IntermediateBytesPerRow(config, gemv_path, false, false));
   const double workspace =
       prefill + (parts * DecodeSlots(config) * decode_slot_row +
                  static_cast<double>(InputBytesPerRow(config, gemv_path, false, false))) *
@@ -150,7 +172,8 @@ MoeLayer::MoeLayer(const MoeConfig& config, const kernels::Microkernel* kernel,
       jobs_(config.expert_num),
       job_of_expert_(config.expert_num, -1),
       gate_up_begin_(config.expert_num + 1, 0),
-      down_begin_(config.expert_num + 1, 0),
+      down_bands_(config.expert_num, config.hidden_size),
+      band_sums_(SliceCount(config.hidden_size, kernels::kSliceColumns)),
       job_states_(std::make_unique<JobState[]>(config.tp_parts * jobs_.size())),
       scheduler_(std::make_unique<PartScheduler>(config.num_threads, config.tp_parts,
                                                  numa_nodes)) {}
@@ -380,6 +403,7 @@ absl::Status MoeLayer::PackPart(int part, absl::Span<const ExpertQuantizedWeight
 void MoeLayer::ReleaseWorkspace() {
   for (Part& part : parts_) {
     part.prefill.reset();
+    part.prefill_down = DownRing();
     part.decode.clear();
   }
   prefill_input_.reset();
@@ -422,17 +446,18 @@ absl::Status MoeLayer::AllocatePartWorkspace(int part) {
     absl::StatusOr<Activations> intermediate = CreateActivations(path, inter, rows, gemv_rows);
     if (!intermediate.ok()) return intermediate.status();
     return ExpertBuffers{kernels::BufferC(rows, inter), kernels::BufferC(rows, inter),
-                         std::move(*intermediate), kernels::BufferC(rows, hidden)};
+                         std::move(*intermediate)};
   };
   absl::StatusOr<ExpertBuffers> prefill = expert_buffers(
       kernel_->path, PrefillRows(config_), PrefillGemvRows(config_, gemv_below_rows_));
   if (!prefill.ok()) return prefill.status();
   p.prefill = std::make_unique<ExpertBuffers>(std::move(*prefill));
+  p.prefill_down = DownRing(hidden, PrefillRows(config_) * PrefillDownColumns(config_));
+  const int64_t decode_rows = std::min(kDecodeMaxTokens, config_.max_len);
   for (int64_t s = 0; s < DecodeSlots(config_); ++s) {
-    absl::StatusOr<ExpertBuffers> slot =
-        expert_buffers(gemv_kernel_->path, std::min(kDecodeMaxTokens, config_.max_len), 0);
+    absl::StatusOr<ExpertBuffers> slot = expert_buffers(gemv_kernel_->path, decode_rows, 0);
     if (!slot.ok()) return slot.status();
-    p.decode.push_back(std::move(*slot));
+    p.decode.push_back({std::move(*slot), kernels::BufferC(decode_rows, hidden)});
   }
   return absl::OkStatus();
 }

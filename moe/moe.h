@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/algorithm/container.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -17,6 +18,8 @@
 #include "kernels/buffers.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel.h"
+#include "moe/band_sums.h"
+#include "moe/down_bands.h"
 #include "moe/expert_weights.h"
 #include "moe/moe_config.h"
 #include "moe/routing.h"
@@ -43,12 +46,14 @@ class PartScheduler;
 // Prefill works in one arena of R = max_len * num_experts_per_tok routed rows, as kt-kernel
 // does: a call routes at most qlen * k rows (an expert's rows are its tokens), so each active
 // expert takes its own contiguous range of them and all run at once. Per part the arena holds
-// gate, up, intermediate and down rows, and one more holds the gathered, quantized input rows;
+// gate, up and intermediate rows and, of the down rows, a ring of a few bands of columns
+// (moe/down_bands.h: each band is summed into the output as soon as every expert has written
+// it; with several parts, every band), and one more holds the gathered, quantized input rows;
 // decode has a slot of kDecodeMaxTokens rows per chosen expert. Experts that run the GEMV
 // kernel take the arena's first rows: where its path is not the tile kernel's, their quantized
 // input and intermediate have buffers of their own, of (gemv_below_rows() - 1) * expert_num
-// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is about 2.1 GB (W4A16
-// without the tile order; W4A8 3.1) to 3.5 GB (the AMX kernels' tile order and column windows
+// rows. For DeepSeek-V3 at max_len 4096 and one part the workspace is about 1.3 GB (W4A16
+// without the tile order; W4A8 2.3) to 2.7 GB (the AMX kernels' tile order and column windows
 // besides); Create refuses one larger than the machine's memory.
 // One Forward at a time per layer: the workspace is shared, so a call that starts while
 // another runs returns FailedPrecondition; use one layer per concurrent caller.
@@ -185,17 +190,21 @@ class MoeLayer {
       return path == first.path() ? first : *gemv;
     }
   };
-  // GEMM outputs and the quantized intermediate of the experts in flight in one part, each
-  // expert on its own rows.
+  // Gate and up outputs and the quantized intermediate of the experts in flight in one part,
+  // each expert on its own rows.
   struct ExpertBuffers {
     kernels::BufferC gate, up;  // [rows, intermediate / P]
     Activations intermediate;   // [rows, intermediate / P]
-    kernels::BufferC down;      // [rows, hidden]
+  };
+  struct DecodeSlot {
+    ExpertBuffers buffers;
+    kernels::BufferC down;  // [rows, hidden]
   };
   struct Part {
     std::vector<ExpertPart> experts;
     std::unique_ptr<ExpertBuffers> prefill;  // the arena of routed rows
-    std::vector<ExpertBuffers> decode;       // a slot per decode job
+    DownRing prefill_down;                   // the arena's down products, a few bands at once
+    std::vector<DecodeSlot> decode;          // a slot per decode job
   };
   // The prefill jobs' input rows quantized for their kernels, shared by the parts (an arena of
   // routed rows like Part::prefill), and where the tile kernel takes BF16, the float input
@@ -214,8 +223,10 @@ class MoeLayer {
     // kernels::kSliceColumns).
     int64_t slice_columns = kernels::kSliceColumns;
   };
-  // Where job j of a call writes in a part: the prefill arena, or its decode slot.
+  // Where job j of a call writes in a part: the prefill arena, or its decode slot; and where
+  // its down products of band `band` go: the prefill's ring, or the slot's whole rows.
   using BuffersOfJob = ExpertBuffers& (*)(Part& part, int64_t job);
+  using DownOfJob = kernels::OutputWindow (*)(Part& part, int64_t job, int band);
 
   // `bytes` of expert `expert`'s three weight buffers in every part, summed.
   int64_t ExpertBytes(int64_t expert, int64_t (kernels::BufferB::*bytes)() const) const;
@@ -225,7 +236,7 @@ class MoeLayer {
            const kernels::Microkernel* gemv_path_tile_kernel, int64_t gemv_below_rows,
            int numa_nodes);
   // Sets jobs_[j], job_of_expert_ and the job's work items (after those of jobs 0..j-1, which
-  // must be assigned first), and notes the kernel the job will run.
+  // must be assigned first, after down_bands_.Reset), and notes the kernel the job will run.
   void AssignJob(int64_t j, const Job& job);
   // Runs part_fn(p) for every part p, each on a thread bound to the part's NUMA node where
   // there are several (so that what it allocates lands there); the first error.
@@ -258,18 +269,23 @@ class MoeLayer {
   // Items of RunExperts for job_count jobs, per part.
   int64_t ExpertItems(int64_t job_count) const;
   // Inside scheduler_->Parallel, on every thread: gate and up, SiLU, down for
-  // jobs_[0, job_count), each in its rows of buffers_of(part, job), as phase `phase`. Returns
-  // when this thread finds nothing left to claim: an `omp barrier` must come before the downs
-  // are read.
-  void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, FirstError& errors);
-  // Inside scheduler_->Parallel, after RunExperts and a barrier: out = columns [c0, c1) of
-  // token t's output, the routing-weighted sum of its slots' down rows (WeightedRowSum, slot then
-  // part order, so that prefill and decode agree to the bit), each slot's row that of its job
-  // in buffers_of(part, job): row jobs_[job].rows.begin + row_of_slot[t * k + j] (prefill), or
-  // row t where row_of_slot is null (decode).
+  // jobs_[0, job_count), each in its rows of buffers_of(part, job) and down_of(part, job, band),
+  // as phase `phase`, the downs in down_bands_' order. With `sums` (prefill), each down item
+  // reports its band done, waits for its ring slot, and the thread runs ready sum chunks
+  // (sum(band, chunk)) after each down item and while it waits; it returns once every chunk is
+  // claimed. Without (decode), it returns when this thread finds no item left to claim: an
+  // `omp barrier` must come before the downs are read.
+  void RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of, DownOfJob down_of,
+                  BandSums* sums, absl::FunctionRef<void(int band, int64_t chunk)> sum,
+                  FirstError& errors);
+  // out = columns [c0, c1) of token t's output (within band `band`), the routing-weighted sum of
+  // its slots' down rows (WeightedRowSum, slot then part order, so that prefill and decode agree
+  // to the bit), each slot's row that of its job in down_of(part, job, band): row
+  // jobs_[job].rows.begin + row_of_slot[t * k + j] (prefill), or row t where row_of_slot is
+  // null (decode).
   void SumDownRows(int64_t t, int k, const int64_t* expert_ids, const float* routing_weights,
-                   BuffersOfJob buffers_of, const int64_t* row_of_slot, int64_t c0, int64_t c1,
-                   float* out);
+                   DownOfJob down_of, int band, const int64_t* row_of_slot, int64_t c0,
+                   int64_t c1, float* out);
 
   // Progress of one job in one part: gate and up slices done, and whether the intermediate
   // (SiLU and its quantization) is ready for the down slices. A cache line each, as threads
@@ -292,9 +308,11 @@ class MoeLayer {
   ExpertGrouping grouping_;
   std::vector<Job> jobs_;
   std::vector<int64_t> job_of_expert_;  // -1 where the expert has no job in flight
-  // Job j's first gate-and-up item and first down item among RunExperts' items of each kind;
-  // entry j + 1 ends them.
-  std::vector<int64_t> gate_up_begin_, down_begin_;
+  // Job j's first gate-and-up item among RunExperts' items of that kind; entry j + 1 ends
+  // them. The down items, in bands, and the prefill's sums of them.
+  std::vector<int64_t> gate_up_begin_;
+  DownBands down_bands_;
+  BandSums band_sums_;
   std::unique_ptr<JobState[]> job_states_;  // [tp_parts][jobs_.size()]
   KernelsUsed last_kernels_used_;
   std::unique_ptr<PartScheduler> scheduler_;

@@ -135,6 +135,9 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
       count * (2 * SliceCount(config_.part_intermediate_size(), wide_columns) +
                SliceCount(config_.hidden_size, wide_columns)) >=
       kMinSliceItemsPerThread * config_.num_threads;
+  // The downs' bands: the wide slices, or tiles where the call takes none.
+  down_bands_.Reset(hidden,
+                    SliceCount(hidden, wide_slices ? wide_columns : kernels::kSliceColumns));
   int64_t gemv_row = 0, tile_row = 0;
   bool any_bf16_job = false;
   for (int64_t e : active) {
@@ -151,6 +154,24 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
                   wide_slices && rows >= kWideSliceRows ? wide_columns : kernels::kSliceColumns});
     row0 += rows;
   }
+  // tile_row now ends the call's rows. Each band's sums are chunks of kTokenChunk tokens.
+  for (Part& part : parts_) part.prefill_down.Layout(tile_row, down_bands_);
+  const int64_t chunks = SliceCount(qlen, kTokenChunk);
+  band_sums_.Reset(down_bands_.bands(), chunks, parts_[0].prefill_down.slots());
+  for (int b = 0; b < down_bands_.bands(); ++b) {
+    band_sums_.SetDowns(b, config_.tp_parts * down_bands_.BandItems(b));
+  }
+  const DownOfJob down_of = [](Part& part, int64_t, int band) {
+    return part.prefill_down.Band(band);
+  };
+  // One token at a time: each output row has one writer.
+  const auto sum = [&](int band, int64_t chunk) {
+    const auto [c0, c1] = down_bands_.Columns(band);
+    for (int64_t t = chunk * kTokenChunk; t < std::min(qlen, (chunk + 1) * kTokenChunk); ++t) {
+      SumDownRows(t, k, expert_ids, routing_weights, down_of, band, grouping_.row_of_slot(), c0,
+                  c1, output + t * hidden + c0);
+    }
+  };
   // Float input for BF16 activations is rounded once per token, and the jobs gather their
   // rows from that: each token is routed to top-k experts, and reading its float row once
   // instead of top-k times halves the gather's traffic (same bits: the same rounding).
@@ -159,7 +180,8 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
   const uint16_t* bf16_source = input.bf16 != nullptr ? input.bf16 : rounded_tokens;
   ResetJobStates(count);
   FirstError errors;
-  // One parallel region: rounding, gather, experts and the output's sums are its phases.
+  // One parallel region: rounding, gather, and the experts with the output's sums are its
+  // phases.
   scheduler_->Parallel(ExpertItems(count), [&] {
     // Token phases are claimed in chunks of kTokenChunk, not split evenly: on shared hosts one
     // vCPU may run at half the others' speed, and an even split would wait for it.
@@ -188,15 +210,7 @@ absl::Status MoeLayer::Prefill(int64_t qlen, int k, const int64_t* expert_ids,
     }
     RunExperts(
         /*phase=*/0, count, [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
-        errors);
-#pragma omp barrier
-    // One token per iteration: each output row has one writer.
-#pragma omp for schedule(dynamic, kTokenChunk)
-    for (int64_t t = 0; t < qlen; ++t) {
-      SumDownRows(t, k, expert_ids, routing_weights,
-                  [](Part& part, int64_t) -> ExpertBuffers& { return *part.prefill; },
-                  grouping_.row_of_slot(), 0, hidden, output + t * hidden);
-    }
+        down_of, &band_sums_, sum, errors);
   });
   for (int64_t j = 0; j < count; ++j) job_of_expert_[jobs_[j].expert] = -1;
   return errors.status();
@@ -207,13 +221,14 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
   // Every chosen expert runs once over all qlen tokens (rows of tokens that did not choose
   // it are computed and dropped): with few tokens the cost is streaming the weights, which
   // this does once per expert, with no grouping or gathering.
+  const int64_t hidden = config_.hidden_size;
+  down_bands_.Reset(hidden, 1);
   int64_t count = 0;
   for (int64_t i = 0; i < qlen * k; ++i) {
     const int64_t e = expert_ids[i];
     if (job_of_expert_[e] >= 0) continue;
     AssignJob(count++, {e, {0, qlen}, decode_input_.get()});
   }
-  const int64_t hidden = config_.hidden_size;
   absl::Status status =
       input.f32 != nullptr
           ? decode_input_->Set("moe input", Eigen::Map<const RowMatrixXf>(input.f32, qlen, hidden))
@@ -222,18 +237,21 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
     ResetJobStates(count);
     FirstError errors;
     const int64_t chunks = (hidden + kReduceColumns - 1) / kReduceColumns;
+    const DownOfJob down_of = [](Part& part, int64_t job, int) {
+      return part.decode[job].down.Window();
+    };
     scheduler_->Parallel(ExpertItems(count), [&] {
       RunExperts(
           /*phase=*/0, count,
-          [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; }, errors);
+          [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job].buffers; },
+          down_of, /*sums=*/nullptr, [](int, int64_t) {}, errors);
 #pragma omp barrier
       // By column chunks, so that every thread takes part.
 #pragma omp for schedule(static)
       for (int64_t item = 0; item < qlen * chunks; ++item) {
         const int64_t t = item / chunks;
         const int64_t c0 = item % chunks * kReduceColumns;
-        SumDownRows(t, k, expert_ids, routing_weights,
-                    [](Part& part, int64_t job) -> ExpertBuffers& { return part.decode[job]; },
+        SumDownRows(t, k, expert_ids, routing_weights, down_of, /*band=*/0,
                     /*row_of_slot=*/nullptr, c0, std::min(hidden, c0 + kReduceColumns),
                     output + t * hidden + c0);
       }
@@ -245,9 +263,8 @@ absl::Status MoeLayer::Decode(int64_t qlen, int k, const int64_t* expert_ids,
 }
 
 void MoeLayer::SumDownRows(int64_t t, int k, const int64_t* expert_ids,
-                            const float* routing_weights, BuffersOfJob buffers_of,
+                            const float* routing_weights, DownOfJob down_of, int band,
                             const int64_t* row_of_slot, int64_t c0, int64_t c1, float* out) {
-  const int64_t hidden = config_.hidden_size;
   // In batches of rows held here (top-k x parts is not bounded), one sum in slot then part
   // order all the same.
   constexpr int kBatch = 16;
@@ -260,7 +277,8 @@ void MoeLayer::SumDownRows(int64_t t, int k, const int64_t* expert_ids,
     const int64_t row =
         row_of_slot == nullptr ? t : jobs_[job].rows.begin + row_of_slot[t * k + j];
     for (Part& part : parts_) {
-      rows[count] = buffers_of(part, job).down.data() + row * hidden + c0;
+      const kernels::OutputWindow down = down_of(part, job, band);
+      rows[count] = down.origin + row * down.ld + c0;
       weights[count] = routing_weights[t * k + j];
       if (++count == kBatch) {
         WeightedRowSum(rows, weights, count, c1 - c0, accumulate, out);

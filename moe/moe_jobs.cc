@@ -16,11 +16,15 @@
 namespace fp4moe::moe {
 namespace {
 
-// Spins until `flag` is set: pause (the sibling hyperthread gets the core), and after a
-// while yield, in case the thread that will set it is waiting for this core.
-void WaitFor(const std::atomic<bool>& flag) {
-  for (int spins = 0; !flag.load(std::memory_order_acquire); ++spins) {
-    if (spins < 4096) {
+// Spins until ready() holds, running help() (other work, which tells whether there was any)
+// meanwhile; where there is none, pause (the sibling hyperthread gets the core), and after a
+// while yield, in case the thread that will make it ready is waiting for this core.
+template <typename Ready, typename Help>
+void WaitUntil(const Ready& ready, const Help& help) {
+  for (int spins = 0; !ready(); ++spins) {
+    if (help()) {
+      spins = 0;
+    } else if (spins < 4096) {
 #if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
 #endif
@@ -37,7 +41,7 @@ void MoeLayer::AssignJob(int64_t j, const Job& job) {
   job_of_expert_[job.expert] = j;
   gate_up_begin_[j + 1] =
       gate_up_begin_[j] + 2 * SliceCount(config_.part_intermediate_size(), job.slice_columns);
-  down_begin_[j + 1] = down_begin_[j] + SliceCount(config_.hidden_size, job.slice_columns);
+  down_bands_.AddJob(SliceCount(config_.hidden_size, job.slice_columns));
   last_kernels_used_.Add(&KernelFor(job.rows.count));
 }
 
@@ -52,10 +56,12 @@ void MoeLayer::ResetJobStates(int64_t job_count) {
 }
 
 int64_t MoeLayer::ExpertItems(int64_t job_count) const {
-  return gate_up_begin_[job_count] + down_begin_[job_count];
+  return gate_up_begin_[job_count] + down_bands_.items();
 }
 
 void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
+                          DownOfJob down_of, BandSums* sums,
+                          absl::FunctionRef<void(int band, int64_t chunk)> sum,
                           FirstError& errors) {
   const int64_t inter = config_.part_intermediate_size(), hidden = config_.hidden_size;
   // Work items are (part, expert, slice of gate, of up, or of down), gate and up
@@ -63,18 +69,21 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
   // over many threads instead of stalling one. All gate and up items come first, in job
   // order; the thread that finishes a job's last one computes its SiLU and intermediate, and
   // a down item waits for its job's intermediate. So there is no barrier between the GEMMs:
-  // the first jobs' downs run while the last jobs' gate and up finish. (A waiting thread only
-  // ever waits for items already claimed by threads that do not wait.)
+  // the first jobs' downs run while the last jobs' gate and up finish. The downs come in bands
+  // (DownBands), and a prefill's down item also waits for its band's ring slot. (A waiting
+  // thread only ever waits for items claimed before its own, and runs ready sum chunks, which
+  // never wait, meanwhile: with one part, every item it waits for is claimed by a thread that
+  // makes progress. With several, the ring holds every band and no down item waits for one.)
   const int64_t gate_up_items = gate_up_begin_[job_count];
-  // The job whose items of one kind (begin: gate_up_begin_ or down_begin_) hold `item`.
-  const auto job_of = [job_count](const std::vector<int64_t>& begin, int64_t item) {
-    return std::upper_bound(begin.begin() + 1, begin.begin() + job_count + 1, item) -
-           (begin.begin() + 1);
-  };
+  const auto help = [&] { return sums != nullptr && sums->RunOne(sum); };
   scheduler_->ForEach(phase, ExpertItems(job_count), [&](int part, int64_t item) {
     const bool gate_up = item < gate_up_items;
-    const int64_t j =
-        gate_up ? job_of(gate_up_begin_, item) : job_of(down_begin_, item - gate_up_items);
+    const DownBands::Item down =
+        gate_up ? DownBands::Item{} : down_bands_.At(item - gate_up_items);
+    const int64_t j = gate_up ? std::upper_bound(gate_up_begin_.begin() + 1,
+                                                 gate_up_begin_.begin() + job_count + 1, item) -
+                                    (gate_up_begin_.begin() + 1)
+                              : down.job;
     const Job& job = jobs_[j];
     const ExpertPart& w = parts_[part].experts[job.expert];
     ExpertBuffers& buffers = buffers_of(parts_[part], j);
@@ -107,18 +116,25 @@ void MoeLayer::RunExperts(int phase, int64_t job_count, BuffersOfJob buffers_of,
       }
       return;
     }
-    WaitFor(state.ready);
-    const int slice = static_cast<int>(item - gate_up_items - down_begin_[j]);
-    const int slices = SliceCount(hidden, job.slice_columns);
+    WaitUntil([&] { return state.ready.load(std::memory_order_acquire); }, help);
+    if (sums != nullptr) WaitUntil([&] { return sums->SlotFree(down.band); }, help);
+    const kernels::OutputWindow out = down_of(parts_[part], j, down.band);
     errors.Record(kernels::Gemm(kernel, job.rows, hidden, inter, kernel_block_,
-                                buffers.intermediate.For(kernel.path), w.down, buffers.down,
-                                slice, slices));
+                                buffers.intermediate.For(kernel.path), w.down, out, down.slice,
+                                down.slices));
     if (!w.down_bias.empty()) {
-      const auto [c0, c1] = kernels::ThreadSlice(hidden, slice, slices);
-      AddRowBias(w.down_bias.data() + c0, job.rows.count, c1 - c0, hidden,
-                 buffers.down.data() + job.rows.begin * hidden + c0);
+      const auto [c0, c1] = kernels::ThreadSlice(hidden, down.slice, down.slices);
+      AddRowBias(w.down_bias.data() + c0, job.rows.count, c1 - c0, out.ld,
+                 out.origin + job.rows.begin * out.ld + c0);
+    }
+    if (sums != nullptr) {
+      sums->DownDone(down.band);
+      while (help()) {
+      }
     }
   });
+  if (sums == nullptr) return;
+  WaitUntil([&] { return sums->AllClaimed(); }, help);
 }
 
 }  // namespace fp4moe::moe
