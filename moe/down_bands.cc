@@ -13,6 +13,20 @@ int Tiles(int64_t n) {
   return static_cast<int>((n + kernels::kSliceColumns - 1) / kernels::kSliceColumns);
 }
 
+// The last i in [first, last] where begin(i) <= x, begin increasing and begin(first) <= x.
+template <typename Begin>
+int64_t LastBeginningAtOrBefore(int64_t first, int64_t last, int64_t x, const Begin& begin) {
+  while (first < last) {
+    const int64_t mid = (first + last + 1) / 2;
+    if (begin(mid) <= x) {
+      first = mid;
+    } else {
+      last = mid - 1;
+    }
+  }
+  return first;
+}
+
 }  // namespace
 
 DownBands::DownBands(int64_t max_jobs, int64_t max_n)
@@ -39,17 +53,8 @@ int64_t DownBands::max_band_columns() const {
 }
 
 DownBands::Item DownBands::At(int64_t item) const {
-  // The last band that begins at or before the item, then the last job that does.
-  int lo = 0, hi = bands_ - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (BandBegin(mid) <= item) {
-      lo = mid;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  const int band = lo;
+  const int band = static_cast<int>(LastBeginningAtOrBefore(
+      0, bands_ - 1, item, [this](int64_t b) { return BandBegin(static_cast<int>(b)); }));
   const int64_t offset = item - BandBegin(band);
   const int64_t band_tiles = TileBegin(band + 1) - TileBegin(band);
   // Within the band, job j's items begin after the jobs before it: one item each, band_tiles
@@ -57,16 +62,7 @@ DownBands::Item DownBands::At(int64_t item) const {
   const auto job_begin = [&](int64_t j) {
     return j + tiled_before_[j] * (band_tiles - 1);
   };
-  int64_t first = 0, last = jobs_ - 1;
-  while (first < last) {
-    const int64_t mid = (first + last + 1) / 2;
-    if (job_begin(mid) <= offset) {
-      first = mid;
-    } else {
-      last = mid - 1;
-    }
-  }
-  const int64_t job = first;
+  const int64_t job = LastBeginningAtOrBefore(0, jobs_ - 1, offset, job_begin);
   if (tiled_before_[job + 1] == tiled_before_[job]) return {band, job, band, bands_};
   return {band, job, static_cast<int>(TileBegin(band) + offset - job_begin(job)), tiles_};
 }
