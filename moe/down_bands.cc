@@ -4,14 +4,13 @@
 #include <cassert>
 
 #include "kernels/gemm.h"
+#include "moe/slice_count.h"
 
 namespace fp4moe::moe {
 
 namespace {
 
-int Tiles(int64_t n) {
-  return static_cast<int>((n + kernels::kSliceColumns - 1) / kernels::kSliceColumns);
-}
+int Tiles(int64_t n) { return SliceCount(n, kernels::kSliceColumns); }
 
 // The last i in [first, last] where begin(i) <= x, begin increasing and begin(first) <= x.
 template <typename Begin>

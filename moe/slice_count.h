@@ -1,8 +1,8 @@
 #ifndef FP4MOE_MOE_SLICE_COUNT_H_
 #define FP4MOE_MOE_SLICE_COUNT_H_
 
-// Internal to //moe:moe: the one helper that both the forward passes (moe_forward.cc) and the
-// job scheduling (moe_jobs.cc) need.
+// Internal to moe/: how many slices of a width cover a product's columns, which the forward
+// passes, the job scheduling, the workspace's sizing and the down bands all count.
 
 #include <cstdint>
 
