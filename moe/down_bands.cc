@@ -47,8 +47,8 @@ void DownBands::AddJob(int slices) {
   ++jobs_;
 }
 
-int64_t DownBands::max_band_columns() const {
-  return (tiles_ + bands_ - 1) / bands_ * kernels::kSliceColumns;
+int64_t DownBands::WidestBandColumns(int64_t tiles, int64_t bands) {
+  return (tiles + bands - 1) / bands * kernels::kSliceColumns;
 }
 
 DownBands::Item DownBands::At(int64_t item) const {

@@ -38,7 +38,9 @@ class DownBands {
     return {column_begin_[band], column_begin_[band + 1]};
   }
   // Columns of the widest band.
-  int64_t max_band_columns() const;
+  int64_t max_band_columns() const { return WidestBandColumns(tiles_, bands_); }
+  // Columns of the widest of `bands` bands of `tiles` tiles.
+  static int64_t WidestBandColumns(int64_t tiles, int64_t bands);
   // Items of every band, and of band `band`.
   int64_t items() const { return BandBegin(bands_); }
   int64_t BandItems(int band) const { return BandBegin(band + 1) - BandBegin(band); }

@@ -72,7 +72,7 @@ constexpr int64_t kDownRingBands = 3;
 int64_t PrefillDownColumns(const MoeConfig& config) {
   const int64_t tiles = SliceCount(config.hidden_size, kernels::kSliceColumns);
   const int64_t wide_bands = SliceCount(config.hidden_size, config.prefill_slice_columns);
-  const int64_t wide_band_columns = (tiles + wide_bands - 1) / wide_bands * kernels::kSliceColumns;
+  const int64_t wide_band_columns = DownBands::WidestBandColumns(tiles, wide_bands);
   // Bands of one tile each, or of the wide slices, whichever takes more columns in all.
   const int64_t every_band = std::max(tiles * kernels::kSliceColumns,
                                       wide_bands * wide_band_columns);
