@@ -77,8 +77,6 @@ class DownRing {
   DownRing() = default;
   // Room for `floats` floats of products, for an output of n columns.
   DownRing(int64_t n, int64_t floats);
-  DownRing(DownRing&&) = default;
-  DownRing& operator=(DownRing&&) = default;
   // The bytes such a ring allocates.
   static int64_t Bytes(int64_t n, int64_t floats) {
     return (n + floats) * int64_t{sizeof(float)};
