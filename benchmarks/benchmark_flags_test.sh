@@ -49,6 +49,8 @@ expect_refused "$gemm" "m=100000000000 with shape 2048x7168: needs" --shapes=204
   --ms=100000000000
 expect_refused "$gemm" "m '-1' is not a positive integer" --ms=-1
 expect_refused "$gemm" "--slices=-1 is out of range: must be in [0, 1048576]" --slices=-1
+expect_refused "$gemm" "--slices=-1 is out of range" --slices=0,16,-1
+expect_refused "$gemm" "--slices 'many' is not an integer" --slices=0,many
 expect_refused "$gemm" "--row_groups=0 is out of range: must be in [1, 1048576]" --row_groups=0
 expect_refused "$gemm" "--row_groups=3 does not divide the 2 threads" --row_groups=3 --threads=2
 expect_refused "$gemm" "--row_groups and --slices cannot be combined" --row_groups=2 --threads=2 \

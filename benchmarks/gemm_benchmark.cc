@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
@@ -34,6 +35,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/parallel_gemm.h"
 #include "kernels/peak_probe.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
@@ -69,9 +71,11 @@ ABSL_FLAG(std::vector<std::string>, paths,
           "case weights that keep them)");
 ABSL_FLAG(std::string, isa, "", "force one ISA instead of the best native one");
 ABSL_FLAG(int, threads, 0, "OpenMP threads (0: all)");
-ABSL_FLAG(int, slices, 0,
-          "column slices of each GEMM, handed to the threads as they finish one, as the MoE "
-          "layer hands out its work (0: one fixed slice per thread)");
+ABSL_FLAG(std::vector<std::string>, slices, std::vector<std::string>({"0"}),
+          "column slices of each GEMM, handed to the threads as they finish one (0: "
+          "kernels::ParallelGemm's, one per 128-column chunk and at least one per thread; the "
+          "threads' count gives the even split's slices); several values make a case each, "
+          "measured in one process");
 ABSL_FLAG(int, row_groups, 1,
           "groups of rows the threads split into (each group's threads split the columns): "
           "each thread reads 1/row_groups of the activations instead of all of them, and each "
@@ -84,6 +88,7 @@ namespace {
 struct Case {
   GemmPath path;
   int64_t m, n, k;
+  int slices;  // --slices
 };
 
 // The rotated weight copies of the last (format, n, k) asked for. Google Benchmark calls a case
@@ -125,7 +130,7 @@ const std::vector<BufferB>* StreamedWeights(WeightFormat format, int64_t n, int6
 
 void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
              double bandwidth, const PeakRates& peaks) {
-  const int slices = absl::GetFlag(FLAGS_slices);
+  const int slices = c.slices;
   const bool int4 = PathTakesFormat(c.path, WeightFormat::kInt4K2);
   const std::vector<BufferB>* streamed =
       StreamedWeights(int4 ? WeightFormat::kInt4K2 : WeightFormat::kNvfp4, c.n, c.k);
@@ -155,6 +160,10 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
     const BufferB& b = weights[next];
     next = (next + 1) % weights.size();
     // Shapes were validated when the buffers were made; the status is always OK here.
+    if (groups == 1 && slices == 0) {
+      (void)ParallelGemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out);
+      continue;
+    }
     if (slices > 0) {
 #pragma omp parallel for schedule(dynamic, 1)
       for (int slice = 0; slice < slices; ++slice) {
@@ -185,7 +194,17 @@ int Main(int argc, char** argv) {
   absl::Status flags = CheckCommonFlagsAndSetThreads(absl::GetFlag(FLAGS_threads),
                                                      absl::GetFlag(FLAGS_stream_bytes),
                                                      absl::GetFlag(FLAGS_bandwidth_probe_bytes));
-  if (flags.ok()) flags = CheckFlagRange("slices", absl::GetFlag(FLAGS_slices), 0, 1 << 20);
+  std::vector<int> slice_counts;
+  for (const std::string& value : absl::GetFlag(FLAGS_slices)) {
+    int count = 0;
+    if (flags.ok() && !absl::SimpleAtoi(value, &count)) {
+      flags = absl::InvalidArgumentError(
+          absl::StrFormat("--slices '%s' is not an integer", value));
+    }
+    if (flags.ok()) flags = CheckFlagRange("slices", count, 0, 1 << 20);
+    slice_counts.push_back(count);
+  }
+  const bool any_slices = absl::c_any_of(slice_counts, [](int count) { return count > 0; });
   if (flags.ok()) {
     flags = CheckFlagRange("row_groups", absl::GetFlag(FLAGS_row_groups), 1, 1 << 20);
   }
@@ -194,7 +213,7 @@ int Main(int argc, char** argv) {
         absl::StrFormat("--row_groups=%d does not divide the %d threads",
                         absl::GetFlag(FLAGS_row_groups), omp_get_max_threads()));
   }
-  if (flags.ok() && absl::GetFlag(FLAGS_row_groups) > 1 && absl::GetFlag(FLAGS_slices) > 0) {
+  if (flags.ok() && absl::GetFlag(FLAGS_row_groups) > 1 && any_slices) {
     flags = absl::InvalidArgumentError("--row_groups and --slices cannot be combined");
   }
   if (flags.ok()) flags = CheckPeakRateFlags();
@@ -285,8 +304,14 @@ int Main(int argc, char** argv) {
                        std::string(kernel.status().message()).c_str());
           return 1;
         }
-        RegisterWallTimeBenchmark(absl::StrFormat("%s/n=%d/k=%d/m=%d", path_name, n, k, m),
-                                  RunGemm, Case{*path, m, n, k}, *kernel, bandwidth, peaks);
+        for (const int slices : slice_counts) {
+          const std::string name =
+              slice_counts.size() > 1
+                  ? absl::StrFormat("%s/n=%d/k=%d/m=%d/slices=%d", path_name, n, k, m, slices)
+                  : absl::StrFormat("%s/n=%d/k=%d/m=%d", path_name, n, k, m);
+          RegisterWallTimeBenchmark(name, RunGemm, Case{*path, m, n, k, slices}, *kernel,
+                                    bandwidth, peaks);
+        }
       }
     }
   }

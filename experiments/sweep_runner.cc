@@ -30,6 +30,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/gemm.h"
 #include "kernels/microkernel_table.h"
+#include "kernels/parallel_gemm.h"
 #include "kernels/peak_probe.h"
 #include "kernels/bandwidth_probe.h"
 #include "kernels/roofline.h"
@@ -242,17 +243,7 @@ class Runner {
     absl::StatusOr<Timing> timing =
         TimeCalls(sweep_.speed(), sweep_.repetitions(), [&](int call) -> absl::Status {
           const BufferB& b = packed_[call % packed_.size()];
-          absl::Status status;
-#pragma omp parallel num_threads(threads)
-          {
-            absl::Status s = kernels::Gemm(**kernel, m, n, k, b.block(), *a, b, out,
-                                           omp_get_thread_num(), omp_get_num_threads());
-            if (!s.ok()) {
-#pragma omp critical
-              status = s;
-            }
-          }
-          return status;
+          return kernels::ParallelGemm(**kernel, m, n, k, b.block(), *a, b, out, threads);
         });
     if (!timing.ok()) return timing.status();
     SetAccuracy(row, CompareMatrices(out.ToMatrix(m).topRows(checked).cast<double>(), exact));
