@@ -7,8 +7,8 @@
 // half the others' speed: slices of one 128-column chunk, handed out, ran the W4A16 AMX kernel
 // 20 to 40% faster there on 7168 x 2048 and 16384 x 7168 (docs/performance-log.md). Narrower
 // slices would stream the activations more often (the driver reads them once per chunk), so a
-// slice is never narrower than a chunk: where there are no more chunks than threads, each thread
-// takes one slice, as the even split does.
+// slice is a chunk where there are more chunks than threads; where there are not, each thread
+// takes one slice (of whole column tiles), as the even split does.
 
 #include <cstdint>
 
@@ -28,7 +28,7 @@ int ParallelSlices(int64_t n, int threads);
 
 // C[0:m] = A[0:m] B^T with `kernel` on `threads` OpenMP threads (0: the team's default), the
 // columns in ParallelSlices slices handed out as threads finish; the first error of any slice
-// (every slice checks the same shapes, so all or none fail).
+// (the shapes' errors are every slice's).
 absl::Status ParallelGemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
                           int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c,
                           int threads = 0);
