@@ -160,15 +160,8 @@ void RunGemm(benchmark::State& state, const Case& c, const Microkernel* kernel,
     const BufferB& b = weights[next];
     next = (next + 1) % weights.size();
     // Shapes were validated when the buffers were made; the status is always OK here.
-    if (groups == 1 && slices == 0) {
-      (void)ParallelGemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out);
-      continue;
-    }
-    if (slices > 0) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int slice = 0; slice < slices; ++slice) {
-        (void)Gemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, slice, slices);
-      }
+    if (groups == 1) {
+      (void)ParallelGemm(*kernel, c.m, c.n, c.k, b.block(), *a, b, out, /*threads=*/0, slices);
       continue;
     }
 #pragma omp parallel

@@ -14,13 +14,13 @@ int ParallelSlices(int64_t n, int threads) {
 
 absl::Status ParallelGemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
                           int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c,
-                          int threads) {
+                          int threads, int slices) {
   const int team = threads > 0 ? threads : omp_get_max_threads();
-  const int slices = std::max(1, ParallelSlices(n, team));
+  const int count = slices > 0 ? slices : std::max(1, ParallelSlices(n, team));
   absl::Status status;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
-  for (int slice = 0; slice < slices; ++slice) {
-    absl::Status s = Gemm(kernel, m, n, k, group_size, a, b, c, slice, slices);
+  for (int slice = 0; slice < count; ++slice) {
+    absl::Status s = Gemm(kernel, m, n, k, group_size, a, b, c, slice, count);
     if (!s.ok()) {
 #pragma omp critical(fp4moe_parallel_gemm_status)
       if (status.ok()) status = s;

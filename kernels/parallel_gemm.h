@@ -27,11 +27,11 @@ inline constexpr int64_t kParallelSliceColumns = 2 * kSliceColumns;
 int ParallelSlices(int64_t n, int threads);
 
 // C[0:m] = A[0:m] B^T with `kernel` on `threads` OpenMP threads (0: the team's default), the
-// columns in ParallelSlices slices handed out as threads finish; the first error of any slice
-// (the shapes' errors are every slice's).
+// columns in `slices` slices (0: ParallelSlices') handed out as threads finish; the first error
+// of any slice (the shapes' errors are every slice's).
 absl::Status ParallelGemm(const Microkernel& kernel, int64_t m, int64_t n, int64_t k,
                           int64_t group_size, const BufferA& a, const BufferB& b, BufferC& c,
-                          int threads = 0);
+                          int threads = 0, int slices = 0);
 
 }  // namespace fp4moe::kernels
 

@@ -52,6 +52,13 @@ TEST(ParallelGemmTest, GivesTheBitsOfOneCallOverAllColumns) {
     const auto one_rows = one.ToMatrix(kM), team_rows = team.ToMatrix(kM);
     EXPECT_EQ(std::memcmp(one_rows.data(), team_rows.data(), kM * kN * sizeof(float)), 0)
         << kernel.name;
+    // A slice count given: one slice a tile.
+    BufferC tiles(kM, kN);
+    ASSERT_TRUE(ParallelGemm(kernel, kM, kN, kK, group, *a, weights, tiles, 3, 9).ok())
+        << kernel.name;
+    const auto tile_rows = tiles.ToMatrix(kM);
+    EXPECT_EQ(std::memcmp(one_rows.data(), tile_rows.data(), kM * kN * sizeof(float)), 0)
+        << kernel.name;
   }
 }
 
